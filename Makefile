@@ -1,0 +1,47 @@
+# Everything a new machine needs: `make demo` and `make test` create .venv on first use.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check -q
+
+.PHONY: demo test lint typecheck pytest bench format clean
+
+$(VENV)/.base:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip >/dev/null
+	touch $@
+
+# The runtime install: enough for the demo (core only, embedded SQLite ledger).
+$(VENV)/.installed: $(VENV)/.base pyproject.toml
+	$(PIP) install -e .
+	touch $@
+
+# The development install: every extra the test suite exercises.
+$(VENV)/.installed-dev: $(VENV)/.base pyproject.toml
+	$(PIP) install -e ".[dev]"
+	touch $@ $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	$(PY) examples/research_team.py
+
+lint: $(VENV)/.installed-dev
+	$(PY) -m ruff check src tests bench examples
+	$(PY) -m ruff format --check src tests bench examples
+
+typecheck: $(VENV)/.installed-dev
+	$(PY) -m mypy
+
+pytest: $(VENV)/.installed-dev
+	$(PY) -m pytest -q
+
+test: lint typecheck pytest
+
+bench: $(VENV)/.installed-dev
+	$(PY) -m bench
+
+format: $(VENV)/.installed-dev
+	$(PY) -m ruff format src tests bench examples
+	$(PY) -m ruff check --fix src tests bench examples
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build dist

@@ -1,0 +1,157 @@
+"""Every exception the Codon SDK raises, in one place.
+
+Each class subclasses the built-in that fits (so ``except ValueError`` still works
+for callers who do not know ours), and every message says what was wrong, with
+the offending value, and what to do about it. Errors from sqlite3, psycopg,
+openai and friends are translated at the boundary with ``raise Ours(...) from exc``.
+
+    CodonError(Exception)
+    ├── CanonicalEncodingError(TypeError)     a value has no canonical JSON encoding
+    ├── NodeSpecValidationError(ValueError)   a node's identity record is invalid
+    ├── WorkloadRegistrationError(ValueError) the graph definition is invalid
+    ├── WorkloadRuntimeError(RuntimeError)    a run failed; ``.report`` holds the ledger so far
+    │   ├── StepLimitExceededError            more activations than ``max_steps``
+    │   ├── PayloadTooLargeError              an event larger than the configured limit
+    │   ├── NodeTimeoutError                  a node attempt exceeded its timeout
+    │   ├── RunTimeoutError                   the whole run exceeded its timeout
+    │   └── LogicChangedError                 resume refused: the code changed
+    ├── LedgerError(ValueError)               a ledger event is malformed or unknown
+    ├── StoreError(RuntimeError)              a ledger store failed
+    │   ├── InvalidStoreURLError(ValueError)  ``open_store`` cannot parse the URL
+    │   ├── StoreConnectionError              the database cannot be reached
+    │   ├── StoreCorruptError                 the file or tables are damaged
+    │   ├── SchemaVersionError                the database was written by a newer SDK
+    │   ├── RunNotFoundError(LookupError)     no run with that id in the store
+    │   └── RunConflictError                  the run exists, has ended, or another process holds it
+    ├── CheckpointError(ValueError)           a signed checkpoint or key cannot be parsed
+    ├── ProofError(ValueError)                an inclusion or consistency proof is malformed
+    └── ReplayError(RuntimeError)             a run cannot be replayed or forked
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from codon_sdk.runtime._report import ExecutionReport
+
+__all__ = [
+    "CanonicalEncodingError",
+    "CheckpointError",
+    "CodonError",
+    "InvalidStoreURLError",
+    "LedgerError",
+    "LogicChangedError",
+    "NodeSpecValidationError",
+    "NodeTimeoutError",
+    "PayloadTooLargeError",
+    "ProofError",
+    "ReplayError",
+    "RunConflictError",
+    "RunNotFoundError",
+    "RunTimeoutError",
+    "SchemaVersionError",
+    "StepLimitExceededError",
+    "StoreConnectionError",
+    "StoreCorruptError",
+    "StoreError",
+    "WorkloadRegistrationError",
+    "WorkloadRuntimeError",
+]
+
+
+class CodonError(Exception):
+    """Base class of every error raised by the Codon SDK."""
+
+
+class CanonicalEncodingError(CodonError, TypeError):
+    """A value cannot be given a canonical (RFC 8785) encoding.
+
+    ``path`` locates the value inside the structure (``$`` is the root, for
+    example ``$['items'][3]``); ``type_name`` is the offending value's type.
+    """
+
+    def __init__(self, message: str, *, path: str = "$", type_name: str = "") -> None:
+        super().__init__(message)
+        self.path = path
+        self.type_name = type_name
+
+
+class NodeSpecValidationError(CodonError, ValueError):
+    """A NodeSpec field is missing or of the wrong kind."""
+
+
+class WorkloadRegistrationError(CodonError, ValueError):
+    """The workload graph is invalid: duplicate or unnamed nodes, edges to unknown nodes..."""
+
+
+class WorkloadRuntimeError(CodonError, RuntimeError):
+    """A run could not go on. ``report`` holds the ledger up to the failure, when there was one."""
+
+    def __init__(self, message: str, *, report: ExecutionReport | None = None) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+class StepLimitExceededError(WorkloadRuntimeError):
+    """The run needed more node activations than ``max_steps`` allows."""
+
+
+class PayloadTooLargeError(WorkloadRuntimeError):
+    """A payload, result or event is larger than the configured ``max_event_bytes``."""
+
+
+class NodeTimeoutError(WorkloadRuntimeError):
+    """A node attempt ran longer than the node's ``timeout``."""
+
+
+class RunTimeoutError(WorkloadRuntimeError):
+    """The run as a whole ran longer than its ``timeout``."""
+
+
+class LogicChangedError(WorkloadRuntimeError):
+    """Resume refused because the workload's logic id differs from the recorded run's."""
+
+
+class LedgerError(CodonError, ValueError):
+    """A ledger event is malformed, of an unknown format version, or uses a reserved name."""
+
+
+class StoreError(CodonError, RuntimeError):
+    """A ledger store could not read or write."""
+
+
+class InvalidStoreURLError(StoreError, ValueError):
+    """``open_store`` was given a URL it cannot parse or a scheme it does not know."""
+
+
+class StoreConnectionError(StoreError):
+    """The database server cannot be reached (the message shows the URL without its password)."""
+
+
+class StoreCorruptError(StoreError):
+    """The store's file or tables are damaged or are not a Codon ledger."""
+
+
+class SchemaVersionError(StoreError):
+    """The store was written by a newer Codon SDK; upgrade the SDK to read it."""
+
+
+class RunNotFoundError(StoreError, LookupError):
+    """No run with the given id exists in the store."""
+
+
+class RunConflictError(StoreError):
+    """The run already exists, has finished, or is being executed by another process."""
+
+
+class CheckpointError(CodonError, ValueError):
+    """A signed checkpoint, note or verifier key is malformed."""
+
+
+class ProofError(CodonError, ValueError):
+    """An inclusion or consistency proof is malformed."""
+
+
+class ReplayError(CodonError, RuntimeError):
+    """A run cannot be replayed or forked (for example, it is not in the store)."""

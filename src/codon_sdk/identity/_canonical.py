@@ -1,0 +1,445 @@
+"""Canonical encoding: RFC 8785 (JCS) bytes for any value the SDK hashes or records.
+
+Fast path: :func:`prepare` walks the value once, leaves plain JSON untouched and
+rewrites what JSON cannot say; ``orjson`` with sorted keys then produces the
+bytes. Where ``orjson`` and JCS differ the walk steps in:
+
+* floats are pre-formatted the ECMAScript way (``1.0`` -> ``1``, ``1e21`` ->
+  ``1e+21``, ``1e-7`` -> ``1e-7``) and spliced in as ``orjson.Fragment``;
+* objects with keys outside the Basic Multilingual Plane are sorted by UTF-16
+  code units (JCS) rather than code points, and spliced in pre-serialised.
+
+The property tests in ``tests/identity/test_canonical.py`` prove the result equal
+to the reference ``rfc8785`` package on generated values and on the vectors in
+``testdata/jcs.json``.
+
+Values JSON cannot express get one documented, reversible encoding each, a
+tagged object ``{"$codon": <kind>, "v": <value>}`` (:func:`decode` revives them):
+
+==================  ===========================================================
+value               encoding
+==================  ===========================================================
+int beyond 2^53-1   ``{"$codon": "int", "v": "<decimal digits>"}``
+NaN, +-Infinity     ``{"$codon": "float", "v": "NaN" | "Infinity" | "-Infinity"}``
+tuple               ``{"$codon": "tuple", "v": [...]}``
+set, frozenset      ``{"$codon": "set" | "frozenset", "v": [...]}`` sorted by element bytes
+bytes, bytearray    ``{"$codon": "bytes", "v": "<base64>"}``
+datetime/date/time  ``{"$codon": "datetime" | "date" | "time", "v": "<ISO 8601>"}``
+timedelta           ``{"$codon": "timedelta", "v": [days, seconds, microseconds]}``
+Decimal             ``{"$codon": "decimal", "v": "<str(value)>"}``
+UUID                ``{"$codon": "uuid", "v": "<canonical form>"}``
+pathlib path        ``{"$codon": "path", "v": "<posix string>"}``
+Enum member         ``{"$codon": "enum", "type": "<module>:<qualname>", "v": <value>}``
+dataclass instance  ``{"$codon": "dataclass", "type": "<module>:<qualname>", "v": {fields}}``
+pydantic model      ``{"$codon": "pydantic", "type": "<module>:<qualname>", "v": {model_dump}}``
+non-str dict keys,  ``{"$codon": "map", "v": [[key, value], ...]}`` sorted by key bytes
+or a "$codon" key
+==================  ===========================================================
+
+Subclasses of dict, list, str and int encode as their base type. Anything else,
+a reference cycle, a lone surrogate or nesting deeper than ``MAX_DEPTH`` raises
+:class:`~codon_sdk.errors.CanonicalEncodingError` naming the path and the type:
+never a silent ``repr``. Integral floats come back as ints (JCS writes ``2.0`` as
+``2``), tuples as tuples, and a tagged type that cannot be imported on decode as
+its tagged mapping.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime as _dt
+import decimal
+import enum
+import importlib
+import math
+import pathlib
+import uuid
+from typing import Any
+
+import orjson
+
+from codon_sdk.errors import CanonicalEncodingError
+
+__all__ = ["MAX_DEPTH", "TAG", "canonical_bytes", "decode", "prepare", "type_path"]
+
+TAG = "$codon"
+MAX_DEPTH = 200
+_MAX_SAFE_INT = 2**53 - 1
+_SORT = orjson.OPT_SORT_KEYS
+_TAG_BYTES = b'"$codon"'
+
+
+def canonical_bytes(value: Any) -> bytes:
+    """Return the RFC 8785 canonical UTF-8 bytes of ``value``."""
+    return dumps(prepare(value))
+
+
+def dumps(prepared: Any) -> bytes:
+    """Serialise a value returned by :func:`prepare` (or a dict of them) canonically."""
+    try:
+        return orjson.dumps(prepared, option=_SORT)
+    except orjson.JSONEncodeError as exc:
+        raise CanonicalEncodingError(
+            f"value cannot be canonically encoded: {exc}; strings must be valid Unicode "
+            "(no lone surrogates)",
+            type_name="str",
+        ) from exc
+
+
+def prepare(value: Any) -> Any:
+    """Return ``value`` in a form whose sorted-key ``orjson`` output is its JCS encoding.
+
+    Plain JSON comes back as the very same object (nothing is copied); anything
+    else is rebuilt with the tagged encodings of the module docstring.
+    """
+    tv = type(value)
+    if tv is str or tv is bool or value is None:
+        return value
+    if tv is int and -_MAX_SAFE_INT <= value <= _MAX_SAFE_INT:
+        return value
+    walk = _Walk()
+    out = walk.prep(value, "$", 0)
+    if walk.utf16:
+        out = orjson.Fragment(orjson.dumps(_utf16_sorted(out)))
+    return out
+
+
+def type_path(cls: type) -> str:
+    """``module:qualname`` of a class, the form tagged encodings use to name types."""
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+class _Walk:
+    __slots__ = ("active", "utf16")
+
+    def __init__(self) -> None:
+        self.active: set[int] = set()
+        self.utf16 = False
+
+    def prep(self, v: Any, path: str, depth: int) -> Any:
+        tv = type(v)
+        if tv is str or tv is bool or v is None:
+            return v
+        if tv is int:
+            return v if -_MAX_SAFE_INT <= v <= _MAX_SAFE_INT else {TAG: "int", "v": str(v)}
+        if tv is float:
+            return _float(v)
+        if depth >= MAX_DEPTH:
+            raise CanonicalEncodingError(
+                f"value at {path} is nested more than {MAX_DEPTH} levels deep; flatten it",
+                path=path,
+                type_name=tv.__name__,
+            )
+        if tv is dict:
+            return self._dict(v, path, depth)
+        if tv is list:
+            return self._list(v, path, depth)
+        return self._other(v, tv, path, depth)
+
+    def _enter(self, v: Any, path: str) -> int:
+        key = id(v)
+        if key in self.active:
+            raise CanonicalEncodingError(
+                f"value at {path} contains itself (a reference cycle of {type(v).__name__}); "
+                "recursive structures cannot be recorded",
+                path=path,
+                type_name=type(v).__name__,
+            )
+        self.active.add(key)
+        return key
+
+    def _dict(self, d: dict[Any, Any], path: str, depth: int) -> Any:
+        key = self._enter(d, path)
+        try:
+            if TAG in d:
+                return {TAG: "map", "v": self._pairs(d, path, depth)}
+            out: dict[str, Any] | None = None
+            for k, x in d.items():
+                if type(k) is not str:
+                    return {TAG: "map", "v": self._pairs(d, path, depth)}
+                if not self.utf16 and not k.isascii() and max(k) > "\uffff":
+                    self.utf16 = True
+                tx = type(x)
+                if (
+                    tx is str
+                    or tx is bool
+                    or x is None
+                    or (tx is int and -_MAX_SAFE_INT <= x <= _MAX_SAFE_INT)
+                ):
+                    if out is not None:
+                        out[k] = x
+                    continue
+                nx = self.prep(x, f"{path}[{k!r}]", depth + 1)
+                if out is None:
+                    if nx is x:
+                        continue
+                    out = {}
+                    for k2, x2 in d.items():
+                        if k2 == k:
+                            break
+                        out[k2] = x2
+                out[k] = nx
+            return d if out is None else out
+        finally:
+            self.active.discard(key)
+
+    def _list(self, lst: list[Any] | tuple[Any, ...], path: str, depth: int) -> Any:
+        key = self._enter(lst, path)
+        try:
+            out: list[Any] | None = None
+            for i, x in enumerate(lst):
+                tx = type(x)
+                if (
+                    tx is str
+                    or tx is bool
+                    or x is None
+                    or (tx is int and -_MAX_SAFE_INT <= x <= _MAX_SAFE_INT)
+                ):
+                    if out is not None:
+                        out.append(x)
+                    continue
+                nx = self.prep(x, f"{path}[{i}]", depth + 1)
+                if out is None:
+                    if nx is x:
+                        continue
+                    out = list(lst[:i])
+                out.append(nx)
+            if out is None:
+                return lst if type(lst) is list else list(lst)
+            return out
+        finally:
+            self.active.discard(key)
+
+    def _pairs(self, d: dict[Any, Any], path: str, depth: int) -> list[list[Any]]:
+        pairs = [
+            [
+                self.prep(k, f"{path}<key {k!r}>", depth + 1),
+                self.prep(x, f"{path}[{k!r}]", depth + 1),
+            ]
+            for k, x in d.items()
+        ]
+        pairs.sort(key=lambda p: _sort_key(p[0]))
+        return pairs
+
+    def _other(self, v: Any, tv: type, path: str, depth: int) -> Any:
+        if isinstance(v, enum.Enum):
+            return {
+                TAG: "enum",
+                "type": type_path(tv),
+                "v": self.prep(v.value, f"{path}.value", depth + 1),
+            }
+        if isinstance(v, str):
+            return str(v)
+        if isinstance(v, int):
+            return self.prep(int(v), path, depth)
+        if isinstance(v, float):
+            return _float(float(v))
+        if isinstance(v, dict):
+            return self._dict(dict(v), path, depth)
+        if isinstance(v, list):
+            return self._list(v, path, depth)
+        if isinstance(v, tuple):
+            return {TAG: "tuple", "v": self._list(v, path, depth)}
+        if isinstance(v, (set, frozenset)):
+            key = self._enter(v, path)
+            try:
+                items = [self.prep(x, f"{path}{{…}}", depth + 1) for x in v]
+            finally:
+                self.active.discard(key)
+            items.sort(key=_sort_key)
+            return {TAG: "frozenset" if isinstance(v, frozenset) else "set", "v": items}
+        if isinstance(v, (bytes, bytearray, memoryview)):
+            return {TAG: "bytes", "v": base64.b64encode(bytes(v)).decode("ascii")}
+        if isinstance(v, _dt.datetime):
+            return {TAG: "datetime", "v": v.isoformat()}
+        if isinstance(v, _dt.date):
+            return {TAG: "date", "v": v.isoformat()}
+        if isinstance(v, _dt.time):
+            return {TAG: "time", "v": v.isoformat()}
+        if isinstance(v, _dt.timedelta):
+            return {TAG: "timedelta", "v": [v.days, v.seconds, v.microseconds]}
+        if isinstance(v, decimal.Decimal):
+            return {TAG: "decimal", "v": str(v)}
+        if isinstance(v, uuid.UUID):
+            return {TAG: "uuid", "v": str(v)}
+        if isinstance(v, pathlib.PurePath):
+            return {TAG: "path", "v": v.as_posix()}
+        if dataclasses.is_dataclass(v) and not isinstance(v, type):
+            key = self._enter(v, path)
+            try:
+                fields = {
+                    f.name: self.prep(getattr(v, f.name), f"{path}.{f.name}", depth + 1)
+                    for f in dataclasses.fields(v)
+                }
+            finally:
+                self.active.discard(key)
+            return {TAG: "dataclass", "type": type_path(tv), "v": fields}
+        dump = getattr(v, "model_dump", None)
+        if callable(dump) and hasattr(tv, "model_fields"):
+            key = self._enter(v, path)
+            try:
+                data = self.prep(dump(mode="python"), path, depth + 1)
+            finally:
+                self.active.discard(key)
+            return {TAG: "pydantic", "type": type_path(tv), "v": data}
+        raise CanonicalEncodingError(
+            f"value at {path} of type {tv.__module__}.{tv.__qualname__} has no canonical "
+            "encoding; convert it to JSON types (dict, list, str, int, float, bool, None), "
+            "a dataclass or a pydantic model before emitting or returning it",
+            path=path,
+            type_name=f"{tv.__module__}.{tv.__qualname__}",
+        )
+
+
+def _sort_key(prepared: Any) -> bytes:
+    return dumps(prepared)
+
+
+def _float(x: float) -> Any:
+    if math.isnan(x):
+        return {TAG: "float", "v": "NaN"}
+    if math.isinf(x):
+        return {TAG: "float", "v": "Infinity" if x > 0 else "-Infinity"}
+    return orjson.Fragment(format_float(x).encode("ascii"))
+
+
+def format_float(x: float) -> str:
+    """Format a finite float as ECMAScript's Number.prototype.toString does (RFC 8785 3.2.2.3)."""
+    if x == 0:
+        return "0"
+    sign = "-" if x < 0 else ""
+    r = repr(abs(x))
+    mant, _, exp = r.partition("e")
+    e = int(exp) if exp else 0
+    ip, _, fp = mant.partition(".")
+    if fp == "0":
+        fp = ""
+    digits = ip + fp
+    stripped = digits.lstrip("0")
+    n = len(ip) + e - (len(digits) - len(stripped))  # value = 0.<digits> * 10**n
+    digits = stripped.rstrip("0")
+    k = len(digits)
+    if k <= n <= 21:
+        return sign + digits + "0" * (n - k)
+    if 0 < n <= 21:
+        return sign + digits[:n] + "." + digits[n:]
+    if -6 < n <= 0:
+        return sign + "0." + "0" * (-n) + digits
+    tail = "." + digits[1:] if k > 1 else ""
+    e10 = n - 1
+    return f"{sign}{digits[0]}{tail}e{'+' if e10 >= 0 else '-'}{abs(e10)}"
+
+
+def _utf16_sorted(v: Any) -> Any:
+    if type(v) is dict:
+        return {k: _utf16_sorted(v[k]) for k in sorted(v, key=_utf16_key)}
+    if type(v) is list:
+        return [_utf16_sorted(x) for x in v]
+    return v
+
+
+def _utf16_key(k: str) -> bytes:
+    return k.encode("utf-16-be", "surrogatepass")
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+def decode(data: bytes | bytearray | memoryview | str) -> Any:
+    """Parse canonical bytes back into Python values, reviving tagged encodings."""
+    raw = bytes(data) if isinstance(data, (bytearray, memoryview)) else data
+    value = orjson.loads(raw)
+    needle: Any = _TAG_BYTES if isinstance(raw, bytes) else '"$codon"'
+    if needle not in raw:
+        return value
+    return revive(value)
+
+
+def revive(v: Any) -> Any:
+    """Turn tagged encodings inside already-parsed JSON back into Python values."""
+    tv = type(v)
+    if tv is dict:
+        tag = v.get(TAG)
+        if type(tag) is str and "v" in v:
+            return _revive_tagged(tag, v)
+        return {k: revive(x) for k, x in v.items()}
+    if tv is list:
+        return [revive(x) for x in v]
+    return v
+
+
+def _revive_tagged(tag: str, obj: dict[str, Any]) -> Any:
+    raw = obj["v"]
+    if tag == "int":
+        return int(raw)
+    if tag == "float":
+        return float({"NaN": "nan", "Infinity": "inf", "-Infinity": "-inf"}[raw])
+    if tag == "tuple":
+        return tuple(revive(x) for x in raw)
+    if tag == "set":
+        return {revive(x) for x in raw}
+    if tag == "frozenset":
+        return frozenset(revive(x) for x in raw)
+    if tag == "map":
+        return {_hashable(revive(k)): revive(x) for k, x in raw}
+    if tag == "bytes":
+        return base64.b64decode(raw)
+    if tag == "datetime":
+        return _dt.datetime.fromisoformat(raw)
+    if tag == "date":
+        return _dt.date.fromisoformat(raw)
+    if tag == "time":
+        return _dt.time.fromisoformat(raw)
+    if tag == "timedelta":
+        return _dt.timedelta(days=raw[0], seconds=raw[1], microseconds=raw[2])
+    if tag == "decimal":
+        return decimal.Decimal(raw)
+    if tag == "uuid":
+        return uuid.UUID(raw)
+    if tag == "path":
+        return pathlib.PurePosixPath(raw)
+    cls = _import_type(obj.get("type"))
+    if cls is None:
+        return {k: revive(x) if k == "v" else x for k, x in obj.items()}
+    value = revive(raw)
+    try:
+        if tag == "enum":
+            return cls(value)
+        if tag == "dataclass":
+            return _build_dataclass(cls, value)
+        if tag == "pydantic":
+            return cls.model_validate(value)
+    except Exception:  # a type that changed shape since it was recorded
+        return {k: value if k == "v" else x for k, x in obj.items()}
+    return {k: value if k == "v" else x for k, x in obj.items()}
+
+
+def _hashable(k: Any) -> Any:
+    if isinstance(k, list):
+        return tuple(_hashable(x) for x in k)
+    if isinstance(k, dict):
+        return tuple(sorted((key, _hashable(x)) for key, x in k.items()))
+    return k
+
+
+def _build_dataclass(cls: Any, fields: dict[str, Any]) -> Any:
+    init = {f.name: fields[f.name] for f in dataclasses.fields(cls) if f.init and f.name in fields}
+    obj = cls(**init)
+    for f in dataclasses.fields(cls):
+        if not f.init and f.name in fields:
+            object.__setattr__(obj, f.name, fields[f.name])
+    return obj
+
+
+def _import_type(path: Any) -> Any:
+    if not isinstance(path, str) or ":" not in path:
+        return None
+    module_name, _, qualname = path.partition(":")
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
+    except Exception:
+        return None
+    return obj if isinstance(obj, type) else None

@@ -1,0 +1,234 @@
+"""NodeSpec: the immutable identity record of one node function."""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import inspect
+import logging
+import os
+import types
+import typing
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from codon_sdk.errors import NodeSpecValidationError
+from codon_sdk.identity._canonical import canonical_bytes
+from codon_sdk.identity._codehash import code_hash
+
+__all__ = ["NODESPEC_VERSION", "NodeSpec", "resolve_org_namespace"]
+
+NODESPEC_VERSION = "1"
+_log = logging.getLogger("codon_sdk")
+_INJECTED = ("runtime", "context")
+_FIELDS = (
+    "id",
+    "spec_version",
+    "org_namespace",
+    "name",
+    "role",
+    "callable_signature",
+    "input_schema",
+    "output_schema",
+    "model_name",
+    "model_version",
+    "code_hash",
+)
+
+
+def resolve_org_namespace(explicit: str | None) -> str:
+    """The namespace given, else ``ORG_NAMESPACE``, else ``"unknown"`` (with a warning)."""
+    if explicit:
+        return explicit
+    env = os.environ.get("ORG_NAMESPACE")
+    if env:
+        return env
+    _log.warning(
+        "no org namespace given and ORG_NAMESPACE is not set; using 'unknown'. "
+        "Pass org_namespace=... or set ORG_NAMESPACE so node identities name their owner."
+    )
+    return "unknown"
+
+
+class NodeSpec:
+    """Immutable identity record of a node: who owns it, what it is, and what its code does.
+
+    ``id`` is the hex SHA-256 of the canonical form of every other field, including
+    ``code_hash`` (see :mod:`codon_sdk.identity._codehash`): the same function gives
+    the same id in every process; a change to what it does gives a new one.
+    ``input_schema`` and ``output_schema`` are JSON Schema documents (canonical JSON
+    text) derived from the function's annotations.
+    """
+
+    __slots__ = _FIELDS
+
+    id: str
+    spec_version: str
+    org_namespace: str
+    name: str
+    role: str
+    callable_signature: str
+    input_schema: str
+    output_schema: str
+    model_name: str | None
+    model_version: str | None
+    code_hash: str
+
+    def __init__(
+        self,
+        name: str,
+        role: str,
+        callable: Callable[..., Any],
+        org_namespace: str | None = None,
+        model_name: str | None = None,
+        model_version: str | None = None,
+    ) -> None:
+        if not isinstance(name, str) or not name.strip():
+            raise NodeSpecValidationError(
+                f"node name must be a non-empty string, got {name!r}; give every node a name"
+            )
+        if not isinstance(role, str) or not role.strip():
+            raise NodeSpecValidationError(
+                f"role of node {name!r} must be a non-empty string, got {role!r}"
+            )
+        if not builtins.callable(callable):
+            raise NodeSpecValidationError(
+                f"node {name!r} needs a callable, got {type(callable).__name__}: {callable!r}"
+            )
+        for label, value in (("model_name", model_name), ("model_version", model_version)):
+            if value is not None and not isinstance(value, str):
+                raise NodeSpecValidationError(
+                    f"{label} of node {name!r} must be a string or None, got {value!r}"
+                )
+        fields: dict[str, Any] = {
+            "spec_version": NODESPEC_VERSION,
+            "org_namespace": resolve_org_namespace(org_namespace),
+            "name": name,
+            "role": role,
+            "callable_signature": callable_signature(callable),
+            "input_schema": _schema_text(_input_schema(callable)),
+            "output_schema": _schema_text(_output_schema(callable)),
+            "model_name": model_name,
+            "model_version": model_version,
+            "code_hash": code_hash(callable),
+        }
+        fields["id"] = hashlib.sha256(canonical_bytes(fields)).hexdigest()
+        for key, value in fields.items():
+            object.__setattr__(self, key, value)
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        raise AttributeError(f"NodeSpec is immutable; cannot set {key!r}")
+
+    def __delattr__(self, key: str) -> None:
+        raise AttributeError(f"NodeSpec is immutable; cannot delete {key!r}")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, NodeSpec) and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    def __repr__(self) -> str:
+        return f"NodeSpec(name={self.name!r}, role={self.role!r}, id={self.id[:12]}…)"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field as a plain dict (JSON-ready)."""
+        return {key: getattr(self, key) for key in _FIELDS}
+
+
+def _signature(fn: Callable[..., Any]) -> inspect.Signature | None:
+    try:
+        return inspect.signature(fn, eval_str=True)
+    except Exception:
+        try:
+            return inspect.signature(fn)
+        except (TypeError, ValueError):
+            return None
+
+
+def callable_signature(fn: Callable[..., Any]) -> str:
+    """``name(params) -> return``, e.g. ``"f(a: int, b: str) -> float"``."""
+    name = getattr(fn, "__name__", None) or type(fn).__name__
+    sig = _signature(fn)
+    return f"{name}{sig}" if sig is not None else f"{name}(...)"
+
+
+def _schema_text(schema: Mapping[str, Any]) -> str:
+    return canonical_bytes(schema).decode("utf-8")
+
+
+def _input_schema(fn: Callable[..., Any]) -> dict[str, Any]:
+    sig = _signature(fn)
+    if sig is None:
+        return {"type": "object"}
+    props: dict[str, Any] = {}
+    required: list[str] = []
+    for p in sig.parameters.values():
+        if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name in _INJECTED:
+            continue
+        if p.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+            continue
+        props[p.name] = _type_schema(p.annotation)
+        if p.default is inspect.Parameter.empty:
+            required.append(p.name)
+    schema: dict[str, Any] = {"type": "object", "properties": props}
+    if required:
+        schema["required"] = required
+    return schema
+
+
+def _output_schema(fn: Callable[..., Any]) -> dict[str, Any]:
+    sig = _signature(fn)
+    if sig is None:
+        return {}
+    return _type_schema(sig.return_annotation)
+
+
+_SIMPLE: dict[Any, dict[str, Any]] = {
+    int: {"type": "integer"},
+    float: {"type": "number"},
+    str: {"type": "string"},
+    bool: {"type": "boolean"},
+    type(None): {"type": "null"},
+    None: {"type": "null"},
+    bytes: {"type": "string", "contentEncoding": "base64"},
+    dict: {"type": "object"},
+    list: {"type": "array"},
+}
+
+
+def _type_schema(tp: Any) -> dict[str, Any]:
+    if tp is inspect.Parameter.empty or tp is Any:
+        return {}
+    if isinstance(tp, str):
+        return {"x-python-annotation": tp}
+    simple = _SIMPLE.get(tp)
+    if simple is not None:
+        return dict(simple)
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin is typing.Union or origin is types.UnionType:
+        return {"anyOf": [_type_schema(a) for a in args]}
+    if origin is typing.Literal:
+        return {"enum": list(args)} if all(_jsonable(a) for a in args) else {}
+    if origin in (list, set, frozenset, tuple) or (
+        isinstance(origin, type) and issubclass(origin, (list, tuple, set))
+    ):
+        schema: dict[str, Any] = {"type": "array"}
+        if args and args[-1] is not Ellipsis:
+            schema["items"] = _type_schema(args[0]) if len(args) == 1 else {}
+        elif args:
+            schema["items"] = _type_schema(args[0])
+        return schema
+    if origin is dict or (isinstance(origin, type) and issubclass(origin, Mapping)):
+        schema = {"type": "object"}
+        if len(args) == 2:
+            schema["additionalProperties"] = _type_schema(args[1])
+        return schema
+    if isinstance(tp, type):
+        return {"x-python-type": f"{tp.__module__}.{tp.__qualname__}"}
+    return {"x-python-annotation": repr(tp)}
+
+
+def _jsonable(value: Any) -> bool:
+    return isinstance(value, (str, int, float, bool)) or value is None

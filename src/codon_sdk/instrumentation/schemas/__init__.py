@@ -1,0 +1,1 @@
+"""Identity and telemetry schemas (documented import paths)."""

@@ -1,0 +1,1 @@
+"""Telemetry vocabulary (documented import path)."""

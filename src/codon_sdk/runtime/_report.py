@@ -1,0 +1,273 @@
+"""ExecutionReport: a run as read back from its ledger.
+
+Everything here is derived from the run's ledger entries (the single source of
+truth), lazily and once: the audit view, the per-node results, timings. Only
+result objects produced in this process are kept live, so callers get back the
+very objects their nodes returned; results of a resumed run's earlier part are
+decoded from the ledger.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from codon_sdk.identity._canonical import revive
+from codon_sdk.ledger._chain import ChainCheck, check_chain
+from codon_sdk.ledger._events import (
+    NODE_COMPLETED,
+    TOKEN_DEQUEUED,
+    TOKEN_ENQUEUED,
+    LedgerEvent,
+    parse_entry,
+)
+from codon_sdk.runtime._records import AuditEvent, NodeExecutionRecord, from_us
+
+__all__ = ["ExecutionReport", "LedgerView"]
+
+
+class LedgerView(Sequence[bytes]):
+    """Read access to a run's verbatim entries (the recorder's buffer, or a list from a store)."""
+
+    def __init__(self, source: Any) -> None:
+        self._source = source
+
+    def __len__(self) -> int:
+        return len(self._source)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        src = self._source
+        return src.entry(index) if hasattr(src, "entry") else src[index]
+
+    def __iter__(self) -> Iterator[bytes]:
+        src = self._source
+        return src.entries() if hasattr(src, "entries") else iter(src)
+
+
+class ExecutionReport:
+    """The outcome of a run: results per node, the audit ledger, status, state and timings."""
+
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        context: dict[str, Any],
+        status: str,
+        entries: Any,
+        state: dict[Any, Any],
+        started_us: int,
+        finished_us: int,
+        live_results: Sequence[Any] = (),
+        live_offset: int = 0,
+        reason: str | None = None,
+        usage: dict[str, Any] | None = None,
+    ) -> None:
+        self.run_id = run_id
+        self.context = context
+        self.status = status
+        self.reason = reason
+        self.state = state
+        self._entries = LedgerView(entries)
+        self._started_us = started_us
+        self._finished_us = finished_us
+        self._live = live_results
+        self._live_offset = live_offset
+        self._results: dict[str, list[NodeExecutionRecord]] | None = None
+        self._ledger: list[AuditEvent] | None = None
+        self.usage: dict[str, Any] = usage if usage is not None else {}
+
+    # ------------------------------------------------------------------ identity & timing
+
+    @property
+    def logic_id(self) -> str | None:
+        return self.context.get("logic_id")
+
+    @property
+    def deployment_id(self) -> str | None:
+        return self.context.get("deployment_id")
+
+    @property
+    def started_at(self) -> datetime:
+        return from_us(self._started_us)
+
+    @property
+    def finished_at(self) -> datetime:
+        return from_us(self._finished_us)
+
+    @property
+    def duration_ms(self) -> float:
+        return (self._finished_us - self._started_us) / 1000.0
+
+    # ------------------------------------------------------------------ the ledger
+
+    @property
+    def entries(self) -> LedgerView:
+        """The run's verbatim ledger entries (canonical bytes), in seq order."""
+        return self._entries
+
+    @property
+    def event_count(self) -> int:
+        return len(self._entries)
+
+    @property
+    def head_hash(self) -> str | None:
+        """Hex leaf hash of the last event: the head of the hash chain."""
+        if not len(self._entries):
+            return None
+        return parse_entry(self._entries[-1]).leaf.hex()
+
+    def events(self) -> Iterator[LedgerEvent]:
+        """The ledger entries parsed into :class:`LedgerEvent` records, in order."""
+        for entry in self._entries:
+            yield parse_entry(entry)
+
+    def check_chain(self) -> ChainCheck:
+        """Re-check the run's hash chain from its verbatim entries."""
+        return check_chain(self._entries, run_id=self.run_id, require_end=self.finished)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("completed", "stopped", "failed")
+
+    @property
+    def ledger(self) -> list[AuditEvent]:
+        """The audit ledger as :class:`AuditEvent` records (API view), in order."""
+        if self._ledger is None:
+            self._ledger = self._build_ledger()
+        return self._ledger
+
+    @property
+    def results(self) -> dict[str, list[NodeExecutionRecord]]:
+        """Completed activations per node, in completion order."""
+        if self._results is None:
+            self._results = self._build_results()
+        return self._results
+
+    def node_results(self, node: str) -> list[Any]:
+        """The values node ``node`` returned, in order."""
+        return [r.result for r in self.results.get(node, ())]
+
+    # ------------------------------------------------------------------ rendering
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary: ids, status, timings, per-node results and the ledger events."""
+        return {
+            "run_id": self.run_id,
+            "status": self.status,
+            "reason": self.reason,
+            "logic_id": self.logic_id,
+            "deployment_id": self.deployment_id,
+            "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat(),
+            "event_count": self.event_count,
+            "head_hash": self.head_hash,
+            "context": self.context,
+            "state": self.state,
+            "usage": self.usage,
+            "results": {
+                node: [
+                    {
+                        "token_id": r.token_id,
+                        "result": r.result,
+                        "started_at": r.started_at.isoformat(),
+                        "finished_at": r.finished_at.isoformat(),
+                    }
+                    for r in records
+                ]
+                for node, records in self.results.items()
+            },
+            "events": [orjson.loads(e) for e in self._entries],
+        }
+
+    def summary(self) -> str:
+        """A short human-readable account of the run."""
+        lines = [
+            f"run {self.run_id}: {self.status}"
+            + (f" ({self.reason})" if self.reason else "")
+            + f" in {self.duration_ms:.1f} ms",
+            f"  logic id    {self.logic_id}",
+            f"  deployment  {self.deployment_id}",
+            f"  events      {self.event_count}   head {self.head_hash}",
+            "  nodes:",
+        ]
+        for node, records in self.results.items():
+            total = sum(r.duration_ms for r in records)
+            lines.append(f"    {node:<20} {len(records):>5} activation(s)  {total:>9.2f} ms")
+        counts = Counter(e.event_type for e in self.ledger)
+        lines.append(
+            "  events by type: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items()))
+        )
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return (
+            f"ExecutionReport(run_id={self.run_id!r}, status={self.status!r}, "
+            f"events={self.event_count})"
+        )
+
+    # ------------------------------------------------------------------ derivations
+
+    def _build_ledger(self) -> list[AuditEvent]:
+        origins: dict[str, str | None] = {}
+        out: list[AuditEvent] = []
+        completed = 0
+        for ev in self.events():
+            md = dict(ev.metadata)
+            source, target = ev.node, ev.target
+            if ev.type == TOKEN_ENQUEUED:
+                if ev.token_id is not None:
+                    origins[ev.token_id] = ev.node
+                md["payload_repr"] = repr(revive(ev.payload))
+            elif ev.type == TOKEN_DEQUEUED:
+                source = origins.get(ev.token_id or "")
+                target = ev.node
+            elif ev.type == NODE_COMPLETED:
+                md["result_repr"] = repr(self._result_at(completed, ev))
+                completed += 1
+            out.append(
+                AuditEvent(
+                    event_type=ev.type,
+                    timestamp=from_us(ev.ts),
+                    token_id=ev.token_id,
+                    source_node=source,
+                    target_node=target,
+                    metadata=md,
+                    seq=ev.seq,
+                )
+            )
+        return out
+
+    def _build_results(self) -> dict[str, list[NodeExecutionRecord]]:
+        started: dict[str, int] = {}
+        results: dict[str, list[NodeExecutionRecord]] = {}
+        completed = 0
+        for ev in self.events():
+            if ev.type == TOKEN_DEQUEUED and ev.token_id is not None:
+                started[ev.token_id] = ev.ts
+            elif ev.type == NODE_COMPLETED and ev.node is not None:
+                record = NodeExecutionRecord(
+                    node=ev.node,
+                    token_id=ev.token_id or "",
+                    result=self._result_at(completed, ev),
+                    started_at=from_us(started.get(ev.token_id or "", ev.ts)),
+                    finished_at=from_us(ev.ts),
+                )
+                results.setdefault(ev.node, []).append(record)
+                completed += 1
+        return results
+
+    def _result_at(self, index: int, ev: LedgerEvent) -> Any:
+        live = index - self._live_offset
+        if 0 <= live < len(self._live):
+            return self._live[live]
+        return ev.value()

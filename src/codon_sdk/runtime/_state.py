@@ -1,0 +1,184 @@
+"""``runtime.state``: a dict that knows which of its keys may have changed.
+
+Writes through the mapping interface mark a key dirty; reads that hand out a
+mutable value (a list, a dict...) mark it possibly dirty, since the caller may
+mutate it in place. When an activation completes, :meth:`RunState.changes`
+compares the possibly-changed keys with what was last recorded and returns only
+what really changed, ready for a ``state_updated`` event. At the end of a run a
+full comparison catches changes made around the mapping interface (through
+``dict(state)`` and the like). Resume and replay rebuild the state by applying
+the recorded changes in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from codon_sdk.identity._canonical import canonical_bytes, prepare
+
+__all__ = ["RunState", "apply_change"]
+
+_IMMUTABLE = frozenset({str, int, float, bool, type(None), bytes})
+# Values recorded as they are: JSON as is, compared with ==.
+_PLAIN = frozenset({str, bool, type(None)})
+_SAFE = 2**53 - 1
+_MISSING = object()
+
+
+class RunState(dict[Any, Any]):
+    """The per-run shared state dict (see the module docstring)."""
+
+    __slots__ = ("_dirty", "_recorded")
+
+    def __init__(self, initial: Mapping[Any, Any] | None = None) -> None:
+        super().__init__()
+        self._dirty: set[Any] = set()
+        self._recorded: dict[Any, Any] = {}
+        if initial:
+            for key, value in initial.items():
+                dict.__setitem__(self, key, value)
+                self._dirty.add(key)
+
+    # --------------------------------------------------------------- writes
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        dict.__setitem__(self, key, value)
+        self._dirty.add(key)
+
+    def __delitem__(self, key: Any) -> None:
+        dict.__delitem__(self, key)
+        self._dirty.add(key)
+
+    def __ior__(self, other: Any) -> RunState:  # type: ignore[misc]
+        self.update(other)
+        return self
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        before = set(self)
+        dict.update(self, *args, **kwargs)
+        self._dirty.update(set(self) - before)
+        for source in (*args, kwargs):
+            keys: Iterable[Any] = (
+                source.keys() if hasattr(source, "keys") else (k for k, _ in source)
+            )
+            self._dirty.update(keys)
+
+    def pop(self, key: Any, *default: Any) -> Any:
+        self._dirty.add(key)
+        return dict.pop(self, key, *default)
+
+    def popitem(self) -> tuple[Any, Any]:
+        item = dict.popitem(self)
+        self._dirty.add(item[0])
+        return item
+
+    def setdefault(self, key: Any, default: Any = None) -> Any:
+        self._dirty.add(key)
+        return dict.setdefault(self, key, default)
+
+    def clear(self) -> None:
+        self._dirty.update(self)
+        dict.clear(self)
+
+    # --------------------------------------------------------------- reads that hand out values
+
+    def __getitem__(self, key: Any) -> Any:
+        value = dict.__getitem__(self, key)
+        if type(value) not in _IMMUTABLE:
+            self._dirty.add(key)
+        return value
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        value = dict.get(self, key, _MISSING)
+        if value is _MISSING:
+            return default
+        if type(value) not in _IMMUTABLE:
+            self._dirty.add(key)
+        return value
+
+    def values(self) -> Any:
+        self._touch_mutable()
+        return dict.values(self)
+
+    def items(self) -> Any:
+        self._touch_mutable()
+        return dict.items(self)
+
+    def copy(self) -> dict[Any, Any]:
+        self._touch_mutable()
+        return dict(dict.items(self))
+
+    def __iter__(self) -> Iterator[Any]:
+        return dict.__iter__(self)
+
+    def _touch_mutable(self) -> None:
+        for key, value in dict.items(self):
+            if type(value) not in _IMMUTABLE:
+                self._dirty.add(key)
+
+    # --------------------------------------------------------------- change capture
+
+    def changes(self, *, full: bool = False) -> dict[str, Any] | None:
+        """What changed since the last call, as ``{"set": {...}, "del": [...]}`` (or None).
+
+        The result is already prepared for canonical encoding. ``full`` compares
+        every key instead of only the possibly-changed ones.
+        """
+        keys = set(dict.keys(self)) | set(self._recorded) if full else self._dirty
+        if not keys:
+            return None
+        changed: dict[Any, Any] = {}
+        deleted: list[Any] = []
+        recorded = self._recorded
+        plain = True
+        for key in keys:
+            value = dict.get(self, key, _MISSING)
+            if value is _MISSING:
+                if key in recorded:
+                    del recorded[key]
+                    deleted.append(key)
+                    plain = plain and type(key) is str
+                continue
+            old = recorded.get(key, _MISSING)
+            tv = type(value)
+            if tv in _PLAIN or (tv is int and -_SAFE <= value <= _SAFE):
+                if old is value or (type(old) is tv and old == value):
+                    continue
+                recorded[key] = value
+            else:
+                snapshot = canonical_bytes(value)
+                if old == snapshot:
+                    continue
+                recorded[key] = snapshot
+                plain = False
+            plain = plain and type(key) is str
+            changed[key] = value
+        self._dirty = set()
+        if not changed and not deleted:
+            return None
+        diff: dict[str, Any] = {}
+        if changed:
+            diff["set"] = changed
+        if deleted:
+            diff["del"] = sorted(deleted, key=canonical_bytes)
+        return diff if plain else prepare(diff)
+
+    def load(self, values: Mapping[Any, Any]) -> None:
+        """Replace the contents with recorded values (resume, replay), marking nothing dirty."""
+        dict.clear(self)
+        self._recorded.clear()
+        for key, value in values.items():
+            dict.__setitem__(self, key, value)
+            tv = type(value)
+            plain = tv in _PLAIN or (tv is int and -_SAFE <= value <= _SAFE)
+            self._recorded[key] = value if plain else canonical_bytes(value)
+        self._dirty = set()
+
+
+def apply_change(state: dict[Any, Any], change: Mapping[str, Any]) -> None:
+    """Apply one recorded ``state_updated`` payload (already revived) to a plain dict."""
+    for key, value in (change.get("set") or {}).items():
+        state[key] = value
+    for key in change.get("del") or ():
+        state.pop(key, None)

@@ -1,0 +1,459 @@
+"""CodonWorkload: register node functions, wire edges, run the graph."""
+
+from __future__ import annotations
+
+import abc
+import inspect
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+from codon_sdk.errors import (
+    CanonicalEncodingError,
+    NodeSpecValidationError,
+    WorkloadRegistrationError,
+    WorkloadRuntimeError,
+)
+from codon_sdk.identity._canonical import prepare
+from codon_sdk.identity._logic import (
+    AgentClass,
+    Deployment,
+    LogicRequest,
+    NodeEdge,
+    Topology,
+    agent_class_id,
+    generate_logic_id,
+)
+from codon_sdk.identity._nodespec import NodeSpec
+from codon_sdk.runtime._drive import run_coroutine, stream_async, stream_sync
+from codon_sdk.runtime._engine import NodeDef, Observer, Run
+from codon_sdk.runtime._recorder import DEFAULT_MAX_EVENT_BYTES, LockedRecorder, Recorder
+from codon_sdk.runtime._records import ENTRY_ORIGIN, StreamEvent
+from codon_sdk.runtime._report import ExecutionReport
+
+__all__ = ["CodonWorkload", "Workload"]
+
+_RESERVED_NODE_NAMES = frozenset({ENTRY_ORIGIN})
+
+
+class Workload(abc.ABC):
+    """The interface every Codon workload offers: a graph of nodes you can run."""
+
+    @abc.abstractmethod
+    def add_node(
+        self,
+        function: Callable[..., Any],
+        name: str,
+        role: str,
+        *,
+        org_namespace: str | None = None,
+        model_name: str | None = None,
+        model_version: str | None = None,
+    ) -> NodeSpec:
+        """Register ``function`` as node ``name``."""
+
+    @abc.abstractmethod
+    def add_edge(self, source_name: str, destination_name: str) -> None:
+        """Allow ``source_name`` to emit tokens to ``destination_name``."""
+
+    @abc.abstractmethod
+    def execute(
+        self, payload: Any, *, deployment_id: str | Deployment, **kwargs: Any
+    ) -> ExecutionReport:
+        """Run the graph to completion."""
+
+    @abc.abstractmethod
+    async def execute_async(
+        self, payload: Any, *, deployment_id: str | Deployment, **kwargs: Any
+    ) -> ExecutionReport:
+        """Run the graph to completion, awaitably."""
+
+
+class CodonWorkload(Workload):
+    """A graph of plain Python functions passing immutable tokens, with an audit ledger per run.
+
+    >>> wl = CodonWorkload(name="Echo", version="1.0")
+    >>> _ = wl.add_node(lambda message, *, runtime, context: message, "echo", "worker")
+    >>> wl.execute("hi", deployment_id="dev").node_results("echo")
+    ['hi']
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        version: str,
+        description: str | None = None,
+        tags: Sequence[str] | None = None,
+        enable_tracing: bool = False,
+        org_namespace: str | None = None,
+        organization_id: str | None = None,
+    ) -> None:
+        for label, value in (("name", name), ("version", version)):
+            if not isinstance(value, str) or not value.strip():
+                raise WorkloadRegistrationError(
+                    f"workload {label} must be a non-empty string, got {value!r}"
+                )
+        self._name = name
+        self._version = version
+        self._description = description
+        self._tags = tuple(tags or ())
+        self.enable_tracing = enable_tracing
+        self._org_namespace = org_namespace
+        self._organization_id = organization_id
+        self._nodes: dict[str, NodeDef] = {}
+        self._edges: set[tuple[str, str]] = set()
+        self._logic_id: str | None = None
+
+    # ------------------------------------------------------------------ registration
+
+    def add_node(
+        self,
+        function: Callable[..., Any],
+        name: str,
+        role: str,
+        *,
+        org_namespace: str | None = None,
+        model_name: str | None = None,
+        model_version: str | None = None,
+    ) -> NodeSpec:
+        """Register ``function(message, *, runtime, context)`` as node ``name``; return its spec."""
+        if not isinstance(name, str) or not name.strip():
+            raise WorkloadRegistrationError(f"node name must be a non-empty string, got {name!r}")
+        if name in _RESERVED_NODE_NAMES:
+            raise WorkloadRegistrationError(f"node name {name!r} is reserved; choose another name")
+        if name in self._nodes:
+            raise WorkloadRegistrationError(
+                f"a node named {name!r} is already registered in workload {self._name!r}; "
+                "node names must be unique"
+            )
+        try:
+            spec = NodeSpec(
+                name,
+                role,
+                function,
+                org_namespace=org_namespace or self._org_namespace,
+                model_name=model_name,
+                model_version=model_version,
+            )
+        except NodeSpecValidationError as exc:
+            raise WorkloadRegistrationError(str(exc)) from exc
+        self._nodes[name] = NodeDef(name=name, fn=function, spec=spec, is_async=_is_async(function))
+        self._logic_id = None
+        return spec
+
+    def add_edge(self, source_name: str, destination_name: str) -> None:
+        """Add the directed edge ``source_name -> destination_name`` (a second add is a no-op)."""
+        for label, node in (("source", source_name), ("destination", destination_name)):
+            if not isinstance(node, str) or node not in self._nodes:
+                raise WorkloadRegistrationError(
+                    f"edge {source_name!r} -> {destination_name!r}: {label} node {node!r} is not "
+                    f"registered; known nodes: {', '.join(self._nodes) or '(none)'}"
+                )
+        if (source_name, destination_name) not in self._edges:
+            self._edges.add((source_name, destination_name))
+            self._nodes[source_name].successors.add(destination_name)
+            self._logic_id = None
+
+    # ------------------------------------------------------------------ identity
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "name": self._name,
+            "version": self._version,
+            "description": self._description,
+            "tags": list(self._tags),
+        }
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def version(self) -> str:
+        return self._version
+
+    @property
+    def agent_class_id(self) -> str:
+        return agent_class_id(self._name, self._version)
+
+    @property
+    def nodes(self) -> list[NodeSpec]:
+        return [n.spec for n in self._nodes.values()]
+
+    @property
+    def topology(self) -> list[tuple[str, str]]:
+        return sorted(self._edges)
+
+    @property
+    def org_namespace(self) -> str:
+        return self._org_namespace or os.environ.get("ORG_NAMESPACE") or "unknown"
+
+    @property
+    def organization_id(self) -> str | None:
+        return self._organization_id or os.environ.get("CODON_ORGANIZATION_ID") or None
+
+    @property
+    def logic_id(self) -> str:
+        """Hex SHA-256 of the graph's logic: agent class, node specs and edges."""
+        if self._logic_id is None:
+            specs = {name: n.spec for name, n in self._nodes.items()}
+            edges = [NodeEdge(specs[s].id, specs[t].id) for s, t in self._edges]
+            self._logic_id = generate_logic_id(
+                LogicRequest(
+                    agent_class=AgentClass(self._name, self._version, self._description),
+                    nodes=list(specs.values()),
+                    topology=Topology(edges),
+                )
+            )
+        return self._logic_id
+
+    def node_spec(self, name: str) -> NodeSpec:
+        return self._nodes[name].spec
+
+    def default_entry_nodes(self) -> list[str]:
+        """Nodes with no incoming edge, else every node (registration order)."""
+        targets = {t for _, t in self._edges}
+        entries = [n for n in self._nodes if n not in targets]
+        return entries or list(self._nodes)
+
+    def deploy(self, name: str, config: Mapping[str, Any] | None = None) -> Deployment:
+        """Bind this workload's logic to a named configuration; pass it as ``deployment_id``."""
+        try:
+            return Deployment.create(self.logic_id, name, config)
+        except CanonicalEncodingError as exc:
+            raise ValueError(f"deployment {name!r} has a configuration value that {exc}") from exc
+
+    # ------------------------------------------------------------------ running
+
+    def execute(
+        self, payload: Any, *, deployment_id: str | Deployment, **kwargs: Any
+    ) -> ExecutionReport:
+        """Run the graph on ``payload`` and return its report (works inside a running loop too)."""
+        return run_coroutine(
+            lambda: self.execute_async(payload, deployment_id=deployment_id, **kwargs)
+        )
+
+    async def execute_async(
+        self,
+        payload: Any,
+        *,
+        deployment_id: str | Deployment,
+        entry_nodes: Iterable[str] | None = None,
+        max_steps: int = 1000,
+        run_id: str | None = None,
+        max_concurrency: int = 1,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+        **context_extras: Any,
+    ) -> ExecutionReport:
+        """Run the graph on ``payload``; see :meth:`execute`."""
+        observer = context_extras.pop("_observer", None)
+        run = self._prepare_run(
+            payload,
+            deployment_id=deployment_id,
+            entry_nodes=entry_nodes,
+            max_steps=max_steps,
+            run_id=run_id,
+            max_concurrency=max_concurrency,
+            max_event_bytes=max_event_bytes,
+            context_extras=context_extras,
+            observer=observer,
+        )
+        return await run.execute()
+
+    def execute_streaming(
+        self, payload: Any, *, deployment_id: str | Deployment, **kwargs: Any
+    ) -> Iterator[StreamEvent]:
+        """Yield events as they happen; the last is ``workflow_finished`` with the report.
+
+        Raises ``RuntimeError`` inside a running event loop: use
+        :meth:`execute_streaming_async` there.
+        """
+        return stream_sync(
+            lambda observer: self.execute_async(
+                payload, deployment_id=deployment_id, _observer=observer, **kwargs
+            )
+        )
+
+    def execute_streaming_async(
+        self, payload: Any, *, deployment_id: str | Deployment, **kwargs: Any
+    ) -> AsyncIterator[StreamEvent]:
+        """Async iterator of events as they happen; the last is ``workflow_finished``."""
+        return stream_async(
+            lambda observer: self.execute_async(
+                payload, deployment_id=deployment_id, _observer=observer, **kwargs
+            )
+        )
+
+    # ------------------------------------------------------------------ run preparation
+
+    def _prepare_run(
+        self,
+        payload: Any,
+        *,
+        deployment_id: str | Deployment,
+        entry_nodes: Iterable[str] | None,
+        max_steps: int,
+        run_id: str | None,
+        max_concurrency: int,
+        max_event_bytes: int,
+        context_extras: dict[str, Any],
+        observer: Observer | None,
+    ) -> Run:
+        if not self._nodes:
+            raise WorkloadRuntimeError(
+                f"workload {self._name!r} has no nodes; register some with add_node() first"
+            )
+        deployment = self._deployment_id(deployment_id)
+        entries = self._entry_nodes(entry_nodes)
+        _positive_int("max_steps", max_steps)
+        _positive_int("max_concurrency", max_concurrency)
+        _positive_int("max_event_bytes", max_event_bytes)
+        rid = _run_id(run_id)
+        context = self._context(rid, deployment, context_extras)
+        try:
+            prepared_payload = prepare(payload)
+            prepared_extras = prepare(context_extras)
+        except CanonicalEncodingError as exc:
+            raise WorkloadRuntimeError(
+                f"the run input cannot be recorded ({exc.type_name} at {exc.path}): {exc}"
+            ) from exc
+        recorder_cls = Recorder if max_concurrency == 1 else LockedRecorder
+        recorder = recorder_cls(rid, max_event_bytes=max_event_bytes)
+        nodes = {
+            name: NodeDef(n.name, n.fn, n.spec, n.is_async, set(n.successors))
+            for name, n in self._nodes.items()
+        }
+        span_factory = None
+        if self.enable_tracing:
+            from codon_sdk.telemetry._tracing import NodeSpanFactory
+
+            span_factory = NodeSpanFactory(context)
+        run = Run(
+            nodes=nodes,
+            run_id=rid,
+            context=context,
+            recorder=recorder,
+            max_steps=max_steps,
+            max_concurrency=max_concurrency,
+            observer=observer,
+            span_factory=span_factory,
+        )
+        run.record_started(
+            self._run_started(context, entries, prepared_extras, max_steps, max_concurrency)
+        )
+        for entry in entries:
+            run.enqueue_seed(entry, payload, prepared_payload)
+        return run
+
+    def _deployment_id(self, deployment_id: str | Deployment) -> str:
+        if isinstance(deployment_id, Deployment):
+            if deployment_id.logic_id != self.logic_id:
+                raise ValueError(
+                    f"deployment {deployment_id.name!r} was built for logic id "
+                    f"{deployment_id.logic_id[:12]}…, but this workload's logic id is now "
+                    f"{self.logic_id[:12]}…; build it again with workload.deploy(...)"
+                )
+            return deployment_id.id
+        if not isinstance(deployment_id, str) or not deployment_id.strip():
+            raise ValueError(
+                f"deployment_id must be a non-empty string or a Deployment, got {deployment_id!r}"
+            )
+        return deployment_id
+
+    def _entry_nodes(self, entry_nodes: Iterable[str] | None) -> list[str]:
+        if entry_nodes is None:
+            return self.default_entry_nodes()
+        if isinstance(entry_nodes, str):
+            entry_nodes = [entry_nodes]
+        chosen = list(entry_nodes)
+        if not chosen:
+            raise WorkloadRuntimeError("entry_nodes is empty; name at least one node or pass None")
+        for name in chosen:
+            if name not in self._nodes:
+                raise WorkloadRuntimeError(
+                    f"unknown entry node {name!r}; registered nodes: {', '.join(self._nodes)}"
+                )
+        return chosen
+
+    def _context(self, run_id: str, deployment_id: str, extras: dict[str, Any]) -> dict[str, Any]:
+        logic_id = self.logic_id
+        context: dict[str, Any] = {
+            "deployment_id": deployment_id,
+            "logic_id": logic_id,
+            "workload_logic_id": logic_id,
+            "workload_id": self.agent_class_id,
+            "run_id": run_id,
+            "workload_run_id": run_id,
+            "workload_name": self._name,
+            "workload_version": self._version,
+            "organization_id": self.organization_id,
+            "org_namespace": self.org_namespace,
+        }
+        context.update(extras)
+        return context
+
+    def _run_started(
+        self,
+        context: dict[str, Any],
+        entries: list[str],
+        extras: Any,
+        max_steps: int,
+        max_concurrency: int,
+    ) -> dict[str, Any]:
+        from codon_sdk import __version__
+
+        return {
+            "workload": {
+                "name": self._name,
+                "version": self._version,
+                "description": self._description,
+                "tags": list(self._tags),
+                "agent_class_id": self.agent_class_id,
+                "logic_id": context["logic_id"],
+                "org_namespace": context["org_namespace"],
+                "organization_id": context["organization_id"],
+            },
+            "deployment_id": context["deployment_id"],
+            "nodes": {
+                name: {"id": n.spec.id, "role": n.spec.role, "code_hash": n.spec.code_hash}
+                for name, n in self._nodes.items()
+            },
+            "edges": [list(e) for e in sorted(self._edges)],
+            "entry_nodes": entries,
+            "context": extras,
+            "limits": {"max_steps": max_steps, "max_concurrency": max_concurrency},
+            "sdk": {"name": "codon-sdk", "version": __version__},
+        }
+
+
+def _is_async(fn: Callable[..., Any]) -> bool:
+    target = fn
+    while True:
+        if inspect.iscoroutinefunction(target):
+            return True
+        inner = getattr(target, "func", None)  # functools.partial
+        if inner is None or inner is target:
+            break
+        target = inner
+    call = getattr(type(fn), "__call__", None)  # noqa: B004
+    return call is not None and inspect.iscoroutinefunction(call) and not inspect.isfunction(fn)
+
+
+def _positive_int(label: str, value: Any) -> None:
+    if type(value) is not int or value < 1:
+        raise ValueError(f"{label} must be a positive integer, got {value!r}")
+
+
+def _run_id(run_id: str | None) -> str:
+    if run_id is None:
+        return uuid.uuid4().hex
+    if not isinstance(run_id, str) or not run_id.strip() or len(run_id) > 200:
+        raise ValueError(
+            f"run_id must be a non-empty string of at most 200 characters, got {run_id!r}"
+        )
+    if any(not ch.isprintable() for ch in run_id):
+        raise ValueError(f"run_id must contain printable characters only, got {run_id!r}")
+    return run_id

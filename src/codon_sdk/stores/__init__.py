@@ -1,0 +1,1 @@
+"""Ledger stores: where run ledgers live (memory, SQLite, PostgreSQL)."""

@@ -1,0 +1,336 @@
+"""The ledger store interface: two abstract methods over typed operation records.
+
+A backend implements :meth:`LedgerStore.execute` (and may override
+:meth:`LedgerStore.aexecute`, which by default runs ``execute`` in a worker
+thread). Every convenience method (``append``, ``read``, ``runs``, ``claim``...)
+is concrete and built on those two, so a new backend is one ``match`` over the
+operation types below.
+
+Guarantees every backend gives (the conformance suite in
+``tests/stores/test_conformance.py`` checks them against memory, SQLite and
+PostgreSQL alike):
+
+* entry bytes are stored verbatim and read back byte for byte;
+* a run's seqs are contiguous from 0; appending a seq that is not the next one,
+  or appending to a run held by another owner, raises ``RunConflictError`` and
+  writes nothing (each ``AppendEntries`` is atomic);
+* events are append-only: where the database can enforce it (triggers), an
+  UPDATE or DELETE of an event row fails;
+* the runs index (:class:`RunInfo`) is updated in the same transaction as the
+  events it describes.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import os
+import socket
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any, Final, TypeAlias
+
+from codon_sdk.errors import RunConflictError, RunNotFoundError
+from codon_sdk.runtime._records import from_us
+
+__all__ = [
+    "RUN_STATUSES",
+    "AppendEntries",
+    "BeginRun",
+    "ClaimRun",
+    "Entry",
+    "GetRun",
+    "LedgerStore",
+    "ListRuns",
+    "Op",
+    "ReadEntries",
+    "RunInfo",
+    "lease_is_stale",
+    "new_owner",
+]
+
+Entry: TypeAlias = tuple[int, bytes, bytes]
+"""``(seq, entry bytes, leaf hash)`` of one ledger event."""
+
+RUN_STATUSES: Final = ("running", "completed", "stopped", "failed", "interrupted")
+DEFAULT_LEASE_TTL_S: Final = 60.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunInfo:
+    """One row of the runs index."""
+
+    run_id: str
+    workload_name: str
+    workload_version: str
+    logic_id: str
+    deployment_id: str
+    status: str
+    started_us: int
+    finished_us: int | None = None
+    event_count: int = 0
+    head: str | None = None
+    parent_run_id: str | None = None
+    owner: str | None = None
+    heartbeat_us: int | None = None
+
+    @property
+    def started_at(self) -> datetime:
+        return from_us(self.started_us)
+
+    @property
+    def finished_at(self) -> datetime | None:
+        return None if self.finished_us is None else from_us(self.finished_us)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready view (the shape ``codon runs list --json`` prints)."""
+        return {
+            "run_id": self.run_id,
+            "status": self.status,
+            "workload_name": self.workload_name,
+            "workload_version": self.workload_version,
+            "logic_id": self.logic_id,
+            "deployment_id": self.deployment_id,
+            "started_at": self.started_at.isoformat(),
+            "finished_at": None if self.finished_at is None else self.finished_at.isoformat(),
+            "event_count": self.event_count,
+            "head": self.head,
+            "parent_run_id": self.parent_run_id,
+        }
+
+
+# --------------------------------------------------------------------------- operations
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BeginRun:
+    """Create a run's index row, held by ``info.owner``, with its first entries.
+
+    Raises ``RunConflictError`` if the run id exists. Returns None.
+    """
+
+    info: RunInfo
+    entries: Sequence[Entry]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AppendEntries:
+    """Append entries to a run held by ``owner`` and update its index row atomically.
+
+    ``status``/``finished_us`` update the index when given; ``release`` clears the
+    owner (the run ended or paused). The first entry's seq must equal the run's
+    event count. Returns None.
+    """
+
+    run_id: str
+    owner: str
+    entries: Sequence[Entry]
+    status: str | None = None
+    finished_us: int | None = None
+    release: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReadEntries:
+    """Entry bytes of a run for ``start <= seq < end`` (all when ``end`` is None), in order.
+
+    Returns ``list[bytes]``; raises ``RunNotFoundError`` for an unknown run.
+    """
+
+    run_id: str
+    start: int = 0
+    end: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetRun:
+    """The run's :class:`RunInfo`; raises ``RunNotFoundError``."""
+
+    run_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListRuns:
+    """Runs, newest first, optionally filtered. Returns ``list[RunInfo]``."""
+
+    status: str | None = None
+    workload_name: str | None = None
+    limit: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClaimRun:
+    """Compare-and-set the owner of a run: succeeds only if the current owner is ``expected``.
+
+    Returns the updated :class:`RunInfo` (status ``running``), or raises
+    ``RunConflictError`` when the owner is no longer ``expected``.
+    """
+
+    run_id: str
+    expected: str | None
+    owner: str
+    now_us: int
+
+
+Op: TypeAlias = BeginRun | AppendEntries | ReadEntries | GetRun | ListRuns | ClaimRun
+
+
+# --------------------------------------------------------------------------- leases
+
+
+def new_owner() -> str:
+    """An owner id for this process: ``host:pid:nonce``."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def lease_is_stale(info: RunInfo, *, now_us: int, ttl_s: float = DEFAULT_LEASE_TTL_S) -> bool:
+    """Whether the run's owner may be presumed gone.
+
+    Free when nobody holds it; stale when the holder ran on this host and its
+    process no longer exists, or when its last heartbeat is older than ``ttl_s``.
+    """
+    if info.owner is None:
+        return True
+    host, _, rest = info.owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host == socket.gethostname() and pid_text.isdigit() and not _pid_alive(int(pid_text)):
+        return True
+    heartbeat = info.heartbeat_us or info.started_us
+    return now_us - heartbeat > ttl_s * 1_000_000
+
+
+# --------------------------------------------------------------------------- the interface
+
+
+class LedgerStore(abc.ABC):
+    """Where ledgers live. Subclasses implement :meth:`execute` over the :data:`Op` records."""
+
+    #: URL with any password masked, for messages.
+    url: str = ""
+
+    @abc.abstractmethod
+    def execute(self, op: Op) -> Any:
+        """Carry out one operation (see each operation's docstring for its result)."""
+
+    async def aexecute(self, op: Op) -> Any:
+        """Async twin of :meth:`execute` (by default, ``execute`` in a worker thread)."""
+        return await asyncio.to_thread(self.execute, op)
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections and files."""
+
+    def __enter__(self) -> LedgerStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ conveniences
+
+    def begin_run(self, info: RunInfo, entries: Sequence[Entry]) -> None:
+        self.execute(BeginRun(info=info, entries=entries))
+
+    def append(
+        self,
+        run_id: str,
+        owner: str,
+        entries: Sequence[Entry],
+        *,
+        status: str | None = None,
+        finished_us: int | None = None,
+        release: bool = False,
+    ) -> None:
+        self.execute(
+            AppendEntries(
+                run_id=run_id,
+                owner=owner,
+                entries=entries,
+                status=status,
+                finished_us=finished_us,
+                release=release,
+            )
+        )
+
+    def read(self, run_id: str, start: int = 0, end: int | None = None) -> list[bytes]:
+        result: list[bytes] = self.execute(ReadEntries(run_id=run_id, start=start, end=end))
+        return result
+
+    def get_run(self, run_id: str) -> RunInfo:
+        result: RunInfo = self.execute(GetRun(run_id=run_id))
+        return result
+
+    def has_run(self, run_id: str) -> bool:
+        try:
+            self.get_run(run_id)
+        except RunNotFoundError:
+            return False
+        return True
+
+    def runs(
+        self,
+        *,
+        status: str | None = None,
+        workload_name: str | None = None,
+        limit: int | None = None,
+    ) -> list[RunInfo]:
+        result: list[RunInfo] = self.execute(
+            ListRuns(status=status, workload_name=workload_name, limit=limit)
+        )
+        return result
+
+    def claim(self, run_id: str, owner: str, *, ttl_s: float = DEFAULT_LEASE_TTL_S) -> RunInfo:
+        """Take over a run for ``owner`` (resume): refused while a live owner holds it."""
+        info = self.get_run(run_id)
+        now = time.time_ns() // 1000
+        if info.owner == owner:
+            return info
+        if not lease_is_stale(info, now_us=now, ttl_s=ttl_s):
+            raise RunConflictError(
+                f"run {run_id} is being executed by {info.owner} (last heartbeat "
+                f"{(now - (info.heartbeat_us or info.started_us)) / 1e6:.1f}s ago); wait for it to "
+                "finish, or resume after its lease expires"
+            )
+        claimed: RunInfo = self.execute(
+            ClaimRun(run_id=run_id, expected=info.owner, owner=owner, now_us=now)
+        )
+        return claimed
+
+    # async twins ------------------------------------------------------------------
+
+    async def aread(self, run_id: str, start: int = 0, end: int | None = None) -> list[bytes]:
+        result: list[bytes] = await self.aexecute(ReadEntries(run_id=run_id, start=start, end=end))
+        return result
+
+    async def aget_run(self, run_id: str) -> RunInfo:
+        result: RunInfo = await self.aexecute(GetRun(run_id=run_id))
+        return result
+
+    async def aruns(
+        self,
+        *,
+        status: str | None = None,
+        workload_name: str | None = None,
+        limit: int | None = None,
+    ) -> list[RunInfo]:
+        result: list[RunInfo] = await self.aexecute(
+            ListRuns(status=status, workload_name=workload_name, limit=limit)
+        )
+        return result
+
+
+def with_owner(info: RunInfo, owner: str | None, now_us: int) -> RunInfo:
+    """A copy of ``info`` held by ``owner`` (running) as of ``now_us``."""
+    return replace(info, owner=owner, heartbeat_us=now_us, status="running")

@@ -1,0 +1,129 @@
+"""MemoryStore: the reference backend, in process memory (lost when the process exits)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import replace
+from typing import Any
+
+from typing_extensions import assert_never
+
+from codon_sdk.errors import RunConflictError, RunNotFoundError
+from codon_sdk.stores._base import (
+    AppendEntries,
+    BeginRun,
+    ClaimRun,
+    GetRun,
+    LedgerStore,
+    ListRuns,
+    Op,
+    ReadEntries,
+    RunInfo,
+)
+
+__all__ = ["MemoryStore"]
+
+
+class MemoryStore(LedgerStore):
+    """A ledger store in a dict; thread-safe. ``open_store("memory://")`` makes one."""
+
+    def __init__(self) -> None:
+        self.url = "memory://"
+        self._lock = threading.Lock()
+        self._runs: dict[str, RunInfo] = {}
+        self._events: dict[str, list[bytes]] = {}
+
+    def execute(self, op: Op) -> Any:
+        with self._lock:
+            if isinstance(op, BeginRun):
+                return self._begin(op)
+            if isinstance(op, AppendEntries):
+                return self._append(op)
+            if isinstance(op, ReadEntries):
+                events = self._events_of(op.run_id)
+                return list(events[op.start : op.end])
+            if isinstance(op, GetRun):
+                return self._info(op.run_id)
+            if isinstance(op, ListRuns):
+                return self._list(op)
+            if isinstance(op, ClaimRun):
+                return self._claim(op)
+            assert_never(op)
+
+    def _info(self, run_id: str) -> RunInfo:
+        try:
+            return self._runs[run_id]
+        except KeyError:
+            raise RunNotFoundError(f"no run {run_id!r} in {self.url}") from None
+
+    def _events_of(self, run_id: str) -> list[bytes]:
+        self._info(run_id)
+        return self._events[run_id]
+
+    def _begin(self, op: BeginRun) -> None:
+        run_id = op.info.run_id
+        if run_id in self._runs:
+            raise RunConflictError(f"run {run_id!r} already exists in {self.url}")
+        _check_seqs(run_id, 0, op.entries)
+        self._events[run_id] = [e for _, e, _ in op.entries]
+        self._runs[run_id] = replace(
+            op.info,
+            event_count=len(op.entries),
+            head=op.entries[-1][2].hex() if op.entries else None,
+        )
+
+    def _append(self, op: AppendEntries) -> None:
+        info = self._info(op.run_id)
+        if info.owner != op.owner:
+            raise RunConflictError(
+                f"run {op.run_id!r} is held by {info.owner!r}, not {op.owner!r}; "
+                "another process took it over"
+            )
+        events = self._events[op.run_id]
+        _check_seqs(op.run_id, len(events), op.entries)
+        events.extend(e for _, e, _ in op.entries)
+        last = op.entries[-1] if op.entries else None
+        self._runs[op.run_id] = replace(
+            info,
+            event_count=len(events),
+            head=last[2].hex() if last else info.head,
+            status=op.status or info.status,
+            finished_us=op.finished_us if op.finished_us is not None else info.finished_us,
+            owner=None if op.release else info.owner,
+            heartbeat_us=_now_us(),
+        )
+
+    def _list(self, op: ListRuns) -> list[RunInfo]:
+        runs = [
+            r
+            for r in self._runs.values()
+            if (op.status is None or r.status == op.status)
+            and (op.workload_name is None or r.workload_name == op.workload_name)
+        ]
+        runs.sort(key=lambda r: (r.started_us, r.run_id), reverse=True)
+        return runs if op.limit is None else runs[: op.limit]
+
+    def _claim(self, op: ClaimRun) -> RunInfo:
+        info = self._info(op.run_id)
+        if info.owner != op.expected:
+            raise RunConflictError(
+                f"run {op.run_id!r} was claimed by {info.owner!r} in the meantime"
+            )
+        claimed = replace(info, owner=op.owner, heartbeat_us=op.now_us, status="running")
+        self._runs[op.run_id] = claimed
+        return claimed
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def _check_seqs(run_id: str, start: int, entries: Any) -> None:
+    for offset, entry in enumerate(entries):
+        seq = entry[0]
+        if seq != start + offset:
+            raise RunConflictError(
+                f"run {run_id!r}: expected seq {start + offset}, got {seq}; "
+                "another writer appended to this run"
+            )

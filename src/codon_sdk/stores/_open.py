@@ -1,0 +1,71 @@
+"""``open_store(url)``: pick a ledger store backend from a URL."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Final
+from urllib.parse import urlsplit, urlunsplit
+
+from codon_sdk.errors import InvalidStoreURLError
+from codon_sdk.stores._base import LedgerStore
+
+__all__ = ["DEFAULT_LEDGER_URL", "default_ledger_url", "mask_url", "open_store"]
+
+DEFAULT_LEDGER_URL: Final = "sqlite:///.codon/ledger.db"
+_SCHEMES = "memory://, sqlite:///relative/path.db, sqlite:////absolute/path.db, postgresql://..."
+
+
+def default_ledger_url() -> str:
+    """``CODON_LEDGER_URL`` if set, else ``sqlite:///.codon/ledger.db``."""
+    return os.environ.get("CODON_LEDGER_URL") or DEFAULT_LEDGER_URL
+
+
+def mask_url(url: str) -> str:
+    """The URL with its password replaced by ``***`` (safe for messages and logs)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable URL>"
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return urlunsplit((parts.scheme, f"{user}:***@{host}{port}", parts.path, parts.query, ""))
+
+
+def open_store(url: str | LedgerStore, **options: Any) -> LedgerStore:
+    """Open the ledger store a URL names.
+
+    * ``memory://``: in this process only;
+    * ``sqlite:///path.db`` (relative) or ``sqlite:////abs/path.db``: one SQLite file, WAL mode;
+    * ``postgresql://user:password@host:port/db``: PostgreSQL (needs ``codon-sdk[postgres]``).
+
+    A store instance is returned as is. ``options`` go to the backend's constructor.
+    """
+    if isinstance(url, LedgerStore):
+        return url
+    if not isinstance(url, str) or "://" not in url:
+        raise InvalidStoreURLError(f"not a ledger store URL: {url!r}; expected one of {_SCHEMES}")
+    scheme = url.split("://", 1)[0].lower()
+    if scheme == "memory":
+        from codon_sdk.stores._memory import MemoryStore
+
+        return MemoryStore(**options)
+    if scheme == "sqlite":
+        from codon_sdk.stores._sqlite import SQLiteStore
+
+        path = url[len("sqlite:///") :] if url.lower().startswith("sqlite:///") else ""
+        if not path:
+            raise InvalidStoreURLError(
+                f"SQLite URL {url!r} names no file; use sqlite:///relative.db or "
+                "sqlite:////absolute/path.db"
+            )
+        return SQLiteStore(path, **options)
+    if scheme in ("postgresql", "postgres", "postgresql+psycopg"):
+        from codon_sdk.stores._postgres import PostgresStore
+
+        return PostgresStore(url, **options)
+    raise InvalidStoreURLError(
+        f"unknown ledger store scheme {scheme!r} in {mask_url(url)!r}; expected one of {_SCHEMES}"
+    )

@@ -61,7 +61,7 @@ import orjson
 
 from codon_sdk.errors import CanonicalEncodingError
 
-__all__ = ["MAX_DEPTH", "TAG", "canonical_bytes", "decode", "prepare", "type_path"]
+__all__ = ["MAX_DEPTH", "TAG", "canonical_bytes", "decode", "json_canonical", "prepare", "type_path"]
 
 TAG = "$codon"
 MAX_DEPTH = 200
@@ -73,6 +73,19 @@ _TAG_BYTES = b'"$codon"'
 def canonical_bytes(value: Any) -> bytes:
     """Return the RFC 8785 canonical UTF-8 bytes of ``value``."""
     return dumps(prepare(value))
+
+
+def json_canonical(parsed: Any) -> bytes:
+    """The RFC 8785 bytes of an already-parsed JSON value, taken literally.
+
+    Unlike :func:`canonical_bytes`, an object with a ``"$codon"`` key is just an
+    object here (nothing to escape): this is what re-checks stored entries.
+    """
+    walk = _Walk(escape_tags=False)
+    out = walk.prep(parsed, "$", 0)
+    if walk.utf16:
+        out = orjson.Fragment(orjson.dumps(_utf16_sorted(out)))
+    return dumps(out)
 
 
 def dumps(prepared: Any) -> bytes:
@@ -111,11 +124,12 @@ def type_path(cls: type) -> str:
 
 
 class _Walk:
-    __slots__ = ("active", "utf16")
+    __slots__ = ("active", "escape_tags", "utf16")
 
-    def __init__(self) -> None:
+    def __init__(self, *, escape_tags: bool = True) -> None:
         self.active: set[int] = set()
         self.utf16 = False
+        self.escape_tags = escape_tags
 
     def prep(self, v: Any, path: str, depth: int) -> Any:
         tv = type(v)
@@ -152,7 +166,7 @@ class _Walk:
     def _dict(self, d: dict[Any, Any], path: str, depth: int) -> Any:
         key = self._enter(d, path)
         try:
-            if TAG in d:
+            if TAG in d and self.escape_tags:
                 return {TAG: "map", "v": self._pairs(d, path, depth)}
             out: dict[str, Any] | None = None
             for k, x in d.items():

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import orjson
 
 from codon_sdk.errors import CanonicalEncodingError, LedgerError
-from codon_sdk.identity._canonical import canonical_bytes
+from codon_sdk.identity._canonical import json_canonical
 from codon_sdk.ledger._events import (
     RUN_FINISHED,
     RUN_STARTED,
@@ -78,7 +78,7 @@ def _check_one(
     except (LedgerError, orjson.JSONDecodeError) as exc:
         return None, f"entry cannot be parsed: {exc}"
     try:
-        if canonical_bytes(obj) != entry:
+        if json_canonical(obj) != entry:
             return event, "entry bytes are not in canonical (RFC 8785) form"
     except CanonicalEncodingError as exc:
         return event, f"entry cannot be re-encoded canonically: {exc}"

@@ -6,11 +6,13 @@ a time, so the same program gives the same ledger order every time. With
 the event loop, sync nodes in a thread pool) and the ledger records things in
 the order they happened.
 
-An activation writes, in order: ``token_dequeued``; any custom events; then, when
-the node returns, one ``token_enqueued`` per emitted token, ``state_updated`` if
-the shared state changed, and ``node_completed``. Emitted tokens join the queue
-only then, so an activation that never completed left nothing behind that a
-resume would have to undo.
+An activation writes, in order: ``token_dequeued``; any custom events and recorded
+effects (at once); then, when the node returns, one ``token_enqueued`` per
+emitted token, ``state_updated`` if the shared state changed, and
+``node_completed``. Emitted tokens join the queue only then, so an activation
+that never completed left nothing behind that a resume would have to undo. A
+failed attempt of a node with a retry policy is a ``node_retrying`` event; its
+emissions are dropped and the next attempt starts afresh.
 """
 
 from __future__ import annotations
@@ -19,16 +21,19 @@ import asyncio
 import contextlib
 import contextvars
 import functools
+import threading
 import time
 import types
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from codon_sdk.errors import (
     CanonicalEncodingError,
+    NodeTimeoutError,
+    RunTimeoutError,
     StepLimitExceededError,
     StoreError,
     WorkloadRuntimeError,
@@ -37,6 +42,7 @@ from codon_sdk.identity._canonical import prepare
 from codon_sdk.identity._nodespec import NodeSpec
 from codon_sdk.ledger._events import (
     NODE_FAILED,
+    NODE_RETRYING,
     RUN_FINISHED,
     RUN_INTERRUPTED,
     RUN_STARTED,
@@ -44,20 +50,20 @@ from codon_sdk.ledger._events import (
     STATE_UPDATED,
     TOKEN_ENQUEUED,
 )
-from codon_sdk.runtime._handle import NodeRuntime
+from codon_sdk.runtime._handle import CURRENT_RUNTIME, Interrupt, NodeRuntime
+from codon_sdk.runtime._policy import RetryPolicy
+from codon_sdk.runtime._rebuild import RecordedEffect
 from codon_sdk.runtime._recorder import Recorder
 from codon_sdk.runtime._records import ENTRY_ORIGIN
 from codon_sdk.runtime._report import ExecutionReport
 from codon_sdk.runtime._state import RunState
-
-if TYPE_CHECKING:  # pragma: no cover
-    from opentelemetry.trace import Tracer
 
 __all__ = ["NodeDef", "Observer", "QueueItem", "Run", "now_us"]
 
 # (token id, target node, payload, origin node, parent token id, created at µs)
 QueueItem = tuple[str, str, Any, str, "str | None", int]
 Observer = Callable[[str, dict[str, Any]], None]
+SpanFactory = Callable[["Run", "NodeDef", str], contextlib.AbstractContextManager[Any]]
 _CoroutineType = types.CoroutineType
 
 
@@ -75,6 +81,24 @@ class NodeDef:
     spec: NodeSpec
     is_async: bool
     successors: set[str] = field(default_factory=set)
+    retry: RetryPolicy | None = None
+    timeout: float | None = None
+
+    @property
+    def plain(self) -> bool:
+        """A sync node with no retry policy and no timeout: the engine's fast path."""
+        return not self.is_async and self.retry is None and self.timeout is None
+
+    def copy(self) -> NodeDef:
+        return NodeDef(
+            self.name,
+            self.fn,
+            self.spec,
+            self.is_async,
+            set(self.successors),
+            self.retry,
+            self.timeout,
+        )
 
 
 class _NodeFailed(Exception):
@@ -100,8 +124,8 @@ class Run:
         max_steps: int,
         max_concurrency: int = 1,
         observer: Observer | None = None,
-        span_factory: Callable[[Run, NodeDef, str], contextlib.AbstractContextManager[Any]]
-        | None = None,
+        span_factory: SpanFactory | None = None,
+        timeout: float | None = None,
     ) -> None:
         self.nodes = nodes
         self.run_id = run_id
@@ -119,7 +143,15 @@ class Run:
         self.live_offset = 0
         self.stop_request: tuple[str, str, str] | None = None
         self.started_us = now_us()
-        self.tracer: Tracer | None = None
+        self.deadline = None if timeout is None else time.monotonic() + timeout
+        self.timeout = timeout
+        # recorded history served back on resume and replay
+        self.effects: dict[tuple[str, int, int], RecordedEffect] = {}
+        self.resume_inputs: dict[tuple[str, int], Any] = {}
+        self.attempts: dict[str, int] = {}
+        self.replaying = False
+        self.divergences: list[tuple[str, str]] = []
+        self.on_close: list[Callable[[], None]] = []
         self._pool: ThreadPoolExecutor | None = None
         self._lineage: dict[str, tuple[str, str | None]] = {}
         self._lineage_seq = 0
@@ -132,7 +164,13 @@ class Run:
 
     def lineage_of(self, token_id: str) -> tuple[str, ...]:
         """Emitting nodes from the seed to ``token_id``'s origin, from the ledger's parent links."""
-        self._index_lineage()
+        from codon_sdk.ledger._events import parse_entry
+
+        for entry in self.rec.entries(self._lineage_seq):
+            ev = parse_entry(entry)
+            if ev.type == TOKEN_ENQUEUED and ev.token_id is not None:
+                self._lineage[ev.token_id] = (ev.node or ENTRY_ORIGIN, ev.parent_token_id)
+        self._lineage_seq = len(self.rec)
         chain: list[str] = []
         current: str | None = token_id
         while current is not None and current in self._lineage:
@@ -143,18 +181,9 @@ class Run:
             current = parent
         return tuple(reversed(chain))
 
-    def _index_lineage(self) -> None:
-        from codon_sdk.ledger._events import parse_entry
-
-        for entry in self.rec.entries(self._lineage_seq):
-            ev = parse_entry(entry)
-            if ev.type == TOKEN_ENQUEUED and ev.token_id is not None:
-                self._lineage[ev.token_id] = (ev.node or ENTRY_ORIGIN, ev.parent_token_id)
-        self._lineage_seq = len(self.rec)
-
     # ------------------------------------------------------------------ recording helpers
 
-    def emit_observed(self, event_type: str, data: dict[str, Any]) -> None:
+    def observe(self, event_type: str, data: dict[str, Any]) -> None:
         if self.observer is not None:
             self.observer(event_type, data)
 
@@ -166,30 +195,31 @@ class Run:
         ts = now_us()
         self.rec.append(TOKEN_ENQUEUED, ts, ENTRY_ORIGIN, tid, prepared, {"seed": True}, target)
         self.queue.append((tid, target, payload, ENTRY_ORIGIN, None, ts))
-        if self.observer is not None:
-            self.observer(
-                "token_enqueued",
-                {
-                    "token_id": tid,
-                    "source": ENTRY_ORIGIN,
-                    "target": target,
-                    "payload": payload,
-                    "seed": True,
-                },
-            )
+        self.observe(
+            "token_enqueued",
+            {
+                "token_id": tid,
+                "source": ENTRY_ORIGIN,
+                "target": target,
+                "payload": payload,
+                "seed": True,
+            },
+        )
 
     def record_custom(self, node: str, token_id: str, event_type: str, metadata: Any) -> None:
         self.rec.append(event_type, now_us(), node, token_id, metadata=metadata)
-        if self.observer is not None:
-            self.observer(
-                "runtime_event",
-                {
-                    "event_type": event_type,
-                    "node": node,
-                    "token_id": token_id,
-                    "metadata": metadata,
-                },
-            )
+        self.observe(
+            "runtime_event",
+            {"event_type": event_type, "node": node, "token_id": token_id, "metadata": metadata},
+        )
+
+    def record_effect(
+        self, node: str, token_id: str, meta: dict[str, Any], value: Any, *, durable: bool = True
+    ) -> None:
+        """Record an effect's result and make it durable before the node sees it."""
+        self.rec.append("effect_recorded", now_us(), node, token_id, value, prepare(meta))
+        if durable:
+            self.rec.barrier()
 
     # ------------------------------------------------------------------ scheduling
 
@@ -199,26 +229,32 @@ class Run:
             await self._drive_concurrently()
             return
         queue, nodes, rec, context = self.queue, self.nodes, self.rec, self.context
-        plain = self.span_factory is None and self.observer is None
+        fast = self.span_factory is None and self.observer is None and self.deadline is None
+        current = CURRENT_RUNTIME
         while queue:
             if self.steps >= self.max_steps:
                 raise self._step_limit()
             item = queue.popleft()
             node = nodes[item[1]]
-            if node.is_async or not plain:
+            if not (fast and node.plain):
                 await self._activate(item)
-            else:  # the hot path: a sync node, no spans, no stream (same steps as _activate)
+            else:  # the hot path: the same steps as _activate, without the optional parts
                 tid = item[0]
                 self.steps += 1
                 rec.dequeued(node.name, tid, now_us())
-                handle = NodeRuntime(self, node, item)
+                handle = NodeRuntime(self, node, item, self.attempts.get(tid, 0))
+                reset = current.set(handle)
                 try:
                     result = node.fn(item[2], runtime=handle, context=context)
                     if type(result) is _CoroutineType:
                         result = await result
                     prepared = prepare(result)
+                except Interrupt:
+                    raise
                 except BaseException as exc:
                     raise self._failure(node.name, tid, exc) from exc
+                finally:
+                    current.reset(reset)
                 self._complete(node, tid, handle, result, prepared)
             if self.stop_request is not None:
                 return
@@ -228,23 +264,32 @@ class Run:
             max_workers=self.max_concurrency, thread_name_prefix="codon-node"
         )
         in_flight: set[asyncio.Task[None]] = set()
+        pause: BaseException | None = None
         try:
             while True:
                 while (
                     self.queue
                     and len(in_flight) < self.max_concurrency
                     and self.stop_request is None
+                    and pause is None
                 ):
                     if self.steps >= self.max_steps:
                         raise self._step_limit()
-                    in_flight.add(asyncio.ensure_future(self._activate(self.queue.popleft())))
+                    self._check_deadline()
+                    item = self.queue.popleft()
+                    in_flight.add(asyncio.ensure_future(self._activate(item)))
                 if not in_flight:
-                    return
+                    break
                 done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
                     in_flight.discard(task)
-                    if task.exception() is not None:
-                        raise task.exception()  # type: ignore[misc]
+                    exc = task.exception()
+                    if isinstance(exc, Interrupt):
+                        pause = pause or exc  # let the others finish, then pause
+                    elif exc is not None:
+                        raise exc
+            if pause is not None:
+                raise pause
         finally:
             for task in in_flight:
                 task.cancel()
@@ -259,60 +304,133 @@ class Run:
             "runaway loop"
         )
 
+    def _check_deadline(self) -> None:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise RunTimeoutError(
+                f"run {self.run_id} exceeded its timeout of {self.timeout}s after "
+                f"{self.steps} activations; raise timeout= or make the nodes faster"
+            )
+
     # ------------------------------------------------------------------ one activation
 
     async def _activate(self, item: QueueItem) -> None:
         tid, target, payload, origin, _parent, _created = item
         node = self.nodes[target]
+        self._check_deadline()
         self.steps += 1
         self.rec.dequeued(target, tid, now_us())
         if self.observer is not None:
             self.observer("token_dequeued", {"token_id": tid, "node": target, "source": origin})
             self.observer("node_started", {"node": target, "token_id": tid})
-        handle = NodeRuntime(self, node, item)
-        try:
-            if self.span_factory is None:
-                result = await self._call(node, payload, handle)
-            else:
-                with self.span_factory(self, node, tid):
+        attempt = self.attempts.get(tid, 0)
+        while True:
+            handle = NodeRuntime(self, node, item, attempt)
+            try:
+                if self.span_factory is None:
                     result = await self._call(node, payload, handle)
-            prepared = prepare(result)
-        except BaseException as exc:
-            raise self._failure(node.name, tid, exc) from exc
+                else:
+                    with self.span_factory(self, node, tid):
+                        result = await self._call(node, payload, handle)
+                prepared = prepare(result)
+                break
+            except Interrupt:
+                handle.close()
+                raise
+            except Exception as exc:
+                handle.close()
+                if node.retry is None or not node.retry.retries(exc, attempt):
+                    raise self._failure(node.name, tid, exc) from exc
+                attempt = await self._retry(node, tid, exc, attempt)
+            except BaseException as exc:
+                handle.close()
+                raise self._failure(node.name, tid, exc) from exc
         self._complete(node, tid, handle, result, prepared)
 
-    def _failure(self, node: str, tid: str, exc: BaseException) -> BaseException:
-        """Record a failed activation; return what to raise (cancellations propagate as is)."""
-        if not isinstance(exc, Exception):  # KeyboardInterrupt, CancelledError, SystemExit
-            self._record_failure(node, tid, exc, cancelled=True)
-            return exc
-        if isinstance(exc, CanonicalEncodingError):
-            message = (
-                f"node {node!r} returned a result that cannot be recorded "
-                f"({exc.type_name} at {exc.path}): {exc}"
-            )
-        else:
-            message = f"node {node!r} failed on token {tid}: {type(exc).__name__}: {exc}"
-        self._record_failure(node, tid, exc, cancelled=False)
-        return _NodeFailed(node, tid, exc, message)
+    async def _retry(self, node: NodeDef, tid: str, exc: Exception, attempt: int) -> int:
+        assert node.retry is not None
+        delay = node.retry.delay(attempt + 1)
+        meta = {
+            "attempt": attempt,
+            "next_attempt": attempt + 1,
+            "error_type": type(exc).__qualname__,
+            "exception": f"{type(exc).__name__}: {exc}",
+            "delay_s": delay,
+            "timeout": isinstance(exc, NodeTimeoutError),
+        }
+        self.rec.append(NODE_RETRYING, now_us(), node.name, tid, metadata=prepare(meta))
+        self.observe("node_retrying", {"node": node.name, "token_id": tid, **meta})
+        self.attempts[tid] = attempt + 1
+        if delay > 0 and not self.replaying:
+            await asyncio.sleep(delay)
+        return attempt + 1
 
     async def _call(self, node: NodeDef, payload: Any, handle: NodeRuntime) -> Any:
-        if node.is_async:
-            return await node.fn(payload, runtime=handle, context=self.context)
-        if self._pool is not None:
-            call = functools.partial(
-                contextvars.copy_context().run,
-                node.fn,
-                payload,
-                runtime=handle,
-                context=self.context,
+        reset = CURRENT_RUNTIME.set(handle)
+        try:
+            if node.is_async:
+                call = node.fn(payload, runtime=handle, context=self.context)
+                limit = self._limit(node)
+                if limit is None:
+                    return await call
+                try:
+                    return await asyncio.wait_for(call, limit)
+                except asyncio.TimeoutError:
+                    raise self._timed_out(node, handle) from None
+            if node.timeout is not None or self.deadline is not None:
+                result = await self._call_in_daemon(node, payload, handle)
+            elif self._pool is not None:
+                call_sync = functools.partial(
+                    contextvars.copy_context().run,
+                    node.fn,
+                    payload,
+                    runtime=handle,
+                    context=self.context,
+                )
+                result = await asyncio.get_running_loop().run_in_executor(self._pool, call_sync)
+            else:
+                result = node.fn(payload, runtime=handle, context=self.context)
+            if type(result) is _CoroutineType:
+                result = await result
+            return result
+        finally:
+            CURRENT_RUNTIME.reset(reset)
+
+    def _limit(self, node: NodeDef) -> float | None:
+        limits = [node.timeout] if node.timeout is not None else []
+        if self.deadline is not None:
+            limits.append(max(self.deadline - time.monotonic(), 0.0))
+        return min(limits) if limits else None
+
+    def _timed_out(self, node: NodeDef, handle: NodeRuntime) -> Exception:
+        handle.close()
+        if node.timeout is not None and (
+            self.deadline is None or time.monotonic() <= self.deadline
+        ):
+            return NodeTimeoutError(
+                f"node {node.name!r} did not finish within its timeout of {node.timeout}s "
+                f"(token {handle.token_id}); raise the node's timeout= or make it faster"
             )
-            result = await asyncio.get_running_loop().run_in_executor(self._pool, call)
-        else:
-            result = node.fn(payload, runtime=handle, context=self.context)
-        if type(result) is _CoroutineType:
-            result = await result
-        return result
+        return RunTimeoutError(
+            f"run {self.run_id} exceeded its timeout of {self.timeout}s while node "
+            f"{node.name!r} was running; raise timeout= or make the nodes faster"
+        )
+
+    async def _call_in_daemon(self, node: NodeDef, payload: Any, handle: NodeRuntime) -> Any:
+        """Run a sync node in a daemon thread so a timeout can abandon it if it hangs."""
+        future: Future[Any] = Future()
+        ctx = contextvars.copy_context()
+
+        def target() -> None:
+            try:
+                future.set_result(ctx.run(node.fn, payload, runtime=handle, context=self.context))
+            except BaseException as exc:
+                future.set_exception(exc)
+
+        threading.Thread(target=target, name=f"codon-node-{node.name}", daemon=True).start()
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(future), self._limit(node))
+        except asyncio.TimeoutError:
+            raise self._timed_out(node, handle) from None
 
     def _complete(
         self, node: NodeDef, tid: str, handle: NodeRuntime, result: Any, prepared: Any
@@ -320,6 +438,7 @@ class Run:
         rec = self.rec
         name = node.name
         t1 = now_us()
+        handle.close()
         emitted = handle._emitted
         observer = self.observer
         if emitted is not None:
@@ -343,24 +462,42 @@ class Run:
             self.stop_request = (name, handle._stop, tid)
         rec.step_boundary()
 
+    def _failure(self, node: str, tid: str, exc: BaseException) -> BaseException:
+        """Record a failed activation; return what to raise (cancellations propagate as is)."""
+        if not isinstance(exc, Exception):  # KeyboardInterrupt, CancelledError, SystemExit
+            self._record_failure(node, tid, exc, cancelled=True)
+            return exc
+        if isinstance(exc, (RunTimeoutError, StoreError)):
+            self._record_failure(node, tid, exc, cancelled=False)
+            return exc
+        if isinstance(exc, CanonicalEncodingError):
+            message = (
+                f"node {node!r} returned a result that cannot be recorded "
+                f"({exc.type_name} at {exc.path}): {exc}"
+            )
+        else:
+            message = f"node {node!r} failed on token {tid}: {type(exc).__name__}: {exc}"
+        self._record_failure(node, tid, exc, cancelled=False)
+        return _NodeFailed(node, tid, exc, message)
+
     def _record_failure(self, node: str, tid: str, exc: BaseException, *, cancelled: bool) -> None:
         meta: dict[str, Any] = {
             "exception": f"{type(exc).__name__}: {exc}",
             "error_type": type(exc).__qualname__,
+            "attempt": self.attempts.get(tid, 0),
         }
         if cancelled:
             meta["cancelled"] = True
+        if isinstance(exc, NodeTimeoutError):
+            meta["timeout"] = True
         with contextlib.suppress(StoreError):
             self.rec.append(NODE_FAILED, now_us(), node, tid, metadata=prepare(meta))
-        if self.observer is not None:
-            self.observer(
-                "node_failed", {"node": node, "token_id": tid, "exception": meta["exception"]}
-            )
+        self.observe("node_failed", {"node": node, "token_id": tid, "exception": meta["exception"]})
 
     # ------------------------------------------------------------------ endings
 
     def finish(self, status: str, reason: str | None = None) -> None:
-        """Record the end of the run (outstanding state changes, ``run_finished``) and commit."""
+        """Record the end of the run (outstanding state changes, ``run_finished``), durably."""
         rec = self.rec
         ts = now_us()
         if self.stop_request is not None and status == "stopped":
@@ -368,8 +505,7 @@ class Run:
             rec.append(
                 RUNTIME_STOPPED, ts, node, tid, metadata={"reason": why, "pending": len(self.queue)}
             )
-            if self.observer is not None:
-                self.observer("runtime_stopped", {"node": node, "reason": why})
+            self.observe("runtime_stopped", {"node": node, "reason": why})
         changes = self.state.changes(full=True)
         if changes is not None:
             rec.append(STATE_UPDATED, ts, payload=changes)
@@ -377,13 +513,19 @@ class Run:
         if reason:
             meta["reason"] = reason
         rec.append(RUN_FINISHED, ts, metadata=prepare(meta))
-        rec.commit()
+        rec.barrier(status=status, finished_us=ts, release=True)
 
-    def interrupted(self, reason: str, kind: str) -> None:
-        """Record that the run was paused or cancelled (resumable), and commit."""
-        meta = {"reason": reason, "kind": kind, "events": self.rec.seq}
-        self.rec.append(RUN_INTERRUPTED, now_us(), metadata=prepare(meta))
-        self.rec.commit()
+    def pause(self, interrupt: Interrupt | None, reason: str, kind: str) -> None:
+        """Record that the run paused (an interrupt) or was cancelled: resumable, durably."""
+        meta: dict[str, Any] = {"reason": reason, "kind": kind, "events": self.rec.seq}
+        node = tid = None
+        if interrupt is not None:
+            node, tid = interrupt.node, interrupt.token_id
+            meta["interrupt_index"] = interrupt.index
+            if interrupt.payload is not None:
+                meta["payload"] = interrupt.payload
+        self.rec.append(RUN_INTERRUPTED, now_us(), node, tid, metadata=prepare(meta))
+        self.rec.barrier(status="interrupted", release=True)
 
     def report(self, status: str, reason: str | None = None) -> ExecutionReport:
         return ExecutionReport(
@@ -400,30 +542,68 @@ class Run:
         )
 
     async def execute(self) -> ExecutionReport:
-        """Drive the run to its end and return its report, or raise ``WorkloadRuntimeError``."""
+        """Drive the run to its end (or a pause) and return its report; raise if it failed."""
+        try:
+            return await self._execute()
+        finally:
+            for close in self.on_close:
+                close()
+
+    async def _execute(self) -> ExecutionReport:
         try:
             await self.drive()
+        except Interrupt as intr:
+            return self._paused(intr)
         except _NodeFailed as failure:
-            self.finish("failed", str(failure))
-            raise WorkloadRuntimeError(
-                str(failure), report=self.report("failed", str(failure))
-            ) from failure.error
-        except StepLimitExceededError as exc:
-            self.finish("failed", f"max_steps={self.max_steps} exceeded")
-            exc.report = self.report("failed", f"max_steps={self.max_steps} exceeded")
-            raise
+            raise self._failed(str(failure), WorkloadRuntimeError) from failure.error
+        except (StepLimitExceededError, RunTimeoutError) as exc:
+            reason = (
+                f"max_steps={self.max_steps} exceeded"
+                if isinstance(exc, StepLimitExceededError)
+                else f"timeout of {self.timeout}s exceeded"
+            )
+            raise self._failed(reason, type(exc), str(exc)) from None
         except StoreError as exc:
             raise WorkloadRuntimeError(
-                f"the ledger store failed during run {self.run_id}; the run cannot continue "
+                f"the ledger store failed during run {self.run_id}; the run cannot go on "
                 f"without its audit trail: {exc}",
                 report=self.report("failed", str(exc)),
             ) from exc
         except BaseException as exc:
             with contextlib.suppress(Exception):
-                self.interrupted(f"cancelled: {type(exc).__name__}", "cancelled")
+                self.pause(None, f"cancelled: {type(exc).__name__}", "cancelled")
             raise
         status = "stopped" if self.stop_request is not None else "completed"
         self.finish(status)
         report = self.report(status)
-        self.emit_observed("workflow_finished", {"report": report, "status": status})
+        self.observe("workflow_finished", {"report": report, "status": status})
+        return report
+
+    def _failed(
+        self, reason: str, error_type: type[WorkloadRuntimeError], message: str | None = None
+    ) -> WorkloadRuntimeError:
+        try:
+            self.finish("failed", reason)
+        except StoreError as exc:
+            reason = f"{reason}; and the ledger store failed while recording it: {exc}"
+        return error_type(message or reason, report=self.report("failed", reason))
+
+    def _paused(self, intr: Interrupt) -> ExecutionReport:
+        self.pause(intr, intr.reason, "interrupt")
+        from codon_sdk.ledger._events import parse_entry
+        from codon_sdk.runtime._rebuild import rebuild
+
+        report = self.report("interrupted", intr.reason)
+        # the interrupted activation runs again on resume: report the state as recorded
+        report.state = rebuild(parse_entry(e) for e in self.rec.entries()).state
+        self.observe(
+            "run_interrupted",
+            {
+                "node": intr.node,
+                "token_id": intr.token_id,
+                "reason": intr.reason,
+                "payload": intr.payload,
+            },
+        )
+        self.observe("workflow_finished", {"report": report, "status": "interrupted"})
         return report

@@ -1,37 +1,85 @@
-"""``runtime``: the handle a node function receives for one activation."""
+"""``runtime``: the handle a node function receives for one activation attempt."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextvars
+import importlib
+import inspect
+import random as _random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from codon_sdk.errors import CanonicalEncodingError, LedgerError, WorkloadRuntimeError
-from codon_sdk.identity._canonical import prepare
+from codon_sdk.errors import CanonicalEncodingError, LedgerError, ReplayError, WorkloadRuntimeError
+from codon_sdk.identity._canonical import prepare, type_path
 from codon_sdk.ledger._events import check_custom_type
 from codon_sdk.runtime._records import Token
 
 if TYPE_CHECKING:  # pragma: no cover
     from codon_sdk.runtime._engine import NodeDef, QueueItem, Run
+    from codon_sdk.runtime._rebuild import RecordedEffect
     from codon_sdk.runtime._state import RunState
 
-__all__ = ["NodeRuntime"]
+__all__ = ["CURRENT_RUNTIME", "EffectDivergence", "Interrupt", "NodeRuntime", "current_runtime"]
+
+CURRENT_RUNTIME: contextvars.ContextVar[NodeRuntime | None] = contextvars.ContextVar(
+    "codon_current_runtime", default=None
+)
+
+
+def current_runtime() -> NodeRuntime | None:
+    """The handle of the node activation running in this context, if any (for integrations)."""
+    return CURRENT_RUNTIME.get()
+
+
+class Interrupt(BaseException):
+    """Raised by ``runtime.interrupt`` to pause the run; a BaseException so that
+    ``except Exception`` in node code does not swallow it."""
+
+    def __init__(self, reason: str, payload: Any, node: str, token_id: str, index: int) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.payload = payload
+        self.node = node
+        self.token_id = token_id
+        self.index = index
+
+
+class EffectDivergence(ReplayError):
+    """The code asked for an effect the ledger does not hold (replay), or a different one."""
 
 
 class NodeRuntime:
-    """What a node can do besides returning a result: emit tokens, record events, stop the run.
+    """What a node can do besides returning a result.
 
-    One handle per activation; ``runtime.state`` is shared by every activation
-    of the run.
+    Emit tokens, record audit events, read and write the shared state, record
+    non-deterministic calls (effects), pause for a human, stop the run. One handle
+    per activation attempt; it is closed when the attempt ends.
     """
 
-    __slots__ = ("_emitted", "_item", "_node", "_run", "_stop")
+    __slots__ = (
+        "_attempt",
+        "_closed",
+        "_effects",
+        "_emitted",
+        "_interrupts",
+        "_item",
+        "_node",
+        "_run",
+        "_stop",
+    )
 
-    def __init__(self, run: Run, node: NodeDef, item: QueueItem) -> None:
+    def __init__(self, run: Run, node: NodeDef, item: QueueItem, attempt: int = 0) -> None:
         self._run = run
         self._node = node
         self._item = item
+        self._attempt = attempt
         self._emitted: list[tuple[str, str, Any, Any, Any]] | None = None
         self._stop: str | None = None
+        self._effects = 0
+        self._interrupts = 0
+        self._closed = False
 
     # ------------------------------------------------------------------ read-only facts
 
@@ -46,6 +94,15 @@ class NodeRuntime:
         return self._node.name
 
     @property
+    def token_id(self) -> str:
+        return self._item[0]
+
+    @property
+    def attempt(self) -> int:
+        """0 for the first attempt, 1 for the first retry..."""
+        return self._attempt
+
+    @property
     def run_id(self) -> str:
         return self._run.run_id
 
@@ -54,10 +111,25 @@ class NodeRuntime:
         return self._run.context
 
     @property
+    def replaying(self) -> bool:
+        """True while the run is a replay: effects come from the ledger, never from outside."""
+        return self._run.replaying
+
+    @property
     def token(self) -> Token:
         """The token this activation is processing."""
         tid, target, payload, origin, parent, created = self._item
         return Token(tid, payload, origin, parent, target, created, self._run.lineage_of)
+
+    def close(self) -> None:
+        self._closed = True
+
+    def _check_open(self, action: str) -> None:
+        if self._closed:
+            raise WorkloadRuntimeError(
+                f"node {self._node.name!r} tried to {action} after its activation ended "
+                f"(token {self._item[0]}); keep runtime calls inside the node function"
+            )
 
     # ------------------------------------------------------------------ actions
 
@@ -81,6 +153,8 @@ class NodeRuntime:
                 f"{node.name!r} -> {target!r}; add it with "
                 f"workload.add_edge({node.name!r}, {target!r})"
             )
+        if self._closed:
+            self._check_open("emit")
         try:
             prepared = prepare(payload)
             meta = prepare(dict(audit_metadata)) if audit_metadata else None
@@ -97,6 +171,7 @@ class NodeRuntime:
 
     def record_event(self, event_type: str, *, metadata: Mapping[str, Any] | None = None) -> None:
         """Append a custom audit event (its name may not be a built-in event type)."""
+        self._check_open("record an event")
         try:
             check_custom_type(event_type)
         except LedgerError as exc:
@@ -113,3 +188,148 @@ class NodeRuntime:
     def stop(self, reason: str | None = None) -> None:
         """End the run once this activation completes; tokens still queued are not processed."""
         self._stop = reason or f"stop requested by node {self._node.name!r}"
+
+    def interrupt(self, reason: str, *, payload: Any = None) -> Any:
+        """Pause the run for a human or an outside system; return the input given on resume.
+
+        The first time, the run ends with status ``interrupted`` (a ``run_interrupted``
+        event records ``reason`` and ``payload``). ``workload.resume(run_id, input=...,
+        actor=...)`` runs this activation again from its start, and this call then
+        returns ``input``. Several interrupts in one activation pause in turn.
+        """
+        self._check_open("interrupt the run")
+        index = self._interrupts
+        self._interrupts += 1
+        key = (self._item[0], index)
+        run = self._run
+        if key in run.resume_inputs:
+            return run.resume_inputs[key]
+        try:
+            prepared = prepare(payload)
+        except CanonicalEncodingError as exc:
+            raise WorkloadRuntimeError(
+                f"interrupt payload of node {self._node.name!r} cannot be recorded "
+                f"({exc.type_name} at {exc.path}): {exc}"
+            ) from exc
+        if not isinstance(reason, str) or not reason:
+            raise WorkloadRuntimeError(
+                f"interrupt reason must be a non-empty string, got {reason!r}"
+            )
+        raise Interrupt(reason, prepared, self._node.name, self._item[0], index)
+
+    # ------------------------------------------------------------------ recorded effects
+
+    def effect(self, name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Call ``fn(*args, **kwargs)`` once and record its result; serve it from the ledger after.
+
+        On resume and replay the recorded result is returned without calling ``fn``
+        (an error it raised is raised again). For an ``async`` ``fn`` this returns
+        an awaitable: ``value = await runtime.effect("fetch", fetch, url)``.
+        """
+        self._check_open("record an effect")
+        if not isinstance(name, str) or not name:
+            raise WorkloadRuntimeError(f"effect name must be a non-empty string, got {name!r}")
+        key = (self._item[0], self._attempt, self._effects)
+        self._effects += 1
+        recorded = self._run.effects.get(key)
+        if inspect.iscoroutinefunction(fn):
+            return self._aeffect(name, key, recorded, fn, args, kwargs)
+        if recorded is not None:
+            return self._serve(name, key, recorded)
+        self._no_live_calls(name, key)
+        try:
+            value = fn(*args, **kwargs)
+        except Exception as exc:
+            self._record_effect(name, key, None, exc)
+            raise
+        return self._record_effect(name, key, value, None)
+
+    async def _aeffect(
+        self,
+        name: str,
+        key: tuple[str, int, int],
+        recorded: RecordedEffect | None,
+        fn: Callable[..., Awaitable[Any]],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> Any:
+        if recorded is not None:
+            return self._serve(name, key, recorded)
+        self._no_live_calls(name, key)
+        try:
+            value = await fn(*args, **kwargs)
+        except Exception as exc:
+            self._record_effect(name, key, None, exc)
+            raise
+        return self._record_effect(name, key, value, None)
+
+    def now(self) -> datetime:
+        """The current UTC time, recorded as an effect (the same instant on resume and replay)."""
+        value: datetime = self.effect("now", _utc_now)
+        return value
+
+    def random(self) -> float:
+        """A random float in [0, 1), recorded as an effect."""
+        return self.effect("random", _random.random)
+
+    def _no_live_calls(self, name: str, key: tuple[str, int, int]) -> None:
+        if self._run.replaying:
+            raise self._diverged(
+                f"replay: node {self._node.name!r} asked for effect {name!r} (#{key[2]} of token "
+                f"{key[0]}, attempt {key[1]}) which the ledger does not hold; replay never calls "
+                "the outside world"
+            )
+
+    def _serve(self, name: str, key: tuple[str, int, int], recorded: RecordedEffect) -> Any:
+        if recorded.name != name:
+            raise self._diverged(
+                f"node {self._node.name!r} asked for effect {name!r} as #{key[2]} of token "
+                f"{key[0]}, but the ledger recorded {recorded.name!r} there; the code changed "
+                "its calls"
+            )
+        if recorded.error is not None:
+            raise _rebuild_error(recorded.error)
+        return recorded.value
+
+    def _diverged(self, message: str) -> EffectDivergence:
+        # noted on the run too, so a node that swallows the exception cannot hide it
+        self._run.divergences.append((self._item[0], message))
+        return EffectDivergence(message)
+
+    def _record_effect(
+        self, name: str, key: tuple[str, int, int], value: Any, error: BaseException | None
+    ) -> Any:
+        meta: dict[str, Any] = {"name": name, "attempt": key[1], "index": key[2]}
+        if error is not None:
+            meta["error"] = {"type": type_path(type(error)), "message": str(error)}
+            prepared_value = None
+        else:
+            try:
+                prepared_value = prepare(value)
+            except CanonicalEncodingError as exc:
+                raise WorkloadRuntimeError(
+                    f"effect {name!r} of node {self._node.name!r} returned a value that cannot be "
+                    f"recorded ({exc.type_name} at {exc.path}): {exc}"
+                ) from exc
+        self._run.record_effect(self._node.name, key[0], meta, prepared_value)
+        return value if error is None else None
+
+
+def _utc_now() -> datetime:
+    return datetime.fromtimestamp(time.time(), tz=timezone.utc)
+
+
+def _rebuild_error(error: Mapping[str, Any]) -> BaseException:
+    """The exception a recorded effect raised, rebuilt (same class where it can be imported)."""
+    path = str(error.get("type", ""))
+    message = str(error.get("message", ""))
+    module_name, _, qualname = path.partition(":")
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
+        if isinstance(obj, type) and issubclass(obj, Exception):
+            return obj(message)
+    except Exception:
+        pass
+    return WorkloadRuntimeError(f"recorded effect failed with {path}: {message}")

@@ -99,10 +99,13 @@ def _json_value(prepared: Any) -> bytes:
 
 
 class EntrySink(Protocol):
-    """Where a run's entries go to become durable (a ledger store's run writer)."""
+    """Where a run's entries go to become durable (see ``runtime/_writer.py``)."""
 
-    def write(self, entries: list[tuple[int, bytes, bytes]]) -> None:
-        """Make ``(seq, entry bytes, leaf hash)`` triples durable, in order, or raise."""
+    def write(self, entries: list[tuple[int, bytes, bytes]], **index: Any) -> None:
+        """Take ``(seq, entry bytes, leaf hash)`` triples, in order, with runs-index updates."""
+
+    def flush(self) -> None:
+        """Return once everything written is durable; raise if the store failed."""
 
 
 class Recorder:
@@ -312,11 +315,17 @@ class Recorder:
 
     # ------------------------------------------------------------------ durability
 
-    def commit(self) -> None:
-        """Hand pending entries to the sink."""
-        if self._pending and self._sink is not None:
+    def commit(self, **index: Any) -> None:
+        """Hand pending entries (and runs-index updates such as ``status``) to the sink."""
+        if self._sink is not None and (self._pending or index):
             pending, self._pending = self._pending, []
-            self._sink.write(pending)
+            self._sink.write(pending, **index)
+
+    def barrier(self, **index: Any) -> None:
+        """Commit and wait until everything recorded so far is durable."""
+        if self._sink is not None:
+            self.commit(**index)
+            self._sink.flush()
 
     def step_boundary(self) -> None:
         """Called by the engine after each activation: commits in ``batch`` durability."""
@@ -403,6 +412,6 @@ class LockedRecorder(Recorder):
         with self._lock:
             return super().completed(node, token_id, result, emissions, ts)
 
-    def commit(self) -> None:
+    def commit(self, **index: Any) -> None:
         with self._lock:
-            super().commit()
+            super().commit(**index)

@@ -99,6 +99,7 @@ class AuditEvent:
     target_node: str | None
     metadata: dict[str, Any] = field(default_factory=dict)
     seq: int = -1
+    actor: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

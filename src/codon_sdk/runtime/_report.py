@@ -243,6 +243,7 @@ class ExecutionReport:
                     target_node=target,
                     metadata=md,
                     seq=ev.seq,
+                    actor=ev.actor,
                 )
             )
         return out

@@ -15,7 +15,6 @@ from codon_sdk.errors import (
     WorkloadRegistrationError,
     WorkloadRuntimeError,
 )
-from codon_sdk.identity._canonical import prepare
 from codon_sdk.identity._logic import (
     AgentClass,
     Deployment,
@@ -27,14 +26,18 @@ from codon_sdk.identity._logic import (
 )
 from codon_sdk.identity._nodespec import NodeSpec
 from codon_sdk.runtime._drive import run_coroutine, stream_async, stream_sync
-from codon_sdk.runtime._engine import NodeDef, Observer, Run
-from codon_sdk.runtime._recorder import DEFAULT_MAX_EVENT_BYTES, LockedRecorder, Recorder
+from codon_sdk.runtime._engine import NodeDef
+from codon_sdk.runtime._launch import RunOptions, new_run, resume_run
+from codon_sdk.runtime._policy import RetryPolicy
+from codon_sdk.runtime._recorder import DEFAULT_MAX_EVENT_BYTES
 from codon_sdk.runtime._records import ENTRY_ORIGIN, StreamEvent
 from codon_sdk.runtime._report import ExecutionReport
+from codon_sdk.stores._base import LedgerStore
 
 __all__ = ["CodonWorkload", "Workload"]
 
 _RESERVED_NODE_NAMES = frozenset({ENTRY_ORIGIN})
+_RESUME_OPTIONS = frozenset({"max_steps", "max_concurrency", "durability", "timeout", "_observer"})
 
 
 class Workload(abc.ABC):
@@ -50,6 +53,8 @@ class Workload(abc.ABC):
         org_namespace: str | None = None,
         model_name: str | None = None,
         model_version: str | None = None,
+        retry: RetryPolicy | int | None = None,
+        timeout: float | None = None,
     ) -> NodeSpec:
         """Register ``function`` as node ``name``."""
 
@@ -117,8 +122,15 @@ class CodonWorkload(Workload):
         org_namespace: str | None = None,
         model_name: str | None = None,
         model_version: str | None = None,
+        retry: RetryPolicy | int | None = None,
+        timeout: float | None = None,
     ) -> NodeSpec:
-        """Register ``function(message, *, runtime, context)`` as node ``name``; return its spec."""
+        """Register ``function(message, *, runtime, context)`` as node ``name``; return its spec.
+
+        ``retry`` (a :class:`RetryPolicy`, or an int: that many attempts with the
+        default backoff) and ``timeout`` (seconds per attempt) shape how the node
+        runs; they are execution settings, not part of the node's identity.
+        """
         if not isinstance(name, str) or not name.strip():
             raise WorkloadRegistrationError(f"node name must be a non-empty string, got {name!r}")
         if name in _RESERVED_NODE_NAMES:
@@ -139,7 +151,14 @@ class CodonWorkload(Workload):
             )
         except NodeSpecValidationError as exc:
             raise WorkloadRegistrationError(str(exc)) from exc
-        self._nodes[name] = NodeDef(name=name, fn=function, spec=spec, is_async=_is_async(function))
+        self._nodes[name] = NodeDef(
+            name=name,
+            fn=function,
+            spec=spec,
+            is_async=_is_async(function),
+            retry=_retry_policy(name, retry),
+            timeout=_timeout(name, timeout),
+        )
         self._logic_id = None
         return spec
 
@@ -246,22 +265,106 @@ class CodonWorkload(Workload):
         run_id: str | None = None,
         max_concurrency: int = 1,
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+        store: str | LedgerStore | None = None,
+        durability: str = "batch",
+        timeout: float | None = None,
         **context_extras: Any,
     ) -> ExecutionReport:
-        """Run the graph on ``payload``; see :meth:`execute`."""
+        """Run the graph on ``payload``; see :meth:`execute`.
+
+        ``store`` (a store or a URL such as ``sqlite:///ledger.db``) makes the run
+        durable with the given ``durability`` (``sync``, ``batch``, ``exit``; see
+        ``codon_sdk.runtime._writer``); without one the ledger lives in memory only.
+        ``timeout`` bounds the whole run, in seconds.
+        """
         observer = context_extras.pop("_observer", None)
-        run = self._prepare_run(
-            payload,
-            deployment_id=deployment_id,
-            entry_nodes=entry_nodes,
+        if not self._nodes:
+            raise WorkloadRuntimeError(
+                f"workload {self._name!r} has no nodes; register some with add_node() first"
+            )
+        options = RunOptions(
             max_steps=max_steps,
-            run_id=run_id,
             max_concurrency=max_concurrency,
             max_event_bytes=max_event_bytes,
-            context_extras=context_extras,
+            durability=durability,
+            timeout=timeout,
             observer=observer,
         )
+        options.validate()
+        run = new_run(
+            self,
+            payload,
+            run_id=_run_id(run_id),
+            deployment_id=self._deployment_id(deployment_id),
+            entry_nodes=self._entry_nodes(entry_nodes),
+            context_extras=context_extras,
+            options=options,
+            store=store,
+        )
         return await run.execute()
+
+    def resume(
+        self,
+        run_id: str,
+        *,
+        store: str | LedgerStore,
+        input: Any = None,
+        actor: str | None = None,
+        allow_logic_change: bool = False,
+        **options: Any,
+    ) -> ExecutionReport:
+        """Continue an interrupted, crashed or paused run from its store; see :meth:`aresume`."""
+        return run_coroutine(
+            lambda: self.aresume(
+                run_id,
+                store=store,
+                input=input,
+                actor=actor,
+                allow_logic_change=allow_logic_change,
+                **options,
+            )
+        )
+
+    async def aresume(
+        self,
+        run_id: str,
+        *,
+        store: str | LedgerStore,
+        input: Any = None,
+        actor: str | None = None,
+        allow_logic_change: bool = False,
+        **options: Any,
+    ) -> ExecutionReport:
+        """Rebuild the run's queue and state from its ledger and continue it.
+
+        Activations that completed never run again; one that started but did not
+        complete runs again. A run paused by ``runtime.interrupt`` re-enters the
+        interrupted node, where ``interrupt`` now returns ``input``; ``actor`` (who
+        approved) and ``input`` are recorded in a ``run_resumed`` event. A finished
+        run's report is returned without running anything. Code whose logic id
+        differs from the recorded run's is refused (``LogicChangedError``) unless
+        ``allow_logic_change=True``, which the ledger records. ``options`` may set
+        ``max_steps``, ``max_concurrency``, ``durability``, ``timeout``.
+        """
+        run_options = None
+        if options:
+            unknown = set(options) - _RESUME_OPTIONS
+            if unknown:
+                raise TypeError(f"resume() got unexpected options {sorted(unknown)}")
+            observer = options.pop("_observer", None)
+            run_options = RunOptions(observer=observer, **options)
+        outcome = resume_run(
+            self,
+            run_id,
+            store=store,
+            input=input,
+            actor=actor,
+            allow_logic_change=allow_logic_change,
+            options=run_options,
+        )
+        if isinstance(outcome, ExecutionReport):
+            return outcome
+        return await outcome.execute()
 
     def execute_streaming(
         self, payload: Any, *, deployment_id: str | Deployment, **kwargs: Any
@@ -288,65 +391,6 @@ class CodonWorkload(Workload):
         )
 
     # ------------------------------------------------------------------ run preparation
-
-    def _prepare_run(
-        self,
-        payload: Any,
-        *,
-        deployment_id: str | Deployment,
-        entry_nodes: Iterable[str] | None,
-        max_steps: int,
-        run_id: str | None,
-        max_concurrency: int,
-        max_event_bytes: int,
-        context_extras: dict[str, Any],
-        observer: Observer | None,
-    ) -> Run:
-        if not self._nodes:
-            raise WorkloadRuntimeError(
-                f"workload {self._name!r} has no nodes; register some with add_node() first"
-            )
-        deployment = self._deployment_id(deployment_id)
-        entries = self._entry_nodes(entry_nodes)
-        _positive_int("max_steps", max_steps)
-        _positive_int("max_concurrency", max_concurrency)
-        _positive_int("max_event_bytes", max_event_bytes)
-        rid = _run_id(run_id)
-        context = self._context(rid, deployment, context_extras)
-        try:
-            prepared_payload = prepare(payload)
-            prepared_extras = prepare(context_extras)
-        except CanonicalEncodingError as exc:
-            raise WorkloadRuntimeError(
-                f"the run input cannot be recorded ({exc.type_name} at {exc.path}): {exc}"
-            ) from exc
-        recorder_cls = Recorder if max_concurrency == 1 else LockedRecorder
-        recorder = recorder_cls(rid, max_event_bytes=max_event_bytes)
-        nodes = {
-            name: NodeDef(n.name, n.fn, n.spec, n.is_async, set(n.successors))
-            for name, n in self._nodes.items()
-        }
-        span_factory = None
-        if self.enable_tracing:
-            from codon_sdk.telemetry._tracing import NodeSpanFactory
-
-            span_factory = NodeSpanFactory(context)
-        run = Run(
-            nodes=nodes,
-            run_id=rid,
-            context=context,
-            recorder=recorder,
-            max_steps=max_steps,
-            max_concurrency=max_concurrency,
-            observer=observer,
-            span_factory=span_factory,
-        )
-        run.record_started(
-            self._run_started(context, entries, prepared_extras, max_steps, max_concurrency)
-        )
-        for entry in entries:
-            run.enqueue_seed(entry, payload, prepared_payload)
-        return run
 
     def _deployment_id(self, deployment_id: str | Deployment) -> str:
         if isinstance(deployment_id, Deployment):
@@ -442,9 +486,25 @@ def _is_async(fn: Callable[..., Any]) -> bool:
     return call is not None and inspect.iscoroutinefunction(call) and not inspect.isfunction(fn)
 
 
-def _positive_int(label: str, value: Any) -> None:
-    if type(value) is not int or value < 1:
-        raise ValueError(f"{label} must be a positive integer, got {value!r}")
+def _retry_policy(node: str, retry: RetryPolicy | int | None) -> RetryPolicy | None:
+    if retry is None or isinstance(retry, RetryPolicy):
+        return retry
+    if type(retry) is int and retry >= 1:
+        return RetryPolicy(max_attempts=retry)
+    raise WorkloadRegistrationError(
+        f"retry of node {node!r} must be a RetryPolicy or a positive number of attempts, "
+        f"got {retry!r}"
+    )
+
+
+def _timeout(node: str, timeout: float | None) -> float | None:
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+        raise WorkloadRegistrationError(
+            f"timeout of node {node!r} must be a positive number of seconds, got {timeout!r}"
+        )
+    return float(timeout)
 
 
 def _run_id(run_id: str | None) -> str:

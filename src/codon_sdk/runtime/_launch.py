@@ -1,0 +1,349 @@
+"""Launching runs: a new run from a payload, or an existing run resumed from its store."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from codon_sdk.errors import (
+    CanonicalEncodingError,
+    LedgerError,
+    LogicChangedError,
+    RunConflictError,
+    WorkloadRuntimeError,
+)
+from codon_sdk.identity._canonical import prepare
+from codon_sdk.ledger._chain import check_chain
+from codon_sdk.ledger._events import RUN_RESUMED, parse_entry
+from codon_sdk.runtime._engine import NodeDef, Observer, Run, now_us
+from codon_sdk.runtime._rebuild import RebuiltRun, rebuild
+from codon_sdk.runtime._recorder import DURABILITY_MODES, LockedRecorder, Recorder
+from codon_sdk.runtime._report import ExecutionReport
+from codon_sdk.runtime._writer import RunWriter
+from codon_sdk.stores._base import LedgerStore, RunInfo, new_owner
+from codon_sdk.stores._open import open_store
+
+if TYPE_CHECKING:  # pragma: no cover
+    from codon_sdk.runtime._workload import CodonWorkload
+
+__all__ = ["RunOptions", "load_report", "new_run", "resume_run"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunOptions:
+    """How a run executes (none of this is part of its logic id)."""
+
+    max_steps: int = 1000
+    max_concurrency: int = 1
+    max_event_bytes: int = 16 * 1024 * 1024
+    durability: str = "batch"
+    timeout: float | None = None
+    observer: Observer | None = None
+
+    def validate(self) -> None:
+        for label in ("max_steps", "max_concurrency", "max_event_bytes"):
+            value = getattr(self, label)
+            if type(value) is not int or value < 1:
+                raise ValueError(f"{label} must be a positive integer, got {value!r}")
+        if self.durability not in DURABILITY_MODES:
+            raise ValueError(
+                f"durability must be one of {', '.join(DURABILITY_MODES)}, got {self.durability!r}"
+            )
+        if self.timeout is not None and (
+            not isinstance(self.timeout, (int, float)) or self.timeout <= 0
+        ):
+            raise ValueError(f"timeout must be a positive number of seconds, got {self.timeout!r}")
+
+
+def _nodes(workload: CodonWorkload) -> dict[str, NodeDef]:
+    return {name: node.copy() for name, node in workload._nodes.items()}
+
+
+def _span_factory(workload: CodonWorkload, context: dict[str, Any]) -> Any:
+    if not workload.enable_tracing:
+        return None
+    from codon_sdk.telemetry._tracing import NodeSpanFactory
+
+    return NodeSpanFactory(context)
+
+
+def _recorder(run_id: str, options: RunOptions, writer: RunWriter | None) -> Recorder:
+    cls = Recorder if options.max_concurrency == 1 else LockedRecorder
+    return cls(
+        run_id,
+        max_event_bytes=options.max_event_bytes,
+        sink=writer,
+        durability=options.durability,
+    )
+
+
+def _open(store: str | LedgerStore) -> tuple[LedgerStore, bool]:
+    opened = open_store(store)
+    return opened, opened is not store
+
+
+def new_run(
+    workload: CodonWorkload,
+    payload: Any,
+    *,
+    run_id: str,
+    deployment_id: str,
+    entry_nodes: list[str],
+    context_extras: dict[str, Any],
+    options: RunOptions,
+    store: str | LedgerStore | None,
+) -> Run:
+    """Record ``run_started`` and the seed tokens of a new run, ready to drive."""
+    context = workload._context(run_id, deployment_id, context_extras)
+    try:
+        prepared_payload = prepare(payload)
+        prepared_extras = prepare(context_extras)
+    except CanonicalEncodingError as exc:
+        raise WorkloadRuntimeError(
+            f"the run input cannot be recorded ({exc.type_name} at {exc.path}): {exc}"
+        ) from exc
+    writer: RunWriter | None = None
+    closers: list[Any] = []
+    if store is not None:
+        ledger, opened = _open(store)
+        if opened:
+            closers.append(ledger.close)
+        if ledger.has_run(run_id):
+            for close in closers:
+                close()
+            raise RunConflictError(
+                f"run {run_id!r} already exists in {ledger.url}; continue it with "
+                "workload.resume(...) or choose another run_id"
+            )
+        info = RunInfo(
+            run_id=run_id,
+            workload_name=workload.name,
+            workload_version=workload.version,
+            logic_id=workload.logic_id,
+            deployment_id=deployment_id,
+            status="running",
+            started_us=now_us(),
+            owner=new_owner(),
+            heartbeat_us=now_us(),
+        )
+        writer = RunWriter(ledger, info, durability=options.durability)
+        closers.insert(0, writer.close)
+    run = Run(
+        nodes=_nodes(workload),
+        run_id=run_id,
+        context=context,
+        recorder=_recorder(run_id, options, writer),
+        max_steps=options.max_steps,
+        max_concurrency=options.max_concurrency,
+        observer=options.observer,
+        span_factory=_span_factory(workload, context),
+        timeout=options.timeout,
+    )
+    run.on_close.extend(closers)
+    run.record_started(
+        workload._run_started(
+            context, entry_nodes, prepared_extras, options.max_steps, options.max_concurrency
+        )
+    )
+    for entry in entry_nodes:
+        run.enqueue_seed(entry, payload, prepared_payload)
+    if writer is not None and options.durability != "exit":
+        try:
+            run.rec.barrier()  # the run exists in the store before any node runs
+        except BaseException:
+            for close in run.on_close:
+                close()
+            raise
+    return run
+
+
+def _read_checked(ledger: LedgerStore, run_id: str) -> list[bytes]:
+    entries = ledger.read(run_id)
+    chain = check_chain(entries, run_id=run_id)
+    if not chain.ok:
+        raise LedgerError(
+            f"run {run_id} in {ledger.url} has a broken ledger at seq {chain.bad_seq}: "
+            f"{chain.problem}; it cannot be trusted, so it is not resumed "
+            "(run `codon verify` for details)"
+        )
+    return entries
+
+
+def load_report(store: str | LedgerStore, run_id: str) -> ExecutionReport:
+    """The report of a recorded run, read from its store (no workload code needed)."""
+    ledger, opened = _open(store)
+    try:
+        entries = ledger.read(run_id)
+    finally:
+        if opened:
+            ledger.close()
+    return _report_from(entries, rebuild(parse_entry(e) for e in entries))
+
+
+def _report_from(entries: list[bytes], rebuilt: RebuiltRun) -> ExecutionReport:
+    started = rebuilt.started
+    context = dict(started.get("context") or {})
+    workload = started.get("workload") or {}
+    context.update(
+        {
+            "run_id": rebuilt.run_id,
+            "workload_run_id": rebuilt.run_id,
+            "logic_id": workload.get("logic_id"),
+            "workload_logic_id": workload.get("logic_id"),
+            "workload_id": workload.get("agent_class_id"),
+            "workload_name": workload.get("name"),
+            "workload_version": workload.get("version"),
+            "deployment_id": started.get("deployment_id"),
+            "organization_id": workload.get("organization_id"),
+            "org_namespace": workload.get("org_namespace"),
+        }
+    )
+    return ExecutionReport(
+        run_id=rebuilt.run_id,
+        context=context,
+        status=rebuilt.status,
+        entries=entries,
+        state=rebuilt.state,
+        started_us=rebuilt.started_us,
+        finished_us=rebuilt.last_us or rebuilt.started_us,
+        reason=rebuilt.finish_reason,
+    )
+
+
+def logic_diff(recorded: dict[str, Any], workload: CodonWorkload) -> dict[str, Any]:
+    """What changed between a recorded run's graph and the workload's: nodes and edges."""
+    old_nodes = {name: spec.get("id") for name, spec in (recorded.get("nodes") or {}).items()}
+    new_nodes = {spec.name: spec.id for spec in workload.nodes}
+    old_edges = {tuple(e) for e in recorded.get("edges") or ()}
+    new_edges = set(workload.topology)
+    return {
+        "added_nodes": sorted(new_nodes.keys() - old_nodes.keys()),
+        "removed_nodes": sorted(old_nodes.keys() - new_nodes.keys()),
+        "changed_nodes": sorted(
+            n for n in old_nodes.keys() & new_nodes.keys() if old_nodes[n] != new_nodes[n]
+        ),
+        "added_edges": sorted(list(e) for e in new_edges - old_edges),
+        "removed_edges": sorted(list(e) for e in old_edges - new_edges),
+    }
+
+
+def resume_run(
+    workload: CodonWorkload,
+    run_id: str,
+    *,
+    store: str | LedgerStore,
+    input: Any,
+    actor: str | None,
+    allow_logic_change: bool,
+    options: RunOptions | None,
+) -> Run | ExecutionReport:
+    """Rebuild a run from its store and return it ready to drive (or its report if it ended)."""
+    ledger, opened = _open(store)
+    closers: list[Any] = [ledger.close] if opened else []
+    try:
+        entries = _read_checked(ledger, run_id)
+        rebuilt = rebuild(parse_entry(e) for e in entries)
+        if rebuilt.finished:
+            for close in closers:
+                close()
+            return _report_from(entries, rebuilt)
+        started = rebuilt.started
+        recorded_logic = (started.get("workload") or {}).get("logic_id")
+        change: dict[str, Any] | None = None
+        if recorded_logic != workload.logic_id:
+            change = {
+                "from": recorded_logic,
+                "to": workload.logic_id,
+                **logic_diff(started, workload),
+            }
+            if not allow_logic_change:
+                raise LogicChangedError(
+                    f"run {run_id} was recorded with logic id {str(recorded_logic)[:12]}…, this "
+                    f"workload's logic id is {workload.logic_id[:12]}… (changed nodes: "
+                    f"{', '.join(change['changed_nodes']) or 'none'}; added: "
+                    f"{', '.join(change['added_nodes']) or 'none'}; removed: "
+                    f"{', '.join(change['removed_nodes']) or 'none'}; edges added "
+                    f"{change['added_edges'] or 'none'}, "
+                    f"removed {change['removed_edges'] or 'none'}). "
+                    "Resume with the code that started it, or pass allow_logic_change=True "
+                    "(recorded in the ledger)"
+                )
+        limits = started.get("limits") or {}
+        opts = options or RunOptions(
+            max_steps=int(limits.get("max_steps", 1000)),
+            max_concurrency=int(limits.get("max_concurrency", 1)),
+        )
+        opts.validate()
+        owner = new_owner()
+        info = ledger.claim(run_id, owner)
+        writer = RunWriter(ledger, info, durability=opts.durability, begun=True)
+        closers.insert(0, writer.close)
+        report_ctx = _report_from([], rebuilt).context
+        context = workload._context(run_id, str(started.get("deployment_id")), {})
+        context.update({k: v for k, v in report_ctx.items() if k not in context})
+        context.update(dict(started.get("context") or {}))
+        run = Run(
+            nodes=_nodes(workload),
+            run_id=run_id,
+            context=context,
+            recorder=_recorder(run_id, opts, writer),
+            max_steps=opts.max_steps,
+            max_concurrency=opts.max_concurrency,
+            observer=opts.observer,
+            span_factory=_span_factory(workload, context),
+            timeout=opts.timeout,
+        )
+        run.on_close.extend(closers)
+        _adopt(run, entries, rebuilt)
+        _record_resumed(run, rebuilt, input, actor, change)
+        return run
+    except BaseException:
+        for close in closers:
+            close()
+        raise
+
+
+def _adopt(run: Run, entries: list[bytes], rebuilt: RebuiltRun) -> None:
+    run.rec.load(entries)
+    run.state.load(rebuilt.state)
+    run.queue = deque(rebuilt.queue)
+    run.token_counter = rebuilt.token_counter
+    run.steps = rebuilt.steps
+    run.live_offset = rebuilt.completed
+    run.effects = dict(rebuilt.effects)
+    run.resume_inputs = dict(rebuilt.resume_inputs)
+    run.attempts = dict(rebuilt.attempts)
+    run.started_us = rebuilt.started_us
+
+
+def _record_resumed(
+    run: Run, rebuilt: RebuiltRun, input: Any, actor: str | None, change: dict[str, Any] | None
+) -> None:
+    interrupt = rebuilt.interrupt if rebuilt.status == "interrupted" else None
+    meta: dict[str, Any] = {"reason": "recovery", "events": run.rec.seq}
+    token_id = node = None
+    if interrupt is not None and interrupt.get("kind") == "interrupt" and interrupt.get("token_id"):
+        token_id, node = interrupt["token_id"], interrupt.get("node")
+        index = int(interrupt.get("interrupt_index", 0))
+        meta.update({"reason": "interrupt", "interrupt_index": index, "input": input})
+        run.resume_inputs[(token_id, index)] = input
+    elif interrupt is not None:
+        meta["reason"] = str(interrupt.get("reason") or "recovery")
+    if change is not None:
+        meta["logic_change"] = change
+    try:
+        prepared = prepare(meta)
+    except CanonicalEncodingError as exc:
+        raise WorkloadRuntimeError(
+            f"resume input cannot be recorded ({exc.type_name} at {exc.path}): {exc}"
+        ) from exc
+    run.rec.append(RUN_RESUMED, now_us(), node, token_id, metadata=prepared, actor=actor)
+    run.rec.barrier(status="running")
+
+
+def entry_list(entry_nodes: Iterable[str] | None) -> list[str] | None:
+    if entry_nodes is None:
+        return None
+    return [entry_nodes] if isinstance(entry_nodes, str) else list(entry_nodes)

@@ -1,0 +1,156 @@
+"""Rebuild a run's live state from its ledger: the queue, the shared state, counters, effects.
+
+This is what makes a crashed or paused run resumable from its store alone, and
+what replay and fork start from. The rules, applied to the events in seq order:
+
+* a token becomes real when it is enqueued by a seed (``__entry__``) or by an
+  activation that completed; enqueues of an activation that never completed are
+  ignored (the activation runs again and emits again);
+* a token is done when its ``node_completed`` is recorded; the queue is every real
+  token not done, in enqueue order (so an activation that started but did not
+  complete runs again, at the position FIFO gave it);
+* a ``state_updated`` of an activation counts only if that activation completed;
+  one without a token (recorded at the end of a run) counts at once;
+* ``effect_recorded`` results count whether or not their activation completed:
+  that is the point of recording them;
+* ``run_resumed`` events carry the input given to an interrupted activation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from codon_sdk.identity._canonical import revive
+from codon_sdk.ledger._events import (
+    EFFECT_RECORDED,
+    NODE_COMPLETED,
+    NODE_RETRYING,
+    RUN_FINISHED,
+    RUN_INTERRUPTED,
+    RUN_RESUMED,
+    RUN_STARTED,
+    STATE_UPDATED,
+    TOKEN_DEQUEUED,
+    TOKEN_ENQUEUED,
+    LedgerEvent,
+)
+from codon_sdk.runtime._records import ENTRY_ORIGIN
+from codon_sdk.runtime._state import apply_change
+
+__all__ = ["RebuiltRun", "RecordedEffect", "rebuild"]
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedEffect:
+    """One recorded effect: its name, its value, or the error it raised."""
+
+    name: str
+    value: Any
+    error: dict[str, Any] | None = None
+    seq: int = -1
+
+
+@dataclass(slots=True)
+class RebuiltRun:
+    """Everything needed to continue a run, as of the end of its recorded events."""
+
+    run_id: str
+    started: dict[str, Any]
+    status: str = "running"
+    finish_reason: str | None = None
+    # (token id, target, payload, origin, parent token id, created µs), in enqueue order
+    queue: list[tuple[str, str, Any, str, str | None, int]] = field(default_factory=list)
+    state: dict[Any, Any] = field(default_factory=dict)
+    token_counter: int = 0
+    steps: int = 0
+    completed: int = 0
+    effects: dict[tuple[str, int, int], RecordedEffect] = field(default_factory=dict)
+    resume_inputs: dict[tuple[str, int], Any] = field(default_factory=dict)
+    attempts: dict[str, int] = field(default_factory=dict)
+    interrupt: dict[str, Any] | None = None
+    started_us: int = 0
+    last_us: int = 0
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("completed", "stopped", "failed")
+
+
+def rebuild(events: Iterable[LedgerEvent]) -> RebuiltRun:
+    """Fold a run's events (in seq order) into a :class:`RebuiltRun`."""
+    run: RebuiltRun | None = None
+    pending_tokens: dict[str, list[tuple[str, str, Any, str, str | None, int]]] = {}
+    pending_state: dict[str, list[Any]] = {}
+    real: dict[str, tuple[str, str, Any, str, str | None, int]] = {}
+    done: set[str] = set()
+    for ev in events:
+        if run is None:
+            run = RebuiltRun(run_id=ev.run_id, started=dict(ev.metadata), started_us=ev.ts)
+            if ev.type != RUN_STARTED:
+                raise ValueError(f"run {ev.run_id} does not start with run_started")
+            continue
+        run.last_us = ev.ts
+        kind = ev.type
+        if kind == TOKEN_ENQUEUED and ev.token_id is not None and ev.target is not None:
+            item = (
+                ev.token_id,
+                ev.target,
+                ev.value(),
+                ev.node or ENTRY_ORIGIN,
+                ev.parent_token_id,
+                ev.ts,
+            )
+            run.token_counter = max(run.token_counter, _token_number(ev.token_id))
+            if ev.parent_token_id is None:
+                real[ev.token_id] = item
+            else:
+                pending_tokens.setdefault(ev.parent_token_id, []).append(item)
+        elif kind == TOKEN_DEQUEUED:
+            run.steps += 1
+        elif kind == STATE_UPDATED:
+            if ev.token_id is None:
+                apply_change(run.state, ev.value())
+            else:
+                pending_state.setdefault(ev.token_id, []).append(ev.value())
+        elif kind == NODE_COMPLETED and ev.token_id is not None:
+            tid = ev.token_id
+            run.completed += 1
+            done.add(tid)
+            for item in pending_tokens.pop(tid, ()):
+                real[item[0]] = item
+            for change in pending_state.pop(tid, ()):
+                apply_change(run.state, change)
+        elif kind == NODE_RETRYING and ev.token_id is not None:
+            run.attempts[ev.token_id] = int(ev.metadata.get("next_attempt", 1))
+        elif kind == EFFECT_RECORDED and ev.token_id is not None:
+            md = ev.metadata
+            key = (ev.token_id, int(md.get("attempt", 0)), int(md.get("index", 0)))
+            run.effects[key] = RecordedEffect(
+                name=str(md.get("name", "")), value=ev.value(), error=md.get("error"), seq=ev.seq
+            )
+        elif kind == RUN_INTERRUPTED:
+            run.status = "interrupted"
+            run.interrupt = dict(ev.metadata)
+            run.interrupt["token_id"] = ev.token_id
+            run.interrupt["node"] = ev.node
+        elif kind == RUN_RESUMED:
+            run.status = "running"
+            md = ev.metadata
+            if ev.token_id is not None and "interrupt_index" in md:
+                run.resume_inputs[(ev.token_id, int(md["interrupt_index"]))] = revive(
+                    md.get("input")
+                )
+        elif kind == RUN_FINISHED:
+            run.status = str(ev.metadata.get("status", "completed"))
+            run.finish_reason = ev.metadata.get("reason")
+    if run is None:
+        raise ValueError("the run has no events")
+    run.queue = [item for tid, item in real.items() if tid not in done]
+    return run
+
+
+def _token_number(token_id: str) -> int:
+    digits = token_id[1:] if token_id.startswith("t") else ""
+    return int(digits) if digits.isdigit() else 0

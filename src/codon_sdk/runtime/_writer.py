@@ -1,0 +1,173 @@
+"""RunWriter: how a run's entries reach its ledger store, under each durability mode.
+
+=============  ===================================================================
+durability     what a crash (SIGKILL, power loss aside) can lose
+=============  ===================================================================
+``"sync"``     nothing that was recorded: every event is committed before the call
+               that recorded it returns (slowest: one transaction per event).
+``"batch"``    (default) only the steps completed in the last moments before the
+               crash: at each step boundary the step's events are handed to a
+               writer thread that commits everything handed over so far in one
+               transaction (group commit), while the engine goes on. A commit
+               always holds whole steps, never part of an activation. Recorded
+               effects, pauses (interrupts), failures and the end of the run are
+               barriers: they wait until everything before them is committed. At
+               most ``max_pending`` events (default 4096) are ever uncommitted; a
+               crash loses those, and ``resume`` runs their activations again.
+``"exit"``     the whole run: it is written once, when it ends, fails or pauses
+               (cheapest; for short runs that are simply re-run after a crash).
+=============  ===================================================================
+
+A store failure is never swallowed: the next call into the writer raises it, the
+run fails loudly, and whatever was committed before stays intact.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from typing import Any
+
+from codon_sdk.errors import StoreError
+from codon_sdk.stores._base import Entry, LedgerStore, RunInfo
+
+__all__ = ["DEFAULT_MAX_PENDING", "RunWriter"]
+
+DEFAULT_MAX_PENDING = 4096
+
+
+class RunWriter:
+    """The recorder's sink for a durable run (see the module docstring)."""
+
+    def __init__(
+        self,
+        store: LedgerStore,
+        info: RunInfo,
+        *,
+        durability: str = "batch",
+        begun: bool = False,
+        max_pending: int = DEFAULT_MAX_PENDING,
+    ) -> None:
+        self.store = store
+        self.run_id = info.run_id
+        self.owner = info.owner or ""
+        self.durability = durability
+        self._info = info
+        self._begun = begun
+        self._max_pending = max_pending
+        self._held: list[Entry] = []  # "exit" mode keeps everything until the end
+        self._queue: deque[tuple[list[Entry], dict[str, Any]]] = deque()
+        self._queued_events = 0
+        self._busy = False
+        self._error: BaseException | None = None
+        self._closed = False
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        if durability == "batch":
+            self._thread = threading.Thread(
+                target=self._loop, name=f"codon-writer-{self.run_id[:12]}", daemon=True
+            )
+            self._thread.start()
+
+    # ------------------------------------------------------------------ the sink API
+
+    def write(self, entries: list[Entry], **index: Any) -> None:
+        """Take entries (whole steps) and optional index updates (status, finished_us, release)."""
+        if self.durability == "batch":
+            self._enqueue(entries, index)
+        elif self.durability == "exit":
+            self._held.extend(entries)
+            if index.get("release"):
+                self._write_now(self._held, index)
+                self._held = []
+        else:
+            self._write_now(entries, index)
+
+    def flush(self) -> None:
+        """Return once everything handed over is committed (a barrier); raise a store failure."""
+        if self.durability == "exit":
+            return
+        with self._cond:
+            while (self._queue or self._busy) and self._error is None:
+                self._cond.wait()
+            self._raise_error()
+
+    def close(self) -> None:
+        """Stop the writer thread after committing what it holds."""
+        if self._thread is not None and not self._closed:
+            with self._cond:
+                self._closed = True
+                self._cond.notify_all()
+            self._thread.join()
+
+    # ------------------------------------------------------------------ internals
+
+    def _raise_error(self) -> None:
+        if self._error is not None:
+            raise StoreError(
+                f"writing run {self.run_id} to {self.store.url} failed: {self._error}"
+            ) from self._error
+
+    def _enqueue(self, entries: list[Entry], index: dict[str, Any]) -> None:
+        with self._cond:
+            self._raise_error()
+            while self._queued_events >= self._max_pending and self._error is None:
+                self._cond.wait()
+            self._raise_error()
+            self._queue.append((entries, index))
+            self._queued_events += len(entries)
+            self._cond.notify_all()
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._closed:
+                    self._cond.wait()
+                if not self._queue:
+                    return
+                batch = list(self._queue)
+                self._queue.clear()
+                self._busy = True
+            entries: list[Entry] = []
+            index: dict[str, Any] = {}
+            for part, part_index in batch:
+                entries.extend(part)
+                index.update({k: v for k, v in part_index.items() if v is not None})
+            try:
+                self._write_now(entries, index)
+            except BaseException as exc:  # surfaced to the engine on its next call
+                with self._cond:
+                    self._error = exc
+                    self._busy = False
+                    self._cond.notify_all()
+                return
+            with self._cond:
+                self._busy = False
+                self._queued_events -= len(entries)
+                self._cond.notify_all()
+
+    def _write_now(self, entries: list[Entry], index: dict[str, Any]) -> None:
+        if not self._begun:
+            info = self._info
+            if index.get("status"):
+                from dataclasses import replace
+
+                info = replace(
+                    info,
+                    status=index["status"],
+                    finished_us=index.get("finished_us"),
+                    owner=None if index.get("release") else info.owner,
+                )
+            self.store.begin_run(info, entries)
+            self._begun = True
+            return
+        if not entries and not index:
+            return
+        self.store.append(
+            self.run_id,
+            self.owner,
+            entries,
+            status=index.get("status"),
+            finished_us=index.get("finished_us"),
+            release=bool(index.get("release")),
+        )

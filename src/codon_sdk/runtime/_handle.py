@@ -270,7 +270,8 @@ class NodeRuntime:
 
     def random(self) -> float:
         """A random float in [0, 1), recorded as an effect."""
-        return self.effect("random", _random.random)
+        value: float = self.effect("random", _random.random)
+        return value
 
     def _no_live_calls(self, name: str, key: tuple[str, int, int]) -> None:
         if self._run.replaying:

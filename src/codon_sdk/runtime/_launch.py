@@ -94,8 +94,13 @@ def new_run(
     context_extras: dict[str, Any],
     options: RunOptions,
     store: str | LedgerStore | None,
+    fork: dict[str, Any] | None = None,
 ) -> Run:
-    """Record ``run_started`` and the seed tokens of a new run, ready to drive."""
+    """Record ``run_started`` and the seed tokens of a new run, ready to drive.
+
+    ``fork`` (from ``workload.fork``) names the parent run in ``run_started``; the
+    caller then records the forked state and tokens itself.
+    """
     context = workload._context(run_id, deployment_id, context_extras)
     try:
         prepared_payload = prepare(payload)
@@ -127,6 +132,7 @@ def new_run(
             started_us=now_us(),
             owner=new_owner(),
             heartbeat_us=now_us(),
+            parent_run_id=None if fork is None else str(fork["parent_run_id"]),
         )
         writer = RunWriter(ledger, info, durability=options.durability)
         closers.insert(0, writer.close)
@@ -142,14 +148,15 @@ def new_run(
         timeout=options.timeout,
     )
     run.on_close.extend(closers)
-    run.record_started(
-        workload._run_started(
-            context, entry_nodes, prepared_extras, options.max_steps, options.max_concurrency
-        )
+    started = workload._run_started(
+        context, entry_nodes, prepared_extras, options.max_steps, options.max_concurrency
     )
+    if fork is not None:
+        started["fork"] = fork
+    run.record_started(started)
     for entry in entry_nodes:
         run.enqueue_seed(entry, payload, prepared_payload)
-    if writer is not None and options.durability != "exit":
+    if writer is not None and options.durability != "exit" and fork is None:
         try:
             run.rec.barrier()  # the run exists in the store before any node runs
         except BaseException:

@@ -7,7 +7,7 @@ import inspect
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from codon_sdk.errors import (
     CanonicalEncodingError,
@@ -33,6 +33,9 @@ from codon_sdk.runtime._recorder import DEFAULT_MAX_EVENT_BYTES
 from codon_sdk.runtime._records import ENTRY_ORIGIN, StreamEvent
 from codon_sdk.runtime._report import ExecutionReport
 from codon_sdk.stores._base import LedgerStore
+
+if TYPE_CHECKING:  # pragma: no cover
+    from codon_sdk.replay._replay import ReplayReport
 
 __all__ = ["CodonWorkload", "Workload"]
 
@@ -365,6 +368,57 @@ class CodonWorkload(Workload):
         if isinstance(outcome, ExecutionReport):
             return outcome
         return await outcome.execute()
+
+    def replay(self, run_id: str, *, store: str | LedgerStore) -> ReplayReport:
+        """Re-run a recorded run with this code, offline, and say where it decides differently.
+
+        Recorded effects (LLM calls, ``runtime.now()``...) and resume inputs are served
+        from the ledger; an effect the ledger lacks is a divergence, never a live call.
+        Nothing is written to ``store``. Never raises for a diverging run.
+        """
+        from codon_sdk.replay._replay import replay_run
+
+        return run_coroutine(lambda: replay_run(self, run_id, store=store))
+
+    async def areplay(self, run_id: str, *, store: str | LedgerStore) -> ReplayReport:
+        """Async twin of :meth:`replay`."""
+        from codon_sdk.replay._replay import replay_run
+
+        return await replay_run(self, run_id, store=store)
+
+    def fork(
+        self,
+        run_id: str,
+        *,
+        store: str | LedgerStore,
+        at_seq: int,
+        state_patch: Mapping[str, Any] | None = None,
+        new_run_id: str | None = None,
+        **options: Any,
+    ) -> ExecutionReport:
+        """Start a new run from run ``run_id``'s history up to ``at_seq``, then run live.
+
+        The new run (its own id, in the same store) names the parent run and seq in
+        its ``run_started``; ``state_patch`` is merged into the state as of ``at_seq``.
+        """
+        from codon_sdk.replay._replay import fork_run
+
+        unknown = set(options) - _RESUME_OPTIONS
+        if unknown:
+            raise TypeError(f"fork() got unexpected options {sorted(unknown)}")
+        run_options = RunOptions(**options)
+        run_options.validate()
+        return run_coroutine(
+            lambda: fork_run(
+                self,
+                run_id,
+                store=store,
+                at_seq=at_seq,
+                state_patch=state_patch,
+                new_run_id=_run_id(new_run_id),
+                options=run_options,
+            )
+        )
 
     def execute_streaming(
         self, payload: Any, *, deployment_id: str | Deployment, **kwargs: Any

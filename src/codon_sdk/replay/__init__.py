@@ -1,0 +1,1 @@
+"""Replay and fork of recorded runs."""

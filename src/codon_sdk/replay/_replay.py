@@ -1,0 +1,308 @@
+"""Replay (re-run a recorded run with today's code, offline) and fork (branch a run at a seq)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from codon_sdk.errors import (
+    CanonicalEncodingError,
+    ReplayError,
+    RunNotFoundError,
+    WorkloadRuntimeError,
+)
+from codon_sdk.identity._canonical import prepare
+from codon_sdk.ledger._events import (
+    EFFECT_RECORDED,
+    STATE_UPDATED,
+    TOKEN_DEQUEUED,
+    TOKEN_ENQUEUED,
+    LedgerEvent,
+    parse_entry,
+)
+from codon_sdk.replay._compare import Divergence, activations, compare, outcome
+from codon_sdk.runtime._engine import Run, now_us
+from codon_sdk.runtime._launch import RunOptions, _nodes, _open, _read_checked, logic_diff, new_run
+from codon_sdk.runtime._rebuild import rebuild
+from codon_sdk.runtime._recorder import Recorder
+from codon_sdk.runtime._report import ExecutionReport
+from codon_sdk.stores._base import LedgerStore
+
+if TYPE_CHECKING:  # pragma: no cover
+    from codon_sdk.runtime._workload import CodonWorkload
+
+__all__ = ["ReplayReport", "fork_run", "replay_run"]
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayReport:
+    """How today's code compares with a recorded run: ``identical``, or where it diverges."""
+
+    run_id: str
+    identical: bool
+    divergences: list[Divergence]
+    recorded_status: str
+    replay_status: str
+    activations_compared: int
+    recorded_logic_id: str | None
+    replay_logic_id: str
+    logic_diff: dict[str, Any] = field(default_factory=dict)
+    report: ExecutionReport | None = None
+
+    @property
+    def logic_changed(self) -> bool:
+        return self.recorded_logic_id != self.replay_logic_id
+
+    @property
+    def first_divergence(self) -> Divergence | None:
+        return self.divergences[0] if self.divergences else None
+
+    def __bool__(self) -> bool:
+        return self.identical
+
+    def summary(self) -> str:
+        head = (
+            f"replay of run {self.run_id}: "
+            + (
+                "IDENTICAL"
+                if self.identical
+                else f"DIVERGED ({len(self.divergences)} difference(s))"
+            )
+            + f"; {self.activations_compared} activation(s) compared; "
+            f"status recorded {self.recorded_status}, replay {self.replay_status}"
+        )
+        lines = [head]
+        if self.logic_changed:
+            changed = ", ".join(self.logic_diff.get("changed_nodes", [])) or "none"
+            lines.append(
+                f"  logic id changed: {str(self.recorded_logic_id)[:12]}… -> "
+                f"{self.replay_logic_id[:12]}… (changed nodes: {changed})"
+            )
+        else:
+            lines.append(f"  logic id unchanged: {self.replay_logic_id}")
+        lines.extend(f"  - {d}" for d in self.divergences)
+        return "\n".join(lines)
+
+    __str__ = summary
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "identical": self.identical,
+            "recorded_status": self.recorded_status,
+            "replay_status": self.replay_status,
+            "activations_compared": self.activations_compared,
+            "logic_changed": self.logic_changed,
+            "recorded_logic_id": self.recorded_logic_id,
+            "replay_logic_id": self.replay_logic_id,
+            "logic_diff": self.logic_diff,
+            "divergences": [
+                {
+                    "seq": d.seq,
+                    "token_id": d.token_id,
+                    "node": d.node,
+                    "what": d.what,
+                    "expected": d.expected,
+                    "actual": d.actual,
+                    "text": str(d),
+                }
+                for d in self.divergences
+            ],
+        }
+
+
+def _load(store: str | LedgerStore, run_id: str) -> list[bytes]:
+    ledger, opened = _open(store)
+    try:
+        return _read_checked(ledger, run_id)
+    except RunNotFoundError as exc:
+        raise ReplayError(f"cannot replay: {exc}") from exc
+    finally:
+        if opened:
+            ledger.close()
+
+
+def _initial(events: list[LedgerEvent]) -> list[LedgerEvent]:
+    """The run's starting point: everything before its first dequeue (seeds, snapshot)."""
+    start: list[LedgerEvent] = []
+    for ev in events[1:]:
+        if ev.type == TOKEN_DEQUEUED:
+            break
+        if ev.type in (TOKEN_ENQUEUED, STATE_UPDATED, EFFECT_RECORDED):
+            start.append(ev)
+    return start
+
+
+def _seed(run: Run, start: list[LedgerEvent]) -> None:
+    """Re-record a run's starting point into ``run`` and queue its tokens with their ids."""
+    rec = run.rec
+    for ev in start:
+        if ev.type == TOKEN_ENQUEUED and ev.token_id and ev.target:
+            rec.append(
+                TOKEN_ENQUEUED, now_us(), ev.node, ev.token_id, ev.payload, ev.metadata, ev.target
+            )
+            run.queue.append((ev.token_id, ev.target, ev.value(), ev.node or "", None, ev.ts))
+            run.token_counter = max(run.token_counter, _number(ev.token_id))
+        elif ev.type == STATE_UPDATED and ev.token_id is None:
+            rec.append(STATE_UPDATED, now_us(), payload=ev.payload)
+        elif ev.type == EFFECT_RECORDED:
+            rec.append(EFFECT_RECORDED, now_us(), ev.node, ev.token_id, ev.payload, ev.metadata)
+
+
+def _number(token_id: str) -> int:
+    digits = token_id[1:]
+    return int(digits) if token_id.startswith("t") and digits.isdigit() else 0
+
+
+async def replay_run(
+    workload: CodonWorkload, run_id: str, *, store: str | LedgerStore
+) -> ReplayReport:
+    """Re-run a recorded run with today's code, never touching the outside world, and compare."""
+    entries = _load(store, run_id)
+    events = [parse_entry(e) for e in entries]
+    rebuilt = rebuild(events)
+    started = rebuilt.started
+    recorded_acts = activations(events)
+    recorded_status, _, _ = outcome(events)
+    limits = started.get("limits") or {}
+    max_steps = int(limits.get("max_steps", 1000))
+    if recorded_status == "running":  # crashed and never resumed: compare what exists
+        max_steps = max(len(recorded_acts), 1)
+    context = workload._context(
+        run_id, str(started.get("deployment_id")), dict(started.get("context") or {})
+    )
+    run = Run(
+        nodes=_nodes(workload),
+        run_id=run_id,
+        context=context,
+        recorder=Recorder(run_id),
+        max_steps=max_steps,
+        max_concurrency=int(limits.get("max_concurrency", 1)),
+    )
+    run.replaying = True
+    run.effects = dict(rebuilt.effects)
+    run.resume_inputs = dict(rebuilt.resume_inputs)
+    entry_nodes = [str(n) for n in started.get("entry_nodes") or []]
+    run.record_started(
+        workload._run_started(
+            context, entry_nodes, started.get("context") or {}, max_steps, run.max_concurrency
+        )
+    )
+    start = _initial(events)
+    _seed(run, start)
+    state = rebuild(events[: len(start) + 1]).state if start else {}
+    run.state.load(state)
+    try:
+        report = await run.execute()
+    except WorkloadRuntimeError as exc:
+        if exc.report is None:
+            raise
+        report = exc.report
+    replay_events = [parse_entry(e) for e in report.entries]
+    replay_acts = activations(replay_events)
+    replay_status, _, _ = outcome(replay_events)
+    if recorded_status == "running":
+        replay_acts = replay_acts[: len(recorded_acts)]
+        replay_status = "running"
+    divergences = [
+        Divergence(-1, tid, None, "effect divergence", "recorded effect", message)
+        for tid, message in run.divergences
+    ][:1]
+    divergences += compare(recorded_acts, replay_acts)
+    if not divergences and recorded_status != replay_status:
+        divergences.append(
+            Divergence(-1, None, None, "the run ended differently", recorded_status, replay_status)
+        )
+    recorded_logic = (started.get("workload") or {}).get("logic_id")
+    return ReplayReport(
+        run_id=run_id,
+        identical=not divergences,
+        divergences=divergences,
+        recorded_status=recorded_status,
+        replay_status=replay_status,
+        activations_compared=min(len(recorded_acts), len(replay_acts)),
+        recorded_logic_id=recorded_logic,
+        replay_logic_id=workload.logic_id,
+        logic_diff=logic_diff(started, workload) if recorded_logic != workload.logic_id else {},
+        report=report,
+    )
+
+
+async def fork_run(
+    workload: CodonWorkload,
+    run_id: str,
+    *,
+    store: str | LedgerStore,
+    at_seq: int,
+    state_patch: Mapping[str, Any] | None = None,
+    new_run_id: str,
+    options: RunOptions,
+) -> ExecutionReport:
+    """Start a new run from a recorded run's history up to ``at_seq`` (inclusive), then run live.
+
+    The new run's ledger starts with ``run_started`` naming the parent run, the seq
+    and the hash of the event forked at; then the state as of that event (with
+    ``state_patch`` applied), the tokens still queued with their original ids, and
+    the effects those tokens' activations had already recorded (reused, not re-run).
+    """
+    ledger, opened = _open(store)
+    try:
+        entries = _read_checked(ledger, run_id)
+        if type(at_seq) is not int or not 0 <= at_seq < len(entries):
+            raise ReplayError(
+                f"at_seq must be a seq of run {run_id} (0 to {len(entries) - 1}), got {at_seq!r}"
+            )
+        events = [parse_entry(e) for e in entries[: at_seq + 1]]
+        rebuilt = rebuild(events)
+        started = rebuilt.started
+        state = dict(rebuilt.state)
+        if state_patch:
+            state.update(state_patch)
+        try:
+            patch = prepare(dict(state_patch or {}))
+            prepared_state = prepare({"set": state}) if state else None
+        except CanonicalEncodingError as exc:
+            raise ReplayError(f"state_patch cannot be recorded: {exc}") from exc
+        queued = {item[0] for item in rebuilt.queue}
+        fork_info = {
+            "parent_run_id": run_id,
+            "parent_seq": at_seq,
+            "parent_head": events[-1].leaf.hex(),
+            "parent_logic_id": (started.get("workload") or {}).get("logic_id"),
+            "state_patch": patch,
+        }
+        run = new_run(
+            workload,
+            None,
+            run_id=new_run_id,
+            deployment_id=str(started.get("deployment_id")),
+            entry_nodes=[],
+            context_extras={**dict(started.get("context") or {})},
+            options=options,
+            store=ledger,
+            fork=fork_info,
+        )
+        rec = run.rec
+        if prepared_state is not None:
+            rec.append(STATE_UPDATED, now_us(), payload=prepared_state, metadata={"forked": True})
+        run.state.load(state)
+        for tid, target, payload, origin, parent, _created in rebuilt.queue:
+            meta = {"forked": True, "parent_token_id": parent} if parent else {"forked": True}
+            rec.append(TOKEN_ENQUEUED, now_us(), origin, tid, prepare(payload), meta, target)
+            run.queue.append((tid, target, payload, origin, None, now_us()))
+        for (tid, attempt, index), effect in rebuilt.effects.items():
+            if tid in queued:
+                meta = {"name": effect.name, "attempt": attempt, "index": index, "forked": True}
+                if effect.error is not None:
+                    meta["error"] = effect.error
+                rec.append(EFFECT_RECORDED, now_us(), None, tid, prepare(effect.value), meta)
+                run.effects[(tid, attempt, index)] = effect
+        run.resume_inputs = {k: v for k, v in rebuilt.resume_inputs.items() if k[0] in queued}
+        run.attempts = {k: v for k, v in rebuilt.attempts.items() if k in queued}
+        run.token_counter = rebuilt.token_counter
+        rec.barrier()
+        return await run.execute()
+    finally:
+        if opened:
+            ledger.close()

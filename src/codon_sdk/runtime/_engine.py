@@ -41,6 +41,7 @@ from codon_sdk.errors import (
 from codon_sdk.identity._canonical import prepare
 from codon_sdk.identity._nodespec import NodeSpec
 from codon_sdk.ledger._events import (
+    EFFECT_RECORDED,
     NODE_FAILED,
     NODE_RETRYING,
     RUN_FINISHED,
@@ -57,13 +58,13 @@ from codon_sdk.runtime._recorder import Recorder
 from codon_sdk.runtime._records import ENTRY_ORIGIN
 from codon_sdk.runtime._report import ExecutionReport
 from codon_sdk.runtime._state import RunState
+from codon_sdk.telemetry._tracing import RunTracer
 
 __all__ = ["NodeDef", "Observer", "QueueItem", "Run", "now_us"]
 
 # (token id, target node, payload, origin node, parent token id, created at µs)
 QueueItem = tuple[str, str, Any, str, "str | None", int]
 Observer = Callable[[str, dict[str, Any]], None]
-SpanFactory = Callable[["Run", "NodeDef", str], contextlib.AbstractContextManager[Any]]
 _CoroutineType = types.CoroutineType
 
 
@@ -124,7 +125,7 @@ class Run:
         max_steps: int,
         max_concurrency: int = 1,
         observer: Observer | None = None,
-        span_factory: SpanFactory | None = None,
+        tracer: RunTracer | None = None,
         timeout: float | None = None,
     ) -> None:
         self.nodes = nodes
@@ -134,7 +135,8 @@ class Run:
         self.max_steps = max_steps
         self.max_concurrency = max_concurrency
         self.observer = observer
-        self.span_factory = span_factory
+        self.tracer = tracer
+        recorder.tracing = tracer is not None
         self.state = RunState()
         self.queue: deque[QueueItem] = deque()
         self.steps = 0
@@ -217,7 +219,7 @@ class Run:
         self, node: str, token_id: str, meta: dict[str, Any], value: Any, *, durable: bool = True
     ) -> None:
         """Record an effect's result and make it durable before the node sees it."""
-        self.rec.append("effect_recorded", now_us(), node, token_id, value, prepare(meta))
+        self.rec.append(EFFECT_RECORDED, now_us(), node, token_id, value, prepare(meta))
         if durable:
             self.rec.barrier()
 
@@ -229,7 +231,7 @@ class Run:
             await self._drive_concurrently()
             return
         queue, nodes, rec, context = self.queue, self.nodes, self.rec, self.context
-        fast = self.span_factory is None and self.observer is None and self.deadline is None
+        fast = self.tracer is None and self.observer is None and self.deadline is None
         current = CURRENT_RUNTIME
         while queue:
             if self.steps >= self.max_steps:
@@ -314,6 +316,14 @@ class Run:
     # ------------------------------------------------------------------ one activation
 
     async def _activate(self, item: QueueItem) -> None:
+        if self.tracer is None:
+            await self._attempts(item, None)
+            return
+        node = self.nodes[item[1]]
+        with self.tracer.node_span(self, node, item[0], self.rec.seq) as span:
+            await self._attempts(item, span)
+
+    async def _attempts(self, item: QueueItem, span: Any) -> None:
         tid, target, payload, origin, _parent, _created = item
         node = self.nodes[target]
         self._check_deadline()
@@ -326,11 +336,7 @@ class Run:
         while True:
             handle = NodeRuntime(self, node, item, attempt)
             try:
-                if self.span_factory is None:
-                    result = await self._call(node, payload, handle)
-                else:
-                    with self.span_factory(self, node, tid):
-                        result = await self._call(node, payload, handle)
+                result = await self._call(node, payload, handle)
                 prepared = prepare(result)
                 break
             except Interrupt:
@@ -345,6 +351,9 @@ class Run:
                 handle.close()
                 raise self._failure(node.name, tid, exc) from exc
         self._complete(node, tid, handle, result, prepared)
+        if span is not None:
+            span.set_attribute("codon.ledger.seq_end", self.rec.seq - 1)
+            span.set_attribute("codon.node.attempt", attempt)
 
     async def _retry(self, node: NodeDef, tid: str, exc: Exception, attempt: int) -> int:
         assert node.retry is not None
@@ -544,7 +553,17 @@ class Run:
     async def execute(self) -> ExecutionReport:
         """Drive the run to its end (or a pause) and return its report; raise if it failed."""
         try:
-            return await self._execute()
+            if self.tracer is None:
+                return await self._execute()
+            with self.tracer.run_span(self) as span:
+                try:
+                    report = await self._execute()
+                except WorkloadRuntimeError as exc:
+                    span.set_attribute("error.type", type(exc.__cause__ or exc).__qualname__)
+                    raise
+                span.set_attribute("codon.ledger.event_count", report.event_count)
+                span.set_attribute("codon.workload.status", report.status)
+                return report
         finally:
             for close in self.on_close:
                 close()

@@ -21,7 +21,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from codon_sdk.runtime._rebuild import RecordedEffect
     from codon_sdk.runtime._state import RunState
 
-__all__ = ["CURRENT_RUNTIME", "EffectDivergence", "Interrupt", "NodeRuntime", "current_runtime"]
+__all__ = [
+    "CURRENT_RUNTIME",
+    "EffectDivergence",
+    "EffectSlot",
+    "Interrupt",
+    "NodeRuntime",
+    "current_runtime",
+]
 
 CURRENT_RUNTIME: contextvars.ContextVar[NodeRuntime | None] = contextvars.ContextVar(
     "codon_current_runtime", default=None
@@ -226,42 +233,64 @@ class NodeRuntime:
         (an error it raised is raised again). For an ``async`` ``fn`` this returns
         an awaitable: ``value = await runtime.effect("fetch", fetch, url)``.
         """
+        slot = self.effect_slot(name)
+        if inspect.iscoroutinefunction(fn):
+            return self._aeffect(slot, fn, args, kwargs)
+        if slot.recorded is not None:
+            return slot.served()
+        try:
+            value = fn(*args, **kwargs)
+        except Exception as exc:
+            slot.record_error(exc)
+            raise
+        slot.record(value)
+        return value
+
+    async def _aeffect(
+        self,
+        slot: EffectSlot,
+        fn: Callable[..., Awaitable[Any]],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> Any:
+        if slot.recorded is not None:
+            return slot.served()
+        try:
+            value = await fn(*args, **kwargs)
+        except Exception as exc:
+            slot.record_error(exc)
+            raise
+        slot.record(value)
+        return value
+
+    def effect_slot(self, name: str) -> EffectSlot:
+        """Reserve the next effect of this activation (for integrations that record later).
+
+        ``slot.recorded`` is the recorded result when the ledger has one (resume,
+        replay): serve it with ``slot.served()``. Otherwise make the call, then
+        ``slot.record(value, metadata=...)`` or ``slot.record_error(exc)``: a
+        streamed LLM response is recorded when its stream ends. During a replay a
+        slot the ledger lacks raises ``EffectDivergence`` here: replay never calls out.
+        """
         self._check_open("record an effect")
         if not isinstance(name, str) or not name:
             raise WorkloadRuntimeError(f"effect name must be a non-empty string, got {name!r}")
         key = (self._item[0], self._attempt, self._effects)
         self._effects += 1
-        recorded = self._run.effects.get(key)
-        if inspect.iscoroutinefunction(fn):
-            return self._aeffect(name, key, recorded, fn, args, kwargs)
-        if recorded is not None:
-            return self._serve(name, key, recorded)
-        self._no_live_calls(name, key)
-        try:
-            value = fn(*args, **kwargs)
-        except Exception as exc:
-            self._record_effect(name, key, None, exc)
-            raise
-        return self._record_effect(name, key, value, None)
-
-    async def _aeffect(
-        self,
-        name: str,
-        key: tuple[str, int, int],
-        recorded: RecordedEffect | None,
-        fn: Callable[..., Awaitable[Any]],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-    ) -> Any:
-        if recorded is not None:
-            return self._serve(name, key, recorded)
-        self._no_live_calls(name, key)
-        try:
-            value = await fn(*args, **kwargs)
-        except Exception as exc:
-            self._record_effect(name, key, None, exc)
-            raise
-        return self._record_effect(name, key, value, None)
+        slot = EffectSlot(self, name, key, self._run.effects.get(key))
+        if slot.recorded is None and self._run.replaying:
+            raise self._diverged(
+                f"replay: node {self._node.name!r} asked for effect {name!r} (#{key[2]} of token "
+                f"{key[0]}, attempt {key[1]}) which the ledger does not hold; replay never calls "
+                "the outside world"
+            )
+        if slot.recorded is not None and slot.recorded.name != name:
+            raise self._diverged(
+                f"node {self._node.name!r} asked for effect {name!r} as #{key[2]} of token "
+                f"{key[0]}, but the ledger recorded {slot.recorded.name!r} there; the code changed "
+                "its calls"
+            )
+        return slot
 
     def now(self) -> datetime:
         """The current UTC time, recorded as an effect (the same instant on resume and replay)."""
@@ -273,47 +302,71 @@ class NodeRuntime:
         value: float = self.effect("random", _random.random)
         return value
 
-    def _no_live_calls(self, name: str, key: tuple[str, int, int]) -> None:
-        if self._run.replaying:
-            raise self._diverged(
-                f"replay: node {self._node.name!r} asked for effect {name!r} (#{key[2]} of token "
-                f"{key[0]}, attempt {key[1]}) which the ledger does not hold; replay never calls "
-                "the outside world"
-            )
-
-    def _serve(self, name: str, key: tuple[str, int, int], recorded: RecordedEffect) -> Any:
-        if recorded.name != name:
-            raise self._diverged(
-                f"node {self._node.name!r} asked for effect {name!r} as #{key[2]} of token "
-                f"{key[0]}, but the ledger recorded {recorded.name!r} there; the code changed "
-                "its calls"
-            )
-        if recorded.error is not None:
-            raise _rebuild_error(recorded.error)
-        return recorded.value
-
     def _diverged(self, message: str) -> EffectDivergence:
         # noted on the run too, so a node that swallows the exception cannot hide it
         self._run.divergences.append((self._item[0], message))
         return EffectDivergence(message)
 
-    def _record_effect(
-        self, name: str, key: tuple[str, int, int], value: Any, error: BaseException | None
-    ) -> Any:
-        meta: dict[str, Any] = {"name": name, "attempt": key[1], "index": key[2]}
+    def _record(self, slot: EffectSlot, value: Any, meta: dict[str, Any]) -> None:
+        self._run.record_effect(self._node.name, slot.key[0], meta, value)
+
+
+class EffectSlot:
+    """One reserved effect of an activation (see :meth:`NodeRuntime.effect_slot`)."""
+
+    __slots__ = ("_done", "_handle", "key", "name", "recorded")
+
+    def __init__(
+        self,
+        handle: NodeRuntime,
+        name: str,
+        key: tuple[str, int, int],
+        recorded: RecordedEffect | None,
+    ) -> None:
+        self._handle = handle
+        self.name = name
+        self.key = key
+        self.recorded = recorded
+        self._done = False
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """Metadata recorded with the effect (e.g. LLM usage), when it was recorded."""
+        return {} if self.recorded is None else dict(self.recorded.metadata)
+
+    def served(self) -> Any:
+        """The recorded value (or the recorded error, raised again)."""
+        assert self.recorded is not None
+        if self.recorded.error is not None:
+            raise _rebuild_error(self.recorded.error)
+        return self.recorded.value
+
+    def record(self, value: Any, *, metadata: Mapping[str, Any] | None = None) -> None:
+        """Record the effect's value (made durable before this returns)."""
+        try:
+            prepared = prepare(value)
+        except CanonicalEncodingError as exc:
+            raise WorkloadRuntimeError(
+                f"effect {self.name!r} of node {self._handle.node!r} returned a value that cannot "
+                f"be recorded ({exc.type_name} at {exc.path}): {exc}"
+            ) from exc
+        self._write(prepared, metadata, None)
+
+    def record_error(
+        self, error: BaseException, *, metadata: Mapping[str, Any] | None = None
+    ) -> None:
+        """Record that the effect raised ``error`` (resume and replay raise it again)."""
+        self._write(None, metadata, {"type": type_path(type(error)), "message": str(error)})
+
+    def _write(self, prepared: Any, metadata: Mapping[str, Any] | None, error: Any) -> None:
+        if self._done or self.recorded is not None:
+            raise WorkloadRuntimeError(f"effect {self.name!r} ({self.key}) is already recorded")
+        self._done = True
+        meta: dict[str, Any] = dict(metadata or {})
+        meta.update({"name": self.name, "attempt": self.key[1], "index": self.key[2]})
         if error is not None:
-            meta["error"] = {"type": type_path(type(error)), "message": str(error)}
-            prepared_value = None
-        else:
-            try:
-                prepared_value = prepare(value)
-            except CanonicalEncodingError as exc:
-                raise WorkloadRuntimeError(
-                    f"effect {name!r} of node {self._node.name!r} returned a value that cannot be "
-                    f"recorded ({exc.type_name} at {exc.path}): {exc}"
-                ) from exc
-        self._run.record_effect(self._node.name, key[0], meta, prepared_value)
-        return value if error is None else None
+            meta["error"] = error
+        self._handle._record(self, prepared, meta)
 
 
 def _utc_now() -> datetime:

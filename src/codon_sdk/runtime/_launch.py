@@ -24,6 +24,7 @@ from codon_sdk.runtime._report import ExecutionReport
 from codon_sdk.runtime._writer import RunWriter
 from codon_sdk.stores._base import LedgerStore, RunInfo, new_owner
 from codon_sdk.stores._open import open_store
+from codon_sdk.telemetry._tracing import RunTracer
 
 if TYPE_CHECKING:  # pragma: no cover
     from codon_sdk.runtime._workload import CodonWorkload
@@ -61,12 +62,8 @@ def _nodes(workload: CodonWorkload) -> dict[str, NodeDef]:
     return {name: node.copy() for name, node in workload._nodes.items()}
 
 
-def _span_factory(workload: CodonWorkload, context: dict[str, Any]) -> Any:
-    if not workload.enable_tracing:
-        return None
-    from codon_sdk.telemetry._tracing import NodeSpanFactory
-
-    return NodeSpanFactory(context)
+def _tracer(workload: CodonWorkload, context: dict[str, Any]) -> RunTracer | None:
+    return RunTracer(context) if workload.enable_tracing else None
 
 
 def _recorder(run_id: str, options: RunOptions, writer: RunWriter | None) -> Recorder:
@@ -144,7 +141,7 @@ def new_run(
         max_steps=options.max_steps,
         max_concurrency=options.max_concurrency,
         observer=options.observer,
-        span_factory=_span_factory(workload, context),
+        tracer=_tracer(workload, context),
         timeout=options.timeout,
     )
     run.on_close.extend(closers)
@@ -299,7 +296,7 @@ def resume_run(
             max_steps=opts.max_steps,
             max_concurrency=opts.max_concurrency,
             observer=opts.observer,
-            span_factory=_span_factory(workload, context),
+            tracer=_tracer(workload, context),
             timeout=opts.timeout,
         )
         run.on_close.extend(closers)

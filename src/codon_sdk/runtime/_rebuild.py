@@ -50,6 +50,7 @@ class RecordedEffect:
     value: Any
     error: dict[str, Any] | None = None
     seq: int = -1
+    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -128,7 +129,11 @@ def rebuild(events: Iterable[LedgerEvent]) -> RebuiltRun:
             md = ev.metadata
             key = (ev.token_id, int(md.get("attempt", 0)), int(md.get("index", 0)))
             run.effects[key] = RecordedEffect(
-                name=str(md.get("name", "")), value=ev.value(), error=md.get("error"), seq=ev.seq
+                name=str(md.get("name", "")),
+                value=ev.value(),
+                error=md.get("error"),
+                seq=ev.seq,
+                metadata=dict(md),
             )
         elif kind == RUN_INTERRUPTED:
             run.status = "interrupted"

@@ -42,6 +42,7 @@ from codon_sdk.ledger._events import (
     TOKEN_DEQUEUED,
     TOKEN_ENQUEUED,
 )
+from codon_sdk.telemetry._tracing import span_ids
 
 __all__ = [
     "ABSENT",
@@ -123,6 +124,7 @@ class Recorder:
         "_sink",
         "_tail",
         "_trace_ids",
+        "_tracing",
         "head",
         "max_event_bytes",
         "run_id",
@@ -142,6 +144,7 @@ class Recorder:
         self.head: bytes | None = None
         self.max_event_bytes = max_event_bytes
         self._trace_ids: tuple[str, str] | None = None
+        self._tracing = False
         self._fast = False  # fixed-shape encoders usable: past seq 0 and no trace ids to add
         self._prev: bytes | None = None
         self._jrun = json_str(run_id)
@@ -189,8 +192,9 @@ class Recorder:
             ev["parent_token_id"] = parent_token_id
         if actor is not None:
             ev["actor"] = actor
-        if self._trace_ids is not None:
-            ev["trace_id"], ev["span_id"] = self._trace_ids
+        ids = self._trace_ids if not self._tracing else span_ids()
+        if ids is not None:
+            ev["trace_id"], ev["span_id"] = ids
         if self._prev is not None:
             ev["prev"] = self._prev.decode("ascii")
         return self._seal(b"\x00" + _dumps(ev, option=_SORT), type_, node)
@@ -208,7 +212,7 @@ class Recorder:
         self.seq = seq + 1
         self.head = leaf
         self._prev = hexlify(leaf)
-        self._fast = self._trace_ids is None
+        self._fast = self._trace_ids is None and not self._tracing
         tail = self._tail
         tail.append(full)
         if len(tail) >= _COMPACT_EVERY:
@@ -342,10 +346,20 @@ class Recorder:
         if entries:
             self.head = _sha256(b"\x00" + entries[-1]).digest()
             self._prev = hexlify(self.head)
-            self._fast = self._trace_ids is None
+            self._fast = self._trace_ids is None and not self._tracing
         self.seq = len(entries)
 
     # ------------------------------------------------------------------ reading
+
+    @property
+    def tracing(self) -> bool:
+        """Whether events take their trace and span ids from the current OpenTelemetry span."""
+        return self._tracing
+
+    @tracing.setter
+    def tracing(self, value: bool) -> None:
+        self._tracing = value
+        self._fast = not value and self._trace_ids is None and self._prev is not None
 
     @property
     def trace_ids(self) -> tuple[str, str] | None:
@@ -355,7 +369,7 @@ class Recorder:
     @trace_ids.setter
     def trace_ids(self, value: tuple[str, str] | None) -> None:
         self._trace_ids = value
-        self._fast = value is None and self._prev is not None
+        self._fast = value is None and not self._tracing and self._prev is not None
 
     def __len__(self) -> int:
         return self.seq

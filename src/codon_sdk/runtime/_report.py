@@ -19,6 +19,7 @@ import orjson
 from codon_sdk.identity._canonical import revive
 from codon_sdk.ledger._chain import ChainCheck, check_chain
 from codon_sdk.ledger._events import (
+    EFFECT_RECORDED,
     NODE_COMPLETED,
     TOKEN_DEQUEUED,
     TOKEN_ENQUEUED,
@@ -27,7 +28,46 @@ from codon_sdk.ledger._events import (
 )
 from codon_sdk.runtime._records import AuditEvent, NodeExecutionRecord, from_us
 
-__all__ = ["ExecutionReport", "LedgerView"]
+__all__ = ["ExecutionReport", "LedgerView", "usage_from"]
+
+_TOKEN_FIELDS = ("input_tokens", "output_tokens", "cached_input_tokens", "reasoning_tokens")
+
+
+def _empty_usage() -> dict[str, Any]:
+    return {"calls": 0, **dict.fromkeys(_TOKEN_FIELDS, 0), "cost_usd": None, "cost_complete": True}
+
+
+def _add_usage(bucket: dict[str, Any], llm: dict[str, Any]) -> None:
+    bucket["calls"] += 1
+    usage = llm.get("usage") or {}
+    for name in _TOKEN_FIELDS:
+        bucket[name] += int(usage.get(name) or 0)
+    cost = llm.get("cost_usd")
+    if cost is None:
+        bucket["cost_complete"] = False
+    else:
+        bucket["cost_usd"] = (bucket["cost_usd"] or 0.0) + float(cost)
+
+
+def usage_from(events: Iterator[LedgerEvent]) -> dict[str, Any]:
+    """Aggregate the ``llm`` metadata of recorded effects per run, node and model."""
+    total = _empty_usage()
+    by_node: dict[str, dict[str, Any]] = {}
+    by_model: dict[str, dict[str, Any]] = {}
+    for ev in events:
+        if ev.type != EFFECT_RECORDED or ev.metadata.get("forked"):
+            continue
+        llm = ev.metadata.get("llm")
+        if not isinstance(llm, dict):
+            continue
+        model = str(llm.get("response_model") or llm.get("request_model") or "unknown")
+        for bucket in (
+            total,
+            by_node.setdefault(ev.node or "", _empty_usage()),
+            by_model.setdefault(model, _empty_usage()),
+        ):
+            _add_usage(bucket, llm)
+    return {"total": total, "by_node": by_node, "by_model": by_model}
 
 
 class LedgerView(Sequence[bytes]):
@@ -70,7 +110,6 @@ class ExecutionReport:
         live_results: Sequence[Any] = (),
         live_offset: int = 0,
         reason: str | None = None,
-        usage: dict[str, Any] | None = None,
     ) -> None:
         self.run_id = run_id
         self.context = context
@@ -84,7 +123,7 @@ class ExecutionReport:
         self._live_offset = live_offset
         self._results: dict[str, list[NodeExecutionRecord]] | None = None
         self._ledger: list[AuditEvent] | None = None
-        self.usage: dict[str, Any] = usage if usage is not None else {}
+        self._usage: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------ identity & timing
 
@@ -152,6 +191,19 @@ class ExecutionReport:
         if self._results is None:
             self._results = self._build_results()
         return self._results
+
+    @property
+    def usage(self) -> dict[str, Any]:
+        """LLM token usage and cost: ``total``, ``by_node`` and ``by_model``.
+
+        Derived from the ``llm`` metadata that instrumented calls record with their
+        effects, so a resumed or replayed run counts every call exactly once.
+        ``cost_usd`` is None when no call had a known price; ``cost_complete`` is
+        False when some call's model had no price (its cost is never guessed).
+        """
+        if self._usage is None:
+            self._usage = usage_from(self.events())
+        return self._usage
 
     def node_results(self, node: str) -> list[Any]:
         """The values node ``node`` returned, in order."""

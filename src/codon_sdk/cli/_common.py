@@ -1,0 +1,92 @@
+"""What every ``codon`` command shares: the ledger URL, output, exit codes, errors."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from collections.abc import Iterator
+from typing import Any, Final, NoReturn
+
+import orjson
+
+from codon_sdk.errors import CodonError, RunNotFoundError, StoreError
+from codon_sdk.stores._base import LedgerStore
+from codon_sdk.stores._open import default_ledger_url, mask_url, open_store
+
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "CliError",
+    "add_ledger",
+    "emit_json",
+    "opened_store",
+]
+
+EXIT_OK: Final = 0
+EXIT_FAILED: Final = 1
+EXIT_USAGE: Final = 2
+
+
+class CliError(Exception):
+    """A usage problem the user can fix: printed without a traceback, exit code 2."""
+
+    def __init__(self, message: str, code: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def add_ledger(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--ledger",
+        metavar="URL",
+        help="ledger store URL (default: $CODON_LEDGER_URL, else sqlite:///.codon/ledger.db)",
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+
+@contextlib.contextmanager
+def opened_store(url: str | None, *, must_exist: bool = True) -> Iterator[LedgerStore]:
+    """Open the ledger named by ``--ledger`` (or the default), translating errors for the CLI."""
+    target = url or default_ledger_url()
+    if must_exist and target.startswith("sqlite:///"):
+        import pathlib
+
+        path = pathlib.Path(target[len("sqlite:///") :])
+        if not path.exists():
+            raise CliError(
+                f"no ledger at {target} ({path} does not exist); pass --ledger URL or set "
+                "CODON_LEDGER_URL"
+            )
+    try:
+        store = open_store(target)
+    except (StoreError, ImportError) as exc:
+        raise CliError(f"cannot open ledger {mask_url(target)}: {exc}") from exc
+    try:
+        yield store
+    except RunNotFoundError as exc:
+        raise CliError(str(exc)) from exc
+    finally:
+        store.close()
+
+
+def emit_json(value: Any) -> None:
+    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2, default=str).decode() + "\n")
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    raise CliError(message, code)
+
+
+def run_command(func: Any, args: argparse.Namespace) -> int:
+    try:
+        return int(func(args))
+    except CliError as exc:
+        print(f"codon: {exc}", file=sys.stderr)
+        return exc.code
+    except CodonError as exc:
+        print(f"codon: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except BrokenPipeError:  # `codon export ... | head`
+        return EXIT_OK

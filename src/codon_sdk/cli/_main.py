@@ -1,0 +1,63 @@
+"""Argument parsing for ``codon``; each command lives in its own module."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from codon_sdk._version import __version__
+from codon_sdk.cli._common import add_ledger, run_command
+
+__all__ = ["build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from codon_sdk.cli import _replay, _runs
+
+    parser = argparse.ArgumentParser(
+        prog="codon",
+        description="Inspect, verify, replay and export Codon run ledgers.",
+        epilog="Every command reads the ledger from --ledger, else $CODON_LEDGER_URL, "
+        "else sqlite:///.codon/ledger.db.",
+    )
+    parser.add_argument("--version", action="version", version=f"codon-sdk {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    runs = commands.add_parser("runs", help="list and show runs")
+    runs_cmds = runs.add_subparsers(dest="runs_command", required=True, metavar="SUBCOMMAND")
+    listing = runs_cmds.add_parser("list", help="list runs, newest first")
+    add_ledger(listing)
+    listing.add_argument("--status", help="only runs with this status")
+    listing.add_argument("--workload", help="only runs of this workload name")
+    listing.add_argument("--limit", type=int, help="at most this many runs")
+    listing.set_defaults(func=_runs.runs_list)
+    show = runs_cmds.add_parser("show", help="one run: summary, results and its ledger")
+    show.add_argument("run_id")
+    add_ledger(show)
+    show.set_defaults(func=_runs.runs_show)
+
+    export = commands.add_parser("export", help="a run's ledger entries as JSON Lines")
+    export.add_argument("run_id")
+    export.add_argument("--ledger", metavar="URL", help="ledger store URL")
+    export.add_argument("--format", default="jsonl", help="output format (jsonl)")
+    export.set_defaults(func=_runs.export)
+
+    replay = commands.add_parser(
+        "replay", help="re-run a recorded run with today's code, offline, and compare"
+    )
+    replay.add_argument("run_id")
+    replay.add_argument("--workload", required=True, metavar="MODULE:ATTR")
+    add_ledger(replay)
+    replay.set_defaults(func=_replay.replay)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return run_command(args.func, args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

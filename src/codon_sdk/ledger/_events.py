@@ -31,7 +31,6 @@ Stores keep entry bytes verbatim: they are never re-derived from parsed fields.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -39,6 +38,7 @@ import orjson
 
 from codon_sdk.errors import LedgerError
 from codon_sdk.identity._canonical import revive
+from codon_sdk.ledger._merkle import leaf_hash
 
 __all__ = [
     "BUILTIN_TYPES",
@@ -106,12 +106,6 @@ ENTRY_FIELDS: Final = (
     "prev",
 )
 _KNOWN = frozenset(ENTRY_FIELDS)
-_LEAF_PREFIX = b"\x00"
-
-
-def leaf_hash(entry: bytes) -> bytes:
-    """RFC 6962 leaf hash of an entry: ``SHA-256(0x00 || entry)``."""
-    return hashlib.sha256(_LEAF_PREFIX + entry).digest()
 
 
 def check_custom_type(event_type: object) -> str:

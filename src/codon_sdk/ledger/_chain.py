@@ -17,7 +17,7 @@ from codon_sdk.ledger._events import (
     leaf_hash,
 )
 
-__all__ = ["ChainCheck", "check_chain"]
+__all__ = ["ChainCheck", "check_chain", "check_entry"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +54,7 @@ def check_chain(
     count = 0
     for seq, entry in enumerate(entries):
         count = seq + 1
-        event, problem = _check_one(entry, seq, expected_run, prev_hex, finished)
+        event, problem = check_entry(entry, seq, expected_run, prev_hex, finished)
         if event is None or problem is not None:
             return ChainCheck(False, seq, prev_hex, seq, problem)
         expected_run = event.run_id
@@ -69,9 +69,10 @@ def check_chain(
     return ChainCheck(True, count, prev_hex)
 
 
-def _check_one(
+def check_entry(
     entry: bytes, seq: int, run_id: str | None, prev_hex: str | None, finished: bool
 ) -> tuple[LedgerEvent | None, str | None]:
+    """Check one entry at position ``seq``; return (parsed event or None, problem or None)."""
     try:
         obj = orjson.loads(entry)
         event = event_from_parsed(obj, entry)

@@ -1,0 +1,417 @@
+"""Verification of a run's ledger against itself and against signed checkpoints (pure, no I/O).
+
+What is checked, for every entry: it parses, it is in canonical (RFC 8785) form,
+it belongs to the run, its seq is its position, its ``prev`` is the leaf hash of
+the entry before, the first is ``run_started``, nothing follows ``run_finished``.
+Then the RFC 6962 Merkle root of the leaves is compared with every checkpoint:
+those stored with the run and those the caller holds (exported elsewhere). A
+checkpoint must parse, carry the run's origin, cover no more events than exist,
+match the root of that many leaves and, when verifier keys are given, be signed
+by one of them. ``run_started`` may announce checkpointing (origin, interval):
+then every announced checkpoint must exist.
+
+Verdicts:
+
+* ``tampered``: something above failed;
+* ``incomplete``: nothing failed, but the run has not ended (it is running, crashed
+  or paused), or its index says it ended and the ledger lacks the end;
+* ``verified``: consistent, ended, and anchored by a checkpoint the caller holds;
+* ``unanchored``: consistent and ended, but checked against no checkpoint held
+  outside the database: an attacker who can rewrite the whole database could
+  have rewritten it consistently. Export checkpoints to make runs verifiable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from codon_sdk.errors import CheckpointError
+from codon_sdk.ledger._chain import check_entry
+from codon_sdk.ledger._checkpoint import Checkpoint, run_leaf
+from codon_sdk.ledger._events import RUN_FINISHED, RUN_STARTED, LedgerEvent
+from codon_sdk.ledger._merkle import MerkleAccumulator, leaf_hash
+from codon_sdk.ledger._note import Verifier, check_note
+
+__all__ = [
+    "Finding",
+    "LogVerification",
+    "VerificationReport",
+    "verify_entries",
+    "verify_runs_log",
+]
+
+VERIFIED: Final = "verified"
+UNANCHORED: Final = "unanchored"
+INCOMPLETE: Final = "incomplete"
+TAMPERED: Final = "tampered"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One thing verification found: where (``seq``, if an event), what, and how bad."""
+
+    seq: int | None
+    code: str
+    message: str
+    tamper: bool = True
+
+    def __str__(self) -> str:
+        where = f"seq {self.seq}" if self.seq is not None else "run"
+        return f"{where}: {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
+class VerificationReport:
+    """The verdict on one run's ledger (see the module docstring)."""
+
+    run_id: str
+    status: str
+    event_count: int
+    head: str | None
+    root: str
+    findings: tuple[Finding, ...] = ()
+    anchors: tuple[str, ...] = ()
+    checked: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """Verified or unanchored: nothing is wrong with what was checked."""
+        return self.status in (VERIFIED, UNANCHORED)
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def summary(self) -> str:
+        lines = [
+            f"run {self.run_id}: {self.status.upper()} ({self.event_count} events, "
+            f"root {self.root[:16]}…)"
+        ]
+        lines.extend(f"  checked: {c}" for c in self.checked)
+        lines.extend(f"  anchor:  {a}" for a in self.anchors)
+        lines.extend(f"  {'TAMPER' if f.tamper else 'note'}: {f}" for f in self.findings)
+        if self.status == UNANCHORED:
+            lines.append(
+                "  no checkpoint held outside the database was checked: export checkpoints "
+                "(a checkpoint sink) and pass them with --checkpoint to anchor the run"
+            )
+        return "\n".join(lines)
+
+    __str__ = summary
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "status": self.status,
+            "ok": self.ok,
+            "event_count": self.event_count,
+            "head": self.head,
+            "root": self.root,
+            "checked": list(self.checked),
+            "anchors": list(self.anchors),
+            "findings": [
+                {"seq": f.seq, "code": f.code, "message": f.message, "tamper": f.tamper}
+                for f in self.findings
+            ],
+        }
+
+
+@dataclass(slots=True)
+class _Checkpointed:
+    source: str  # "stored" or "external"
+    label: str
+    checkpoint: Checkpoint
+    signed_by: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class _State:
+    findings: list[Finding] = field(default_factory=list)
+    checked: list[str] = field(default_factory=list)
+    anchors: list[str] = field(default_factory=list)
+
+    def tamper(self, seq: int | None, code: str, message: str) -> None:
+        self.findings.append(Finding(seq, code, message, True))
+
+    def note(self, seq: int | None, code: str, message: str) -> None:
+        self.findings.append(Finding(seq, code, message, False))
+
+
+def verify_entries(
+    run_id: str,
+    entries: Sequence[bytes],
+    *,
+    stored_checkpoints: Sequence[bytes] = (),
+    external_checkpoints: Sequence[bytes] = (),
+    vkeys: Iterable[str | Verifier] | None = None,
+    index_says_ended: bool | None = None,
+) -> VerificationReport:
+    """Verify one run's entries (in seq order) and checkpoints; see the module docstring."""
+    state = _State()
+    verifiers = _verifiers(vkeys, state)
+    leaves, events, ended = _check_chain(run_id, entries, state)
+    announced = _announced(events)
+    checkpoints = [
+        *_open_all(stored_checkpoints, "stored", verifiers, state),
+        *_open_all(external_checkpoints, "external", verifiers, state),
+    ]
+    _check_checkpoints(run_id, leaves, checkpoints, announced, ended, verifiers, state)
+    if not ended:
+        if index_says_ended:
+            state.tamper(
+                len(entries),
+                "end_missing",
+                "the runs index says this run ended but its ledger has no run_finished: "
+                "the tail was cut off",
+            )
+        else:
+            state.findings.append(
+                Finding(
+                    None, "not_ended", "the run has not ended (running, crashed or paused)", False
+                )
+            )
+    acc = MerkleAccumulator(leaves)
+    tampered = any(f.tamper for f in state.findings)
+    if tampered:
+        status = TAMPERED
+    elif not ended:
+        status = INCOMPLETE
+    elif state.anchors:
+        status = VERIFIED
+    else:
+        status = UNANCHORED
+    return VerificationReport(
+        run_id=run_id,
+        status=status,
+        event_count=len(entries),
+        head=leaves[-1].hex() if leaves else None,
+        root=acc.root().hex(),
+        findings=tuple(state.findings),
+        anchors=tuple(state.anchors),
+        checked=tuple(state.checked),
+    )
+
+
+def _verifiers(vkeys: Iterable[str | Verifier] | None, state: _State) -> list[Verifier] | None:
+    if vkeys is None:
+        return None
+    out: list[Verifier] = []
+    for key in vkeys:
+        try:
+            out.append(key if isinstance(key, Verifier) else Verifier.from_vkey(key))
+        except CheckpointError as exc:
+            state.tamper(None, "bad_vkey", f"verifier key cannot be used: {exc}")
+    return out
+
+
+def _check_chain(
+    run_id: str, entries: Sequence[bytes], state: _State
+) -> tuple[list[bytes], list[LedgerEvent], bool]:
+    leaves: list[bytes] = []
+    events: list[LedgerEvent] = []
+    prev_hex: str | None = None
+    ended = False
+    broken = False
+    for seq, entry in enumerate(entries):
+        leaf = leaf_hash(entry)
+        leaves.append(leaf)
+        if broken:
+            continue
+        event, problem = check_entry(entry, seq, run_id, prev_hex, ended)
+        if event is not None:
+            events.append(event)
+        if problem is not None:
+            state.tamper(seq, "chain", problem)
+            broken = True
+            continue
+        assert event is not None
+        ended = ended or event.type == RUN_FINISHED
+        prev_hex = leaf.hex()
+    if not entries:
+        state.tamper(0, "empty", "the run has no events")
+    state.checked.append(
+        f"{len(entries)} entries: canonical bytes, run id, seq, prev chain, start and end events"
+    )
+    return leaves, events, ended and not broken
+
+
+def _announced(events: list[LedgerEvent]) -> dict[str, Any]:
+    if not events or events[0].type != RUN_STARTED:
+        return {}
+    announced = events[0].metadata.get("checkpoints")
+    return dict(announced) if isinstance(announced, dict) else {}
+
+
+def _open_all(
+    notes: Sequence[bytes], source: str, verifiers: list[Verifier] | None, state: _State
+) -> list[_Checkpointed]:
+    out: list[_Checkpointed] = []
+    for i, note in enumerate(notes):
+        label = f"{source} checkpoint #{i + 1}"
+        try:
+            if verifiers is None:
+                from codon_sdk.ledger._note import Note
+
+                text = Note.parse(note).text
+                out.append(_Checkpointed(source, label, Checkpoint.parse(text)))
+                continue
+            check = check_note(note, verifiers)
+            checkpoint = Checkpoint.parse(check.text)
+        except CheckpointError as exc:
+            state.tamper(None, "checkpoint_malformed", f"{label} is malformed: {exc}")
+            continue
+        if check.bad:
+            state.tamper(
+                None,
+                "checkpoint_signature",
+                f"{label} (size {checkpoint.size}) has a signature by trusted key "
+                f"{', '.join(check.bad)} that does not verify: edited after signing",
+            )
+            continue
+        if not check.verified:
+            signers = ", ".join(check.unknown) or "nobody"
+            state.tamper(
+                None,
+                "checkpoint_untrusted",
+                f"{label} (size {checkpoint.size}) is not signed by a trusted key (signed by "
+                f"{signers}): re-signed with another key, or the wrong verifier keys were given",
+            )
+            continue
+        out.append(_Checkpointed(source, label, checkpoint, check.verified))
+    return out
+
+
+def _check_checkpoints(
+    run_id: str,
+    leaves: list[bytes],
+    checkpoints: list[_Checkpointed],
+    announced: dict[str, Any],
+    ended: bool,
+    verifiers: list[Verifier] | None,
+    state: _State,
+) -> None:
+    origin = announced.get("origin")
+    suffix = f"/run/{run_id}"
+    sizes = sorted({c.checkpoint.size for c in checkpoints if c.checkpoint.size <= len(leaves)})
+    roots = _prefix_roots(leaves, sizes)
+    for item in checkpoints:
+        cp = item.checkpoint
+        if (origin is not None and cp.origin != origin) or not cp.origin.endswith(suffix):
+            state.tamper(
+                None,
+                "checkpoint_origin",
+                f"{item.label} is for {cp.origin!r}, not this run ({origin or '*' + suffix}): "
+                "it belongs to another run or ledger",
+            )
+            continue
+        if cp.size > len(leaves):
+            state.tamper(
+                len(leaves),
+                "truncated",
+                f"{item.label} covers {cp.size} events but the ledger holds only {len(leaves)}: "
+                "events were deleted from the end",
+            )
+            continue
+        if roots[cp.size] != cp.root:
+            state.tamper(
+                cp.size - 1 if cp.size else None,
+                "checkpoint_root",
+                f"{item.label} (size {cp.size}) does not match the Merkle root of the first "
+                f"{cp.size} events: an event was edited, inserted, deleted or reordered "
+                "(hashes recomputed or not)",
+            )
+            continue
+        signed = f", signed by {', '.join(item.signed_by)}" if item.signed_by else ""
+        unsigned = " (signature not checked: no verifier keys given)" if verifiers is None else ""
+        state.checked.append(f"{item.label}: size {cp.size} root matches{signed}{unsigned}")
+        if item.source == "external":
+            state.anchors.append(f"{item.label}: size {cp.size}{signed}{unsigned}")
+    every = announced.get("every")
+    if isinstance(every, int) and every > 0:
+        have = {c.checkpoint.size for c in checkpoints if c.source == "stored"}
+        expected = set(range(every, len(leaves) + 1, every))
+        if ended:
+            expected.add(len(leaves))
+        for size in sorted(expected - have):
+            state.tamper(
+                None,
+                "checkpoint_missing",
+                f"the checkpoint for size {size} announced by run_started (every {every} events "
+                "and at the end) is missing: stripped from the database",
+            )
+
+
+def _prefix_roots(leaves: list[bytes], sizes: list[int]) -> dict[int, bytes]:
+    acc = MerkleAccumulator()
+    roots: dict[int, bytes] = {}
+    position = 0
+    for size in sizes:
+        acc.extend(leaves[position:size])
+        position = size
+        roots[size] = acc.root()
+    return roots
+
+
+# --------------------------------------------------------------------------- the log of runs
+
+
+@dataclass(frozen=True, slots=True)
+class LogVerification:
+    """Verdict on the log of finished runs: does every logged run still exist, unchanged?"""
+
+    ok: bool
+    size: int
+    root: str
+    findings: tuple[Finding, ...] = ()
+
+
+def verify_runs_log(
+    logged: Sequence[tuple[str, int, bytes]],
+    runs: dict[str, tuple[int, bytes]],
+    *,
+    checkpoints: Sequence[bytes] = (),
+    vkeys: Iterable[str | Verifier] | None = None,
+) -> LogVerification:
+    """Check the log of runs: ``logged`` is (run id, size, root) per finished run in log order;
+    ``runs`` maps each run still in the store to its (event count, Merkle root) now."""
+    state = _State()
+    verifiers = _verifiers(vkeys, state)
+    leaves = [leaf_hash(run_leaf(run_id, size, root)) for run_id, size, root in logged]
+    for run_id, size, root in logged:
+        now = runs.get(run_id)
+        if now is None:
+            state.tamper(None, "run_deleted", f"run {run_id} is in the log of runs but was deleted")
+        elif now != (size, root):
+            state.tamper(
+                None,
+                "run_changed",
+                f"run {run_id} was logged with {size} events and root {root.hex()[:16]}…, now has "
+                f"{now[0]} events and root {now[1].hex()[:16]}…",
+            )
+    opened = _open_all(checkpoints, "runs-log", verifiers, state)
+    roots = _prefix_roots(
+        leaves, sorted({c.checkpoint.size for c in opened if c.checkpoint.size <= len(leaves)})
+    )
+    for item in opened:
+        cp = item.checkpoint
+        if cp.size > len(leaves):
+            state.tamper(
+                None,
+                "runs_log_truncated",
+                f"{item.label} covers {cp.size} runs but the log holds {len(leaves)}: "
+                "runs were removed",
+            )
+        elif roots[cp.size] != cp.root:
+            state.tamper(
+                None,
+                "runs_log_root",
+                f"{item.label} (size {cp.size}) does not match the log of runs: an entry was "
+                "changed or removed",
+            )
+    return LogVerification(
+        ok=not any(f.tamper for f in state.findings),
+        size=len(leaves),
+        root=MerkleAccumulator(leaves).root().hex(),
+        findings=tuple(state.findings),
+    )

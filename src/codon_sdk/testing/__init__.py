@@ -1,0 +1,86 @@
+"""Test kit: real protocols on loopback, for Codon's tests and yours.
+
+- :class:`OpenAIProtocolServer` answers the real ``openai`` client from
+  :class:`Recording` objects (JSON files: :func:`load_recordings`), with fault
+  injection (429, 5xx, malformed bodies, delays, streams cut midway).
+- :class:`OTLPReceiver` is a real OTLP receiver (gRPC and HTTP/protobuf) that
+  the real OpenTelemetry exporters send to; it can be made down or slow.
+- :func:`capture_spans` collects the spans ended inside a ``with`` block.
+
+The OTLP receiver and :func:`capture_spans` need the ``[otel]`` extra; they are
+imported on first use, so the OpenAI server works without it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from codon_sdk.testing._openai_server import OpenAIProtocolServer
+from codon_sdk.testing._openai_wire import echo_fallback
+from codon_sdk.testing._recordings import (
+    RecordedRequest,
+    Recording,
+    RequestMatch,
+    bundled_recordings,
+    load_recordings,
+    recordings_from_json,
+    request_hash,
+)
+
+if TYPE_CHECKING:
+    from codon_sdk.testing._otlp import OTLPExport, OTLPReceiver
+    from codon_sdk.testing._otlp_records import (
+        OTLPDataPoint,
+        OTLPMetric,
+        OTLPSpan,
+        OTLPSpanEvent,
+        OTLPSpanLink,
+    )
+    from codon_sdk.testing._spans import SpanCapture, capture_spans
+
+__all__ = [
+    "OTLPDataPoint",
+    "OTLPExport",
+    "OTLPMetric",
+    "OTLPReceiver",
+    "OTLPSpan",
+    "OTLPSpanEvent",
+    "OTLPSpanLink",
+    "OpenAIProtocolServer",
+    "RecordedRequest",
+    "Recording",
+    "RequestMatch",
+    "SpanCapture",
+    "bundled_recordings",
+    "capture_spans",
+    "echo_fallback",
+    "load_recordings",
+    "recordings_from_json",
+    "request_hash",
+]
+
+_LAZY = {
+    "OTLPDataPoint": "_otlp_records",
+    "OTLPExport": "_otlp",
+    "OTLPMetric": "_otlp_records",
+    "OTLPReceiver": "_otlp",
+    "OTLPSpan": "_otlp_records",
+    "OTLPSpanEvent": "_otlp_records",
+    "OTLPSpanLink": "_otlp_records",
+    "SpanCapture": "_spans",
+    "capture_spans": "_spans",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

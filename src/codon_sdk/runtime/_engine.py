@@ -503,6 +503,58 @@ class Run:
             self.rec.append(NODE_FAILED, now_us(), node, tid, metadata=prepare(meta))
         self.observe("node_failed", {"node": node, "token_id": tid, "exception": meta["exception"]})
 
+    # ------------------------------------------------------------------ integrations' activations
+
+    def begin_external(
+        self,
+        node: str,
+        payload: Any,
+        *,
+        origin: str = ENTRY_ORIGIN,
+        parent_token_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> NodeRuntime:
+        """Record a token for ``node`` and the start of its activation, for integrations
+        (LangGraph) whose own scheduler runs the node: they call the node themselves,
+        then :meth:`end_external` or :meth:`fail_external`. The handle is not made the
+        current runtime; wrap the call in ``CURRENT_RUNTIME.set(handle)`` to let
+        instrumented LLM calls record their effects in it."""
+        nodedef = self.nodes[node]
+        try:
+            prepared = prepare(payload)
+            meta = prepare(metadata) if metadata else None
+        except CanonicalEncodingError as exc:
+            raise WorkloadRuntimeError(
+                f"input of node {node!r} cannot be recorded ({exc.type_name} at {exc.path}): {exc}"
+            ) from exc
+        tid = self.next_token_id()
+        ts = now_us()
+        self.rec.append(TOKEN_ENQUEUED, ts, origin, tid, prepared, meta, node, parent_token_id)
+        item: QueueItem = (tid, node, payload, origin, parent_token_id, ts)
+        self.steps += 1
+        self.rec.dequeued(node, tid, now_us())
+        self.observe("node_started", {"node": node, "token_id": tid})
+        return NodeRuntime(self, nodedef, item, self.attempts.get(tid, 0))
+
+    def end_external(self, handle: NodeRuntime, result: Any) -> None:
+        """Record the completion of an activation begun with :meth:`begin_external`."""
+        try:
+            prepared = prepare(result)
+        except CanonicalEncodingError as exc:
+            self._record_failure(handle.node, handle.token_id, exc, cancelled=False)
+            raise WorkloadRuntimeError(
+                f"node {handle.node!r} returned a result that cannot be recorded "
+                f"({exc.type_name} at {exc.path}): {exc}"
+            ) from exc
+        self._complete(self.nodes[handle.node], handle.token_id, handle, result, prepared)
+
+    def fail_external(self, handle: NodeRuntime, exc: BaseException) -> None:
+        """Record that an activation begun with :meth:`begin_external` raised ``exc``."""
+        handle.close()
+        self._record_failure(
+            handle.node, handle.token_id, exc, cancelled=not isinstance(exc, Exception)
+        )
+
     # ------------------------------------------------------------------ endings
 
     def finish(self, status: str, reason: str | None = None) -> None:

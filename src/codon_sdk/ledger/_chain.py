@@ -1,9 +1,23 @@
-"""The hash-chain check: does a run's sequence of entries hold together, and if not, where not."""
+"""The hash-chain check: does a run's sequence of entries hold together, and if not, where not.
+
+:func:`walk_chain` is the one walk over a run's entries (``check_chain`` and
+verification both use it): each entry must parse, be canonical, belong to the
+run, carry its position as ``seq`` and the previous entry's leaf hash as
+``prev``; the first must be ``run_started`` and nothing may follow
+``run_finished``.
+
+Blame: when entry *k* is edited in place, its own fields still look right and
+it is entry *k+1* whose ``prev`` no longer matches. So when the link into *j*
+breaks but the link out of *j* holds (entry *j+1* still points at entry *j*),
+or *j* is the last entry, the fault is entry *j-1*; otherwise it is entry *j*. An edit of the very last
+event leaves no later link to break: only a checkpoint (see ``_verify``) or
+the head hash recorded elsewhere reveals it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 
 import orjson
 
@@ -14,10 +28,10 @@ from codon_sdk.ledger._events import (
     RUN_STARTED,
     LedgerEvent,
     event_from_parsed,
-    leaf_hash,
 )
+from codon_sdk.ledger._merkle import leaf_hash
 
-__all__ = ["ChainCheck", "check_chain", "check_entry"]
+__all__ = ["ChainCheck", "ChainWalk", "check_chain", "check_entry", "walk_chain"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,34 +53,83 @@ class ChainCheck:
         return f"chain broken at seq {self.bad_seq}: {self.problem}"
 
 
+@dataclass(slots=True)
+class ChainWalk:
+    """Everything one pass over a run's entries found."""
+
+    leaves: list[bytes] = field(default_factory=list)
+    events: list[LedgerEvent] = field(default_factory=list)
+    ended: bool = False
+    bad_seq: int | None = None
+    problem: str | None = None
+
+
+def walk_chain(entries: Sequence[bytes], *, run_id: str | None = None) -> ChainWalk:
+    """Check every entry in order; stop at the first fault (see the module docstring)."""
+    walk = ChainWalk()
+    prev_hex: str | None = None
+    expected_run = run_id
+    for seq, entry in enumerate(entries):
+        leaf = leaf_hash(entry)
+        event, problem = check_entry(entry, seq, expected_run, prev_hex, walk.ended)
+        if problem is not None or event is None:
+            walk.leaves.extend(leaf_hash(e) for e in entries[seq:])
+            walk.bad_seq, walk.problem = _blame(entries, seq, leaf, event, problem)
+            walk.ended = False
+            return walk
+        walk.leaves.append(leaf)
+        walk.events.append(event)
+        expected_run = event.run_id
+        walk.ended = walk.ended or event.type == RUN_FINISHED
+        prev_hex = leaf.hex()
+    return walk
+
+
+def _blame(
+    entries: Sequence[bytes], seq: int, leaf: bytes, event: LedgerEvent | None, problem: str | None
+) -> tuple[int, str]:
+    message = problem or "entry cannot be parsed"
+    is_link = event is not None and seq > 0 and problem is not None and "prev hash" in problem
+    if not is_link:
+        return seq, message
+    if seq + 1 < len(entries):
+        try:
+            following = orjson.loads(entries[seq + 1])
+        except orjson.JSONDecodeError:
+            following = None
+        if not (isinstance(following, dict) and following.get("prev") == leaf.hex()):
+            return seq, message
+    return seq - 1, (
+        f"event {seq - 1} was altered: event {seq}'s prev hash no longer matches it "
+        "(edited in place)"
+    )
+
+
 def check_chain(
     entries: Iterable[bytes], *, run_id: str | None = None, require_end: bool = False
 ) -> ChainCheck:
-    """Check a run's entries, in order: format, canonical bytes, run id, seq, ``prev`` links.
+    """Check a run's entries, in order, and name the first broken one.
 
-    The first entry must be ``run_started``; nothing may follow ``run_finished``.
     With ``require_end`` (the run is known to have finished) a missing
     ``run_finished`` is reported at the position where it should be.
     """
-    prev_hex: str | None = None
-    expected_run = run_id
-    finished = False
-    count = 0
-    for seq, entry in enumerate(entries):
-        count = seq + 1
-        event, problem = check_entry(entry, seq, expected_run, prev_hex, finished)
-        if event is None or problem is not None:
-            return ChainCheck(False, seq, prev_hex, seq, problem)
-        expected_run = event.run_id
-        finished = event.type == RUN_FINISHED
-        prev_hex = leaf_hash(entry).hex()
-    if count == 0:
+    items = entries if isinstance(entries, Sequence) else list(entries)
+    walk = walk_chain(items, run_id=run_id)
+    head = walk.leaves[-1].hex() if walk.leaves and walk.problem is None else None
+    if walk.problem is not None:
+        prior = walk.leaves[walk.bad_seq - 1].hex() if walk.bad_seq else None
+        return ChainCheck(False, walk.bad_seq or 0, prior, walk.bad_seq, walk.problem)
+    if not items:
         return ChainCheck(False, 0, None, 0, "the run has no events (run_started is missing)")
-    if require_end and not finished:
+    if require_end and not walk.ended:
         return ChainCheck(
-            False, count, prev_hex, count, "the run has no run_finished event (truncated tail?)"
+            False,
+            len(items),
+            head,
+            len(items),
+            "the run has no run_finished event (truncated tail?)",
         )
-    return ChainCheck(True, count, prev_hex)
+    return ChainCheck(True, len(items), head)
 
 
 def check_entry(

@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from codon_sdk.errors import CheckpointError
-from codon_sdk.ledger._chain import check_entry
+from codon_sdk.ledger._chain import walk_chain
 from codon_sdk.ledger._checkpoint import Checkpoint, run_leaf
-from codon_sdk.ledger._events import RUN_FINISHED, RUN_STARTED, LedgerEvent
+from codon_sdk.ledger._events import RUN_STARTED, LedgerEvent
 from codon_sdk.ledger._merkle import MerkleAccumulator, leaf_hash
 from codon_sdk.ledger._note import Verifier, check_note
 
@@ -208,32 +208,15 @@ def _verifiers(vkeys: Iterable[str | Verifier] | None, state: _State) -> list[Ve
 def _check_chain(
     run_id: str, entries: Sequence[bytes], state: _State
 ) -> tuple[list[bytes], list[LedgerEvent], bool]:
-    leaves: list[bytes] = []
-    events: list[LedgerEvent] = []
-    prev_hex: str | None = None
-    ended = False
-    broken = False
-    for seq, entry in enumerate(entries):
-        leaf = leaf_hash(entry)
-        leaves.append(leaf)
-        if broken:
-            continue
-        event, problem = check_entry(entry, seq, run_id, prev_hex, ended)
-        if event is not None:
-            events.append(event)
-        if problem is not None:
-            state.tamper(seq, "chain", problem)
-            broken = True
-            continue
-        assert event is not None
-        ended = ended or event.type == RUN_FINISHED
-        prev_hex = leaf.hex()
+    walk = walk_chain(entries, run_id=run_id)
+    if walk.problem is not None:
+        state.tamper(walk.bad_seq, "chain", walk.problem)
     if not entries:
         state.tamper(0, "empty", "the run has no events")
     state.checked.append(
         f"{len(entries)} entries: canonical bytes, run id, seq, prev chain, start and end events"
     )
-    return leaves, events, ended and not broken
+    return walk.leaves, walk.events, walk.ended
 
 
 def _announced(events: list[LedgerEvent]) -> dict[str, Any]:

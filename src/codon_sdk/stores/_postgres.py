@@ -1,0 +1,374 @@
+"""PostgresStore: ledgers in PostgreSQL, through psycopg 3 and a pool (``codon-sdk[postgres]``)."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import replace
+from typing import Any, Final
+from urllib.parse import unquote, urlsplit
+
+try:
+    import psycopg
+    from psycopg import errors as pg_errors
+    from psycopg.conninfo import conninfo_to_dict
+    from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
+except ImportError as err:  # pragma: no cover - exercised in a subprocess without psycopg
+    raise ImportError('PostgresStore needs psycopg: pip install "codon-sdk[postgres]"') from err
+
+from typing_extensions import assert_never
+
+from codon_sdk.errors import (
+    InvalidStoreURLError,
+    RunConflictError,
+    RunNotFoundError,
+    StoreConnectionError,
+    StoreCorruptError,
+    StoreError,
+)
+from codon_sdk.stores import _schema as schema
+from codon_sdk.stores._base import (
+    AppendEntries,
+    BeginRun,
+    ClaimRun,
+    GetRun,
+    LedgerStore,
+    ListRuns,
+    Op,
+    ReadEntries,
+    RunInfo,
+)
+from codon_sdk.stores._open import mask_url
+
+__all__ = ["PostgresStore"]
+
+_Conn = psycopg.Connection[Any]
+
+_COLUMNS: Final = ", ".join(schema.RUN_COLUMNS)
+_SELECT_RUN: Final = f"SELECT {_COLUMNS} FROM {schema.RUNS_TABLE} WHERE run_id = %s"
+_LOCK_RUN: Final = _SELECT_RUN + " FOR UPDATE"
+_LOCK_HOLDER: Final = (
+    f"SELECT owner, event_count FROM {schema.RUNS_TABLE} WHERE run_id = %s FOR UPDATE"
+)
+_INSERT_RUN: Final = (
+    f"INSERT INTO {schema.RUNS_TABLE} ({_COLUMNS}) "
+    f"VALUES ({', '.join(['%s'] * len(schema.RUN_COLUMNS))}) ON CONFLICT (run_id) DO NOTHING"
+)
+_INSERT_EVENTS: Final = (
+    f"INSERT INTO {schema.EVENTS_TABLE} (run_id, seq, entry, leaf_hash) VALUES (%s, %s, %b, %b)"
+)
+_UPDATE_AFTER_APPEND: Final = (
+    f"UPDATE {schema.RUNS_TABLE} SET event_count = %s, head = COALESCE(%s, head), "
+    "status = COALESCE(%s, status), finished_us = COALESCE(%s, finished_us), "
+    "owner = CASE WHEN %s THEN NULL ELSE owner END, heartbeat_us = %s WHERE run_id = %s"
+)
+_UPDATE_CLAIM: Final = (
+    f"UPDATE {schema.RUNS_TABLE} SET owner = %s, heartbeat_us = %s, status = 'running' "
+    "WHERE run_id = %s"
+)
+_READ_EVENTS: Final = (
+    f"SELECT entry FROM {schema.EVENTS_TABLE} WHERE run_id = %s AND seq >= %s AND seq < %s "
+    "ORDER BY seq"
+)
+_SELECT_VERSION: Final = f"SELECT value FROM {schema.META_TABLE} WHERE key = %s"
+_SET_VERSION: Final = (
+    f"INSERT INTO {schema.META_TABLE} (key, value) VALUES (%s, %s) "
+    "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"
+)
+#: Advisory lock held while migrating, so concurrent first opens do not race ("codon" in ASCII).
+_MIGRATION_LOCK: Final = 0x636F646F6E
+_SQLALCHEMY_SCHEME: Final = "postgresql+psycopg://"
+
+
+class PostgresStore(LedgerStore):
+    """Ledgers in a PostgreSQL database, shared by any number of processes and hosts.
+
+    ``open_store("postgresql://user:password@host:port/dbname")`` makes one (any
+    libpq URL works, e.g. ``?sslmode=require`` or ``?options=-csearch_path%3Dledger``
+    to keep the tables in another schema). The tables are created (or migrated)
+    on first use. Operations borrow a connection from a pool of ``min_size`` to
+    ``max_size`` connections; ``connect_timeout`` bounds how long reaching the
+    server may take.
+
+    An append locks the run's row (``SELECT ... FOR UPDATE``) before checking the
+    owner and the next seq, so concurrent writers to one run are serialised and
+    the loser gets ``RunConflictError``; the events and the run row are written in
+    one transaction. Commits follow the server's ``synchronous_commit`` setting
+    (on by default: a committed append survives a server crash).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 8,
+        connect_timeout: float = 5.0,
+    ) -> None:
+        self._secrets = _passwords(url)
+        self.url = _masked(url, self._secrets)
+        self._connect_timeout = connect_timeout
+        conninfo = _conninfo(url, self.url, self._scrub)
+        if min_size < 0 or max_size < max(1, min_size):
+            raise InvalidStoreURLError(
+                f"PostgresStore pool sizes min_size={min_size}, max_size={max_size} are "
+                "invalid; use 0 <= min_size <= max_size and max_size >= 1"
+            )
+        kwargs: dict[str, Any] = {
+            "autocommit": True,
+            # libpq takes whole seconds (and treats 1 as 2).
+            "connect_timeout": max(1, math.ceil(connect_timeout)),
+        }
+        try:  # one direct connection first: its errors say why the server is unreachable
+            with psycopg.connect(conninfo, **kwargs) as conn:
+                self._migrate(conn)
+        except psycopg.Error as exc:
+            raise self._error(exc, "open the ledger") from exc
+        self._pool: ConnectionPool[_Conn] = ConnectionPool(
+            conninfo,
+            min_size=min_size,
+            max_size=max_size,
+            kwargs=kwargs,
+            open=False,
+            name="codon-ledger",
+        )
+        try:
+            self._pool.open(wait=True, timeout=connect_timeout)
+        except psycopg.Error as exc:
+            self._pool.close()
+            raise self._error(exc, "open the connection pool") from exc
+
+    # ------------------------------------------------------------------ opening
+
+    def _migrate(self, conn: _Conn) -> None:
+        where = f"the ledger database {self.url}"
+        version = self._version(conn)
+        schema.check_version(version, where=where)
+        if version < schema.SCHEMA_VERSION:
+            # A session lock taken before the transaction starts: a transaction that began
+            # before another opener committed its migration could still see the tables as
+            # missing (stale catalog caches) and try to create them again.
+            conn.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK,))
+            try:
+                with conn.transaction():
+                    version = self._version(conn)
+                    for target, statements in schema.pending(
+                        version, schema.POSTGRES_MIGRATIONS, where=where
+                    ):
+                        for statement in statements:
+                            conn.execute(statement)
+                        conn.execute(_SET_VERSION, (schema.VERSION_KEY, str(target)))
+            finally:
+                with suppress(psycopg.Error):  # a broken session drops its locks anyway
+                    conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
+        row = conn.execute(
+            "SELECT to_regclass(%s) IS NULL, to_regclass(%s) IS NULL",
+            (schema.RUNS_TABLE, schema.EVENTS_TABLE),
+        ).fetchone()
+        missing = [name for name, gone in zip(_TABLES, row or (True, True), strict=True) if gone]
+        if missing:
+            raise StoreCorruptError(
+                f"{where} says it has schema {schema.SCHEMA_VERSION} but lacks the table(s) "
+                f"{', '.join(missing)}; restore them from a backup, or use a new database"
+            )
+
+    def _version(self, conn: _Conn) -> int:
+        row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (schema.META_TABLE,)).fetchone()
+        if row is None or not row[0]:
+            return -1
+        found = conn.execute(_SELECT_VERSION, (schema.VERSION_KEY,)).fetchone()
+        return schema.parse_version(None if found is None else found[0], where=self.url)
+
+    # ------------------------------------------------------------------ plumbing
+
+    def close(self) -> None:
+        pool = getattr(self, "_pool", None)
+        if pool is not None:
+            pool.close()
+
+    def _scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def _error(self, exc: psycopg.Error, action: str) -> StoreError:
+        detail = self._scrub(str(exc).strip())
+        where = self.url
+        if isinstance(exc, PoolClosed):
+            return StoreError(f"the ledger store {where} is closed; open a new one to use it")
+        if isinstance(exc, PoolTimeout):
+            return StoreConnectionError(
+                f"no connection to {where} within the time allowed, while trying to {action} "
+                f"({detail}); check that the server is up and reachable, or raise "
+                "connect_timeout / max_size"
+            )
+        # By SQLSTATE: psycopg's classes for class 40 do not all derive from TransactionRollback.
+        state = exc.sqlstate or ""
+        if state == pg_errors.UniqueViolation.sqlstate or state.startswith("40"):
+            return RunConflictError(
+                f"could not {action} in {where}: another writer changed the run at the same "
+                f"time ({detail}); re-read the run and retry"
+            )
+        if state == pg_errors.DiskFull.sqlstate:
+            return StoreError(
+                f"the disk or database is full: could not {action} in {where} ({detail}); "
+                "nothing of this write was kept; free space on the server and retry"
+            )
+        if state in (pg_errors.UndefinedTable.sqlstate, pg_errors.UndefinedColumn.sqlstate):
+            return StoreCorruptError(
+                f"the ledger tables in {where} are missing or damaged ({detail}) while trying "
+                f"to {action}; restore them from a backup, or use a new database"
+            )
+        if isinstance(exc, psycopg.OperationalError):
+            return StoreConnectionError(
+                f"cannot reach the ledger database {where} to {action}: {detail}; check the "
+                "host, port, database name and credentials, and that the server is running"
+            )
+        return StoreError(f"could not {action} in the ledger database {where}: {detail}")
+
+    # ------------------------------------------------------------------ operations
+
+    def execute(self, op: Op) -> Any:
+        try:
+            with self._pool.connection() as conn:
+                if isinstance(op, AppendEntries):
+                    return self._append(conn, op)
+                if isinstance(op, ReadEntries):
+                    return self._read(conn, op)
+                if isinstance(op, BeginRun):
+                    return self._begin(conn, op)
+                if isinstance(op, GetRun):
+                    return self._get(conn, op.run_id)
+                if isinstance(op, ListRuns):
+                    return self._list(conn, op)
+                if isinstance(op, ClaimRun):
+                    return self._claim(conn, op)
+                assert_never(op)
+        except psycopg.Error as exc:
+            raise self._error(exc, schema.describe(op)) from exc
+
+    def _not_found(self, run_id: str) -> RunNotFoundError:
+        return RunNotFoundError(f"no run {run_id!r} in {self.url}")
+
+    def _get(self, conn: _Conn, run_id: str, *, lock: bool = False) -> RunInfo:
+        row = conn.execute(_LOCK_RUN if lock else _SELECT_RUN, (run_id,)).fetchone()
+        if row is None:
+            raise self._not_found(run_id)
+        return schema.info_from_row(row)
+
+    def _begin(self, conn: _Conn, op: BeginRun) -> None:
+        run_id = op.info.run_id
+        with conn.transaction(), conn.cursor() as cur:
+            cur.execute(_INSERT_RUN, schema.run_row(op.info, op.entries))
+            if cur.rowcount != 1:
+                raise RunConflictError(f"run {run_id!r} already exists in {self.url}")
+            schema.check_seqs(run_id, 0, op.entries)
+            if op.entries:
+                cur.executemany(_INSERT_EVENTS, schema.insert_params(run_id, op.entries))
+
+    def _append(self, conn: _Conn, op: AppendEntries) -> None:
+        run_id, entries = op.run_id, op.entries
+        with conn.transaction(), conn.cursor() as cur:
+            row = cur.execute(_LOCK_HOLDER, (run_id,)).fetchone()
+            if row is None:
+                raise self._not_found(run_id)
+            holder, count = row
+            schema.check_owner(run_id, holder, op.owner)
+            schema.check_seqs(run_id, count, entries)
+            if entries:
+                cur.executemany(_INSERT_EVENTS, schema.insert_params(run_id, entries))
+            cur.execute(
+                _UPDATE_AFTER_APPEND,
+                (
+                    count + len(entries),
+                    entries[-1][2].hex() if entries else None,
+                    op.status or None,
+                    op.finished_us,
+                    op.release,
+                    time.time_ns() // 1000,
+                    run_id,
+                ),
+            )
+
+    def _read(self, conn: _Conn, op: ReadEntries) -> list[bytes]:
+        start, end = schema.read_bounds(op, lambda: self._get(conn, op.run_id).event_count)
+        with conn.cursor(binary=True) as cur:
+            rows = cur.execute(_READ_EVENTS, (op.run_id, start, end)).fetchall()
+        if not rows:
+            self._get(conn, op.run_id)  # raises RunNotFoundError for an unknown run
+        return [row[0] for row in rows]
+
+    def _list(self, conn: _Conn, op: ListRuns) -> list[RunInfo]:
+        sql, params = schema.list_query(op, "%s")
+        runs = [schema.info_from_row(row) for row in conn.execute(sql, params)]
+        return runs if op.limit is None or op.limit >= 0 else runs[: op.limit]
+
+    def _claim(self, conn: _Conn, op: ClaimRun) -> RunInfo:
+        with conn.transaction():
+            info = self._get(conn, op.run_id, lock=True)
+            if info.owner != op.expected:
+                raise RunConflictError(
+                    f"run {op.run_id!r} was claimed by {info.owner!r} in the meantime"
+                )
+            conn.execute(_UPDATE_CLAIM, (op.owner, op.now_us, op.run_id))
+        return replace(info, owner=op.owner, heartbeat_us=op.now_us, status="running")
+
+
+_TABLES: Final = (schema.RUNS_TABLE, schema.EVENTS_TABLE)
+
+
+def _masked(url: str, secrets: list[str]) -> str:
+    """``mask_url(url)``, also for URLs whose port it cannot read (it raises ValueError then)."""
+    try:
+        return mask_url(url)
+    except ValueError:
+        for secret in secrets:
+            url = url.replace(f":{secret}@", ":***@")
+        return url
+
+
+def _passwords(url: str) -> list[str]:
+    """Every spelling of the URL's password that could appear in a driver message.
+
+    Also for URLs no parser accepts (their error messages quote the URL): the
+    text between the first ``:`` and the last ``@`` of the authority counts.
+    """
+    found: set[str] = set()
+    rest = url.partition("://")[2]
+    userinfo = rest[: rest.rfind("@")] if "@" in rest else ""
+    if ":" in userinfo:
+        found.add(userinfo.partition(":")[2])
+    with suppress(ValueError):
+        found.add(urlsplit(url).password or "")
+    with suppress(psycopg.Error):
+        found.add(str(conninfo_to_dict(_normalised(url)).get("password") or ""))
+    found |= {unquote(secret) for secret in found}
+    return sorted((s for s in found if s), key=len, reverse=True)
+
+
+def _normalised(url: str) -> str:
+    """libpq knows ``postgresql://`` and ``postgres://``; accept the SQLAlchemy-style spelling."""
+    if url.lower().startswith(_SQLALCHEMY_SCHEME):
+        return "postgresql://" + url[len(_SQLALCHEMY_SCHEME) :]
+    return url
+
+
+def _conninfo(url: str, masked: str, scrub: Callable[[str], str]) -> str:
+    """The libpq connection string for ``url``, or InvalidStoreURLError saying what is wrong."""
+    conninfo = _normalised(url)
+    try:
+        params = conninfo_to_dict(conninfo)
+    except psycopg.Error as exc:
+        raise InvalidStoreURLError(
+            f"cannot parse the PostgreSQL URL {masked!r}: {scrub(str(exc).strip())}; expected "
+            "postgresql://user:password@host:port/dbname"
+        ) from exc
+    for port in str(params.get("port") or "").split(","):
+        if port and not (port.isdigit() and 0 < int(port) < 65536):
+            raise InvalidStoreURLError(
+                f"the PostgreSQL URL {masked!r} has port {port!r}, which is not a number from "
+                "1 to 65535; expected postgresql://user:password@host:port/dbname"
+            )
+    return conninfo

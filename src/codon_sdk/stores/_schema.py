@@ -1,0 +1,329 @@
+"""What the SQL backends share: schema migrations, the version check, row mapping, append checks.
+
+Schema versions are ordered migration lists whose index is the version: a
+database at version ``v`` has had migrations ``0..v`` applied, a database
+without the meta table is at version ``-1``, and opening it applies the
+migrations after its version, each in the transaction that records the new
+version. There is one list per dialect (SQLite, PostgreSQL); both lists always
+have the same length, and migration ``i`` does the same thing in both. A later
+feature (signed checkpoints, a blob table) is a new migration appended to both
+lists, never an edit of an old one.
+
+Tables (version 1):
+
+* ``codon_meta(key, value)``: ``schema_version`` and room for other settings;
+* ``codon_runs``: one row per run, the :class:`~codon_sdk.stores._base.RunInfo` columns;
+* ``codon_events(run_id, seq, entry, leaf_hash)``: entry bytes verbatim
+  (BLOB/BYTEA), primary key ``(run_id, seq)``. Triggers make any UPDATE or
+  DELETE of an event row fail (and, in PostgreSQL, TRUNCATE), so the table is
+  append-only for everything short of dropping the triggers.
+
+No foreign key ties events to runs: the stores write both in one transaction,
+and a per-row key check would slow the append path down for nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Final, TypeAlias
+
+from typing_extensions import assert_never
+
+from codon_sdk.errors import RunConflictError, SchemaVersionError, StoreCorruptError
+from codon_sdk.stores._base import (
+    AppendEntries,
+    BeginRun,
+    ClaimRun,
+    Entry,
+    GetRun,
+    ListRuns,
+    Op,
+    ReadEntries,
+    RunInfo,
+)
+
+__all__ = [
+    "APPEND_ONLY_MESSAGE",
+    "EVENTS_TABLE",
+    "LIST_ORDER",
+    "NO_END",
+    "META_TABLE",
+    "POSTGRES_MIGRATIONS",
+    "RUNS_TABLE",
+    "RUN_COLUMNS",
+    "SCHEMA_VERSION",
+    "SQLITE_MIGRATIONS",
+    "VERSION_KEY",
+    "Migration",
+    "check_owner",
+    "check_seqs",
+    "check_version",
+    "describe",
+    "info_from_row",
+    "insert_params",
+    "list_query",
+    "read_bounds",
+    "parse_version",
+    "pending",
+    "run_row",
+]
+
+Migration: TypeAlias = tuple[str, ...]
+"""The statements of one migration, run in order inside one transaction."""
+
+META_TABLE: Final = "codon_meta"
+RUNS_TABLE: Final = "codon_runs"
+EVENTS_TABLE: Final = "codon_events"
+VERSION_KEY: Final = "schema_version"
+APPEND_ONLY_MESSAGE: Final = (
+    "codon_events is append-only: ledger events cannot be updated or deleted"
+)
+
+NO_END: Final = 2**63 - 1
+"""An upper bound above every seq (fits SQLite INTEGER and PostgreSQL BIGINT)."""
+
+#: Newest first; equal start times by run id, descending (the order MemoryStore lists in).
+LIST_ORDER: Final = " ORDER BY started_us DESC, run_id DESC"
+
+#: The runs-index columns, in :class:`RunInfo` field order (``SELECT`` lists and row mapping).
+RUN_COLUMNS: Final = (
+    "run_id",
+    "workload_name",
+    "workload_version",
+    "logic_id",
+    "deployment_id",
+    "status",
+    "started_us",
+    "finished_us",
+    "event_count",
+    "head",
+    "parent_run_id",
+    "owner",
+    "heartbeat_us",
+)
+
+# --------------------------------------------------------------------------- SQLite
+
+SQLITE_MIGRATIONS: Final[tuple[Migration, ...]] = (
+    # 0: the meta table that records the schema version.
+    (f"CREATE TABLE IF NOT EXISTS {META_TABLE} (key TEXT PRIMARY KEY, value TEXT NOT NULL)",),
+    # 1: runs index, events, append-only triggers.
+    (
+        f"""CREATE TABLE {RUNS_TABLE} (
+            run_id TEXT PRIMARY KEY,
+            workload_name TEXT NOT NULL,
+            workload_version TEXT NOT NULL,
+            logic_id TEXT NOT NULL,
+            deployment_id TEXT NOT NULL,
+            status TEXT NOT NULL,
+            started_us INTEGER NOT NULL,
+            finished_us INTEGER,
+            event_count INTEGER NOT NULL DEFAULT 0,
+            head TEXT,
+            parent_run_id TEXT,
+            owner TEXT,
+            heartbeat_us INTEGER
+        )""",
+        f"CREATE INDEX codon_runs_started ON {RUNS_TABLE} (started_us DESC, run_id DESC)",
+        f"CREATE INDEX codon_runs_status ON {RUNS_TABLE} (status, started_us DESC)",
+        f"""CREATE TABLE {EVENTS_TABLE} (
+            run_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            entry BLOB NOT NULL,
+            leaf_hash BLOB NOT NULL,
+            PRIMARY KEY (run_id, seq)
+        )""",
+        f"""CREATE TRIGGER codon_events_no_update BEFORE UPDATE ON {EVENTS_TABLE}
+            BEGIN SELECT RAISE(ABORT, '{APPEND_ONLY_MESSAGE}'); END""",
+        f"""CREATE TRIGGER codon_events_no_delete BEFORE DELETE ON {EVENTS_TABLE}
+            BEGIN SELECT RAISE(ABORT, '{APPEND_ONLY_MESSAGE}'); END""",
+    ),
+)
+
+# --------------------------------------------------------------------------- PostgreSQL
+
+POSTGRES_MIGRATIONS: Final[tuple[Migration, ...]] = (
+    # 0: the meta table that records the schema version.
+    (f"CREATE TABLE IF NOT EXISTS {META_TABLE} (key TEXT PRIMARY KEY, value TEXT NOT NULL)",),
+    # 1: runs index, events, append-only triggers. run_id sorts by code point ("C"),
+    # as Python strings do, so listing order does not depend on the server's locale.
+    (
+        f"""CREATE TABLE {RUNS_TABLE} (
+            run_id TEXT COLLATE "C" PRIMARY KEY,
+            workload_name TEXT NOT NULL,
+            workload_version TEXT NOT NULL,
+            logic_id TEXT NOT NULL,
+            deployment_id TEXT NOT NULL,
+            status TEXT NOT NULL,
+            started_us BIGINT NOT NULL,
+            finished_us BIGINT,
+            event_count BIGINT NOT NULL DEFAULT 0,
+            head TEXT,
+            parent_run_id TEXT,
+            owner TEXT,
+            heartbeat_us BIGINT
+        )""",
+        f"CREATE INDEX codon_runs_started ON {RUNS_TABLE} (started_us DESC, run_id DESC)",
+        f"CREATE INDEX codon_runs_status ON {RUNS_TABLE} (status, started_us DESC)",
+        f"""CREATE TABLE {EVENTS_TABLE} (
+            run_id TEXT COLLATE "C" NOT NULL,
+            seq BIGINT NOT NULL,
+            entry BYTEA NOT NULL,
+            leaf_hash BYTEA NOT NULL,
+            PRIMARY KEY (run_id, seq)
+        )""",
+        f"""CREATE OR REPLACE FUNCTION codon_events_append_only() RETURNS trigger
+            LANGUAGE plpgsql AS $$
+            BEGIN
+                RAISE EXCEPTION '{APPEND_ONLY_MESSAGE} (% refused)', TG_OP
+                    USING HINT = 'the ledger is an audit record; append new events instead';
+            END
+            $$""",
+        f"""CREATE TRIGGER codon_events_no_update_delete BEFORE UPDATE OR DELETE
+            ON {EVENTS_TABLE} FOR EACH ROW EXECUTE FUNCTION codon_events_append_only()""",
+        f"""CREATE TRIGGER codon_events_no_truncate BEFORE TRUNCATE
+            ON {EVENTS_TABLE} FOR EACH STATEMENT EXECUTE FUNCTION codon_events_append_only()""",
+    ),
+)
+
+SCHEMA_VERSION: Final = len(SQLITE_MIGRATIONS) - 1
+"""The newest schema version this SDK knows."""
+
+# --------------------------------------------------------------------------- versions
+
+
+def parse_version(value: object, *, where: str) -> int:
+    """The schema version stored in the meta table (``None``: no version yet, ``-1``)."""
+    if value is None:
+        return -1
+    try:
+        version = int(str(value))
+    except ValueError:
+        version = -2
+    if version < 0:
+        raise StoreCorruptError(
+            f"{where} has schema version {value!r} in {META_TABLE}, which is not a version "
+            "number; the tables were damaged or written by something else: restore the "
+            "ledger from a backup, or point codon at a new database"
+        )
+    return version
+
+
+def check_version(found: int, *, where: str, latest: int = SCHEMA_VERSION) -> None:
+    """Refuse a database written by a newer SDK than this one."""
+    if found > latest:
+        raise SchemaVersionError(
+            f"{where} was written by a newer codon-sdk (schema {found}, this SDK knows up to "
+            f"{latest}); upgrade codon-sdk"
+        )
+
+
+def pending(
+    found: int, migrations: Sequence[Migration], *, where: str
+) -> list[tuple[int, Migration]]:
+    """``(version, statements)`` of the migrations a database at version ``found`` still needs."""
+    check_version(found, where=where, latest=len(migrations) - 1)
+    return [(v, m) for v, m in enumerate(migrations) if v > found]
+
+
+# --------------------------------------------------------------------------- rows
+
+
+def info_from_row(row: Sequence[Any]) -> RunInfo:
+    """A :class:`RunInfo` from a row selected as :data:`RUN_COLUMNS`."""
+    return RunInfo(**dict(zip(RUN_COLUMNS, row, strict=True)))
+
+
+def run_row(info: RunInfo, entries: Sequence[Entry]) -> tuple[Any, ...]:
+    """The :data:`RUN_COLUMNS` values of a new run that starts with ``entries``."""
+    return (
+        info.run_id,
+        info.workload_name,
+        info.workload_version,
+        info.logic_id,
+        info.deployment_id,
+        info.status,
+        info.started_us,
+        info.finished_us,
+        len(entries),
+        entries[-1][2].hex() if entries else None,
+        info.parent_run_id,
+        info.owner,
+        info.heartbeat_us,
+    )
+
+
+def insert_params(run_id: str, entries: Sequence[Entry]) -> list[tuple[str, int, bytes, bytes]]:
+    """Parameters of one ``executemany`` that inserts ``entries`` into the events table."""
+    return [(run_id, seq, entry, leaf) for seq, entry, leaf in entries]
+
+
+def list_query(op: ListRuns, placeholder: str) -> tuple[str, tuple[object, ...]]:
+    """``SELECT`` of the runs :class:`ListRuns` asks for, with ``placeholder`` as the paramstyle.
+
+    A negative limit is left to the caller (slice the rows), as MemoryStore slices.
+    """
+    clauses: list[str] = []
+    params: list[object] = []
+    if op.status is not None:
+        clauses.append(f"status = {placeholder}")
+        params.append(op.status)
+    if op.workload_name is not None:
+        clauses.append(f"workload_name = {placeholder}")
+        params.append(op.workload_name)
+    where = " WHERE " + " AND ".join(clauses) if clauses else ""
+    sql = f"SELECT {', '.join(RUN_COLUMNS)} FROM {RUNS_TABLE}{where}{LIST_ORDER}"
+    if op.limit is not None and op.limit >= 0:
+        sql += f" LIMIT {placeholder}"
+        params.append(op.limit)
+    return sql, tuple(params)
+
+
+def read_bounds(op: ReadEntries, event_count: Callable[[], int]) -> tuple[int, int]:
+    """``(start, end)`` seqs to select, ``start <= seq < end``.
+
+    Negative bounds count from the end, as in a Python slice (MemoryStore slices
+    a list); only then is ``event_count()`` called.
+    """
+    start, end = op.start, op.end
+    if start < 0 or (end is not None and end < 0):
+        start, end, _ = slice(start, end).indices(event_count())
+    return start, NO_END if end is None else end
+
+
+# --------------------------------------------------------------------------- append checks
+
+
+def check_seqs(run_id: str, start: int, entries: Sequence[Entry]) -> None:
+    """Entries must carry seqs ``start, start + 1, ...`` (the same check as MemoryStore)."""
+    for offset, entry in enumerate(entries):
+        if entry[0] != start + offset:
+            raise RunConflictError(
+                f"run {run_id!r}: expected seq {start + offset}, got {entry[0]}; "
+                "another writer appended to this run"
+            )
+
+
+def check_owner(run_id: str, holder: str | None, owner: str) -> None:
+    """Only the run's current holder may append to it."""
+    if holder != owner:
+        raise RunConflictError(
+            f"run {run_id!r} is held by {holder!r}, not {owner!r}; another process took it over"
+        )
+
+
+def describe(op: Op) -> str:
+    """What an operation was doing, for error messages (``could not <describe(op)> ...``)."""
+    if isinstance(op, AppendEntries):
+        return f"append {len(op.entries)} event(s) to run {op.run_id!r}"
+    if isinstance(op, ReadEntries):
+        return f"read the events of run {op.run_id!r}"
+    if isinstance(op, BeginRun):
+        return f"begin run {op.info.run_id!r}"
+    if isinstance(op, GetRun):
+        return f"get run {op.run_id!r}"
+    if isinstance(op, ListRuns):
+        return "list runs"
+    if isinstance(op, ClaimRun):
+        return f"claim run {op.run_id!r} for {op.owner!r}"
+    assert_never(op)

@@ -1,0 +1,390 @@
+"""SQLiteStore: every ledger in one SQLite file (standard library ``sqlite3``, WAL mode)."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Final
+
+from typing_extensions import assert_never
+
+from codon_sdk.errors import (
+    InvalidStoreURLError,
+    RunConflictError,
+    RunNotFoundError,
+    StoreCorruptError,
+    StoreError,
+)
+from codon_sdk.stores import _schema as schema
+from codon_sdk.stores._base import (
+    AppendEntries,
+    BeginRun,
+    ClaimRun,
+    GetRun,
+    LedgerStore,
+    ListRuns,
+    Op,
+    ReadEntries,
+    RunInfo,
+)
+
+__all__ = ["SQLiteStore"]
+
+SYNCHRONOUS_MODES: Final = ("OFF", "NORMAL", "FULL", "EXTRA")
+
+_COLUMNS: Final = ", ".join(schema.RUN_COLUMNS)
+_SELECT_RUN: Final = f"SELECT {_COLUMNS} FROM {schema.RUNS_TABLE} WHERE run_id = ?"
+_SELECT_HOLDER: Final = f"SELECT owner, event_count FROM {schema.RUNS_TABLE} WHERE run_id = ?"
+_INSERT_RUN: Final = (
+    f"INSERT INTO {schema.RUNS_TABLE} ({_COLUMNS}) "
+    f"VALUES ({', '.join('?' * len(schema.RUN_COLUMNS))})"
+)
+_INSERT_EVENTS: Final = (
+    f"INSERT INTO {schema.EVENTS_TABLE} (run_id, seq, entry, leaf_hash) VALUES (?, ?, ?, ?)"
+)
+_UPDATE_AFTER_APPEND: Final = (
+    f"UPDATE {schema.RUNS_TABLE} SET event_count = event_count + ?, head = COALESCE(?, head), "
+    "status = COALESCE(?, status), finished_us = COALESCE(?, finished_us), "
+    "owner = CASE WHEN ? THEN NULL ELSE owner END, heartbeat_us = ? "
+    "WHERE run_id = ? AND owner = ? AND event_count = COALESCE(?, event_count)"
+)
+_UPDATE_CLAIM: Final = (
+    f"UPDATE {schema.RUNS_TABLE} SET owner = ?, heartbeat_us = ?, status = 'running' "
+    "WHERE run_id = ?"
+)
+_READ_EVENTS: Final = (
+    f"SELECT entry FROM {schema.EVENTS_TABLE} WHERE run_id = ? AND seq >= ? AND seq < ? "
+    "ORDER BY seq"
+)
+_SELECT_VERSION: Final = f"SELECT value FROM {schema.META_TABLE} WHERE key = ?"
+_SET_VERSION: Final = (
+    f"INSERT INTO {schema.META_TABLE} (key, value) VALUES (?, ?) "
+    "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+)
+
+# What each SQLite result code means for a ledger, by the code's prefix (sqlite_errorname),
+# with the message fragment that identifies it on Pythons older than 3.11.
+_CORRUPT: Final = (
+    ("SQLITE_NOTADB", "file is not a database"),
+    ("SQLITE_CORRUPT", "malformed"),
+)
+_FULL: Final = (("SQLITE_FULL", "is full"),)
+_BUSY: Final = (("SQLITE_BUSY", "database is locked"), ("SQLITE_LOCKED", "table is locked"))
+_DUPLICATE: Final = (
+    ("SQLITE_CONSTRAINT_PRIMARYKEY", "UNIQUE constraint failed"),
+    ("SQLITE_CONSTRAINT_UNIQUE", "UNIQUE constraint failed"),
+)
+
+
+def _is(exc: sqlite3.Error, kinds: tuple[tuple[str, str], ...]) -> bool:
+    name = getattr(exc, "sqlite_errorname", None)
+    if isinstance(name, str):
+        return any(name.startswith(code) for code, _ in kinds)
+    text = str(exc)
+    return any(fragment in text for _, fragment in kinds)
+
+
+class SQLiteStore(LedgerStore):
+    """Ledgers in one SQLite file, shared by the threads of a process and by several processes.
+
+    ``open_store("sqlite:///path.db")`` makes one. The file (and its parent
+    directories) is created on first use and put in WAL journal mode, so readers
+    never block the writer. Each write is one ``BEGIN IMMEDIATE`` transaction;
+    a writer that finds the file locked by another process waits up to
+    ``timeout`` seconds, so several processes can write different runs to one
+    file at once. One connection, guarded by a lock, serves every thread of the
+    process.
+
+    Durability (``synchronous``), in WAL mode:
+
+    * ``"NORMAL"`` (default): a commit is appended to the write-ahead log without
+      an fsync; the log is synced at each checkpoint. A committed run survives
+      the process crashing or being killed, but a power loss or operating-system
+      crash may lose the transactions committed since the last checkpoint (the
+      file itself stays consistent: never half a transaction, never a broken
+      hash chain, only a shorter ledger).
+    * ``"FULL"``: every commit fsyncs the log before returning, so a committed
+      append survives power loss too, at the cost of one fsync per commit.
+    * ``"EXTRA"`` adds directory syncs; ``"OFF"`` hands syncing to the OS entirely
+      (a power loss may corrupt the file: for throwaway ledgers only).
+
+    ``pragmas`` are extra ``PRAGMA name = value`` settings applied to the
+    connection after those above (for example ``{"max_page_count": 10_000}`` to
+    cap the file size, or ``{"cache_size": -65536}``).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        timeout: float = 30.0,
+        synchronous: str = "NORMAL",
+        pragmas: Mapping[str, int | str] | None = None,
+    ) -> None:
+        self.path = os.fspath(path)
+        self.url = f"sqlite:///{self.path}"
+        self.timeout = timeout
+        mode = str(synchronous).upper()
+        if mode not in SYNCHRONOUS_MODES:
+            raise InvalidStoreURLError(
+                f"SQLite synchronous={synchronous!r} is not a mode; use one of "
+                f"{', '.join(SYNCHRONOUS_MODES)} (NORMAL is the default)"
+            )
+        settings = {"synchronous": mode, **_checked_pragmas(pragmas or {})}
+        self._lock = threading.RLock()
+        self._conn: sqlite3.Connection | None = None
+        if self.path != ":memory:":
+            try:
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(
+                    f"cannot create the directory of the ledger file {self.path!r}: {exc}; "
+                    "check the path and its permissions"
+                ) from exc
+        try:
+            self._conn = sqlite3.connect(
+                self.path, timeout=timeout, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as exc:
+            raise self._error(exc, "open the ledger") from exc
+        try:
+            self._setup(settings)
+        except BaseException:
+            self.close()
+            raise
+
+    # ------------------------------------------------------------------ opening
+
+    def _setup(self, settings: Mapping[str, int | str]) -> None:
+        try:
+            self._migrate(self._connection(), settings)
+        except sqlite3.Error as exc:
+            raise self._error(exc, "open the ledger") from exc
+
+    def _migrate(self, conn: sqlite3.Connection, settings: Mapping[str, int | str]) -> None:
+        conn.execute("PRAGMA journal_mode = WAL").fetchone()
+        for name, value in settings.items():
+            conn.execute(f"PRAGMA {name} = {value}").fetchall()
+        version = self._version(conn)
+        where = f"the ledger file {self.path!r}"
+        schema.check_version(version, where=where)
+        if version < schema.SCHEMA_VERSION:
+            with self._write(conn):
+                version = self._version(conn)
+                for target, statements in schema.pending(
+                    version, schema.SQLITE_MIGRATIONS, where=where
+                ):
+                    for statement in statements:
+                        conn.execute(statement)
+                    conn.execute(_SET_VERSION, (schema.VERSION_KEY, str(target)))
+        self._check_tables(conn)
+
+    def _version(self, conn: sqlite3.Connection) -> int:
+        found = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (schema.META_TABLE,)
+        ).fetchone()
+        if found is None:
+            return -1
+        row = conn.execute(_SELECT_VERSION, (schema.VERSION_KEY,)).fetchone()
+        return schema.parse_version(None if row is None else row[0], where=repr(self.path))
+
+    def _check_tables(self, conn: sqlite3.Connection) -> None:
+        names = {
+            row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
+        missing = sorted({schema.RUNS_TABLE, schema.EVENTS_TABLE} - names)
+        if missing:
+            raise StoreCorruptError(
+                f"the ledger file {self.path!r} says it has schema {schema.SCHEMA_VERSION} but "
+                f"lacks the table(s) {', '.join(missing)}; restore it from a backup, or move it "
+                "aside and let codon create a new ledger"
+            )
+
+    # ------------------------------------------------------------------ plumbing
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StoreError(f"the ledger store {self.url} is closed; open a new one to use it")
+        return self._conn
+
+    @staticmethod
+    @contextmanager
+    def _write(conn: sqlite3.Connection) -> Iterator[None]:
+        """One ``BEGIN IMMEDIATE`` transaction: committed on success, rolled back otherwise."""
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            conn.execute("COMMIT")
+        except BaseException:
+            _rollback(conn)
+            raise
+
+    def _error(self, exc: sqlite3.Error, action: str) -> StoreError:
+        path = self.path
+        if _is(exc, _CORRUPT):
+            return StoreCorruptError(
+                f"the ledger file {path!r} is not a SQLite database or is damaged ({exc}) "
+                f"while trying to {action}; restore it from a backup, or move it aside and let "
+                "codon create a new ledger"
+            )
+        if _is(exc, _FULL):
+            return StoreError(
+                f"the disk or database is full: could not {action} in {path!r} ({exc}); nothing "
+                "of this write was kept and everything committed before is intact; free disk "
+                "space (or raise the max_page_count pragma) and retry"
+            )
+        if _is(exc, _BUSY):
+            return StoreError(
+                f"the ledger file {path!r} stayed locked by another connection for more than "
+                f"{self.timeout}s while trying to {action}; retry, or open the store with a "
+                "longer timeout"
+            )
+        if _is(exc, _DUPLICATE):
+            return RunConflictError(
+                f"could not {action} in {path!r}: {exc}; another writer changed the run "
+                "at the same time"
+            )
+        return StoreError(
+            f"could not {action} in the ledger file {path!r}: {exc}; check that the file is "
+            "readable and writable and its disk healthy"
+        )
+
+    # ------------------------------------------------------------------ operations
+
+    def execute(self, op: Op) -> Any:
+        with self._lock:
+            conn = self._connection()
+            try:
+                if isinstance(op, AppendEntries):
+                    return self._append(conn, op)
+                if isinstance(op, ReadEntries):
+                    return self._read(conn, op)
+                if isinstance(op, BeginRun):
+                    return self._begin(conn, op)
+                if isinstance(op, GetRun):
+                    return self._get(conn, op.run_id)
+                if isinstance(op, ListRuns):
+                    return self._list(conn, op)
+                if isinstance(op, ClaimRun):
+                    return self._claim(conn, op)
+                assert_never(op)
+            except sqlite3.Error as exc:
+                raise self._error(exc, schema.describe(op)) from exc
+
+    def _not_found(self, run_id: str) -> RunNotFoundError:
+        return RunNotFoundError(f"no run {run_id!r} in {self.url}")
+
+    def _get(self, conn: sqlite3.Connection, run_id: str) -> RunInfo:
+        row = conn.execute(_SELECT_RUN, (run_id,)).fetchone()
+        if row is None:
+            raise self._not_found(run_id)
+        return schema.info_from_row(row)
+
+    def _begin(self, conn: sqlite3.Connection, op: BeginRun) -> None:
+        run_id = op.info.run_id
+        with self._write(conn):
+            if conn.execute(_SELECT_HOLDER, (run_id,)).fetchone() is not None:
+                raise RunConflictError(f"run {run_id!r} already exists in {self.url}")
+            schema.check_seqs(run_id, 0, op.entries)
+            conn.execute(_INSERT_RUN, schema.run_row(op.info, op.entries))
+            if op.entries:
+                conn.executemany(_INSERT_EVENTS, schema.insert_params(run_id, op.entries))
+
+    def _append(self, conn: sqlite3.Connection, op: AppendEntries) -> None:
+        """One conditional UPDATE of the run row, one executemany, one commit.
+
+        The UPDATE only matches when ``op.owner`` holds the run and the first seq
+        is the next one; when it matches nothing, the row says why.
+        """
+        run_id, entries = op.run_id, op.entries
+        last = entries[-1] if entries else None
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            updated = conn.execute(
+                _UPDATE_AFTER_APPEND,
+                (
+                    len(entries),
+                    None if last is None else last[2].hex(),
+                    op.status or None,
+                    op.finished_us,
+                    op.release,
+                    time.time_ns() // 1000,
+                    run_id,
+                    op.owner,
+                    entries[0][0] if entries else None,
+                ),
+            ).rowcount
+            if updated != 1:
+                self._refuse_append(conn, op)
+            if entries:
+                schema.check_seqs(run_id, entries[0][0], entries)
+                conn.executemany(_INSERT_EVENTS, schema.insert_params(run_id, entries))
+            conn.execute("COMMIT")
+        except BaseException:
+            _rollback(conn)
+            raise
+
+    def _refuse_append(self, conn: sqlite3.Connection, op: AppendEntries) -> None:
+        """Raise why an append matched no run row (the checks MemoryStore makes, in its order)."""
+        row = conn.execute(_SELECT_HOLDER, (op.run_id,)).fetchone()
+        if row is None:
+            raise self._not_found(op.run_id)
+        schema.check_owner(op.run_id, row[0], op.owner)
+        schema.check_seqs(op.run_id, row[1], op.entries)
+        raise RunConflictError(  # pragma: no cover - the checks above always find the reason
+            f"run {op.run_id!r} changed while appending to it; retry"
+        )
+
+    def _read(self, conn: sqlite3.Connection, op: ReadEntries) -> list[bytes]:
+        start, end = schema.read_bounds(op, lambda: self._get(conn, op.run_id).event_count)
+        rows = conn.execute(_READ_EVENTS, (op.run_id, start, end)).fetchall()
+        if not rows:
+            self._get(conn, op.run_id)  # raises RunNotFoundError for an unknown run
+        return [row[0] for row in rows]
+
+    def _list(self, conn: sqlite3.Connection, op: ListRuns) -> list[RunInfo]:
+        sql, params = schema.list_query(op, "?")
+        runs = [schema.info_from_row(row) for row in conn.execute(sql, params)]
+        return runs if op.limit is None or op.limit >= 0 else runs[: op.limit]
+
+    def _claim(self, conn: sqlite3.Connection, op: ClaimRun) -> RunInfo:
+        with self._write(conn):
+            info = self._get(conn, op.run_id)
+            if info.owner != op.expected:
+                raise RunConflictError(
+                    f"run {op.run_id!r} was claimed by {info.owner!r} in the meantime"
+                )
+            conn.execute(_UPDATE_CLAIM, (op.owner, op.now_us, op.run_id))
+        return replace(info, owner=op.owner, heartbeat_us=op.now_us, status="running")
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        with suppress(sqlite3.Error):  # the error that led here says more
+            conn.execute("ROLLBACK")
+
+
+def _checked_pragmas(pragmas: Mapping[str, int | str]) -> dict[str, int | str]:
+    """Pragmas cannot be bound as parameters: accept only plain names and simple values."""
+    checked: dict[str, int | str] = {}
+    for name, value in pragmas.items():
+        simple = isinstance(value, int) or (isinstance(value, str) and value.isalnum())
+        if not (isinstance(name, str) and name.isidentifier() and simple):
+            raise InvalidStoreURLError(
+                f"SQLite pragma {name!r} = {value!r} is not a plain name and value; pass "
+                "identifiers with integer or alphanumeric values, e.g. {'max_page_count': 10000}"
+            )
+        checked[name.lower()] = value
+    return checked

@@ -1,0 +1,247 @@
+"""SQLiteStore on bad input and in the places only a file store has: damaged files, newer
+schemas, a full disk, reopening, WAL mode, pragmas, and ``open_store`` URLs."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from codon_sdk.errors import (
+    InvalidStoreURLError,
+    RunConflictError,
+    SchemaVersionError,
+    StoreCorruptError,
+    StoreError,
+)
+from codon_sdk.stores._open import open_store
+from codon_sdk.stores._schema import POSTGRES_MIGRATIONS, SCHEMA_VERSION, SQLITE_MIGRATIONS
+from codon_sdk.stores._sqlite import SQLiteStore
+
+from .test_conformance import blobs, info, ledger
+
+
+def filled(path: Path, runs: int = 1, events: int = 50) -> dict[str, list[bytes]]:
+    """Write ``runs`` runs of ``events`` events to a new store at ``path``; return them."""
+    written: dict[str, list[bytes]] = {}
+    with SQLiteStore(path) as store:
+        for i in range(runs):
+            run = info(f"run-{i}")
+            entries = ledger(run.run_id, events)
+            store.begin_run(run, entries[:1])
+            store.append(run.run_id, "owner-a", entries[1:], status="completed", release=True)
+            written[run.run_id] = blobs(entries)
+    return written
+
+
+def pragma(path: Path, name: str) -> object:
+    with sqlite3.connect(path) as conn:
+        value = conn.execute(f"PRAGMA {name}").fetchone()[0]
+    conn.close()
+    return value
+
+
+def read_all(path: Path, run_ids: list[str]) -> None:
+    with SQLiteStore(path) as store:
+        for run_id in run_ids:
+            store.read(run_id)
+            store.get_run(run_id)
+
+
+# --------------------------------------------------------------------------- files
+
+
+def test_reopening_the_file_keeps_every_run(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    written = filled(path, runs=3)
+    with SQLiteStore(path) as store:
+        assert {r.run_id for r in store.runs()} == set(written)
+        for run_id, data in written.items():
+            assert store.read(run_id) == data
+            assert store.get_run(run_id).status == "completed"
+
+
+def test_missing_parent_directories_are_created(tmp_path: Path) -> None:
+    path = tmp_path / "a" / "b" / "c" / "ledger.db"
+    with SQLiteStore(str(path)) as store:
+        store.begin_run(info(), [])
+    assert path.is_file()
+
+
+def test_the_file_is_in_wal_journal_mode(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    with SQLiteStore(path) as store:
+        store.begin_run(info(), ledger("run", 3))
+        assert Path(f"{path}-wal").exists()
+        assert pragma(path, "journal_mode") == "wal"
+
+
+@pytest.mark.parametrize(("mode", "level"), [("NORMAL", 1), ("full", 2)])
+def test_synchronous_setting_reaches_the_connection(tmp_path: Path, mode: str, level: int) -> None:
+    store = SQLiteStore(tmp_path / "ledger.db", synchronous=mode)
+    with store:
+        assert store._connection().execute("PRAGMA synchronous").fetchone()[0] == level
+
+
+def test_unknown_synchronous_mode_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InvalidStoreURLError, match=r"'SOMETIMES'.*NORMAL"):
+        SQLiteStore(tmp_path / "ledger.db", synchronous="SOMETIMES")
+
+
+@pytest.mark.parametrize(
+    "pragmas", [{"max_page_count; DROP TABLE x": 1}, {"cache_size": "1; DROP TABLE x"}]
+)
+def test_pragmas_must_be_plain_names_and_values(
+    tmp_path: Path, pragmas: dict[str, int | str]
+) -> None:
+    with pytest.raises(InvalidStoreURLError, match="not a plain name and value"):
+        SQLiteStore(tmp_path / "ledger.db", pragmas=pragmas)
+
+
+def test_extra_pragmas_are_applied(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "ledger.db", pragmas={"cache_size": -4096})
+    with store:
+        assert store._connection().execute("PRAGMA cache_size").fetchone()[0] == -4096
+
+
+def test_a_closed_store_says_so(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "ledger.db")
+    store.close()
+    store.close()
+    with pytest.raises(StoreError, match="closed"):
+        store.runs()
+
+
+# --------------------------------------------------------------------------- damaged files
+
+
+def test_a_file_that_is_not_a_database_raises_store_corrupt(tmp_path: Path) -> None:
+    path = tmp_path / "notes.db"
+    path.write_bytes(b"these are my notes, not a database\n" * 200)
+    with pytest.raises(StoreCorruptError, match=r"notes\.db") as caught:
+        SQLiteStore(path)
+    assert "backup" in str(caught.value)
+    assert path.read_bytes().startswith(b"these are my notes")
+
+
+@pytest.mark.parametrize("keep", [0.5, 0.1])
+def test_a_truncated_file_raises_store_corrupt(tmp_path: Path, keep: float) -> None:
+    path = tmp_path / "ledger.db"
+    written = filled(path, runs=4, events=200)
+    size = path.stat().st_size
+    with path.open("r+b") as f:
+        f.truncate(int(size * keep))
+    with pytest.raises(StoreCorruptError, match=r"ledger\.db.*damaged"):
+        read_all(path, list(written))
+
+
+def test_a_version_tagged_file_missing_its_tables_raises_store_corrupt(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    filled(path)
+    with sqlite3.connect(path) as conn:
+        conn.execute("DROP TABLE codon_events")
+    conn.close()
+    with pytest.raises(StoreCorruptError, match="codon_events"):
+        SQLiteStore(path)
+
+
+def test_a_database_from_a_newer_sdk_raises_schema_version_error(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    filled(path)
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "UPDATE codon_meta SET value = ? WHERE key = 'schema_version'",
+            (str(SCHEMA_VERSION + 1),),
+        )
+    conn.close()
+    expected = (
+        f"newer codon-sdk \\(schema {SCHEMA_VERSION + 1}, this SDK knows up to "
+        f"{SCHEMA_VERSION}\\); upgrade codon-sdk"
+    )
+    with pytest.raises(SchemaVersionError, match=expected):
+        SQLiteStore(path)
+
+
+def test_a_garbled_schema_version_raises_store_corrupt(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    filled(path)
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE codon_meta SET value = 'banana' WHERE key = 'schema_version'")
+    conn.close()
+    with pytest.raises(StoreCorruptError, match="'banana'"):
+        SQLiteStore(path)
+
+
+def test_an_older_schema_is_migrated_on_open(tmp_path: Path) -> None:
+    """A file at version 0 (meta table only) gets the later migrations and keeps its meta row."""
+    path = tmp_path / "ledger.db"
+    with sqlite3.connect(path) as conn:
+        for statement in SQLITE_MIGRATIONS[0]:
+            conn.execute(statement)
+        conn.execute("INSERT INTO codon_meta VALUES ('schema_version', '0'), ('note', 'kept')")
+    conn.close()
+    with SQLiteStore(path) as store:
+        store.begin_run(info("run-x"), ledger("run-x", 2))
+    with sqlite3.connect(path) as conn:
+        meta = dict(conn.execute("SELECT key, value FROM codon_meta").fetchall())
+    conn.close()
+    assert meta == {"schema_version": str(SCHEMA_VERSION), "note": "kept"}
+
+
+def test_every_schema_version_exists_for_both_dialects() -> None:
+    assert len(SQLITE_MIGRATIONS) == len(POSTGRES_MIGRATIONS) == SCHEMA_VERSION + 1
+
+
+# --------------------------------------------------------------------------- full disk
+
+
+def test_a_full_disk_raises_store_error_and_keeps_earlier_commits(tmp_path: Path) -> None:
+    """``max_page_count`` caps the file the way a full disk would."""
+    path = tmp_path / "ledger.db"
+    run = info()
+    entries = ledger(run.run_id, 40)
+    huge = ledger(run.run_id, 41, payload={"blob": os.urandom(300_000).hex()})[40]
+    with SQLiteStore(path, pragmas={"max_page_count": 64}) as store:
+        store.begin_run(run, entries[:1])
+        for k in range(1, 40, 3):
+            store.append(run.run_id, "owner-a", entries[k : k + 3])
+        with pytest.raises(StoreError, match="disk or database is full") as caught:
+            store.append(run.run_id, "owner-a", [huge], status="completed", release=True)
+        assert not isinstance(caught.value, RunConflictError)
+        assert "ledger.db" in str(caught.value)
+        assert store.read(run.run_id) == blobs(entries)
+        after = store.get_run(run.run_id)
+        assert (after.event_count, after.status, after.owner) == (40, "running", "owner-a")
+        assert after.head == entries[-1][2].hex()
+    with SQLiteStore(path) as store:  # room again: the run goes on where it stopped
+        assert store.read(run.run_id) == blobs(entries)
+        store.append(run.run_id, "owner-a", [huge], status="completed", release=True)
+        assert store.get_run(run.run_id).event_count == 41
+
+
+# --------------------------------------------------------------------------- URLs
+
+
+def test_open_store_makes_a_sqlite_store_from_a_relative_or_absolute_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with open_store("sqlite:///rel/ledger.db") as store:
+        assert isinstance(store, SQLiteStore)
+        assert store.url == "sqlite:///rel/ledger.db"
+    assert (tmp_path / "rel" / "ledger.db").is_file()
+    absolute = tmp_path / "abs.db"
+    with open_store(f"sqlite:///{absolute}", timeout=1.0) as store:
+        assert isinstance(store, SQLiteStore)
+        assert store.timeout == 1.0
+    assert absolute.is_file()
+
+
+@pytest.mark.parametrize(
+    "url", ["sqlite://", "sqlite:///", "sqlite://relative.db", "ledger.db", "", "mysql://h/db"]
+)
+def test_malformed_store_urls_raise_invalid_store_url(url: str) -> None:
+    with pytest.raises(InvalidStoreURLError):
+        open_store(url)

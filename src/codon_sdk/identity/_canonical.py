@@ -61,7 +61,15 @@ import orjson
 
 from codon_sdk.errors import CanonicalEncodingError
 
-__all__ = ["MAX_DEPTH", "TAG", "canonical_bytes", "decode", "json_canonical", "prepare", "type_path"]
+__all__ = [
+    "MAX_DEPTH",
+    "TAG",
+    "canonical_bytes",
+    "decode",
+    "json_canonical",
+    "prepare",
+    "type_path",
+]
 
 TAG = "$codon"
 MAX_DEPTH = 200
@@ -171,6 +179,8 @@ class _Walk:
             out: dict[str, Any] | None = None
             for k, x in d.items():
                 if type(k) is not str:
+                    if isinstance(k, str) and not isinstance(k, enum.Enum):
+                        return self._dict({_plain_key(k2): v for k2, v in d.items()}, path, depth)
                     return {TAG: "map", "v": self._pairs(d, path, depth)}
                 if not self.utf16 and not k.isascii() and max(k) > "\uffff":
                     self.utf16 = True
@@ -304,6 +314,11 @@ class _Walk:
             path=path,
             type_name=f"{tv.__module__}.{tv.__qualname__}",
         )
+
+
+def _plain_key(key: Any) -> Any:
+    """A str-subclass key as the plain string it holds (other keys unchanged)."""
+    return str.__str__(key) if isinstance(key, str) and not isinstance(key, enum.Enum) else key
 
 
 def _sort_key(prepared: Any) -> bytes:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from codon_sdk.identity._canonical import canonical_bytes
@@ -92,7 +94,7 @@ def deployment_id_for(logic_id: str, name: str, config: Mapping[str, Any]) -> st
     return hashlib.sha256(canonical_bytes(body)).hexdigest()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Deployment:
     """A workload's logic bound to a named configuration (models, endpoints, stores, limits).
 
@@ -111,10 +113,19 @@ class Deployment:
     ) -> Deployment:
         if not isinstance(name, str) or not name.strip():
             raise ValueError(f"deployment name must be a non-empty string, got {name!r}")
-        cfg = dict(config or {})
+        cfg = copy.deepcopy(dict(config or {}))
         return cls(
-            name=name, logic_id=logic_id, config=cfg, id=deployment_id_for(logic_id, name, cfg)
+            name=name,
+            logic_id=logic_id,
+            config=MappingProxyType(cfg),
+            id=deployment_id_for(logic_id, name, cfg),
         )
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Deployment) and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash(self.id)
 
     def __str__(self) -> str:
         return self.id

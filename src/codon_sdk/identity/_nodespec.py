@@ -122,6 +122,15 @@ class NodeSpec:
     def __delattr__(self, key: str) -> None:
         raise AttributeError(f"NodeSpec is immutable; cannot delete {key!r}")
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_restore, (self.to_dict(),))
+
+    def __copy__(self) -> NodeSpec:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> NodeSpec:
+        return self
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, NodeSpec) and other.id == self.id
 
@@ -134,6 +143,14 @@ class NodeSpec:
     def to_dict(self) -> dict[str, Any]:
         """Every field as a plain dict (JSON-ready)."""
         return {key: getattr(self, key) for key in _FIELDS}
+
+
+def _restore(fields: dict[str, Any]) -> NodeSpec:
+    """Rebuild a NodeSpec from its fields (unpickling; the callable is not needed)."""
+    spec = object.__new__(NodeSpec)
+    for key in _FIELDS:
+        object.__setattr__(spec, key, fields[key])
+    return spec
 
 
 def _signature(fn: Callable[..., Any]) -> inspect.Signature | None:

@@ -33,6 +33,7 @@ from typing import Any
 from codon_sdk.errors import (
     CanonicalEncodingError,
     NodeTimeoutError,
+    PayloadTooLargeError,
     RunTimeoutError,
     StepLimitExceededError,
     StoreError,
@@ -155,14 +156,18 @@ class Run:
         self.divergences: list[tuple[str, str]] = []
         self.on_close: list[Callable[[], None]] = []
         self._pool: ThreadPoolExecutor | None = None
+        self._counter_lock: contextlib.AbstractContextManager[Any] = (
+            threading.Lock() if max_concurrency > 1 else contextlib.nullcontext()
+        )
         self._lineage: dict[str, tuple[str, str | None]] = {}
         self._lineage_seq = 0
 
     # ------------------------------------------------------------------ ids & lineage
 
     def next_token_id(self) -> str:
-        self.token_counter += 1
-        return f"t{self.token_counter}"
+        with self._counter_lock:
+            self.token_counter += 1
+            return f"t{self.token_counter}"
 
     def lineage_of(self, token_id: str) -> tuple[str, ...]:
         """Emitting nodes from the seed to ``token_id``'s origin, from the ledger's parent links."""
@@ -201,8 +206,8 @@ class Run:
             "token_enqueued",
             {
                 "token_id": tid,
-                "source": ENTRY_ORIGIN,
-                "target": target,
+                "source_node": ENTRY_ORIGIN,
+                "target_node": target,
                 "payload": payload,
                 "seed": True,
             },
@@ -254,7 +259,10 @@ class Run:
                 except Interrupt:
                     raise
                 except BaseException as exc:
-                    raise self._failure(node.name, tid, exc) from exc
+                    failure = self._failure(node.name, tid, exc)
+                    if failure is exc:
+                        raise
+                    raise failure from exc
                 finally:
                     current.reset(reset)
                 self._complete(node, tid, handle, result, prepared)
@@ -330,7 +338,10 @@ class Run:
         self.steps += 1
         self.rec.dequeued(target, tid, now_us())
         if self.observer is not None:
-            self.observer("token_dequeued", {"token_id": tid, "node": target, "source": origin})
+            self.observer(
+                "token_dequeued",
+                {"token_id": tid, "node": target, "source_node": origin, "target_node": target},
+            )
             self.observer("node_started", {"node": target, "token_id": tid})
         attempt = self.attempts.get(tid, 0)
         while True:
@@ -349,7 +360,10 @@ class Run:
                 attempt = await self._retry(node, tid, exc, attempt)
             except BaseException as exc:
                 handle.close()
-                raise self._failure(node.name, tid, exc) from exc
+                failure = self._failure(node.name, tid, exc)
+                if failure is exc:
+                    raise
+                raise failure from exc
         self._complete(node, tid, handle, result, prepared)
         if span is not None:
             span.set_attribute("codon.ledger.seq_end", self.rec.seq - 1)
@@ -444,10 +458,24 @@ class Run:
     def _complete(
         self, node: NodeDef, tid: str, handle: NodeRuntime, result: Any, prepared: Any
     ) -> None:
+        """Record a completed activation: emitted tokens, state changes, ``node_completed``.
+
+        A state value or an event that cannot be recorded (no encoding, over the
+        size limit) fails the activation like an exception in the node would.
+        """
+        try:
+            self._record_completion(node, tid, handle, result, prepared)
+        except (CanonicalEncodingError, PayloadTooLargeError) as exc:
+            raise self._failure(node.name, tid, exc) from exc
+
+    def _record_completion(
+        self, node: NodeDef, tid: str, handle: NodeRuntime, result: Any, prepared: Any
+    ) -> None:
         rec = self.rec
         name = node.name
-        t1 = now_us()
         handle.close()
+        changes = self.state.changes()  # first: an unencodable value fails before any write
+        t1 = now_us()
         emitted = handle._emitted
         observer = self.observer
         if emitted is not None:
@@ -458,9 +486,13 @@ class Run:
                 if observer is not None:
                     observer(
                         "token_enqueued",
-                        {"token_id": etid, "source": name, "target": etarget, "payload": epayload},
+                        {
+                            "token_id": etid,
+                            "source_node": name,
+                            "target_node": etarget,
+                            "payload": epayload,
+                        },
                     )
-        changes = self.state.changes()
         if changes is not None:
             rec.state_updated(name, tid, changes, t1)
         rec.completed(name, tid, prepared, 0 if emitted is None else len(emitted), t1)
@@ -479,7 +511,9 @@ class Run:
         if isinstance(exc, (RunTimeoutError, StoreError)):
             self._record_failure(node, tid, exc, cancelled=False)
             return exc
-        if isinstance(exc, CanonicalEncodingError):
+        if isinstance(exc, PayloadTooLargeError):
+            message = f"node {node!r}: {exc}"
+        elif isinstance(exc, CanonicalEncodingError):
             message = (
                 f"node {node!r} returned a result that cannot be recorded "
                 f"({exc.type_name} at {exc.path}): {exc}"
@@ -567,12 +601,15 @@ class Run:
                 RUNTIME_STOPPED, ts, node, tid, metadata={"reason": why, "pending": len(self.queue)}
             )
             self.observe("runtime_stopped", {"node": node, "reason": why})
-        changes = self.state.changes(full=True)
+        skipped: list[str] = []
+        changes = self.state.changes(full=True, skipped=skipped)
         if changes is not None:
             rec.append(STATE_UPDATED, ts, payload=changes)
         meta: dict[str, Any] = {"status": status, "events": rec.seq, "activations": self.steps}
         if reason:
             meta["reason"] = reason
+        if skipped:
+            meta["unrecorded_state"] = skipped
         rec.append(RUN_FINISHED, ts, metadata=prepare(meta))
         rec.barrier(status=status, finished_us=ts, release=True)
 
@@ -626,7 +663,9 @@ class Run:
         except Interrupt as intr:
             return self._paused(intr)
         except _NodeFailed as failure:
-            raise self._failed(str(failure), WorkloadRuntimeError) from failure.error
+            kind = type(failure.error)
+            error_type = kind if issubclass(kind, WorkloadRuntimeError) else WorkloadRuntimeError
+            raise self._failed(str(failure), error_type) from failure.error
         except (StepLimitExceededError, RunTimeoutError) as exc:
             reason = (
                 f"max_steps={self.max_steps} exceeded"

@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from codon_sdk.identity._canonical import revive
+from codon_sdk.identity._canonical import canonical_bytes, revive
 from codon_sdk.ledger._chain import ChainCheck, check_chain
 from codon_sdk.ledger._events import (
     EFFECT_RECORDED,
@@ -68,6 +68,11 @@ def usage_from(events: Iterator[LedgerEvent]) -> dict[str, Any]:
         ):
             _add_usage(bucket, llm)
     return {"total": total, "by_node": by_node, "by_model": by_model}
+
+
+def _jsonable(value: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = orjson.loads(canonical_bytes(value))
+    return out
 
 
 class LedgerView(Sequence[bytes]):
@@ -212,34 +217,40 @@ class ExecutionReport:
     # ------------------------------------------------------------------ rendering
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready summary: ids, status, timings, per-node results and the ledger events."""
-        return {
-            "run_id": self.run_id,
-            "status": self.status,
-            "reason": self.reason,
-            "logic_id": self.logic_id,
-            "deployment_id": self.deployment_id,
-            "started_at": self.started_at.isoformat(),
-            "finished_at": self.finished_at.isoformat(),
-            "event_count": self.event_count,
-            "head_hash": self.head_hash,
-            "context": self.context,
-            "state": self.state,
-            "usage": self.usage,
-            "results": {
-                node: [
-                    {
-                        "token_id": r.token_id,
-                        "result": r.result,
-                        "started_at": r.started_at.isoformat(),
-                        "finished_at": r.finished_at.isoformat(),
-                    }
-                    for r in records
-                ]
-                for node, records in self.results.items()
-            },
-            "events": [orjson.loads(e) for e in self._entries],
-        }
+        """A JSON-ready summary: ids, status, timings, per-node results and the ledger events.
+
+        Values JSON cannot express (datetimes, tuples, dataclasses...) appear in
+        their documented tagged encoding, exactly as the ledger records them.
+        """
+        return _jsonable(
+            {
+                "run_id": self.run_id,
+                "status": self.status,
+                "reason": self.reason,
+                "logic_id": self.logic_id,
+                "deployment_id": self.deployment_id,
+                "started_at": self.started_at.isoformat(),
+                "finished_at": self.finished_at.isoformat(),
+                "event_count": self.event_count,
+                "head_hash": self.head_hash,
+                "context": self.context,
+                "state": self.state,
+                "usage": self.usage,
+                "results": {
+                    node: [
+                        {
+                            "token_id": r.token_id,
+                            "result": r.result,
+                            "started_at": r.started_at.isoformat(),
+                            "finished_at": r.finished_at.isoformat(),
+                        }
+                        for r in records
+                    ]
+                    for node, records in self.results.items()
+                },
+                "events": [orjson.loads(e) for e in self._entries],
+            }
+        )
 
     def summary(self) -> str:
         """A short human-readable account of the run."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from codon_sdk.errors import CanonicalEncodingError
 from codon_sdk.identity._canonical import canonical_bytes, prepare
 
 __all__ = ["RunState", "apply_change"]
@@ -119,13 +120,19 @@ class RunState(dict[Any, Any]):
 
     # --------------------------------------------------------------- change capture
 
-    def changes(self, *, full: bool = False) -> dict[str, Any] | None:
+    def changes(
+        self, *, full: bool = False, skipped: list[str] | None = None
+    ) -> dict[str, Any] | None:
         """What changed since the last call, as ``{"set": {...}, "del": [...]}`` (or None).
 
         The result is already prepared for canonical encoding. ``full`` compares
-        every key instead of only the possibly-changed ones.
+        every key instead of only the possibly-changed ones. A value with no
+        canonical encoding raises ``CanonicalEncodingError``, unless ``skipped`` is
+        given: then the key is left out and a description appended to it.
         """
-        keys = set(dict.keys(self)) | set(self._recorded) if full else self._dirty
+        keys, self._dirty = self._dirty, set()  # swapped first: writers in threads go on
+        if full:
+            keys = keys | set(dict.keys(self)) | set(self._recorded)
         if not keys:
             return None
         changed: dict[Any, Any] = {}
@@ -147,14 +154,19 @@ class RunState(dict[Any, Any]):
                     continue
                 recorded[key] = value
             else:
-                snapshot = canonical_bytes(value)
+                try:
+                    snapshot = canonical_bytes(value)
+                except CanonicalEncodingError as exc:
+                    if skipped is None:
+                        raise
+                    skipped.append(f"state[{key!r}]: {exc}")
+                    continue
                 if old == snapshot:
                     continue
                 recorded[key] = snapshot
                 plain = False
             plain = plain and type(key) is str
             changed[key] = value
-        self._dirty = set()
         if not changed and not deleted:
             return None
         diff: dict[str, Any] = {}

@@ -7,6 +7,7 @@ import inspect
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from codon_sdk.errors import (
@@ -37,10 +38,29 @@ from codon_sdk.stores._base import LedgerStore
 if TYPE_CHECKING:  # pragma: no cover
     from codon_sdk.replay._replay import ReplayReport
 
-__all__ = ["CodonWorkload", "Workload"]
+__all__ = ["CodonWorkload", "Workload", "WorkloadMetadata"]
 
 _RESERVED_NODE_NAMES = frozenset({ENTRY_ORIGIN})
 _RESUME_OPTIONS = frozenset({"max_steps", "max_concurrency", "durability", "timeout", "_observer"})
+
+
+@dataclass(frozen=True, slots=True)
+class WorkloadMetadata:
+    """A workload's descriptive metadata."""
+
+    name: str
+    version: str
+    description: str | None
+    tags: tuple[str, ...]
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in ("name", "version", "description", "tags"):
+            raise KeyError(key)
+        value = getattr(self, key)
+        return list(value) if key == "tags" else value
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: self[k] for k in ("name", "version", "description", "tags")}
 
 
 class Workload(abc.ABC):
@@ -181,13 +201,11 @@ class CodonWorkload(Workload):
     # ------------------------------------------------------------------ identity
 
     @property
-    def metadata(self) -> dict[str, Any]:
-        return {
-            "name": self._name,
-            "version": self._version,
-            "description": self._description,
-            "tags": list(self._tags),
-        }
+    def metadata(self) -> WorkloadMetadata:
+        """Name, version, description and tags (attributes; ``metadata["name"]`` works too)."""
+        return WorkloadMetadata(
+            name=self._name, version=self._version, description=self._description, tags=self._tags
+        )
 
     @property
     def name(self) -> str:
@@ -214,8 +232,11 @@ class CodonWorkload(Workload):
         return self._org_namespace or os.environ.get("ORG_NAMESPACE") or "unknown"
 
     @property
-    def organization_id(self) -> str | None:
-        return self._organization_id or os.environ.get("CODON_ORGANIZATION_ID") or None
+    def organization_id(self) -> str:
+        """``organization_id=``, else ``CODON_ORGANIZATION_ID``, else the org namespace."""
+        return (
+            self._organization_id or os.environ.get("CODON_ORGANIZATION_ID") or self.org_namespace
+        )
 
     @property
     def logic_id(self) -> str:

@@ -13,7 +13,7 @@ __all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from codon_sdk.cli import _replay, _runs
+    from codon_sdk.cli import _audit, _replay, _runs
 
     parser = argparse.ArgumentParser(
         prog="codon",
@@ -42,6 +42,50 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--ledger", metavar="URL", help="ledger store URL")
     export.add_argument("--format", default="jsonl", help="output format (jsonl)")
     export.set_defaults(func=_runs.export)
+
+    verify = commands.add_parser(
+        "verify",
+        help="verify a run's ledger (exit 0 verified/unanchored, 1 tampered/incomplete, 2 usage)",
+    )
+    verify.add_argument("run_id", nargs="?")
+    verify.add_argument("--all", action="store_true", help="every run, and the log of runs")
+    verify.add_argument(
+        "--checkpoint",
+        action="append",
+        metavar="FILE",
+        help="a signed checkpoint kept outside the database (repeatable); with --all, of the "
+        "log of runs",
+    )
+    verify.add_argument(
+        "--vkey",
+        action="append",
+        metavar="KEY",
+        help="trusted verifier key, or a file holding one (repeatable; default "
+        "$CODON_VERIFIER_KEYS)",
+    )
+    add_ledger(verify)
+    verify.set_defaults(func=_audit.verify)
+
+    keygen = commands.add_parser("keygen", help="create an Ed25519 signer/verifier key pair")
+    keygen.add_argument("name", help="key name, e.g. acme.example/ledger")
+    keygen.add_argument("--out-dir", default=".codon/keys", help="where to write the key files")
+    keygen.add_argument("--force", action="store_true", help="replace existing key files")
+    keygen.set_defaults(func=_audit.keygen)
+
+    prove = commands.add_parser(
+        "prove", help="an inclusion proof of one event against the run's latest checkpoint"
+    )
+    prove.add_argument("run_id")
+    prove.add_argument("seq", type=int)
+    prove.add_argument("--ledger", metavar="URL", help="ledger store URL")
+    prove.add_argument("--out", metavar="FILE", help="write the proof here (default: stdout)")
+    prove.set_defaults(func=_audit.prove)
+
+    verify_proof = commands.add_parser("verify-proof", help="check a proof file offline")
+    verify_proof.add_argument("file")
+    verify_proof.add_argument("--vkey", action="append", metavar="KEY")
+    verify_proof.add_argument("--json", action="store_true")
+    verify_proof.set_defaults(func=_audit.verify_proof)
 
     replay = commands.add_parser(
         "replay", help="re-run a recorded run with today's code, offline, and compare"

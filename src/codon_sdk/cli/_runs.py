@@ -71,8 +71,12 @@ def export(args: argparse.Namespace) -> int:
         raise CliError(f"unknown --format {args.format!r}; supported: jsonl")
     with opened_store(args.ledger) as store:
         entries = store.read(args.run_id)
+        notes = store.checkpoints(args.run_id)
     out = sys.stdout.buffer
     for entry in entries:
         out.write(entry + b"\n")
+    if notes:  # the last line: the latest signed checkpoint, to verify the lines above
+        size, note = notes[-1]
+        out.write(orjson.dumps({"codon_checkpoint": {"size": size, "note": note.decode()}}) + b"\n")
     out.flush()
     return EXIT_OK

@@ -17,6 +17,7 @@ from codon_sdk.errors import (
 from codon_sdk.identity._canonical import prepare
 from codon_sdk.ledger._chain import check_chain
 from codon_sdk.ledger._events import RUN_RESUMED, parse_entry
+from codon_sdk.ledger._merkle import leaf_hash
 from codon_sdk.runtime._engine import NodeDef, Observer, Run, now_us
 from codon_sdk.runtime._rebuild import RebuiltRun, rebuild
 from codon_sdk.runtime._recorder import DURABILITY_MODES, LockedRecorder, Recorder
@@ -150,6 +151,8 @@ def new_run(
     )
     if fork is not None:
         started["fork"] = fork
+    if writer is not None and writer.store.notary is not None:
+        started["checkpoints"] = writer.store.notary.announce(run_id)
     run.record_started(started)
     for entry in entry_nodes:
         run.enqueue_seed(entry, payload, prepared_payload)
@@ -282,7 +285,13 @@ def resume_run(
         opts.validate()
         owner = new_owner()
         info = ledger.claim(run_id, owner)
-        writer = RunWriter(ledger, info, durability=opts.durability, begun=True)
+        writer = RunWriter(
+            ledger,
+            info,
+            durability=opts.durability,
+            begun=True,
+            leaves=[leaf_hash(e) for e in entries],
+        )
         closers.insert(0, writer.close)
         report_ctx = _report_from([], rebuilt).context
         context = workload._context(run_id, str(started.get("deployment_id")), {})

@@ -20,16 +20,31 @@ durability     what a crash (SIGKILL, power loss aside) can lose
 
 A store failure is never swallowed: the next call into the writer raises it, the
 run fails loudly, and whatever was committed before stays intact.
+
+The writer also keeps the run's Merkle tree (an O(log n) accumulator fed with the
+leaf hashes the recorder computed): when the store has a notary it signs a
+checkpoint every ``every`` events and when the run ends or pauses, committed in
+the same transaction as the events it covers, then shipped to the notary's
+sinks; when the run ends, its size and root go into the log of runs.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import deque
+from collections.abc import Sequence
 from typing import Any
 
 from codon_sdk.errors import StoreError
+from codon_sdk.ledger._checkpoint import run_leaf
+from codon_sdk.ledger._merkle import MerkleAccumulator, leaf_hash
+from codon_sdk.ledger._merkle import root as merkle_root
 from codon_sdk.stores._base import Entry, LedgerStore, RunInfo
+from codon_sdk.stores._notary import Notary
+
+_log = logging.getLogger("codon_sdk")
+_ENDS = frozenset({"completed", "stopped", "failed"})
 
 __all__ = ["DEFAULT_MAX_PENDING", "RunWriter"]
 
@@ -47,6 +62,7 @@ class RunWriter:
         durability: str = "batch",
         begun: bool = False,
         max_pending: int = DEFAULT_MAX_PENDING,
+        leaves: Sequence[bytes] = (),
     ) -> None:
         self.store = store
         self.run_id = info.run_id
@@ -63,6 +79,8 @@ class RunWriter:
         self._closed = False
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
+        self._tree = MerkleAccumulator(leaves)
+        self._notary: Notary | None = store.notary
         if durability == "batch":
             self._thread = threading.Thread(
                 target=self._loop, name=f"codon-writer-{self.run_id[:12]}", daemon=True
@@ -147,27 +165,70 @@ class RunWriter:
                 self._cond.notify_all()
 
     def _write_now(self, entries: list[Entry], index: dict[str, Any]) -> None:
+        status = index.get("status")
+        checkpoints, log_root = self._audit(entries, status)
         if not self._begun:
             info = self._info
-            if index.get("status"):
+            if status:
                 from dataclasses import replace
 
                 info = replace(
                     info,
-                    status=index["status"],
+                    status=status,
                     finished_us=index.get("finished_us"),
                     owner=None if index.get("release") else info.owner,
                 )
             self.store.begin_run(info, entries)
             self._begun = True
+            if checkpoints or log_root is not None:
+                self.store.append(
+                    self.run_id, info.owner or "", [], checkpoints=checkpoints, log_root=log_root
+                )
+        elif entries or index or checkpoints:
+            self.store.append(
+                self.run_id,
+                self.owner,
+                entries,
+                status=status,
+                finished_us=index.get("finished_us"),
+                release=bool(index.get("release")),
+                checkpoints=checkpoints,
+                log_root=log_root,
+            )
+        self._after_commit(checkpoints, log_root)
+
+    def _audit(
+        self, entries: list[Entry], status: str | None
+    ) -> tuple[list[tuple[int, bytes]], bytes | None]:
+        """Feed the run's Merkle tree; the checkpoints and log root this commit carries."""
+        tree, notary = self._tree, self._notary
+        due: list[tuple[int, bytes]] = []
+        every = notary.every if notary is not None else 0
+        for _seq, _entry, leaf in entries:
+            tree.append(leaf)
+            if every and tree.size % every == 0:
+                due.append((tree.size, tree.root()))
+        pausing = status in _ENDS or status == "interrupted"
+        if pausing and notary is not None and tree.size and (not due or due[-1][0] != tree.size):
+            due.append((tree.size, tree.root()))
+        checkpoints = notary.checkpoints(self.run_id, due) if notary is not None else []
+        return checkpoints, (tree.root() if status in _ENDS else None)
+
+    def _after_commit(self, checkpoints: list[tuple[int, bytes]], log_root: bytes | None) -> None:
+        """Ship committed checkpoints; sign the log of runs after a run ended (best effort)."""
+        notary = self._notary
+        if notary is None:
             return
-        if not entries and not index:
+        origin = notary.origin(self.run_id)
+        for size, note in checkpoints:
+            notary.ship(self.run_id, origin, size, note)
+        if log_root is None:
             return
-        self.store.append(
-            self.run_id,
-            self.owner,
-            entries,
-            status=index.get("status"),
-            finished_us=index.get("finished_us"),
-            release=bool(index.get("release")),
-        )
+        try:
+            logged = self.store.runs_log()
+            leaves = [leaf_hash(run_leaf(run_id, size, root)) for _, run_id, size, root in logged]
+            note = notary.sign(notary.runs_origin, len(leaves), merkle_root(leaves))
+            self.store.put_checkpoint("", len(leaves), note)
+            notary.ship("", notary.runs_origin, len(leaves), note)
+        except Exception as exc:  # the run itself is safely recorded; the next run signs again
+            _log.warning("could not sign the log of runs after run %s: %s", self.run_id, exc)

@@ -46,7 +46,10 @@ __all__ = [
     "LedgerStore",
     "ListRuns",
     "Op",
+    "PutCheckpoint",
+    "ReadCheckpoints",
     "ReadEntries",
+    "ReadRunsLog",
     "RunInfo",
     "lease_is_stale",
     "new_owner",
@@ -122,7 +125,10 @@ class AppendEntries:
 
     ``status``/``finished_us`` update the index when given; ``release`` clears the
     owner (the run ended or paused). The first entry's seq must equal the run's
-    event count. Returns None.
+    event count. ``checkpoints`` (``(size, signed note)`` pairs covering these
+    entries) are stored in the same transaction, and so is, when ``log_root`` is
+    given, the run's line in the log of finished runs (its new event count and
+    that Merkle root). Returns None.
     """
 
     run_id: str
@@ -131,6 +137,36 @@ class AppendEntries:
     status: str | None = None
     finished_us: int | None = None
     release: bool = False
+    checkpoints: Sequence[tuple[int, bytes]] = ()
+    log_root: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReadCheckpoints:
+    """Signed checkpoint notes of a run as ``[(size, note bytes), ...]`` by size.
+
+    ``run_id=""`` names the log of finished runs. Unknown runs give ``[]``.
+    """
+
+    run_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PutCheckpoint:
+    """Store one signed checkpoint note (``run_id=""``: of the log of runs).
+
+    Storing the very same note again is a no-op; a different note for the same
+    size raises ``RunConflictError``. Returns None.
+    """
+
+    run_id: str
+    size: int
+    note: bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReadRunsLog:
+    """The log of finished runs, in log order: ``[(index, run_id, size, root bytes), ...]``."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -175,7 +211,17 @@ class ClaimRun:
     now_us: int
 
 
-Op: TypeAlias = BeginRun | AppendEntries | ReadEntries | GetRun | ListRuns | ClaimRun
+Op: TypeAlias = (
+    BeginRun
+    | AppendEntries
+    | ReadEntries
+    | GetRun
+    | ListRuns
+    | ClaimRun
+    | ReadCheckpoints
+    | PutCheckpoint
+    | ReadRunsLog
+)
 
 
 # --------------------------------------------------------------------------- leases
@@ -220,6 +266,8 @@ class LedgerStore(abc.ABC):
 
     #: URL with any password masked, for messages.
     url: str = ""
+    #: Who signs this ledger's checkpoints, how often, where they go (None: no checkpoints).
+    notary: Any = None
 
     @abc.abstractmethod
     def execute(self, op: Op) -> Any:
@@ -252,6 +300,8 @@ class LedgerStore(abc.ABC):
         status: str | None = None,
         finished_us: int | None = None,
         release: bool = False,
+        checkpoints: Sequence[tuple[int, bytes]] = (),
+        log_root: bytes | None = None,
     ) -> None:
         self.execute(
             AppendEntries(
@@ -261,8 +311,23 @@ class LedgerStore(abc.ABC):
                 status=status,
                 finished_us=finished_us,
                 release=release,
+                checkpoints=checkpoints,
+                log_root=log_root,
             )
         )
+
+    def checkpoints(self, run_id: str) -> list[tuple[int, bytes]]:
+        """Signed checkpoints stored for a run (``""``: for the log of runs), by size."""
+        result: list[tuple[int, bytes]] = self.execute(ReadCheckpoints(run_id=run_id))
+        return result
+
+    def put_checkpoint(self, run_id: str, size: int, note: bytes) -> None:
+        self.execute(PutCheckpoint(run_id=run_id, size=size, note=note))
+
+    def runs_log(self) -> list[tuple[int, str, int, bytes]]:
+        """The log of finished runs: ``(index, run_id, size, root)`` in log order."""
+        result: list[tuple[int, str, int, bytes]] = self.execute(ReadRunsLog())
+        return result
 
     def read(self, run_id: str, start: int = 0, end: int | None = None) -> list[bytes]:
         result: list[bytes] = self.execute(ReadEntries(run_id=run_id, start=start, end=end))

@@ -18,7 +18,10 @@ from codon_sdk.stores._base import (
     LedgerStore,
     ListRuns,
     Op,
+    PutCheckpoint,
+    ReadCheckpoints,
     ReadEntries,
+    ReadRunsLog,
     RunInfo,
 )
 
@@ -33,6 +36,8 @@ class MemoryStore(LedgerStore):
         self._lock = threading.Lock()
         self._runs: dict[str, RunInfo] = {}
         self._events: dict[str, list[bytes]] = {}
+        self._checkpoints: dict[str, dict[int, bytes]] = {}
+        self._log: list[tuple[int, str, int, bytes]] = []
 
     def execute(self, op: Op) -> Any:
         with self._lock:
@@ -49,7 +54,21 @@ class MemoryStore(LedgerStore):
                 return self._list(op)
             if isinstance(op, ClaimRun):
                 return self._claim(op)
+            if isinstance(op, ReadCheckpoints):
+                return sorted(self._checkpoints.get(op.run_id, {}).items())
+            if isinstance(op, PutCheckpoint):
+                return self._put_checkpoint(op.run_id, op.size, op.note)
+            if isinstance(op, ReadRunsLog):
+                return list(self._log)
             assert_never(op)
+
+    def _put_checkpoint(self, run_id: str, size: int, note: bytes) -> None:
+        held = self._checkpoints.setdefault(run_id, {})
+        if held.get(size, note) != note:
+            raise RunConflictError(
+                f"run {run_id!r} already has a different checkpoint for size {size}"
+            )
+        held[size] = note
 
     def _info(self, run_id: str) -> RunInfo:
         try:
@@ -82,7 +101,19 @@ class MemoryStore(LedgerStore):
             )
         events = self._events[op.run_id]
         _check_seqs(op.run_id, len(events), op.entries)
+        held = self._checkpoints.get(op.run_id, {})
+        for size, note in op.checkpoints:
+            if held.get(size, note) != note:
+                raise RunConflictError(
+                    f"run {op.run_id!r} already has a different checkpoint for size {size}"
+                )
+        if op.log_root is not None and any(r == op.run_id for _, r, _, _ in self._log):
+            raise RunConflictError(f"run {op.run_id!r} is already in the log of runs")
         events.extend(e for _, e, _ in op.entries)
+        for size, note in op.checkpoints:
+            self._put_checkpoint(op.run_id, size, note)
+        if op.log_root is not None:
+            self._log.append((len(self._log), op.run_id, len(events), op.log_root))
         last = op.entries[-1] if op.entries else None
         self._runs[op.run_id] = replace(
             info,

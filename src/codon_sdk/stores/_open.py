@@ -8,10 +8,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 from codon_sdk.errors import InvalidStoreURLError
 from codon_sdk.stores._base import LedgerStore
+from codon_sdk.stores._notary import Notary
 
 __all__ = ["DEFAULT_LEDGER_URL", "default_ledger_url", "mask_url", "open_store"]
 
 DEFAULT_LEDGER_URL: Final = "sqlite:///.codon/ledger.db"
+_FROM_ENV: Any = object()
 _SCHEMES = "memory://, sqlite:///relative/path.db, sqlite:////absolute/path.db, postgresql://..."
 
 
@@ -34,7 +36,7 @@ def mask_url(url: str) -> str:
     return urlunsplit((parts.scheme, f"{user}:***@{host}{port}", parts.path, parts.query, ""))
 
 
-def open_store(url: str | LedgerStore, **options: Any) -> LedgerStore:
+def open_store(url: str | LedgerStore, *, notary: Any = _FROM_ENV, **options: Any) -> LedgerStore:
     """Open the ledger store a URL names.
 
     * ``memory://``: in this process only;
@@ -42,9 +44,20 @@ def open_store(url: str | LedgerStore, **options: Any) -> LedgerStore:
     * ``postgresql://user:password@host:port/db``: PostgreSQL (needs ``codon-sdk[postgres]``).
 
     A store instance is returned as is. ``options`` go to the backend's constructor.
+    ``notary`` (a :class:`~codon_sdk.stores.Notary`, or None for none) signs the
+    ledger's checkpoints; by default one is built from ``CODON_SIGNING_KEY``
+    (see ``Notary.from_env``), and without that key there are no checkpoints.
     """
     if isinstance(url, LedgerStore):
+        if notary is not _FROM_ENV:
+            url.notary = notary
         return url
+    store = _open(url, options)
+    store.notary = Notary.from_env() if notary is _FROM_ENV else notary
+    return store
+
+
+def _open(url: str, options: dict[str, Any]) -> LedgerStore:
     if not isinstance(url, str) or "://" not in url:
         raise InvalidStoreURLError(f"not a ledger store URL: {url!r}; expected one of {_SCHEMES}")
     scheme = url.split("://", 1)[0].lower()

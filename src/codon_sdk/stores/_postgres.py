@@ -37,7 +37,10 @@ from codon_sdk.stores._base import (
     LedgerStore,
     ListRuns,
     Op,
+    PutCheckpoint,
+    ReadCheckpoints,
     ReadEntries,
+    ReadRunsLog,
     RunInfo,
 )
 from codon_sdk.stores._open import mask_url
@@ -64,6 +67,7 @@ _UPDATE_AFTER_APPEND: Final = (
     "status = COALESCE(%s, status), finished_us = COALESCE(%s, finished_us), "
     "owner = CASE WHEN %s THEN NULL ELSE owner END, heartbeat_us = %s WHERE run_id = %s"
 )
+_AUDIT: Final = schema.audit_sql("%s")
 _UPDATE_CLAIM: Final = (
     f"UPDATE {schema.RUNS_TABLE} SET owner = %s, heartbeat_us = %s, status = 'running' "
     "WHERE run_id = %s"
@@ -245,6 +249,18 @@ class PostgresStore(LedgerStore):
                     return self._list(conn, op)
                 if isinstance(op, ClaimRun):
                     return self._claim(conn, op)
+                if isinstance(op, ReadCheckpoints):
+                    return [
+                        (size, bytes(note))
+                        for size, note in conn.execute(_AUDIT["read_checkpoints"], (op.run_id,))
+                    ]
+                if isinstance(op, PutCheckpoint):
+                    return self._put_checkpoint(conn, op)
+                if isinstance(op, ReadRunsLog):
+                    return [
+                        (idx, run_id, size, bytes(root))
+                        for idx, run_id, size, root in conn.execute(_AUDIT["read_log"])
+                    ]
                 assert_never(op)
         except psycopg.Error as exc:
             raise self._error(exc, schema.describe(op)) from exc
@@ -290,6 +306,34 @@ class PostgresStore(LedgerStore):
                     time.time_ns() // 1000,
                     run_id,
                 ),
+            )
+            if op.checkpoints or op.log_root is not None:
+                self._audit_rows(cur, op, count + len(entries))
+
+    def _audit_rows(self, cur: psycopg.Cursor[Any], op: AppendEntries, count: int) -> None:
+        """Checkpoints and the log-of-runs line that go with an append (same transaction)."""
+        now = time.time_ns() // 1000
+        for size, note in op.checkpoints:
+            held = cur.execute(_AUDIT["get_checkpoint"], (op.run_id, size)).fetchone()
+            if schema.check_checkpoint(op.run_id, size, held and held[0], note):
+                cur.execute(_AUDIT["put_checkpoint"], (op.run_id, size, note, now))
+        if op.log_root is not None:
+            # one writer at a time: log indexes follow commit order, so a signed
+            # checkpoint of the log never sees a line appear before an earlier one
+            cur.execute(f"LOCK TABLE {schema.RUNS_LOG_TABLE} IN SHARE ROW EXCLUSIVE MODE")
+            if cur.execute(_AUDIT["logged"], (op.run_id,)).fetchone() is not None:
+                raise RunConflictError(f"run {op.run_id!r} is already in the log of runs")
+            cur.execute(_AUDIT["log_run"], (op.run_id, count, op.log_root, now))
+
+    def _put_checkpoint(self, conn: _Conn, op: PutCheckpoint) -> None:
+        with conn.transaction(), conn.cursor() as cur:
+            cur.execute(
+                _AUDIT["put_checkpoint"] + " ON CONFLICT DO NOTHING",
+                (op.run_id, op.size, op.note, time.time_ns() // 1000),
+            )
+            held = cur.execute(_AUDIT["get_checkpoint"], (op.run_id, op.size)).fetchone()
+            schema.check_checkpoint(
+                op.run_id, op.size, bytes(held[0]) if held else None, bytes(op.note)
             )
 
     def _read(self, conn: _Conn, op: ReadEntries) -> list[bytes]:

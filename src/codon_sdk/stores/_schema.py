@@ -9,7 +9,7 @@ have the same length, and migration ``i`` does the same thing in both. A later
 feature (signed checkpoints, a blob table) is a new migration appended to both
 lists, never an edit of an old one.
 
-Tables (version 1):
+Tables (version 1; version 2 adds ``codon_checkpoints`` and ``codon_runs_log``):
 
 * ``codon_meta(key, value)``: ``schema_version`` and room for other settings;
 * ``codon_runs``: one row per run, the :class:`~codon_sdk.stores._base.RunInfo` columns;
@@ -38,13 +38,18 @@ from codon_sdk.stores._base import (
     GetRun,
     ListRuns,
     Op,
+    PutCheckpoint,
+    ReadCheckpoints,
     ReadEntries,
+    ReadRunsLog,
     RunInfo,
 )
 
 __all__ = [
     "APPEND_ONLY_MESSAGE",
+    "CHECKPOINTS_TABLE",
     "EVENTS_TABLE",
+    "RUNS_LOG_TABLE",
     "LIST_ORDER",
     "NO_END",
     "META_TABLE",
@@ -55,6 +60,8 @@ __all__ = [
     "SQLITE_MIGRATIONS",
     "VERSION_KEY",
     "Migration",
+    "audit_sql",
+    "check_checkpoint",
     "check_owner",
     "check_seqs",
     "check_version",
@@ -74,6 +81,8 @@ Migration: TypeAlias = tuple[str, ...]
 META_TABLE: Final = "codon_meta"
 RUNS_TABLE: Final = "codon_runs"
 EVENTS_TABLE: Final = "codon_events"
+CHECKPOINTS_TABLE: Final = "codon_checkpoints"
+RUNS_LOG_TABLE: Final = "codon_runs_log"
 VERSION_KEY: Final = "schema_version"
 APPEND_ONLY_MESSAGE: Final = (
     "codon_events is append-only: ledger events cannot be updated or deleted"
@@ -138,6 +147,29 @@ SQLITE_MIGRATIONS: Final[tuple[Migration, ...]] = (
         f"""CREATE TRIGGER codon_events_no_delete BEFORE DELETE ON {EVENTS_TABLE}
             BEGIN SELECT RAISE(ABORT, '{APPEND_ONLY_MESSAGE}'); END""",
     ),
+    # 2: signed checkpoints and the log of finished runs, append-only too.
+    (
+        f"""CREATE TABLE {CHECKPOINTS_TABLE} (
+            run_id TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            note BLOB NOT NULL,
+            created_us INTEGER NOT NULL,
+            PRIMARY KEY (run_id, size)
+        )""",
+        f"""CREATE TABLE {RUNS_LOG_TABLE} (
+            idx INTEGER PRIMARY KEY,
+            run_id TEXT NOT NULL UNIQUE,
+            size INTEGER NOT NULL,
+            root BLOB NOT NULL,
+            logged_us INTEGER NOT NULL
+        )""",
+        *(
+            f"""CREATE TRIGGER {table}_no_{op.lower()} BEFORE {op} ON {table}
+            BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"""
+            for table in (CHECKPOINTS_TABLE, RUNS_LOG_TABLE)
+            for op in ("UPDATE", "DELETE")
+        ),
+    ),
 )
 
 # --------------------------------------------------------------------------- PostgreSQL
@@ -183,6 +215,33 @@ POSTGRES_MIGRATIONS: Final[tuple[Migration, ...]] = (
             ON {EVENTS_TABLE} FOR EACH ROW EXECUTE FUNCTION codon_events_append_only()""",
         f"""CREATE TRIGGER codon_events_no_truncate BEFORE TRUNCATE
             ON {EVENTS_TABLE} FOR EACH STATEMENT EXECUTE FUNCTION codon_events_append_only()""",
+    ),
+    # 2: signed checkpoints and the log of finished runs, append-only too.
+    (
+        f"""CREATE TABLE {CHECKPOINTS_TABLE} (
+            run_id TEXT COLLATE "C" NOT NULL,
+            size BIGINT NOT NULL,
+            note BYTEA NOT NULL,
+            created_us BIGINT NOT NULL,
+            PRIMARY KEY (run_id, size)
+        )""",
+        f"""CREATE TABLE {RUNS_LOG_TABLE} (
+            idx BIGINT PRIMARY KEY,
+            run_id TEXT COLLATE "C" NOT NULL UNIQUE,
+            size BIGINT NOT NULL,
+            root BYTEA NOT NULL,
+            logged_us BIGINT NOT NULL
+        )""",
+        *(
+            f"""CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table}
+            FOR EACH ROW EXECUTE FUNCTION codon_events_append_only()"""
+            for table in (CHECKPOINTS_TABLE, RUNS_LOG_TABLE)
+        ),
+        *(
+            f"""CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table}
+            FOR EACH STATEMENT EXECUTE FUNCTION codon_events_append_only()"""
+            for table in (CHECKPOINTS_TABLE, RUNS_LOG_TABLE)
+        ),
     ),
 )
 
@@ -326,4 +385,40 @@ def describe(op: Op) -> str:
         return "list runs"
     if isinstance(op, ClaimRun):
         return f"claim run {op.run_id!r} for {op.owner!r}"
+    if isinstance(op, ReadCheckpoints):
+        return f"read the checkpoints of run {op.run_id!r}"
+    if isinstance(op, PutCheckpoint):
+        return f"store a checkpoint of size {op.size} for run {op.run_id!r}"
+    if isinstance(op, ReadRunsLog):
+        return "read the log of runs"
     assert_never(op)
+
+
+def audit_sql(placeholder: str) -> dict[str, str]:
+    """The statements of checkpoints and the log of runs, in a dialect's paramstyle."""
+    p = placeholder
+    return {
+        "read_checkpoints": (
+            f"SELECT size, note FROM {CHECKPOINTS_TABLE} WHERE run_id = {p} ORDER BY size"
+        ),
+        "get_checkpoint": f"SELECT note FROM {CHECKPOINTS_TABLE} WHERE run_id = {p} AND size = {p}",
+        "put_checkpoint": (
+            f"INSERT INTO {CHECKPOINTS_TABLE} (run_id, size, note, created_us) "
+            f"VALUES ({p}, {p}, {p}, {p})"
+        ),
+        "read_log": f"SELECT idx, run_id, size, root FROM {RUNS_LOG_TABLE} ORDER BY idx",
+        "logged": f"SELECT idx FROM {RUNS_LOG_TABLE} WHERE run_id = {p}",
+        "log_run": (
+            f"INSERT INTO {RUNS_LOG_TABLE} (idx, run_id, size, root, logged_us) "
+            f"SELECT COALESCE(MAX(idx) + 1, 0), {p}, {p}, {p}, {p} FROM {RUNS_LOG_TABLE}"
+        ),
+    }
+
+
+def check_checkpoint(run_id: str, size: int, held: bytes | None, note: bytes) -> bool:
+    """Whether ``note`` still needs storing: False if the same note is held; raise if another is."""
+    if held is None:
+        return True
+    if bytes(held) != note:
+        raise RunConflictError(f"run {run_id!r} already has a different checkpoint for size {size}")
+    return False

@@ -30,7 +30,10 @@ from codon_sdk.stores._base import (
     LedgerStore,
     ListRuns,
     Op,
+    PutCheckpoint,
+    ReadCheckpoints,
     ReadEntries,
+    ReadRunsLog,
     RunInfo,
 )
 
@@ -54,6 +57,7 @@ _UPDATE_AFTER_APPEND: Final = (
     "owner = CASE WHEN ? THEN NULL ELSE owner END, heartbeat_us = ? "
     "WHERE run_id = ? AND owner = ? AND event_count = COALESCE(?, event_count)"
 )
+_AUDIT: Final = schema.audit_sql("?")
 _UPDATE_CLAIM: Final = (
     f"UPDATE {schema.RUNS_TABLE} SET owner = ?, heartbeat_us = ?, status = 'running' "
     "WHERE run_id = ?"
@@ -279,6 +283,18 @@ class SQLiteStore(LedgerStore):
                     return self._list(conn, op)
                 if isinstance(op, ClaimRun):
                     return self._claim(conn, op)
+                if isinstance(op, ReadCheckpoints):
+                    return [
+                        (size, bytes(note))
+                        for size, note in conn.execute(_AUDIT["read_checkpoints"], (op.run_id,))
+                    ]
+                if isinstance(op, PutCheckpoint):
+                    return self._put_checkpoint(conn, op)
+                if isinstance(op, ReadRunsLog):
+                    return [
+                        (idx, run_id, size, bytes(root))
+                        for idx, run_id, size, root in conn.execute(_AUDIT["read_log"])
+                    ]
                 assert_never(op)
             except sqlite3.Error as exc:
                 raise self._error(exc, schema.describe(op)) from exc
@@ -331,10 +347,33 @@ class SQLiteStore(LedgerStore):
             if entries:
                 schema.check_seqs(run_id, entries[0][0], entries)
                 conn.executemany(_INSERT_EVENTS, schema.insert_params(run_id, entries))
+            if op.checkpoints or op.log_root is not None:
+                self._audit_rows(conn, op)
             conn.execute("COMMIT")
         except BaseException:
             _rollback(conn)
             raise
+
+    def _audit_rows(self, conn: sqlite3.Connection, op: AppendEntries) -> None:
+        """Checkpoints and the log-of-runs line that go with an append (same transaction)."""
+        now = time.time_ns() // 1000
+        for size, note in op.checkpoints:
+            held = conn.execute(_AUDIT["get_checkpoint"], (op.run_id, size)).fetchone()
+            if schema.check_checkpoint(op.run_id, size, held and held[0], note):
+                conn.execute(_AUDIT["put_checkpoint"], (op.run_id, size, note, now))
+        if op.log_root is not None:
+            if conn.execute(_AUDIT["logged"], (op.run_id,)).fetchone() is not None:
+                raise RunConflictError(f"run {op.run_id!r} is already in the log of runs")
+            count = conn.execute(_SELECT_HOLDER, (op.run_id,)).fetchone()[1]
+            conn.execute(_AUDIT["log_run"], (op.run_id, count, op.log_root, now))
+
+    def _put_checkpoint(self, conn: sqlite3.Connection, op: PutCheckpoint) -> None:
+        with self._write(conn):
+            held = conn.execute(_AUDIT["get_checkpoint"], (op.run_id, op.size)).fetchone()
+            if schema.check_checkpoint(op.run_id, op.size, held and held[0], op.note):
+                conn.execute(
+                    _AUDIT["put_checkpoint"], (op.run_id, op.size, op.note, time.time_ns() // 1000)
+                )
 
     def _refuse_append(self, conn: sqlite3.Connection, op: AppendEntries) -> None:
         """Raise why an append matched no run row (the checks MemoryStore makes, in its order)."""

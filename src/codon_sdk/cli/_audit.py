@@ -1,0 +1,155 @@
+"""``codon verify``, ``codon keygen``, ``codon prove``, ``codon verify-proof``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+import sys
+
+from codon_sdk.cli._common import EXIT_FAILED, EXIT_OK, CliError, emit_json, opened_store
+from codon_sdk.errors import CheckpointError, ProofError
+from codon_sdk.ledger._note import generate_key
+from codon_sdk.ledger._proof import build_inclusion_proof, verify_proof_file
+from codon_sdk.ledger._verify import VerificationReport
+from codon_sdk.stores._verify import verify_all, verify_run
+
+__all__ = ["keygen", "prove", "verify", "verify_proof"]
+
+
+def _vkeys(args: argparse.Namespace) -> list[str] | None:
+    """``--vkey`` values (key text or files holding one), else ``CODON_VERIFIER_KEYS``."""
+    given = list(args.vkey or [])
+    if not given and os.environ.get("CODON_VERIFIER_KEYS"):
+        given = [k for k in os.environ["CODON_VERIFIER_KEYS"].split(",") if k.strip()]
+    if not given:
+        return None
+    keys: list[str] = []
+    for item in given:
+        path = pathlib.Path(item)
+        keys.append(path.read_text(encoding="utf-8").strip() if path.is_file() else item.strip())
+    return keys
+
+
+def _progress(done: int, total: int, report: VerificationReport) -> None:
+    if not sys.stderr.isatty():
+        return
+    width = 30
+    filled = width * done // max(total, 1)
+    sys.stderr.write(
+        f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {report.status:<10}"
+    )
+    if done == total:
+        sys.stderr.write("\n")
+    sys.stderr.flush()
+
+
+def verify(args: argparse.Namespace) -> int:
+    if bool(args.run_id) == bool(args.all):
+        raise CliError("give either a RUN_ID or --all")
+    keys = _vkeys(args)
+    try:
+        with opened_store(args.ledger) as store:
+            if args.all:
+                outcome = verify_all(
+                    store, vkeys=keys, log_checkpoints=args.checkpoint, progress=_progress
+                )
+                reports = outcome.runs
+                extra = [str(f) for f in outcome.findings]
+                ok = outcome.ok
+            else:
+                report = verify_run(store, args.run_id, vkeys=keys, checkpoints=args.checkpoint)
+                reports, extra, ok = [report], [], report.ok
+    except (OSError, CheckpointError) as exc:
+        raise CliError(f"cannot read a checkpoint or key: {exc}") from exc
+    if args.json:
+        emit_json(
+            {"ok": ok, "runs": [r.to_dict() for r in reports], "findings": extra}
+            if args.all
+            else reports[0].to_dict()
+        )
+    else:
+        for report in reports:
+            print(report.summary())
+        for line in extra:
+            print(f"TAMPER: {line}")
+        if args.all:
+            counts: dict[str, int] = {}
+            for report in reports:
+                counts[report.status] = counts.get(report.status, 0) + 1
+            summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+            print(
+                f"{len(reports)} run(s): {summary or 'none'}; log of runs "
+                f"{'ok' if not extra else 'TAMPERED'}"
+            )
+    return EXIT_OK if ok else EXIT_FAILED
+
+
+def keygen(args: argparse.Namespace) -> int:
+    skey, vkey = generate_key(args.name)
+    out = pathlib.Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    secret = out / f"{args.name.replace('/', '_')}.skey"
+    public = out / f"{args.name.replace('/', '_')}.vkey"
+    if secret.exists() and not args.force:
+        raise CliError(f"{secret} exists; pass --force to replace it")
+    fd = os.open(secret, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(skey + "\n")
+    public.write_text(vkey + "\n", encoding="utf-8")
+    print(vkey)
+    print(
+        f"signer key written to {secret} (keep it secret; set CODON_SIGNING_KEY={secret}); "
+        f"verifier key in {public} (give it to auditors; pass it with --vkey)",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
+def prove(args: argparse.Namespace) -> int:
+    with opened_store(args.ledger) as store:
+        entries = store.read(args.run_id)
+        notes = store.checkpoints(args.run_id)
+    if not 0 <= args.seq < len(entries):
+        raise CliError(f"run {args.run_id} has events 0 to {len(entries) - 1}; no seq {args.seq}")
+    covering = [(size, note) for size, note in notes if size > args.seq]
+    if not covering:
+        raise CliError(
+            f"no stored checkpoint of run {args.run_id} covers seq {args.seq}; the ledger needs a "
+            "notary (CODON_SIGNING_KEY) for checkpoints"
+        )
+    size, note = covering[-1]
+    try:
+        proof = build_inclusion_proof(checkpoint=note, index=args.seq, entries=entries[:size])
+    except ProofError as exc:
+        raise CliError(f"cannot build the proof: {exc}", EXIT_FAILED) from exc
+    if args.out:
+        pathlib.Path(args.out).write_bytes(proof)
+        print(f"inclusion proof of event {args.seq} in {size} events written to {args.out}")
+    else:
+        sys.stdout.write(proof.decode("utf-8") + "\n")
+    return EXIT_OK
+
+
+def verify_proof(args: argparse.Namespace) -> int:
+    keys = _vkeys(args)
+    if not keys:
+        raise CliError("verify-proof needs the verifier key(s) to trust: --vkey KEY or FILE")
+    try:
+        data = pathlib.Path(args.file).read_bytes()
+    except OSError as exc:
+        raise CliError(f"cannot read proof file {args.file}: {exc}") from exc
+    verdict = verify_proof_file(data, keys)
+    if args.json:
+        emit_json(
+            {
+                "ok": verdict.ok,
+                "kind": verdict.kind,
+                "checked": list(verdict.checked),
+                "problem": verdict.problem,
+                "signed_by": list(verdict.signed_by),
+            }
+        )
+    else:
+        print(verdict)
+    return EXIT_OK if verdict.ok else EXIT_FAILED

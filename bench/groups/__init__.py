@@ -1,0 +1,34 @@
+"""Benchmark groups: one module each, exposing ``run(settings) -> list[Result]``.
+
+To add a group (a durable ledger, verification throughput, tracing overhead,
+an adapter...), write ``bench/groups/<name>.py`` with a module docstring saying
+what it measures and a ``run`` function, then list it in :data:`GROUPS`.
+Modules are imported only when their group runs, so a group needing an
+optional dependency cannot break the others.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+
+from bench._harness import Result, Settings
+
+__all__ = ["GROUPS", "GroupRun", "load"]
+
+GroupRun = Callable[[Settings], list[Result]]
+
+# name -> one-line description, in the order the full run goes through them
+GROUPS: dict[str, str] = {
+    "loop": "10,000-step self-loop: SDK vs LangGraph vs a bare Python loop",
+    "scale": "per-step cost of the SDK loop at 100,000 steps vs 10,000",
+    "memory": "memory retained per step by a 100,000-step run",
+    "fanout": "100 async activations awaiting 50 ms each, max_concurrency=100",
+}
+
+
+def load(name: str) -> GroupRun:
+    """The ``run`` function of group ``name``."""
+    module = importlib.import_module(f"bench.groups.{name}")
+    run: GroupRun = module.run
+    return run

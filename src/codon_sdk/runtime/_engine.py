@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import contextvars
 import functools
+import itertools
 import threading
 import time
 import types
@@ -52,7 +53,12 @@ from codon_sdk.ledger._events import (
     STATE_UPDATED,
     TOKEN_ENQUEUED,
 )
-from codon_sdk.runtime._handle import CURRENT_RUNTIME, Interrupt, NodeRuntime
+from codon_sdk.runtime._handle import (
+    CURRENT_RUNTIME,
+    Interrupt,
+    NodeRuntime,
+    integrations_active,
+)
 from codon_sdk.runtime._policy import RetryPolicy
 from codon_sdk.runtime._rebuild import RecordedEffect
 from codon_sdk.runtime._recorder import Recorder
@@ -67,6 +73,7 @@ __all__ = ["NodeDef", "Observer", "QueueItem", "Run", "now_us"]
 QueueItem = tuple[str, str, Any, str, "str | None", int]
 Observer = Callable[[str, dict[str, Any]], None]
 _CoroutineType = types.CoroutineType
+_SAFE = 2**53 - 1
 
 
 def now_us() -> int:
@@ -86,10 +93,11 @@ class NodeDef:
     retry: RetryPolicy | None = None
     timeout: float | None = None
 
-    @property
-    def plain(self) -> bool:
-        """A sync node with no retry policy and no timeout: the engine's fast path."""
-        return not self.is_async and self.retry is None and self.timeout is None
+    plain: bool = field(init=False, default=False)
+
+    def __post_init__(self) -> None:
+        # a sync node with no retry policy and no timeout: the engine's fast path
+        self.plain = not self.is_async and self.retry is None and self.timeout is None
 
     def copy(self) -> NodeDef:
         return NodeDef(
@@ -142,6 +150,7 @@ class Run:
         self.queue: deque[QueueItem] = deque()
         self.steps = 0
         self.token_counter = 0
+        self.durable = recorder.durable
         self.live_results: list[Any] = []
         self.live_offset = 0
         self.stop_request: tuple[str, str, str] | None = None
@@ -156,18 +165,25 @@ class Run:
         self.divergences: list[tuple[str, str]] = []
         self.on_close: list[Callable[[], None]] = []
         self._pool: ThreadPoolExecutor | None = None
-        self._counter_lock: contextlib.AbstractContextManager[Any] = (
-            threading.Lock() if max_concurrency > 1 else contextlib.nullcontext()
-        )
         self._lineage: dict[str, tuple[str, str | None]] = {}
         self._lineage_seq = 0
 
     # ------------------------------------------------------------------ ids & lineage
 
+    @property
+    def token_counter(self) -> int:
+        """The number of the last token id handed out (``t<n>``)."""
+        return self._issued
+
+    @token_counter.setter
+    def token_counter(self, value: int) -> None:
+        self._issued = value
+        self._ids = itertools.count(value + 1)
+
     def next_token_id(self) -> str:
-        with self._counter_lock:
-            self.token_counter += 1
-            return f"t{self.token_counter}"
+        n = next(self._ids)  # atomic under the GIL: safe from worker threads
+        self._issued = n
+        return f"t{n}"
 
     def lineage_of(self, token_id: str) -> tuple[str, ...]:
         """Emitting nodes from the seed to ``token_id``'s origin, from the ledger's parent links."""
@@ -237,7 +253,9 @@ class Run:
             return
         queue, nodes, rec, context = self.queue, self.nodes, self.rec, self.context
         fast = self.tracer is None and self.observer is None and self.deadline is None
-        current = CURRENT_RUNTIME
+        current = CURRENT_RUNTIME if integrations_active() else None
+        time_ns = time.time_ns
+        attempts = self.attempts
         while queue:
             if self.steps >= self.max_steps:
                 raise self._step_limit()
@@ -248,14 +266,18 @@ class Run:
             else:  # the hot path: the same steps as _activate, without the optional parts
                 tid = item[0]
                 self.steps += 1
-                rec.dequeued(node.name, tid, now_us())
-                handle = NodeRuntime(self, node, item, self.attempts.get(tid, 0))
-                reset = current.set(handle)
+                rec.dequeued(node.name, tid, time_ns() // 1000)
+                handle = NodeRuntime(self, node, item, attempts.get(tid, 0) if attempts else 0)
+                reset = None if current is None else current.set(handle)
                 try:
                     result = node.fn(item[2], runtime=handle, context=context)
                     if type(result) is _CoroutineType:
                         result = await result
-                    prepared = prepare(result)
+                    prepared = (
+                        result
+                        if type(result) is int and -_SAFE <= result <= _SAFE
+                        else prepare(result)
+                    )
                 except Interrupt:
                     raise
                 except BaseException as exc:
@@ -264,7 +286,8 @@ class Run:
                         raise
                     raise failure from exc
                 finally:
-                    current.reset(reset)
+                    if reset is not None:
+                        CURRENT_RUNTIME.reset(reset)
                 self._complete(node, tid, handle, result, prepared)
             if self.stop_request is not None:
                 return
@@ -463,45 +486,42 @@ class Run:
         A state value or an event that cannot be recorded (no encoding, over the
         size limit) fails the activation like an exception in the node would.
         """
-        try:
-            self._record_completion(node, tid, handle, result, prepared)
-        except (CanonicalEncodingError, PayloadTooLargeError) as exc:
-            raise self._failure(node.name, tid, exc) from exc
-
-    def _record_completion(
-        self, node: NodeDef, tid: str, handle: NodeRuntime, result: Any, prepared: Any
-    ) -> None:
-        rec = self.rec
         name = node.name
-        handle.close()
-        changes = self.state.changes()  # first: an unencodable value fails before any write
-        t1 = now_us()
+        handle._closed = True
         emitted = handle._emitted
-        observer = self.observer
+        t1 = time.time_ns() // 1000
+        try:
+            changes = self.state.changes()  # first: an unencodable value fails before any write
+            self.rec.completion(name, tid, emitted, changes, prepared, t1, handle._emit_metadata)
+        except (CanonicalEncodingError, PayloadTooLargeError) as exc:
+            raise self._failure(name, tid, exc) from exc
         if emitted is not None:
-            queue = self.queue
-            for etid, etarget, epayload, eprepared, emeta in emitted:
-                rec.enqueued(name, etid, eprepared, emeta, etarget, tid, t1)
-                queue.append((etid, etarget, epayload, name, tid, t1))
-                if observer is not None:
-                    observer(
-                        "token_enqueued",
-                        {
-                            "token_id": etid,
-                            "source_node": name,
-                            "target_node": etarget,
-                            "payload": epayload,
-                        },
-                    )
-        if changes is not None:
-            rec.state_updated(name, tid, changes, t1)
-        rec.completed(name, tid, prepared, 0 if emitted is None else len(emitted), t1)
+            append = self.queue.append
+            for etid, etarget, epayload, _, _ in emitted:
+                append((etid, etarget, epayload, name, tid, t1))
         self.live_results.append(result)
-        if observer is not None:
-            observer("node_completed", {"node": name, "token_id": tid, "result": result})
+        if self.observer is not None:
+            self._observe_completion(name, tid, emitted, result)
         if handle._stop is not None and self.stop_request is None:
             self.stop_request = (name, handle._stop, tid)
-        rec.step_boundary()
+        if self.durable:
+            self.rec.step_boundary()
+
+    def _observe_completion(
+        self, name: str, tid: str, emitted: list[tuple[str, str, Any, Any, Any]] | None, result: Any
+    ) -> None:
+        assert self.observer is not None
+        for etid, etarget, epayload, _, _ in emitted or ():
+            self.observer(
+                "token_enqueued",
+                {
+                    "token_id": etid,
+                    "source_node": name,
+                    "target_node": etarget,
+                    "payload": epayload,
+                },
+            )
+        self.observer("node_completed", {"node": name, "token_id": tid, "result": result})
 
     def _failure(self, node: str, tid: str, exc: BaseException) -> BaseException:
         """Record a failed activation; return what to raise (cancellations propagate as is)."""
@@ -605,6 +625,7 @@ class Run:
         changes = self.state.changes(full=True, skipped=skipped)
         if changes is not None:
             rec.append(STATE_UPDATED, ts, payload=changes)
+        rec.flush_held()
         meta: dict[str, Any] = {"status": status, "events": rec.seq, "activations": self.steps}
         if reason:
             meta["reason"] = reason
@@ -615,6 +636,7 @@ class Run:
 
     def pause(self, interrupt: Interrupt | None, reason: str, kind: str) -> None:
         """Record that the run paused (an interrupt) or was cancelled: resumable, durably."""
+        self.rec.flush_held()
         meta: dict[str, Any] = {"reason": reason, "kind": kind, "events": self.rec.seq}
         node = tid = None
         if interrupt is not None:

@@ -23,6 +23,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "CURRENT_RUNTIME",
+    "enable_current_runtime",
+    "integrations_active",
     "EffectDivergence",
     "EffectSlot",
     "Interrupt",
@@ -35,9 +37,28 @@ CURRENT_RUNTIME: contextvars.ContextVar[NodeRuntime | None] = contextvars.Contex
 )
 
 
+_INTEGRATIONS = [False]
+
+
 def current_runtime() -> NodeRuntime | None:
-    """The handle of the node activation running in this context, if any (for integrations)."""
+    """The handle of the node activation running in this context, if any (for integrations).
+
+    An integration calls :func:`enable_current_runtime` once (when it is installed),
+    so that the engine publishes the handle; until then this returns None.
+    """
     return CURRENT_RUNTIME.get()
+
+
+def enable_current_runtime() -> None:
+    """Ask the engine to publish each activation's handle for :func:`current_runtime`.
+
+    Off by default because it costs every activation a context-variable switch.
+    """
+    _INTEGRATIONS[0] = True
+
+
+def integrations_active() -> bool:
+    return _INTEGRATIONS[0]
 
 
 class Interrupt(BaseException):
@@ -65,17 +86,13 @@ class NodeRuntime:
     per activation attempt; it is closed when the attempt ends.
     """
 
-    __slots__ = (
-        "_attempt",
-        "_closed",
-        "_effects",
-        "_emitted",
-        "_interrupts",
-        "_item",
-        "_node",
-        "_run",
-        "_stop",
-    )
+    __slots__ = ("__dict__", "_attempt", "_closed", "_emitted", "_item", "_node", "_run", "state")
+
+    # set on few activations: class defaults, an instance value only once changed
+    _stop: str | None = None
+    _emit_metadata: bool = False
+    _effects: int = 0
+    _interrupts: int = 0
 
     def __init__(self, run: Run, node: NodeDef, item: QueueItem, attempt: int = 0) -> None:
         self._run = run
@@ -83,17 +100,11 @@ class NodeRuntime:
         self._item = item
         self._attempt = attempt
         self._emitted: list[tuple[str, str, Any, Any, Any]] | None = None
-        self._stop: str | None = None
-        self._effects = 0
-        self._interrupts = 0
         self._closed = False
+        #: The dict shared by every activation of this run; changes are recorded in the ledger.
+        self.state: RunState = run.state
 
     # ------------------------------------------------------------------ read-only facts
-
-    @property
-    def state(self) -> RunState:
-        """The dict shared by every activation of this run; changes are recorded in the ledger."""
-        return self._run.state
 
     @property
     def node(self) -> str:
@@ -163,7 +174,7 @@ class NodeRuntime:
         if self._closed:
             self._check_open("emit")
         try:
-            prepared = prepare(payload)
+            prepared = payload if payload is None or type(payload) is str else prepare(payload)
             meta = prepare(dict(audit_metadata)) if audit_metadata else None
         except CanonicalEncodingError as exc:
             raise WorkloadRuntimeError(
@@ -171,6 +182,8 @@ class NodeRuntime:
                 f"({exc.type_name} at {exc.path}): {exc}"
             ) from exc
         token_id = self._run.next_token_id()
+        if meta is not None:
+            self._emit_metadata = True
         if self._emitted is None:
             self._emitted = []
         self._emitted.append((token_id, target, payload, prepared, meta))

@@ -335,6 +335,7 @@ def _record_resumed(
     run: Run, rebuilt: RebuiltRun, input: Any, actor: str | None, change: dict[str, Any] | None
 ) -> None:
     interrupt = rebuilt.interrupt if rebuilt.status == "interrupted" else None
+    run.rec.flush_held()
     meta: dict[str, Any] = {"reason": "recovery", "events": run.rec.seq}
     token_id = node = None
     if interrupt is not None and interrupt.get("kind") == "interrupt" and interrupt.get("token_id"):

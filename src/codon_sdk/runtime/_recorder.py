@@ -8,7 +8,7 @@ have fixed-shape encoders that fill a byte template instead. The tests prove
 the two paths byte-identical; the templates only exist because they halve the
 engine's cost per activation.
 
-Entries are kept back to back in one ``bytearray``, each behind the 0x00 leaf
+Entries are kept in exact-size chunks (see ``_Entries``), each behind the 0x00 leaf
 prefix it is hashed with (a few bytes of overhead per event, which keeps a
 100,000-step run small), and handed to the run's sink, a ledger store,
 according to the durability mode:
@@ -28,8 +28,9 @@ import hashlib
 import threading
 from array import array
 from binascii import hexlify
+from bisect import bisect_right
 from collections.abc import Iterator
-from itertools import accumulate, islice
+from itertools import accumulate
 from typing import Any, Final, Protocol
 
 import orjson
@@ -71,6 +72,10 @@ _ENQ = (
     b'\x00{"node":%s,"parent_token_id":%s,"payload":%s,"prev":"%s","run_id":%s,"seq":%d,'
     b'"target":%s,"token_id":%s,"ts":%d,"type":"token_enqueued","v":1}'
 )
+_ENQ_NULL = (
+    b'\x00{"node":%s,"parent_token_id":%s,"prev":"%s","run_id":%s,"seq":%d,'
+    b'"target":%s,"token_id":%s,"ts":%d,"type":"token_enqueued","v":1}'
+)
 _STATE = (
     b'\x00{"node":%s,"payload":%s,"prev":"%s","run_id":%s,"seq":%d,"token_id":%s,"ts":%d,'
     b'"type":"state_updated","v":1}'
@@ -90,6 +95,13 @@ def json_str(value: str) -> bytes:
     return _dumps(value)
 
 
+def _bake(template: bytes, jnode: bytes, jrun: bytes) -> bytes:
+    """A dequeue template with the node and run id filled in (``%`` escaped)."""
+    return template.replace(b'"node":%s', b'"node":' + jnode.replace(b"%", b"%%"), 1).replace(
+        b'"run_id":%s', b'"run_id":' + jrun.replace(b"%", b"%%"), 1
+    )
+
+
 def _json_value(prepared: Any) -> bytes:
     t = type(prepared)
     if t is int:
@@ -97,6 +109,55 @@ def _json_value(prepared: Any) -> bytes:
     if t is str:
         return _dumps(prepared)
     return _dumps(prepared, option=_SORT)
+
+
+class _Entries:
+    """A run's entries, each behind its 0x00 leaf prefix, kept as exact-size chunks.
+
+    New entries collect in ``tail``; every ``_COMPACT_EVERY`` of them are joined
+    into one ``bytes`` chunk (no spare capacity, a few bytes of index per entry),
+    which is what keeps a 100,000-step run small.
+    """
+
+    __slots__ = ("chunks", "count", "firsts", "starts", "tail")
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+        self.firsts: list[int] = []  # seq of each chunk's first entry
+        self.starts = array("I")  # each entry's offset inside its chunk
+        self.tail: list[bytes] = []
+        self.count = 0  # entries in chunks
+
+    def flush(self) -> None:
+        tail = self.tail
+        if tail:
+            self.firsts.append(self.count)
+            self.starts.extend(accumulate([len(e) for e in tail[:-1]], initial=0))
+            self.chunks.append(b"".join(tail))
+            self.count += len(tail)
+            tail.clear()
+
+    def get(self, seq: int) -> bytes:
+        """Entry ``seq`` without its leaf prefix."""
+        self.flush()
+        n = bisect_right(self.firsts, seq) - 1
+        chunk = self.chunks[n]
+        following = self.firsts[n + 1] if n + 1 < len(self.firsts) else self.count
+        end = len(chunk) if seq + 1 == following else self.starts[seq + 1]
+        return chunk[self.starts[seq] + 1 : end]
+
+    def iter(self, start: int = 0) -> Iterator[bytes]:
+        """Entries from ``start`` on, without their leaf prefixes."""
+        self.flush()
+        starts, firsts = self.starts, self.firsts
+        for n, chunk in enumerate(self.chunks):
+            first = firsts[n]
+            following = firsts[n + 1] if n + 1 < len(firsts) else self.count
+            if following <= start:
+                continue
+            for seq in range(max(first, start), following):
+                end = len(chunk) if seq + 1 == following else starts[seq + 1]
+                yield chunk[starts[seq] + 1 : end]
 
 
 class EntrySink(Protocol):
@@ -113,16 +174,17 @@ class Recorder:
     """Sequences, encodes, chains and keeps one run's ledger entries."""
 
     __slots__ = (
-        "_buf",
+        "_deq",
         "_durability",
+        "_entries",
         "_fast",
+        "_held",
         "_jrun",
         "_jstr",
-        "_offsets",
         "_pending",
         "_prev",
         "_sink",
-        "_tail",
+        "_tpl",
         "_trace_ids",
         "_tracing",
         "head",
@@ -149,9 +211,10 @@ class Recorder:
         self._prev: bytes | None = None
         self._jrun = json_str(run_id)
         self._jstr: dict[str, bytes] = {}
-        self._buf = bytearray()
-        self._offsets = array("Q", [0])
-        self._tail: list[bytes] = []
+        self._entries = _Entries()
+        self._held: tuple[str, str, int] | None = None
+        self._deq: dict[str, bytes] = {}
+        self._tpl: dict[str, tuple[bytes, bytes, bytes, bytes, bytes]] = {}
         self._sink = sink
         self._durability = durability
         self._pending: list[tuple[int, bytes, bytes]] = []
@@ -171,6 +234,8 @@ class Recorder:
         actor: str | None = None,
     ) -> int:
         """Record one event (values already prepared); return its seq."""
+        if self._held is not None:
+            self.flush_held()
         ev: dict[str, Any] = {
             "v": FORMAT_VERSION,
             "run_id": self.run_id,
@@ -202,35 +267,29 @@ class Recorder:
     def _seal(self, full: bytes, type_: str, node: str | None) -> int:
         """Hash, chain and keep one entry given with its 0x00 prefix."""
         if len(full) > self.max_event_bytes:
-            raise PayloadTooLargeError(
-                f"{type_} event of node {node!r} is {len(full) - 1} bytes, over the limit of "
-                f"{self.max_event_bytes} (max_event_bytes); keep large data out of tokens, "
-                "results and state, or raise the limit"
-            )
+            self._too_large(len(full), node, type_)
         leaf = _sha256(full).digest()
         seq = self.seq
         self.seq = seq + 1
         self.head = leaf
         self._prev = hexlify(leaf)
         self._fast = self._trace_ids is None and not self._tracing
-        tail = self._tail
-        tail.append(full)
-        if len(tail) >= _COMPACT_EVERY:
-            self._compact()
+        entries = self._entries
+        entries.tail.append(full)
+        if len(entries.tail) >= _COMPACT_EVERY:
+            entries.flush()
         if self._sink is not None:
             self._pending.append((seq, full[1:], leaf))
             if self._durability == "sync":
                 self.commit()
         return seq
 
-    def _compact(self) -> None:
-        """Move recent entries into the contiguous buffer (amortised over ``_COMPACT_EVERY``)."""
-        tail = self._tail
-        if tail:
-            buf = self._buf
-            self._offsets.extend(islice(accumulate(map(len, tail), initial=len(buf)), 1, None))
-            buf += b"".join(tail)
-            tail.clear()
+    def _too_large(self, size: int, node: str | None, type_: str = "an") -> None:
+        raise PayloadTooLargeError(
+            f"{type_} event of node {node!r} is {size - 1} bytes, over the limit of "
+            f"{self.max_event_bytes} (max_event_bytes); keep large data out of tokens, "
+            "results and state, or raise the limit"
+        )
 
     # ------------------------------------------------------------------ the fixed-shape fast path
 
@@ -242,85 +301,160 @@ class Recorder:
             j = self._jstr[name] = json_str(name)
             return j
 
-    def dequeued(self, node: str, token_id: str, ts: int) -> int:
-        if not self._fast:
-            return self.append(TOKEN_DEQUEUED, ts, node, token_id)
-        full = _DEQ % (self._j(node), self._prev, self._jrun, self.seq, _dumps(token_id), ts)
-        return self._seal(full, TOKEN_DEQUEUED, node)
+    def dequeued(self, node: str, token_id: str, ts: int) -> None:
+        """Record the start of an activation.
 
-    def enqueued(
+        Unless durability is ``sync``, the entry is held until the activation's
+        next event (custom event, effect, completion, failure: whichever comes
+        first) and sealed with it: the same bytes, seq and timestamp, one pass
+        fewer. :meth:`flush_held` writes it out early when something needs it.
+        """
+        if self._held is not None:
+            self.flush_held()
+        self._held = (node, token_id, ts)
+        if not self._fast or self._durability == "sync":
+            self.flush_held()
+
+    def flush_held(self) -> None:
+        """Write out a held ``token_dequeued`` entry (see :meth:`dequeued`)."""
+        held, self._held = self._held, None
+        if held is None:
+            return
+        node, token_id, ts = held
+        if not self._fast:
+            self.append(TOKEN_DEQUEUED, ts, node, token_id)
+            return
+        seq = self.seq
+        full = self._deq_template(node) % (self._prev, seq, _dumps(token_id), ts)
+        leaf = _sha256(full).digest()
+        self.seq, self._prev, self.head = seq + 1, hexlify(leaf), leaf
+        tail = self._entries.tail
+        tail.append(full)
+        if len(tail) >= _COMPACT_EVERY:
+            self._entries.flush()
+        if self._sink is not None:
+            self._pending.append((seq, full[1:], leaf))
+            if self._durability == "sync":
+                self.commit()
+
+    def _deq_template(self, node: str) -> bytes:
+        try:
+            return self._deq[node]
+        except KeyError:
+            template = self._deq[node] = _bake(_DEQ, self._j(node), self._jrun)
+            return template
+
+    def completion(
         self,
         node: str,
         token_id: str,
-        payload: Any,
-        metadata: Any,
-        target: str,
-        parent: str | None,
+        emitted: list[tuple[str, str, Any, Any, Any]] | None,
+        change: Any,
+        result: Any,
         ts: int,
-    ) -> int:
-        if metadata or payload is None or parent is None or not self._fast:
-            return self.append(
-                TOKEN_ENQUEUED, ts, node, token_id, payload, metadata, target, parent
-            )
-        jpayload = b"%d" % payload if type(payload) is int else _json_value(payload)
-        full = _ENQ % (
-            self._j(node),
-            _dumps(parent),
-            jpayload,
-            self._prev,
-            self._jrun,
-            self.seq,
-            self._j(target),
-            _dumps(token_id),
-            ts,
-        )
-        return self._seal(full, TOKEN_ENQUEUED, node)
-
-    def state_updated(self, node: str, token_id: str, change: Any, ts: int) -> int:
-        if not self._fast:
-            return self.append(STATE_UPDATED, ts, node, token_id, change)
-        full = _STATE % (
-            self._j(node),
-            _dumps(change, option=_SORT),
-            self._prev,
-            self._jrun,
-            self.seq,
-            _dumps(token_id),
-            ts,
-        )
-        return self._seal(full, STATE_UPDATED, node)
-
-    def completed(self, node: str, token_id: str, result: Any, emissions: int, ts: int) -> int:
-        if not self._fast:
-            return self.append(NODE_COMPLETED, ts, node, token_id, result, {"emissions": emissions})
+        with_metadata: bool = False,
+    ) -> None:
+        """Record a completed activation: ``token_enqueued`` per emitted token (id, target,
+        payload, prepared payload, prepared metadata), ``state_updated`` when ``change``
+        is not None, then ``node_completed``; all values already prepared.
+        ``with_metadata``: some emitted token carries audit metadata."""
+        n = 0 if emitted is None else len(emitted)
+        if not self._fast or with_metadata:
+            self.flush_held()
+            for etid, etarget, _, eprepared, emeta in emitted or ():
+                self.append(TOKEN_ENQUEUED, ts, node, etid, eprepared, emeta, etarget, token_id)
+            if change is not None:
+                self.append(STATE_UPDATED, ts, node, token_id, change)
+            self.append(NODE_COMPLETED, ts, node, token_id, result, {"emissions": n})
+            return
+        # the hot path, written out: format, hash, chain, keep; three times at most
+        try:
+            enq, enq_null, state_t, done_t, done_null = self._tpl[node]
+        except KeyError:
+            enq, enq_null, state_t, done_t, done_null = self._templates(node)
+        jtok = _dumps(token_id)
+        prev, seq, leaf = self._prev, self.seq, self.head
+        tail = self._entries.tail
+        pending = self._pending if self._sink is not None else None
+        limit = self.max_event_bytes
+        held = self._held
+        if held is not None:
+            self._held = None
+            full = self._deq_template(held[0]) % (prev, seq, _dumps(held[1]), held[2])
+            leaf = _sha256(full).digest()
+            prev = hexlify(leaf)
+            tail.append(full)
+            if pending is not None:
+                pending.append((seq, full[1:], leaf))
+            seq += 1
+        for etid, etarget, _, eprepared, _meta in emitted or ():
+            jtarget = self._j(etarget)
+            if eprepared is None:
+                full = enq_null % (jtok, prev, seq, jtarget, _dumps(etid), ts)
+            else:
+                jp = b"%d" % eprepared if type(eprepared) is int else _json_value(eprepared)
+                full = enq % (jtok, jp, prev, seq, jtarget, _dumps(etid), ts)
+            if len(full) > limit:
+                self._keep_chain(seq, prev, leaf)
+                self._too_large(len(full), node, TOKEN_ENQUEUED)
+            leaf = _sha256(full).digest()
+            prev = hexlify(leaf)
+            tail.append(full)
+            if pending is not None:
+                pending.append((seq, full[1:], leaf))
+            seq += 1
+        if change is not None:
+            full = state_t % (_dumps(change, option=_SORT), prev, seq, jtok, ts)
+            if len(full) > limit:
+                self._keep_chain(seq, prev, leaf)
+                self._too_large(len(full), node, STATE_UPDATED)
+            leaf = _sha256(full).digest()
+            prev = hexlify(leaf)
+            tail.append(full)
+            if pending is not None:
+                pending.append((seq, full[1:], leaf))
+            seq += 1
         if result is None:
-            full = _DONE_NULL % (
-                emissions,
-                self._j(node),
-                self._prev,
-                self._jrun,
-                self.seq,
-                _dumps(token_id),
-                ts,
-            )
+            full = done_null % (n, prev, seq, jtok, ts)
         else:
-            jresult = b"%d" % result if type(result) is int else _json_value(result)
-            full = _DONE % (
-                emissions,
-                self._j(node),
-                jresult,
-                self._prev,
-                self._jrun,
-                self.seq,
-                _dumps(token_id),
-                ts,
-            )
-        return self._seal(full, NODE_COMPLETED, node)
+            jr = b"%d" % result if type(result) is int else _json_value(result)
+            full = done_t % (n, jr, prev, seq, jtok, ts)
+        if len(full) > limit:
+            self._keep_chain(seq, prev, leaf)
+            self._too_large(len(full), node, NODE_COMPLETED)
+        leaf = _sha256(full).digest()
+        tail.append(full)
+        if pending is not None:
+            pending.append((seq, full[1:], leaf))
+        self.seq, self._prev, self.head = seq + 1, hexlify(leaf), leaf
+        if len(tail) >= _COMPACT_EVERY:
+            self._entries.flush()
+        if pending is not None and self._durability == "sync":
+            self.commit()
+
+    def _templates(self, node: str) -> tuple[bytes, bytes, bytes, bytes, bytes]:
+        """The completion templates of ``node`` with its name and the run id baked in."""
+        jnode, jrun = self._j(node), self._jrun
+        baked = (
+            _bake(_ENQ, jnode, jrun),
+            _bake(_ENQ_NULL, jnode, jrun),
+            _bake(_STATE, jnode, jrun),
+            _bake(_DONE, jnode, jrun),
+            _bake(_DONE_NULL, jnode, jrun),
+        )
+        self._tpl[node] = baked
+        return baked
+
+    def _keep_chain(self, seq: int, prev: bytes | None, leaf: bytes | None) -> None:
+        """Store the chain position reached before an entry turned out too large."""
+        self.seq, self._prev, self.head = seq, prev, leaf
 
     # ------------------------------------------------------------------ durability
 
     def commit(self, **index: Any) -> None:
         """Hand pending entries (and runs-index updates such as ``status``) to the sink."""
+        if self._held is not None:
+            self.flush_held()
         if self._sink is not None and (self._pending or index):
             pending, self._pending = self._pending, []
             self._sink.write(pending, **index)
@@ -338,11 +472,10 @@ class Recorder:
 
     def load(self, entries: list[bytes]) -> None:
         """Adopt already-recorded entries (a resumed run) as the start of this ledger."""
-        self._compact()
         for entry in entries:
-            self._buf += b"\x00"
-            self._buf += entry
-            self._offsets.append(len(self._buf))
+            self._entries.tail.append(b"\x00" + entry)
+            if len(self._entries.tail) >= _COMPACT_EVERY:
+                self._entries.flush()
         if entries:
             self.head = _sha256(b"\x00" + entries[-1]).digest()
             self._prev = hexlify(self.head)
@@ -350,6 +483,11 @@ class Recorder:
         self.seq = len(entries)
 
     # ------------------------------------------------------------------ reading
+
+    @property
+    def durable(self) -> bool:
+        """Whether entries go to a store (a sink) beyond this process's memory."""
+        return self._sink is not None
 
     @property
     def tracing(self) -> bool:
@@ -372,20 +510,18 @@ class Recorder:
         self._fast = value is None and not self._tracing and self._prev is not None
 
     def __len__(self) -> int:
+        self.flush_held()
         return self.seq
 
     def entry(self, seq: int) -> bytes:
         """The verbatim entry bytes of event ``seq`` (without the leaf prefix)."""
-        self._compact()
-        offsets = self._offsets
-        return bytes(self._buf[offsets[seq] + 1 : offsets[seq + 1]])
+        self.flush_held()
+        return self._entries.get(seq)
 
     def entries(self, start: int = 0) -> Iterator[bytes]:
         """The verbatim entry bytes, in order."""
-        self._compact()
-        offsets, buf = self._offsets, self._buf
-        for seq in range(start, self.seq):
-            yield bytes(buf[offsets[seq] + 1 : offsets[seq + 1]])
+        self.flush_held()
+        return self._entries.iter(start)
 
     @property
     def prev(self) -> str | None:
@@ -410,21 +546,19 @@ class LockedRecorder(Recorder):
         with self._lock:
             return super().append(*args, **kwargs)
 
-    def dequeued(self, node: str, token_id: str, ts: int) -> int:
+    def dequeued(self, node: str, token_id: str, ts: int) -> None:
         with self._lock:
-            return super().dequeued(node, token_id, ts)
+            self.flush_held()  # with several activations at once, nothing is held back
+            super().dequeued(node, token_id, ts)
+            super().flush_held()
 
-    def enqueued(self, *args: Any) -> int:
+    def flush_held(self) -> None:
         with self._lock:
-            return super().enqueued(*args)
+            super().flush_held()
 
-    def state_updated(self, node: str, token_id: str, change: Any, ts: int) -> int:
+    def completion(self, *args: Any) -> None:
         with self._lock:
-            return super().state_updated(node, token_id, change, ts)
-
-    def completed(self, node: str, token_id: str, result: Any, emissions: int, ts: int) -> int:
-        with self._lock:
-            return super().completed(node, token_id, result, emissions, ts)
+            super().completion(*args)
 
     def commit(self, **index: Any) -> None:
         with self._lock:

@@ -130,6 +130,8 @@ class RunState(dict[Any, Any]):
         canonical encoding raises ``CanonicalEncodingError``, unless ``skipped`` is
         given: then the key is left out and a description appended to it.
         """
+        if not self._dirty and not full:
+            return None
         keys, self._dirty = self._dirty, set()  # swapped first: writers in threads go on
         if full:
             keys = keys | set(dict.keys(self)) | set(self._recorded)

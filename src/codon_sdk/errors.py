@@ -23,6 +23,7 @@ openai and friends are translated at the boundary with ``raise Ours(...) from ex
     │   ├── SchemaVersionError                the database was written by a newer SDK
     │   ├── RunNotFoundError(LookupError)     no run with that id in the store
     │   └── RunConflictError                  the run exists, has ended, or another process holds it
+    ├── ConfigurationError(ValueError)        a setting (price, option) has an impossible value
     ├── CheckpointError(ValueError)           a signed checkpoint or key cannot be parsed
     ├── ProofError(ValueError)                an inclusion or consistency proof is malformed
     └── ReplayError(RuntimeError)             a run cannot be replayed or forked
@@ -39,6 +40,7 @@ __all__ = [
     "CanonicalEncodingError",
     "CheckpointError",
     "CodonError",
+    "ConfigurationError",
     "InvalidStoreURLError",
     "LedgerError",
     "LogicChangedError",
@@ -143,6 +145,10 @@ class RunNotFoundError(StoreError, LookupError):
 
 class RunConflictError(StoreError):
     """The run already exists, has finished, or is being executed by another process."""
+
+
+class ConfigurationError(CodonError, ValueError):
+    """A configuration value is impossible (a negative price, an unknown option value...)."""
 
 
 class CheckpointError(CodonError, ValueError):

@@ -303,7 +303,7 @@ class _Walk:
         if callable(dump) and hasattr(tv, "model_fields"):
             key = self._enter(v, path)
             try:
-                data = self.prep(dump(mode="python"), path, depth + 1)
+                data = self.prep(dump(mode="python", by_alias=True), path, depth + 1)
             finally:
                 self.active.discard(key)
             return {TAG: "pydantic", "type": type_path(tv), "v": data}

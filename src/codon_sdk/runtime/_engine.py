@@ -674,6 +674,7 @@ class Run:
                     raise
                 span.set_attribute("codon.ledger.event_count", report.event_count)
                 span.set_attribute("codon.workload.status", report.status)
+                self.tracer.run_cost(report.usage["total"]["cost_usd"])
                 return report
         finally:
             for close in self.on_close:

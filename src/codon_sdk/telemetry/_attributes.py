@@ -76,6 +76,7 @@ class CodonLedgerAttributes(_StrEnum):
     SEQ_END = "codon.ledger.seq_end"
     HEAD = "codon.ledger.head"
     EVENT_COUNT = "codon.ledger.event_count"
+    EFFECT_SERVED = "codon.ledger.effect_served"
 
 
 class CodonSpanNames(_StrEnum):
@@ -113,6 +114,11 @@ class GenAIAttributes(_StrEnum):
     AGENT_NAME = "gen_ai.agent.name"
     INPUT_MESSAGES = "gen_ai.input.messages"
     OUTPUT_MESSAGES = "gen_ai.output.messages"
+    SYSTEM_INSTRUCTIONS = "gen_ai.system_instructions"
+    EMBEDDINGS_DIMENSION_COUNT = "gen_ai.embeddings.dimension.count"
+    OPENAI_REQUEST_SERVICE_TIER = "openai.request.service_tier"
+    OPENAI_RESPONSE_SERVICE_TIER = "openai.response.service_tier"
+    OPENAI_RESPONSE_SYSTEM_FINGERPRINT = "openai.response.system_fingerprint"
     TOKEN_TYPE = "gen_ai.token.type"
     SERVER_ADDRESS = "server.address"
     SERVER_PORT = "server.port"

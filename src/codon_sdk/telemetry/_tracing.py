@@ -10,6 +10,7 @@ carry the trace and span ids back (see ``Recorder``).
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,7 @@ from codon_sdk.telemetry._attributes import CodonNodeAttributes as NodeA
 from codon_sdk.telemetry._attributes import CodonWorkloadAttributes as W
 from codon_sdk.telemetry._attributes import GenAIAttributes as G
 from codon_sdk.telemetry._attributes import GenAIOperations as Op
+from codon_sdk.telemetry._metrics import record_node_duration, record_run_cost
 
 if TYPE_CHECKING:  # pragma: no cover
     from codon_sdk.runtime._engine import NodeDef, Run
@@ -55,9 +57,10 @@ def span_ids() -> tuple[str, str] | None:
 
 
 class RunTracer:
-    """Opens a run's root span and its node spans (as the current span)."""
+    """Opens a run's root span and its node spans (as the current span), and records the
+    ``codon.node.duration`` and ``codon.run.cost`` metrics beside them."""
 
-    __slots__ = ("_base", "_tracer")
+    __slots__ = ("_base", "_metric_attrs", "_tracer")
 
     def __init__(
         self, context: dict[str, Any], tracer_provider: trace.TracerProvider | None = None
@@ -66,6 +69,8 @@ class RunTracer:
 
         self._tracer = trace.get_tracer(TRACER_NAME, __version__, tracer_provider=tracer_provider)
         self._base = run_attributes(context)
+        # low cardinality only: never run or token ids on metrics
+        self._metric_attrs = {k: v for k, v in self._base.items() if k not in (W.RUN_ID.value,)}
 
     @contextlib.contextmanager
     def run_span(self, run: Run) -> Iterator[trace.Span]:
@@ -77,6 +82,10 @@ class RunTracer:
             f"invoke_workflow {name}", kind=SpanKind.INTERNAL, attributes=attrs
         ) as span:
             yield span
+
+    def run_cost(self, cost_usd: float | None) -> None:
+        """Record the finished run's LLM cost (nothing when unknown)."""
+        record_run_cost(cost_usd, self._metric_attrs)
 
     @contextlib.contextmanager
     def node_span(self, run: Run, node: NodeDef, token_id: str, seq: int) -> Iterator[trace.Span]:
@@ -92,6 +101,8 @@ class RunTracer:
             attrs[NodeA.MODEL_NAME.value] = spec.model_name
         if spec.model_version:
             attrs[NodeA.MODEL_VERSION.value] = spec.model_version
+        started = time.perf_counter()
+        error: str | None = None
         with self._tracer.start_as_current_span(
             f"codon.node.{node.name}",
             kind=SpanKind.INTERNAL,
@@ -102,6 +113,14 @@ class RunTracer:
             try:
                 yield span
             except Exception as exc:
-                span.set_attribute(G.ERROR_TYPE.value, type(exc).__qualname__)
+                error = type(exc).__qualname__
+                span.set_attribute(G.ERROR_TYPE.value, error)
                 span.set_status(Status(StatusCode.ERROR, str(exc)))
                 raise
+            finally:
+                record_node_duration(
+                    time.perf_counter() - started,
+                    node=node.name,
+                    attributes={**self._metric_attrs, NodeA.NODESPEC_ROLE.value: spec.role},
+                    error_type=error,
+                )

@@ -1,0 +1,303 @@
+"""What an OpenAI call asked and answered, as span attributes and ledger metadata.
+
+Pure functions over the request keyword arguments and the response objects
+(or stream chunks); message content is only turned into the
+``gen_ai.input.messages`` / ``gen_ai.output.messages`` attributes when content
+capture is on, in the GenAI conventions' JSON form
+(``[{"role": ..., "parts": [{"type": "text", "content": ...}]}]``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry.util.types import AttributeValue
+
+from codon_sdk.telemetry._attributes import GenAIAttributes as G
+from codon_sdk.telemetry._genai import (
+    TokenUsage,
+    extract_finish_reasons,
+    extract_response_id,
+    extract_response_model,
+    extract_usage,
+    jsonable,
+    request_attributes,
+    scrub,
+)
+from codon_sdk.telemetry._genai import field as get
+
+__all__ = [
+    "RequestInfo",
+    "ResponseInfo",
+    "describe_chunks",
+    "describe_request",
+    "describe_response",
+]
+
+# request keyword arguments that are transport settings, never recorded
+_TRANSPORT = frozenset({"extra_headers", "extra_query", "timeout"})
+
+
+@dataclass(slots=True, kw_only=True)
+class RequestInfo:
+    """One request: its operation, model, recorded parameters and span attributes."""
+
+    operation: str  # "chat" | "responses" | "embeddings" (the ledger's llm.operation)
+    model: str | None
+    stream: bool
+    params: dict[str, Any]
+    attributes: dict[str, AttributeValue]
+
+    @property
+    def span_operation(self) -> str:
+        """``gen_ai.operation.name``: the Responses API is a ``chat`` operation."""
+        return "embeddings" if self.operation == "embeddings" else "chat"
+
+
+@dataclass(slots=True, kw_only=True)
+class ResponseInfo:
+    """What a response (or a stream's chunks) said about the call."""
+
+    model: str | None = None
+    id: str | None = None
+    finish_reasons: tuple[str, ...] = ()
+    usage: TokenUsage | None = None
+    attributes: dict[str, AttributeValue] = field(default_factory=dict)
+
+
+def _dumps(value: Any, secrets: tuple[str, ...]) -> str:
+    return scrub(json.dumps(value, ensure_ascii=False, default=str), secrets)
+
+
+def describe_request(
+    operation: str, kwargs: Mapping[str, Any], secrets: tuple[str, ...], *, capture: bool
+) -> RequestInfo:
+    """Describe the keyword arguments of ``create``; transport settings are left out."""
+    params = {k: v for k, v in kwargs.items() if k not in _TRANSPORT}
+    model = params.get("model")
+    attrs = request_attributes(params)
+    tier = params.get("service_tier")
+    if isinstance(tier, str):
+        attrs[G.OPENAI_REQUEST_SERVICE_TIER.value] = tier
+    conversation = params.get("conversation")
+    conversation_id = conversation if isinstance(conversation, str) else get(conversation, "id")
+    if isinstance(conversation_id, str):
+        attrs[G.CONVERSATION_ID.value] = conversation_id
+    if capture and operation != "embeddings":
+        messages, system = _input_messages(operation, params)
+        if messages:
+            attrs[G.INPUT_MESSAGES.value] = _dumps(messages, secrets)
+        if system:
+            attrs[G.SYSTEM_INSTRUCTIONS.value] = _dumps(system, secrets)
+    return RequestInfo(
+        operation=operation,
+        model=model if isinstance(model, str) and model else None,
+        stream=params.get("stream") is True,
+        params=jsonable(params, secrets),
+        attributes=attrs,
+    )
+
+
+def describe_response(
+    operation: str, obj: Any, secrets: tuple[str, ...], *, capture: bool
+) -> ResponseInfo:
+    """Describe a whole response object (chat completion, Responses API response, embeddings)."""
+    info = ResponseInfo(
+        model=extract_response_model(obj),
+        id=extract_response_id(obj),
+        finish_reasons=extract_finish_reasons(obj) if operation != "embeddings" else (),
+        usage=extract_usage(obj),
+    )
+    attrs = info.attributes
+    tier = get(obj, "service_tier")
+    if isinstance(tier, str):
+        attrs[G.OPENAI_RESPONSE_SERVICE_TIER.value] = tier
+    fingerprint = get(obj, "system_fingerprint")
+    if isinstance(fingerprint, str):
+        attrs[G.OPENAI_RESPONSE_SYSTEM_FINGERPRINT.value] = fingerprint
+    if operation == "embeddings":
+        data = get(obj, "data")
+        vector = get(data[0], "embedding") if isinstance(data, list) and data else None
+        if isinstance(vector, list):
+            attrs[G.EMBEDDINGS_DIMENSION_COUNT.value] = len(vector)
+    elif capture:
+        messages = _output_messages(operation, obj, info.finish_reasons)
+        if messages:
+            attrs[G.OUTPUT_MESSAGES.value] = _dumps(messages, secrets)
+    return info
+
+
+def describe_chunks(
+    operation: str, chunks: list[Any], secrets: tuple[str, ...], *, capture: bool
+) -> ResponseInfo:
+    """Describe a stream from the chunks consumed so far."""
+    if operation == "responses":
+        final = None
+        for event in chunks:
+            response = get(event, "response")
+            if response is not None:
+                final = response
+        if final is None:
+            return ResponseInfo()
+        return describe_response(operation, final, secrets, capture=capture)
+    return _describe_chat_chunks(chunks, secrets, capture=capture)
+
+
+def _describe_chat_chunks(
+    chunks: list[Any], secrets: tuple[str, ...], *, capture: bool
+) -> ResponseInfo:
+    info = ResponseInfo()
+    texts: dict[int, list[str]] = {}
+    reasons: dict[int, str] = {}
+    calls: dict[int, dict[int, dict[str, Any]]] = {}
+    for chunk in chunks:
+        info.id = info.id or extract_response_id(chunk)
+        info.model = extract_response_model(chunk) or info.model
+        usage = extract_usage(chunk)
+        info.usage = usage or info.usage
+        tier = get(chunk, "service_tier")
+        if isinstance(tier, str):
+            info.attributes[G.OPENAI_RESPONSE_SERVICE_TIER.value] = tier
+        fingerprint = get(chunk, "system_fingerprint")
+        if isinstance(fingerprint, str):
+            info.attributes[G.OPENAI_RESPONSE_SYSTEM_FINGERPRINT.value] = fingerprint
+        for choice in get(chunk, "choices") or []:
+            index = get(choice, "index") or 0
+            reason = get(choice, "finish_reason")
+            if isinstance(reason, str):
+                reasons[index] = reason
+            if capture:
+                _accumulate(get(choice, "delta"), texts.setdefault(index, []), calls, index)
+    info.finish_reasons = tuple(reasons[i] for i in sorted(reasons))
+    if capture and (texts or calls):
+        messages = []
+        for index in sorted(set(texts) | set(calls)):
+            parts = _text_parts("".join(texts.get(index, [])))
+            parts += [_call_part(c) for _, c in sorted(calls.get(index, {}).items())]
+            message: dict[str, Any] = {"role": "assistant", "parts": parts}
+            if index in reasons:
+                message["finish_reason"] = reasons[index]
+            messages.append(message)
+        info.attributes[G.OUTPUT_MESSAGES.value] = _dumps(messages, secrets)
+    return info
+
+
+def _accumulate(
+    delta: Any, text: list[str], calls: dict[int, dict[int, dict[str, Any]]], index: int
+) -> None:
+    content = get(delta, "content")
+    if isinstance(content, str):
+        text.append(content)
+    for call in get(delta, "tool_calls") or []:
+        slot = calls.setdefault(index, {}).setdefault(get(call, "index") or 0, {"arguments": ""})
+        function = get(call, "function")
+        for key, value in (("id", get(call, "id")), ("name", get(function, "name"))):
+            if isinstance(value, str):
+                slot[key] = value
+        arguments = get(function, "arguments")
+        if isinstance(arguments, str):
+            slot["arguments"] += arguments
+
+
+# --------------------------------------------------------------------------- content
+
+
+def _text_parts(text: Any) -> list[dict[str, Any]]:
+    return [{"type": "text", "content": text}] if isinstance(text, str) and text else []
+
+
+def _call_part(call: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "tool_call",
+        "id": call.get("id"),
+        "name": call.get("name"),
+        "arguments": call.get("arguments"),
+    }
+
+
+def _content_parts(content: Any) -> list[dict[str, Any]]:
+    if isinstance(content, str):
+        return _text_parts(content)
+    parts: list[dict[str, Any]] = []
+    for part in content if isinstance(content, list) else []:
+        kind = get(part, "type")
+        text = get(part, "text")
+        if isinstance(text, str):
+            parts.append({"type": "text", "content": text})
+        elif isinstance(kind, str):
+            parts.append({"type": kind})
+    return parts
+
+
+def _chat_message(message: Any) -> dict[str, Any]:
+    role = get(message, "role") or "user"
+    if role == "tool":
+        response = {"type": "tool_call_response", "id": get(message, "tool_call_id")}
+        return {"role": "tool", "parts": [{**response, "response": get(message, "content")}]}
+    parts = _content_parts(get(message, "content"))
+    for call in get(message, "tool_calls") or []:
+        function = get(call, "function")
+        parts.append(
+            _call_part(
+                {
+                    "id": get(call, "id"),
+                    "name": get(function, "name"),
+                    "arguments": get(function, "arguments"),
+                }
+            )
+        )
+    return {"role": role, "parts": parts}
+
+
+def _input_messages(
+    operation: str, params: Mapping[str, Any]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    if operation == "chat":
+        return [_chat_message(m) for m in params.get("messages") or []], []
+    system = _text_parts(params.get("instructions"))
+    items = params.get("input")
+    if isinstance(items, str):
+        return [{"role": "user", "parts": _text_parts(items)}], system
+    messages: list[dict[str, Any]] = []
+    for item in items if isinstance(items, list) else []:
+        kind = get(item, "type")
+        if kind == "function_call_output":
+            part = {"type": "tool_call_response", "id": get(item, "call_id")}
+            messages.append({"role": "tool", "parts": [{**part, "response": get(item, "output")}]})
+        elif kind == "function_call":
+            messages.append({"role": "assistant", "parts": [_call_part(_function_call(item))]})
+        else:
+            messages.append(_chat_message(item))
+    return messages, system
+
+
+def _function_call(item: Any) -> dict[str, Any]:
+    return {
+        "id": get(item, "call_id"),
+        "name": get(item, "name"),
+        "arguments": get(item, "arguments"),
+    }
+
+
+def _output_messages(operation: str, obj: Any, reasons: tuple[str, ...]) -> list[dict[str, Any]]:
+    if operation == "chat":
+        out = []
+        for choice in get(obj, "choices") or []:
+            message = _chat_message(get(choice, "message"))
+            message["finish_reason"] = get(choice, "finish_reason")
+            out.append(message)
+        return out
+    parts: list[dict[str, Any]] = []
+    for item in get(obj, "output") or []:
+        kind = get(item, "type")
+        if kind == "message":
+            parts += _content_parts(get(item, "content"))
+        elif kind == "function_call":
+            parts.append(_call_part(_function_call(item)))
+    if not parts:
+        return []
+    finish = reasons[0] if reasons else None
+    return [{"role": "assistant", "parts": parts, "finish_reason": finish}]

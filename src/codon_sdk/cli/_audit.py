@@ -139,7 +139,10 @@ def verify_proof(args: argparse.Namespace) -> int:
         data = pathlib.Path(args.file).read_bytes()
     except OSError as exc:
         raise CliError(f"cannot read proof file {args.file}: {exc}") from exc
-    verdict = verify_proof_file(data, keys)
+    try:
+        verdict = verify_proof_file(data, keys)
+    except CheckpointError as exc:
+        raise CliError(f"unusable --vkey: {exc}") from exc
     if args.json:
         emit_json(
             {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import os
 import sys
 from typing import Any
@@ -40,12 +41,23 @@ def load_workload(spec: str) -> CodonWorkload:
     for candidate in (obj, getattr(obj, "workload", None)):
         if isinstance(candidate, CodonWorkload):
             return candidate
-    if callable(obj):
-        made = obj()
+    if inspect.isfunction(obj) and not _required_params(obj):
+        try:
+            made = obj()
+        except Exception as exc:
+            raise CliError(f"{spec}() failed while building the workload: {exc}") from exc
         for candidate in (made, getattr(made, "workload", None)):
             if isinstance(candidate, CodonWorkload):
                 return candidate
     raise CliError(f"{spec} is not a CodonWorkload (got {type(obj).__name__})")
+
+
+def _required_params(fn: Any) -> list[str]:
+    return [
+        p.name
+        for p in inspect.signature(fn).parameters.values()
+        if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
 
 
 def replay(args: argparse.Namespace) -> int:

@@ -9,15 +9,17 @@ run, carry its position as ``seq`` and the previous entry's leaf hash as
 Blame: when entry *k* is edited in place, its own fields still look right and
 it is entry *k+1* whose ``prev`` no longer matches. So when the link into *j*
 breaks but the link out of *j* holds (entry *j+1* still points at entry *j*),
-or *j* is the last entry, the fault is entry *j-1*; otherwise it is entry *j*. An edit of the very last
-event leaves no later link to break: only a checkpoint (see ``_verify``) or
-the head hash recorded elsewhere reveals it.
+or *j* is the last entry, the fault is entry *j-1*; otherwise it is entry *j*.
+An edit of the very last event leaves no later link to break: only a
+checkpoint (see ``_verify``) or the head hash recorded elsewhere reveals it.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 
@@ -25,13 +27,13 @@ from codon_sdk.errors import CanonicalEncodingError, LedgerError
 from codon_sdk.identity._canonical import json_canonical
 from codon_sdk.ledger._events import (
     RUN_FINISHED,
+    RUN_INTERRUPTED,
     RUN_STARTED,
-    LedgerEvent,
-    event_from_parsed,
+    validate_parsed,
 )
 from codon_sdk.ledger._merkle import leaf_hash
 
-__all__ = ["ChainCheck", "ChainWalk", "check_chain", "check_entry", "walk_chain"]
+__all__ = ["ChainCheck", "ChainWalk", "check_chain", "check_entry", "is_canonical", "walk_chain"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,13 +57,18 @@ class ChainCheck:
 
 @dataclass(slots=True)
 class ChainWalk:
-    """Everything one pass over a run's entries found."""
+    """Everything one pass over a run's entries found.
+
+    ``started`` is the ``run_started`` metadata; ``pauses`` the seqs of
+    ``run_interrupted`` events (both read by verification).
+    """
 
     leaves: list[bytes] = field(default_factory=list)
-    events: list[LedgerEvent] = field(default_factory=list)
     ended: bool = False
     bad_seq: int | None = None
     problem: str | None = None
+    started: dict[str, Any] = field(default_factory=dict)
+    pauses: list[int] = field(default_factory=list)
 
 
 def walk_chain(entries: Sequence[bytes], *, run_id: str | None = None) -> ChainWalk:
@@ -71,22 +78,26 @@ def walk_chain(entries: Sequence[bytes], *, run_id: str | None = None) -> ChainW
     expected_run = run_id
     for seq, entry in enumerate(entries):
         leaf = leaf_hash(entry)
-        event, problem = check_entry(entry, seq, expected_run, prev_hex, walk.ended)
-        if problem is not None or event is None:
+        obj, problem = check_entry(entry, seq, expected_run, prev_hex, walk.ended)
+        if problem is not None or obj is None:
             walk.leaves.extend(leaf_hash(e) for e in entries[seq:])
-            walk.bad_seq, walk.problem = _blame(entries, seq, leaf, event, problem)
+            walk.bad_seq, walk.problem = _blame(entries, seq, leaf, obj, problem)
             walk.ended = False
             return walk
         walk.leaves.append(leaf)
-        walk.events.append(event)
-        expected_run = event.run_id
-        walk.ended = walk.ended or event.type == RUN_FINISHED
+        kind = obj["type"]
+        if seq == 0:
+            walk.started = obj.get("metadata", {})
+            expected_run = obj["run_id"]
+        elif kind == RUN_INTERRUPTED:
+            walk.pauses.append(seq)
+        walk.ended = walk.ended or kind == RUN_FINISHED
         prev_hex = leaf.hex()
     return walk
 
 
 def _blame(
-    entries: Sequence[bytes], seq: int, leaf: bytes, event: LedgerEvent | None, problem: str | None
+    entries: Sequence[bytes], seq: int, leaf: bytes, event: Any, problem: str | None
 ) -> tuple[int, str]:
     message = problem or "entry cannot be parsed"
     is_link = event is not None and seq > 0 and problem is not None and "prev hash" in problem
@@ -134,42 +145,61 @@ def check_chain(
 
 def check_entry(
     entry: bytes, seq: int, run_id: str | None, prev_hex: str | None, finished: bool
-) -> tuple[LedgerEvent | None, str | None]:
-    """Check one entry at position ``seq``; return (parsed event or None, problem or None)."""
+) -> tuple[dict[str, Any] | None, str | None]:
+    """Check one entry at position ``seq``; return (the parsed entry or None, problem or None)."""
     try:
         obj = orjson.loads(entry)
-        event = event_from_parsed(obj, entry)
+        validate_parsed(obj)
     except (LedgerError, orjson.JSONDecodeError) as exc:
         return None, f"entry cannot be parsed: {exc}"
     try:
-        if json_canonical(obj) != entry:
-            return event, "entry bytes are not in canonical (RFC 8785) form"
+        if not is_canonical(obj, entry):
+            return obj, "entry bytes are not in canonical (RFC 8785) form"
     except CanonicalEncodingError as exc:
-        return event, f"entry cannot be re-encoded canonically: {exc}"
-    return event, _check_fields(event, seq, run_id, prev_hex, finished)
+        return obj, f"entry cannot be re-encoded canonically: {exc}"
+    return obj, _check_fields(obj, seq, run_id, prev_hex, finished)
+
+
+# Where orjson's sorted output can differ from RFC 8785: a number token (after ":", ","
+# or "[") that is a float ("." or an exponent) or an integer that may pass 2^53 (the SDK
+# tags those), and characters outside the Basic Multilingual Plane (4-byte UTF-8: JCS
+# sorts keys by UTF-16). A match inside a string only costs the slow path.
+_SUSPECT = re.compile(rb"[:,\[]-?(?:[0-9]+[.eE]|9[0-9]{15}|[0-9]{17})|[\xf0-\xf4]")
+
+
+def is_canonical(obj: Any, entry: bytes) -> bool:
+    """Whether ``entry`` is exactly the RFC 8785 encoding of ``obj`` (its parse).
+
+    Fast path: ``orjson`` with sorted keys agrees with JCS whenever none of the
+    cases in ``_SUSPECT`` occurs; anything suspect goes through the full encoder.
+    """
+    if orjson.dumps(obj, option=orjson.OPT_SORT_KEYS) == entry and not _SUSPECT.search(entry):
+        return True
+    return json_canonical(obj) == entry
 
 
 def _check_fields(
-    event: LedgerEvent, seq: int, run_id: str | None, prev_hex: str | None, finished: bool
+    obj: dict[str, Any], seq: int, run_id: str | None, prev_hex: str | None, finished: bool
 ) -> str | None:
+    kind = obj["type"]
     if finished:
-        return f"event {event.type!r} follows run_finished; nothing may be appended after the end"
-    if run_id is not None and event.run_id != run_id:
-        return f"event belongs to run {event.run_id!r}, not {run_id!r}"
-    if event.seq != seq:
-        return f"event carries seq {event.seq}, expected {seq} (deleted, inserted or reordered)"
+        return f"event {kind!r} follows run_finished; nothing may be appended after the end"
+    if run_id is not None and obj["run_id"] != run_id:
+        return f"event belongs to run {obj['run_id']!r}, not {run_id!r}"
+    if obj["seq"] != seq:
+        return f"event carries seq {obj['seq']}, expected {seq} (deleted, inserted or reordered)"
+    prev = obj.get("prev")
     if seq == 0:
-        if event.type != RUN_STARTED:
-            return f"first event is {event.type!r}, expected run_started"
-        if event.prev is not None:
+        if kind != RUN_STARTED:
+            return f"first event is {kind!r}, expected run_started"
+        if prev is not None:
             return "first event must not carry a prev hash"
-    elif event.prev != prev_hex:
+    elif prev != prev_hex:
         return "prev hash does not match the previous event (edited, deleted or reordered)"
-    if event.type == RUN_STARTED and seq != 0:
+    if kind == RUN_STARTED and seq != 0:
         return "run_started may only be the first event"
-    if event.type == RUN_FINISHED and event.metadata.get("events") != seq:
-        return (
-            f"run_finished counts {event.metadata.get('events')!r} earlier events, "
-            f"but {seq} precede it"
-        )
+    if kind == RUN_FINISHED:
+        counted = obj.get("metadata", {}).get("events")
+        if counted != seq:
+            return f"run_finished counts {counted!r} earlier events, but {seq} precede it"
     return None

@@ -48,6 +48,7 @@ __all__ = [
     "LedgerEvent",
     "check_custom_type",
     "event_from_parsed",
+    "validate_parsed",
     "leaf_hash",
     "parse_entry",
 ]
@@ -169,8 +170,8 @@ def parse_entry(entry: bytes) -> LedgerEvent:
     return event_from_parsed(obj, entry)
 
 
-def event_from_parsed(obj: Any, entry: bytes) -> LedgerEvent:
-    """Build a :class:`LedgerEvent` from an entry already parsed with ``orjson.loads``."""
+def validate_parsed(obj: Any) -> None:
+    """Raise :class:`LedgerError` unless ``obj`` (a parsed entry) has the version 1 shape."""
     if type(obj) is not dict:
         raise LedgerError(f"ledger entry must be a JSON object, got {type(obj).__name__}")
     version = obj.get("v")
@@ -196,9 +197,8 @@ def event_from_parsed(obj: Any, entry: bytes) -> LedgerEvent:
             "ledger entry fields have wrong types: seq and ts must be integers, "
             f"type and run_id strings (got seq={seq!r}, ts={ts!r}, type={typ!r})"
         )
-    metadata = obj.get("metadata", {})
-    if type(metadata) is not dict:
-        raise LedgerError(f"ledger entry metadata must be an object, got {metadata!r}")
+    if type(obj.get("metadata", {})) is not dict:
+        raise LedgerError(f"ledger entry metadata must be an object, got {obj.get('metadata')!r}")
     for name in (
         "node",
         "target",
@@ -212,6 +212,13 @@ def event_from_parsed(obj: Any, entry: bytes) -> LedgerEvent:
         value = obj.get(name)
         if value is not None and type(value) is not str:
             raise LedgerError(f"ledger entry field {name!r} must be a string, got {value!r}")
+
+
+def event_from_parsed(obj: Any, entry: bytes) -> LedgerEvent:
+    """Build a :class:`LedgerEvent` from an entry already parsed with ``orjson.loads``."""
+    validate_parsed(obj)
+    seq, typ, ts, run_id = obj["seq"], obj["type"], obj["ts"], obj["run_id"]
+    metadata = obj.get("metadata", {})
     return LedgerEvent(
         seq=seq,
         type=typ,

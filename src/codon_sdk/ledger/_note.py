@@ -108,6 +108,12 @@ class Signer(abc.ABC):
     def sign(self, message: bytes) -> bytes:
         """Sign ``message`` and return the raw signature bytes."""
 
+    @property
+    def vkey(self) -> str | None:
+        """The verifier key of this signer, when known (a KMS signer should provide it):
+        the ledger then checks its own checkpoints before resuming or replaying a run."""
+        return None
+
 
 class Ed25519Signer(Signer):
     """An Ed25519 signing key held in memory. ``repr`` never shows the seed."""

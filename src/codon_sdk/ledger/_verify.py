@@ -30,7 +30,6 @@ from typing import Any, Final
 from codon_sdk.errors import CheckpointError
 from codon_sdk.ledger._chain import walk_chain
 from codon_sdk.ledger._checkpoint import Checkpoint, run_leaf
-from codon_sdk.ledger._events import RUN_STARTED, LedgerEvent
 from codon_sdk.ledger._merkle import MerkleAccumulator, leaf_hash
 from codon_sdk.ledger._note import Verifier, check_note
 
@@ -146,17 +145,35 @@ def verify_entries(
     external_checkpoints: Sequence[bytes] = (),
     vkeys: Iterable[str | Verifier] | None = None,
     index_says_ended: bool | None = None,
+    index_event_count: int | None = None,
+    index_head: str | None = None,
 ) -> VerificationReport:
-    """Verify one run's entries (in seq order) and checkpoints; see the module docstring."""
+    """Verify one run's entries (in seq order) and checkpoints; see the module docstring.
+
+    ``index_*`` are what the store's runs index says about the run; a ledger
+    shorter than the index, or with another head, was cut. A malformed verifier
+    key raises :class:`CheckpointError` (the caller's mistake, not the ledger's).
+    """
     state = _State()
-    verifiers = _verifiers(vkeys, state)
-    leaves, events, ended = _check_chain(run_id, entries, state)
-    announced = _announced(events)
+    verifiers = _verifiers(vkeys)
+    walk = walk_chain(entries, run_id=run_id)
+    if walk.problem is not None:
+        state.tamper(walk.bad_seq, "chain", walk.problem)
+    if not entries:
+        state.tamper(0, "empty", "the run has no events")
+    state.checked.append(
+        f"{len(entries)} entries: canonical bytes, run id, seq, prev chain, start and end events"
+    )
+    leaves, ended = walk.leaves, walk.ended
+    announced = dict(walk.started.get("checkpoints") or {}) if walk.problem is None else {}
+    _check_index(entries, leaves, index_event_count, index_head, state)
     checkpoints = [
         *_open_all(stored_checkpoints, "stored", verifiers, state),
         *_open_all(external_checkpoints, "external", verifiers, state),
     ]
-    _check_checkpoints(run_id, leaves, checkpoints, announced, ended, verifiers, state)
+    roots = _check_checkpoints(
+        run_id, leaves, checkpoints, announced, ended, walk.pauses, verifiers, state
+    )
     if not ended:
         if index_says_ended:
             state.tamper(
@@ -171,7 +188,6 @@ def verify_entries(
                     None, "not_ended", "the run has not ended (running, crashed or paused)", False
                 )
             )
-    acc = MerkleAccumulator(leaves)
     tampered = any(f.tamper for f in state.findings)
     if tampered:
         status = TAMPERED
@@ -186,49 +202,46 @@ def verify_entries(
         status=status,
         event_count=len(entries),
         head=leaves[-1].hex() if leaves else None,
-        root=acc.root().hex(),
+        root=roots[len(leaves)].hex(),
         findings=tuple(state.findings),
         anchors=tuple(state.anchors),
         checked=tuple(state.checked),
     )
 
 
-def _verifiers(vkeys: Iterable[str | Verifier] | None, state: _State) -> list[Verifier] | None:
+def _verifiers(vkeys: Iterable[str | Verifier] | None) -> list[Verifier] | None:
     if vkeys is None:
         return None
-    out: list[Verifier] = []
-    for key in vkeys:
-        try:
-            out.append(key if isinstance(key, Verifier) else Verifier.from_vkey(key))
-        except CheckpointError as exc:
-            state.tamper(None, "bad_vkey", f"verifier key cannot be used: {exc}")
-    return out
+    return [key if isinstance(key, Verifier) else Verifier.from_vkey(key) for key in vkeys]
 
 
-def _check_chain(
-    run_id: str, entries: Sequence[bytes], state: _State
-) -> tuple[list[bytes], list[LedgerEvent], bool]:
-    walk = walk_chain(entries, run_id=run_id)
-    if walk.problem is not None:
-        state.tamper(walk.bad_seq, "chain", walk.problem)
-    if not entries:
-        state.tamper(0, "empty", "the run has no events")
-    state.checked.append(
-        f"{len(entries)} entries: canonical bytes, run id, seq, prev chain, start and end events"
-    )
-    return walk.leaves, walk.events, walk.ended
-
-
-def _announced(events: list[LedgerEvent]) -> dict[str, Any]:
-    if not events or events[0].type != RUN_STARTED:
-        return {}
-    announced = events[0].metadata.get("checkpoints")
-    return dict(announced) if isinstance(announced, dict) else {}
+def _check_index(
+    entries: Sequence[bytes],
+    leaves: list[bytes],
+    count: int | None,
+    head: str | None,
+    state: _State,
+) -> None:
+    if count is not None and count > len(entries):
+        state.tamper(
+            len(entries),
+            "index_count",
+            f"the runs index records {count} events but the ledger holds {len(entries)}: "
+            "events were deleted from the end",
+        )
+    elif count == len(entries) and head and leaves and head != leaves[-1].hex():
+        state.tamper(
+            len(entries) - 1,
+            "index_head",
+            "the runs index records another head hash than the ledger's last event: "
+            "the ledger was rewritten",
+        )
 
 
 def _open_all(
     notes: Sequence[bytes], source: str, verifiers: list[Verifier] | None, state: _State
 ) -> list[_Checkpointed]:
+    """Parse (and, with verifiers, check the signatures of) checkpoint notes."""
     out: list[_Checkpointed] = []
     for i, note in enumerate(notes):
         label = f"{source} checkpoint #{i + 1}"
@@ -271,13 +284,15 @@ def _check_checkpoints(
     checkpoints: list[_Checkpointed],
     announced: dict[str, Any],
     ended: bool,
+    pauses: list[int],
     verifiers: list[Verifier] | None,
     state: _State,
-) -> None:
+) -> dict[int, bytes]:
+    """Check every checkpoint against the leaves; return the roots computed (by size)."""
     origin = announced.get("origin")
     suffix = f"/run/{run_id}"
-    sizes = sorted({c.checkpoint.size for c in checkpoints if c.checkpoint.size <= len(leaves)})
-    roots = _prefix_roots(leaves, sizes)
+    sizes = {c.checkpoint.size for c in checkpoints if c.checkpoint.size <= len(leaves)}
+    roots = _prefix_roots(leaves, sorted(sizes | {len(leaves)}))
     for item in checkpoints:
         cp = item.checkpoint
         if (origin is not None and cp.origin != origin) or not cp.origin.endswith(suffix):
@@ -308,21 +323,39 @@ def _check_checkpoints(
         signed = f", signed by {', '.join(item.signed_by)}" if item.signed_by else ""
         unsigned = " (signature not checked: no verifier keys given)" if verifiers is None else ""
         state.checked.append(f"{item.label}: size {cp.size} root matches{signed}{unsigned}")
-        if item.source == "external":
-            state.anchors.append(f"{item.label}: size {cp.size}{signed}{unsigned}")
+        if item.source == "external" and verifiers is not None:
+            # only a checkpoint whose signature a trusted key vouches for anchors the run
+            state.anchors.append(f"{item.label}: size {cp.size}{signed}")
+    if announced:
+        _check_announced(leaves, checkpoints, announced, ended, pauses, state)
+    return roots
+
+
+def _check_announced(
+    leaves: list[bytes],
+    checkpoints: list[_Checkpointed],
+    announced: dict[str, Any],
+    ended: bool,
+    pauses: list[int],
+    state: _State,
+) -> None:
+    """Every checkpoint ``run_started`` announced must be stored: every ``every`` events,
+    at each pause and at the end."""
     every = announced.get("every")
+    have = {c.checkpoint.size for c in checkpoints if c.source == "stored"}
+    expected: set[int] = set()
     if isinstance(every, int) and every > 0:
-        have = {c.checkpoint.size for c in checkpoints if c.source == "stored"}
-        expected = set(range(every, len(leaves) + 1, every))
-        if ended:
-            expected.add(len(leaves))
-        for size in sorted(expected - have):
-            state.tamper(
-                None,
-                "checkpoint_missing",
-                f"the checkpoint for size {size} announced by run_started (every {every} events "
-                "and at the end) is missing: stripped from the database",
-            )
+        expected |= set(range(every, len(leaves) + 1, every))
+    expected |= {seq + 1 for seq in pauses}
+    if ended:
+        expected.add(len(leaves))
+    for size in sorted(expected - have):
+        state.tamper(
+            None,
+            "checkpoint_missing",
+            f"the checkpoint for size {size} announced by run_started (every {every} events, "
+            "at each pause and at the end) is missing: stripped from the database",
+        )
 
 
 def _prefix_roots(leaves: list[bytes], sizes: list[int]) -> dict[int, bytes]:
@@ -359,7 +392,7 @@ def verify_runs_log(
     """Check the log of runs: ``logged`` is (run id, size, root) per finished run in log order;
     ``runs`` maps each run still in the store to its (event count, Merkle root) now."""
     state = _State()
-    verifiers = _verifiers(vkeys, state)
+    verifiers = _verifiers(vkeys)
     leaves = [leaf_hash(run_leaf(run_id, size, root)) for run_id, size, root in logged]
     for run_id, size, root in logged:
         now = runs.get(run_id)
@@ -373,6 +406,14 @@ def verify_runs_log(
                 f"{now[0]} events and root {now[1].hex()[:16]}…",
             )
     opened = _open_all(checkpoints, "runs-log", verifiers, state)
+    for item in opened:
+        if not item.checkpoint.origin.endswith("/runs"):
+            state.tamper(
+                None,
+                "runs_log_origin",
+                f"{item.label} is for {item.checkpoint.origin!r}, not a log of runs",
+            )
+    opened = [item for item in opened if item.checkpoint.origin.endswith("/runs")]
     roots = _prefix_roots(
         leaves, sorted({c.checkpoint.size for c in opened if c.checkpoint.size <= len(leaves)})
     )

@@ -205,8 +205,16 @@ async def replay_run(
     if recorded_status == "running":
         replay_acts = replay_acts[: len(recorded_acts)]
         replay_status = "running"
+    where = {a.token_id: a for a in recorded_acts}
     divergences = [
-        Divergence(-1, tid, None, "effect divergence", "recorded effect", message)
+        Divergence(
+            where[tid].seq if tid in where else -1,
+            tid,
+            where[tid].node if tid in where else None,
+            "effect divergence",
+            "the recorded effect",
+            message,
+        )
         for tid, message in run.divergences
     ][:1]
     divergences += compare(recorded_acts, replay_acts)

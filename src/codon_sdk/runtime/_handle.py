@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "CURRENT_RUNTIME",
+    "is_async_callable",
     "enable_current_runtime",
     "integrations_active",
     "EffectDivergence",
@@ -247,7 +248,7 @@ class NodeRuntime:
         an awaitable: ``value = await runtime.effect("fetch", fetch, url)``.
         """
         slot = self.effect_slot(name)
-        if inspect.iscoroutinefunction(fn):
+        if is_async_callable(fn):
             return self._aeffect(slot, fn, args, kwargs)
         if slot.recorded is not None:
             return slot.served()
@@ -380,6 +381,21 @@ class EffectSlot:
         if error is not None:
             meta["error"] = error
         self._handle._record(self, prepared, meta)
+
+
+def is_async_callable(fn: Any) -> bool:
+    """Whether calling ``fn`` gives an awaitable: an ``async def`` function, a
+    ``functools.partial`` of one, or an object whose ``__call__`` is ``async def``."""
+    target = fn
+    while True:
+        if inspect.iscoroutinefunction(target):
+            return True
+        inner = getattr(target, "func", None)  # functools.partial
+        if inner is None or inner is target:
+            break
+        target = inner
+    call = getattr(type(fn), "__call__", None)  # noqa: B004
+    return call is not None and inspect.iscoroutinefunction(call) and not inspect.isfunction(fn)
 
 
 def _utc_now() -> datetime:

@@ -167,13 +167,33 @@ def new_run(
 
 
 def _read_checked(ledger: LedgerStore, run_id: str) -> list[bytes]:
+    """A run's entries, refused if they do not verify: the chain always, and with a notary
+    its signed checkpoints, stored and exported (so a rewritten history is never resumed,
+    replayed or forked, let alone signed over)."""
     entries = ledger.read(run_id)
-    chain = check_chain(entries, run_id=run_id)
-    if not chain.ok:
+    notary = ledger.notary
+    if notary is None or notary.vkey is None:
+        chain = check_chain(entries, run_id=run_id)
+        problem = None if chain.ok else f"seq {chain.bad_seq}: {chain.problem}"
+    else:
+        from codon_sdk.ledger._verify import verify_entries
+
+        info = ledger.get_run(run_id)
+        report = verify_entries(
+            run_id,
+            entries,
+            stored_checkpoints=[note for _, note in ledger.checkpoints(run_id)],
+            external_checkpoints=notary.exported(run_id),
+            vkeys=[notary.vkey],
+            index_event_count=info.event_count,
+            index_head=info.head,
+        )
+        bad = [f for f in report.findings if f.tamper]
+        problem = "; ".join(str(f) for f in bad) if bad else None
+    if problem is not None:
         raise LedgerError(
-            f"run {run_id} in {ledger.url} has a broken ledger at seq {chain.bad_seq}: "
-            f"{chain.problem}; it cannot be trusted, so it is not resumed "
-            "(run `codon verify` for details)"
+            f"run {run_id} in {ledger.url} does not verify ({problem}); it cannot be "
+            "trusted, so it is not resumed, replayed or forked (run `codon verify` for details)"
         )
     return entries
 

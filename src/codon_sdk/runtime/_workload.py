@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import abc
-import inspect
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
@@ -28,6 +27,7 @@ from codon_sdk.identity._logic import (
 from codon_sdk.identity._nodespec import NodeSpec
 from codon_sdk.runtime._drive import run_coroutine, stream_async, stream_sync
 from codon_sdk.runtime._engine import NodeDef
+from codon_sdk.runtime._handle import is_async_callable
 from codon_sdk.runtime._launch import RunOptions, new_run, resume_run
 from codon_sdk.runtime._policy import RetryPolicy
 from codon_sdk.runtime._recorder import DEFAULT_MAX_EVENT_BYTES
@@ -178,7 +178,7 @@ class CodonWorkload(Workload):
             name=name,
             fn=function,
             spec=spec,
-            is_async=_is_async(function),
+            is_async=is_async_callable(function),
             retry=_retry_policy(name, retry),
             timeout=_timeout(name, timeout),
         )
@@ -546,19 +546,6 @@ class CodonWorkload(Workload):
             "limits": {"max_steps": max_steps, "max_concurrency": max_concurrency},
             "sdk": {"name": "codon-sdk", "version": __version__},
         }
-
-
-def _is_async(fn: Callable[..., Any]) -> bool:
-    target = fn
-    while True:
-        if inspect.iscoroutinefunction(target):
-            return True
-        inner = getattr(target, "func", None)  # functools.partial
-        if inner is None or inner is target:
-            break
-        target = inner
-    call = getattr(type(fn), "__call__", None)  # noqa: B004
-    return call is not None and inspect.iscoroutinefunction(call) and not inspect.isfunction(fn)
 
 
 def _retry_policy(node: str, retry: RetryPolicy | int | None) -> RetryPolicy | None:

@@ -34,7 +34,12 @@ _log = logging.getLogger("codon_sdk")
 
 
 class CheckpointSink(Protocol):
-    """Receives every signed checkpoint note; must not raise (failures are logged)."""
+    """Receives every signed checkpoint note; must not raise (failures are logged).
+
+    A sink that can also read back what it kept offers ``notes(run_id) -> list[bytes]``:
+    resume, replay and fork then check a run against its exported checkpoints
+    before trusting (and signing over) its history.
+    """
 
     def __call__(self, *, run_id: str, origin: str, size: int, note: bytes) -> None:
         """Keep ``note`` (a signed checkpoint of ``origin`` at ``size``) outside the database."""
@@ -57,6 +62,14 @@ class FileCheckpointSink:
         tmp = target.with_suffix(".tmp")
         tmp.write_bytes(note)
         os.replace(tmp, target)
+
+    def notes(self, run_id: str) -> list[bytes]:
+        """The checkpoint notes kept for ``run_id`` (``""``: the log of runs), by size."""
+        folder = self.directory / (_safe(run_id) if run_id else "runs")
+        if not folder.is_dir():
+            return []
+        files = [f for f in folder.glob("*.note") if f.stem.isdigit()]
+        return [f.read_bytes() for f in sorted(files, key=lambda f: int(f.stem))]
 
     def __repr__(self) -> str:
         return f"FileCheckpointSink({str(self.directory)!r})"
@@ -147,6 +160,23 @@ class Notary:
                         type(exc).__name__,
                         exc,
                     )
+
+    def exported(self, run_id: str) -> list[bytes]:
+        """Checkpoint notes of ``run_id`` that sinks able to read back still hold."""
+        found: list[bytes] = []
+        for sink in self.sinks:
+            reader = getattr(sink, "notes", None)
+            if callable(reader):
+                try:
+                    found.extend(reader(run_id))
+                except Exception as exc:
+                    _log.warning("could not read checkpoints back from %r: %s", sink, exc)
+        return found
+
+    @property
+    def vkey(self) -> str | None:
+        """The verifier key of this notary's signer, when the signer knows it."""
+        return self.signer.vkey
 
     def checkpoints(
         self, run_id: str, sizes_and_roots: Sequence[tuple[int, bytes]]

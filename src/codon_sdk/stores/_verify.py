@@ -69,6 +69,8 @@ def verify_run(
         external_checkpoints=_notes(checkpoints),
         vkeys=list(vkeys) if vkeys is not None else None,
         index_says_ended=info.status in _ENDED,
+        index_event_count=info.event_count,
+        index_head=info.head,
     )
     return report
 

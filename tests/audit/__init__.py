@@ -1,0 +1,1 @@
+"""Acceptance suite of the provable audit trail and deterministic replay."""

@@ -27,7 +27,15 @@ import pytest
 from codon_sdk.errors import RunConflictError, RunNotFoundError
 from codon_sdk.ledger._events import leaf_hash
 from codon_sdk.runtime._recorder import Recorder
-from codon_sdk.stores._base import ClaimRun, Entry, LedgerStore, RunInfo, new_owner
+from codon_sdk.stores._base import (
+    ClaimRun,
+    Entry,
+    LedgerStore,
+    RunInfo,
+    hold,
+    new_owner,
+    release,
+)
 from codon_sdk.stores._memory import MemoryStore
 
 T0 = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z in microseconds
@@ -401,12 +409,30 @@ def test_claim_fails_when_the_owner_changed_and_leaves_the_run_as_is(store: Ledg
 
 
 def test_lease_claim_refuses_a_live_owner(store: LedgerStore) -> None:
+    """A run executing in this process (held), or recently heartbeating elsewhere, is refused."""
     here = f"{socket.gethostname()}:{os.getpid()}:abc"
-    for owner in (new_owner(), here, "other-host:1:abc"):
-        run = begun(store, owner=owner, started_us=now_us())
-        with pytest.raises(RunConflictError, match="is being executed by"):
-            store.claim(run.run_id, "owner-new")
-        assert store.get_run(run.run_id).owner == owner
+    mine = new_owner()
+    hold(here)
+    hold(mine)
+    try:
+        for owner in (mine, here, "other-host:1:abc"):
+            run = begun(store, owner=owner, started_us=now_us())
+            with pytest.raises(RunConflictError, match="is being executed by"):
+                store.claim(run.run_id, "owner-new")
+            assert store.get_run(run.run_id).owner == owner
+    finally:
+        release(here)
+        release(mine)
+
+
+def test_lease_of_this_process_that_no_longer_executes_the_run_is_stale(
+    store: LedgerStore,
+) -> None:
+    """A run this process started but stopped executing (its store failed before the lease
+    could be released) can be taken over at once, from this very process."""
+    run = begun(store, owner=new_owner(), started_us=now_us())
+    claimed = store.claim(run.run_id, "owner-new")
+    assert claimed.owner == "owner-new"
 
 
 def test_lease_claim_takes_over_an_owner_whose_process_is_gone(store: LedgerStore) -> None:

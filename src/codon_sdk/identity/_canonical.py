@@ -55,6 +55,7 @@ import importlib
 import math
 import pathlib
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -78,9 +79,13 @@ _SORT = orjson.OPT_SORT_KEYS
 _TAG_BYTES = b'"$codon"'
 
 
-def canonical_bytes(value: Any) -> bytes:
-    """Return the RFC 8785 canonical UTF-8 bytes of ``value``."""
-    return dumps(prepare(value))
+Redact = Callable[[str], str]
+"""A redaction hook: takes a string, returns it unchanged (the same object) or masked."""
+
+
+def canonical_bytes(value: Any, redact: Redact | None = None) -> bytes:
+    """Return the RFC 8785 canonical UTF-8 bytes of ``value`` (strings through ``redact``)."""
+    return dumps(prepare(value, redact))
 
 
 def json_canonical(parsed: Any) -> bytes:
@@ -108,18 +113,22 @@ def dumps(prepared: Any) -> bytes:
         ) from exc
 
 
-def prepare(value: Any) -> Any:
+def prepare(value: Any, redact: Redact | None = None) -> Any:
     """Return ``value`` in a form whose sorted-key ``orjson`` output is its JCS encoding.
 
     Plain JSON comes back as the very same object (nothing is copied); anything
-    else is rebuilt with the tagged encodings of the module docstring.
+    else is rebuilt with the tagged encodings of the module docstring. With
+    ``redact``, every string (values and keys) goes through it first, so what is
+    recorded never holds what the redaction policy masks.
     """
     tv = type(value)
-    if tv is str or tv is bool or value is None:
+    if tv is str:
+        return value if redact is None else redact(value)
+    if tv is bool or value is None:
         return value
     if tv is int and -_MAX_SAFE_INT <= value <= _MAX_SAFE_INT:
         return value
-    walk = _Walk()
+    walk = _Walk(redact=redact)
     out = walk.prep(value, "$", 0)
     if walk.utf16:
         out = orjson.Fragment(orjson.dumps(_utf16_sorted(out)))
@@ -132,16 +141,19 @@ def type_path(cls: type) -> str:
 
 
 class _Walk:
-    __slots__ = ("active", "escape_tags", "utf16")
+    __slots__ = ("active", "escape_tags", "redact", "utf16")
 
-    def __init__(self, *, escape_tags: bool = True) -> None:
+    def __init__(self, *, escape_tags: bool = True, redact: Redact | None = None) -> None:
         self.active: set[int] = set()
         self.utf16 = False
         self.escape_tags = escape_tags
+        self.redact = redact
 
     def prep(self, v: Any, path: str, depth: int) -> Any:
         tv = type(v)
-        if tv is str or tv is bool or v is None:
+        if tv is str:
+            return v if self.redact is None else self.redact(v)
+        if tv is bool or v is None:
             return v
         if tv is int:
             return v if -_MAX_SAFE_INT <= v <= _MAX_SAFE_INT else {TAG: "int", "v": str(v)}
@@ -177,6 +189,7 @@ class _Walk:
             if TAG in d and self.escape_tags:
                 return {TAG: "map", "v": self._pairs(d, path, depth)}
             out: dict[str, Any] | None = None
+            redact = self.redact
             for k, x in d.items():
                 if type(k) is not str:
                     if isinstance(k, str) and not isinstance(k, enum.Enum):
@@ -184,9 +197,10 @@ class _Walk:
                     return {TAG: "map", "v": self._pairs(d, path, depth)}
                 if not self.utf16 and not k.isascii() and max(k) > "\uffff":
                     self.utf16 = True
+                rk = k if redact is None else redact(k)
                 tx = type(x)
-                if (
-                    tx is str
+                if rk is k and (
+                    (tx is str and redact is None)
                     or tx is bool
                     or x is None
                     or (tx is int and -_MAX_SAFE_INT <= x <= _MAX_SAFE_INT)
@@ -196,14 +210,14 @@ class _Walk:
                     continue
                 nx = self.prep(x, f"{path}[{k!r}]", depth + 1)
                 if out is None:
-                    if nx is x:
+                    if nx is x and rk is k:
                         continue
                     out = {}
                     for k2, x2 in d.items():
                         if k2 == k:
                             break
-                        out[k2] = x2
-                out[k] = nx
+                        out[k2 if redact is None else redact(k2)] = x2
+                out[rk] = nx
             return d if out is None else out
         finally:
             self.active.discard(key)
@@ -212,10 +226,11 @@ class _Walk:
         key = self._enter(lst, path)
         try:
             out: list[Any] | None = None
+            redact = self.redact
             for i, x in enumerate(lst):
                 tx = type(x)
                 if (
-                    tx is str
+                    (tx is str and redact is None)
                     or tx is bool
                     or x is None
                     or (tx is int and -_MAX_SAFE_INT <= x <= _MAX_SAFE_INT)

@@ -160,22 +160,45 @@ def check_entry(
     return obj, _check_fields(obj, seq, run_id, prev_hex, finished)
 
 
-# Where orjson's sorted output can differ from RFC 8785: a number token (after ":", ","
-# or "[") that is a float ("." or an exponent) or an integer that may pass 2^53 (the SDK
-# tags those), and characters outside the Basic Multilingual Plane (4-byte UTF-8: JCS
-# sorts keys by UTF-16). A match inside a string only costs the slow path.
-_SUSPECT = re.compile(rb"[:,\[]-?(?:[0-9]+[.eE]|9[0-9]{15}|[0-9]{17})|[\xf0-\xf4]")
+# orjson with sorted keys writes RFC 8785 bytes except for floats, integers past 2^53
+# (the SDK tags those) and keys outside the Basic Multilingual Plane (JCS sorts them by
+# UTF-16 code units). 4-byte UTF-8 sequences start with 0xF0-0xF4.
+_NON_BMP = re.compile(rb"[\xf0-\xf4]")
+_SAFE_INT = 2**53 - 1
 
 
-def is_canonical(obj: Any, entry: bytes) -> bool:
+def is_canonical(obj: dict[str, Any], entry: bytes) -> bool:
     """Whether ``entry`` is exactly the RFC 8785 encoding of ``obj`` (its parse).
 
-    Fast path: ``orjson`` with sorted keys agrees with JCS whenever none of the
-    cases in ``_SUSPECT`` occurs; anything suspect goes through the full encoder.
+    Fast path: when ``orjson`` reproduces the entry and none of the cases where it
+    differs from JCS can occur (no float or large integer in the values, no
+    character outside the BMP), the entry is canonical; otherwise the full encoder
+    decides.
     """
-    if orjson.dumps(obj, option=orjson.OPT_SORT_KEYS) == entry and not _SUSPECT.search(entry):
+    if (
+        orjson.dumps(obj, option=orjson.OPT_SORT_KEYS) == entry
+        and (entry.isascii() or not _NON_BMP.search(entry))
+        and _plain_numbers(obj.get("payload"))
+        and _plain_numbers(obj.get("metadata"))
+        and -_SAFE_INT <= obj["ts"] <= _SAFE_INT
+        and -_SAFE_INT <= obj["seq"] <= _SAFE_INT
+    ):
         return True
     return json_canonical(obj) == entry
+
+
+def _plain_numbers(value: Any) -> bool:
+    """No float and no integer past 2^53 anywhere in ``value``."""
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return True
+    if kind is int:
+        return bool(-_SAFE_INT <= value <= _SAFE_INT)
+    if kind is dict:
+        return all(_plain_numbers(item) for item in value.values())
+    if kind is list:
+        return all(_plain_numbers(item) for item in value)
+    return False
 
 
 def _check_fields(

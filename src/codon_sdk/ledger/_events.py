@@ -180,9 +180,8 @@ def validate_parsed(obj: Any) -> None:
             f"ledger entry has format version {version!r}; this SDK reads version "
             f"{FORMAT_VERSION}. Upgrade codon-sdk to read newer ledgers."
         )
-    unknown = obj.keys() - _KNOWN
-    if unknown:
-        raise LedgerError(f"ledger entry has unknown fields {sorted(unknown)}")
+    if not _KNOWN.issuperset(obj):
+        raise LedgerError(f"ledger entry has unknown fields {sorted(obj.keys() - _KNOWN)}")
     try:
         seq, typ, ts, run_id = obj["seq"], obj["type"], obj["ts"], obj["run_id"]
     except KeyError as exc:

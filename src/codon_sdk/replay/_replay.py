@@ -23,7 +23,15 @@ from codon_sdk.ledger._events import (
 )
 from codon_sdk.replay._compare import Divergence, activations, compare, outcome
 from codon_sdk.runtime._engine import Run, now_us
-from codon_sdk.runtime._launch import RunOptions, _nodes, _open, _read_checked, logic_diff, new_run
+from codon_sdk.runtime._launch import (
+    RunOptions,
+    _nodes,
+    _open,
+    _read_checked,
+    _redact,
+    logic_diff,
+    new_run,
+)
 from codon_sdk.runtime._rebuild import rebuild
 from codon_sdk.runtime._recorder import Recorder
 from codon_sdk.runtime._report import ExecutionReport
@@ -179,6 +187,7 @@ async def replay_run(
         recorder=Recorder(run_id),
         max_steps=max_steps,
         max_concurrency=int(limits.get("max_concurrency", 1)),
+        redact=_redact(workload),
     )
     run.replaying = True
     run.effects = dict(rebuilt.effects)
@@ -268,8 +277,9 @@ async def fork_run(
         if state_patch:
             state.update(state_patch)
         try:
-            patch = prepare(dict(state_patch or {}))
-            prepared_state = prepare({"set": state}) if state else None
+            redact = _redact(workload)
+            patch = prepare(dict(state_patch or {}), redact)
+            prepared_state = prepare({"set": state}, redact) if state else None
         except CanonicalEncodingError as exc:
             raise ReplayError(f"state_patch cannot be recorded: {exc}") from exc
         queued = {item[0] for item in rebuilt.queue}
@@ -297,14 +307,14 @@ async def fork_run(
         run.state.load(state)
         for tid, target, payload, origin, parent, _created in rebuilt.queue:
             meta = {"forked": True, "parent_token_id": parent} if parent else {"forked": True}
-            rec.append(TOKEN_ENQUEUED, now_us(), origin, tid, prepare(payload), meta, target)
+            rec.append(TOKEN_ENQUEUED, now_us(), origin, tid, run.prep(payload), meta, target)
             run.queue.append((tid, target, payload, origin, None, now_us()))
         for (tid, attempt, index), effect in rebuilt.effects.items():
             if tid in queued:
                 meta = {"name": effect.name, "attempt": attempt, "index": index, "forked": True}
                 if effect.error is not None:
                     meta["error"] = effect.error
-                rec.append(EFFECT_RECORDED, now_us(), None, tid, prepare(effect.value), meta)
+                rec.append(EFFECT_RECORDED, now_us(), None, tid, run.prep(effect.value), meta)
                 run.effects[(tid, attempt, index)] = effect
         run.resume_inputs = {k: v for k, v in rebuilt.resume_inputs.items() if k[0] in queued}
         run.attempts = {k: v for k, v in rebuilt.attempts.items() if k in queued}

@@ -27,7 +27,7 @@ import time
 import types
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, InvalidStateError, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,7 +40,7 @@ from codon_sdk.errors import (
     StoreError,
     WorkloadRuntimeError,
 )
-from codon_sdk.identity._canonical import prepare
+from codon_sdk.identity._canonical import Redact, prepare
 from codon_sdk.identity._nodespec import NodeSpec
 from codon_sdk.ledger._events import (
     EFFECT_RECORDED,
@@ -136,6 +136,7 @@ class Run:
         observer: Observer | None = None,
         tracer: RunTracer | None = None,
         timeout: float | None = None,
+        redact: Redact | None = None,
     ) -> None:
         self.nodes = nodes
         self.run_id = run_id
@@ -146,7 +147,8 @@ class Run:
         self.observer = observer
         self.tracer = tracer
         recorder.tracing = tracer is not None
-        self.state = RunState()
+        self.redact = redact
+        self.state = RunState(redact=redact)
         self.queue: deque[QueueItem] = deque()
         self.steps = 0
         self.token_counter = 0
@@ -167,6 +169,10 @@ class Run:
         self._pool: ThreadPoolExecutor | None = None
         self._lineage: dict[str, tuple[str, str | None]] = {}
         self._lineage_seq = 0
+
+    def prep(self, value: Any) -> Any:
+        """``value`` prepared for the ledger, through the run's redaction policy."""
+        return prepare(value, self.redact)
 
     # ------------------------------------------------------------------ ids & lineage
 
@@ -211,7 +217,7 @@ class Run:
             self.observer(event_type, data)
 
     def record_started(self, metadata: dict[str, Any]) -> None:
-        self.rec.append(RUN_STARTED, self.started_us, metadata=prepare(metadata))
+        self.rec.append(RUN_STARTED, self.started_us, metadata=self.prep(metadata))
 
     def enqueue_seed(self, target: str, payload: Any, prepared: Any) -> None:
         tid = self.next_token_id()
@@ -240,7 +246,7 @@ class Run:
         self, node: str, token_id: str, meta: dict[str, Any], value: Any, *, durable: bool = True
     ) -> None:
         """Record an effect's result and make it durable before the node sees it."""
-        self.rec.append(EFFECT_RECORDED, now_us(), node, token_id, value, prepare(meta))
+        self.rec.append(EFFECT_RECORDED, now_us(), node, token_id, value, self.prep(meta))
         if durable:
             self.rec.barrier()
 
@@ -276,7 +282,7 @@ class Run:
                     prepared = (
                         result
                         if type(result) is int and -_SAFE <= result <= _SAFE
-                        else prepare(result)
+                        else self.prep(result)
                     )
                 except Interrupt:
                     raise
@@ -371,7 +377,7 @@ class Run:
             handle = NodeRuntime(self, node, item, attempt)
             try:
                 result = await self._call(node, payload, handle)
-                prepared = prepare(result)
+                prepared = self.prep(result)
                 break
             except Interrupt:
                 handle.close()
@@ -403,7 +409,9 @@ class Run:
             "delay_s": delay,
             "timeout": isinstance(exc, NodeTimeoutError),
         }
-        self.rec.append(NODE_RETRYING, now_us(), node.name, tid, metadata=prepare(meta))
+        self.rec.append(NODE_RETRYING, now_us(), node.name, tid, metadata=self.prep(meta))
+        if self.max_concurrency == 1:  # the next attempt starts from the recorded state
+            self.state.rollback()
         self.observe("node_retrying", {"node": node.name, "token_id": tid, **meta})
         self.attempts[tid] = attempt + 1
         if delay > 0 and not self.replaying:
@@ -468,9 +476,13 @@ class Run:
 
         def target() -> None:
             try:
-                future.set_result(ctx.run(node.fn, payload, runtime=handle, context=self.context))
+                result = ctx.run(node.fn, payload, runtime=handle, context=self.context)
             except BaseException as exc:
-                future.set_exception(exc)
+                with contextlib.suppress(InvalidStateError):  # the engine gave up (timeout)
+                    future.set_exception(exc)
+                return
+            with contextlib.suppress(InvalidStateError):
+                future.set_result(result)
 
         threading.Thread(target=target, name=f"codon-node-{node.name}", daemon=True).start()
         try:
@@ -554,7 +566,7 @@ class Run:
         if isinstance(exc, NodeTimeoutError):
             meta["timeout"] = True
         with contextlib.suppress(StoreError):
-            self.rec.append(NODE_FAILED, now_us(), node, tid, metadata=prepare(meta))
+            self.rec.append(NODE_FAILED, now_us(), node, tid, metadata=self.prep(meta))
         self.observe("node_failed", {"node": node, "token_id": tid, "exception": meta["exception"]})
 
     # ------------------------------------------------------------------ integrations' activations
@@ -575,8 +587,8 @@ class Run:
         instrumented LLM calls record their effects in it."""
         nodedef = self.nodes[node]
         try:
-            prepared = prepare(payload)
-            meta = prepare(metadata) if metadata else None
+            prepared = self.prep(payload)
+            meta = self.prep(metadata) if metadata else None
         except CanonicalEncodingError as exc:
             raise WorkloadRuntimeError(
                 f"input of node {node!r} cannot be recorded ({exc.type_name} at {exc.path}): {exc}"
@@ -593,7 +605,7 @@ class Run:
     def end_external(self, handle: NodeRuntime, result: Any) -> None:
         """Record the completion of an activation begun with :meth:`begin_external`."""
         try:
-            prepared = prepare(result)
+            prepared = self.prep(result)
         except CanonicalEncodingError as exc:
             self._record_failure(handle.node, handle.token_id, exc, cancelled=False)
             raise WorkloadRuntimeError(
@@ -631,7 +643,7 @@ class Run:
             meta["reason"] = reason
         if skipped:
             meta["unrecorded_state"] = skipped
-        rec.append(RUN_FINISHED, ts, metadata=prepare(meta))
+        rec.append(RUN_FINISHED, ts, metadata=self.prep(meta))
         rec.barrier(status=status, finished_us=ts, release=True)
 
     def pause(self, interrupt: Interrupt | None, reason: str, kind: str) -> None:
@@ -644,7 +656,7 @@ class Run:
             meta["interrupt_index"] = interrupt.index
             if interrupt.payload is not None:
                 meta["payload"] = interrupt.payload
-        self.rec.append(RUN_INTERRUPTED, now_us(), node, tid, metadata=prepare(meta))
+        self.rec.append(RUN_INTERRUPTED, now_us(), node, tid, metadata=self.prep(meta))
         self.rec.barrier(status="interrupted", release=True)
 
     def report(self, status: str, reason: str | None = None) -> ExecutionReport:
@@ -707,7 +719,14 @@ class Run:
                 self.pause(None, f"cancelled: {type(exc).__name__}", "cancelled")
             raise
         status = "stopped" if self.stop_request is not None else "completed"
-        self.finish(status)
+        try:
+            self.finish(status)
+        except StoreError as exc:
+            raise WorkloadRuntimeError(
+                f"the ledger store failed while ending run {self.run_id}; its last events "
+                f"may not be durable: {exc}",
+                report=self.report("failed", str(exc)),
+            ) from exc
         report = self.report(status)
         self.observe("workflow_finished", {"report": report, "status": status})
         return report

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from codon_sdk.errors import CanonicalEncodingError, LedgerError, ReplayError, WorkloadRuntimeError
-from codon_sdk.identity._canonical import prepare, type_path
+from codon_sdk.identity._canonical import type_path
 from codon_sdk.ledger._events import check_custom_type
 from codon_sdk.runtime._records import Token
 
@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "CURRENT_RUNTIME",
+    "current_redact",
     "is_async_callable",
     "enable_current_runtime",
     "integrations_active",
@@ -48,6 +49,18 @@ def current_runtime() -> NodeRuntime | None:
     so that the engine publishes the handle; until then this returns None.
     """
     return CURRENT_RUNTIME.get()
+
+
+def current_redact() -> Callable[[str], str] | None:
+    """The redaction hook for data about to leave the process (span attributes, logs):
+    the running node's policy, else the default one; None when redaction is off."""
+    runtime = CURRENT_RUNTIME.get()
+    if runtime is not None:
+        return runtime.redact
+    from codon_sdk.telemetry._redaction import default_redactor
+
+    policy = default_redactor()
+    return policy.redact_text if policy.enabled else None
 
 
 def enable_current_runtime() -> None:
@@ -175,8 +188,9 @@ class NodeRuntime:
         if self._closed:
             self._check_open("emit")
         try:
-            prepared = payload if payload is None or type(payload) is str else prepare(payload)
-            meta = prepare(dict(audit_metadata)) if audit_metadata else None
+            run = self._run
+            prepared = payload if payload is None else run.prep(payload)
+            meta = run.prep(dict(audit_metadata)) if audit_metadata else None
         except CanonicalEncodingError as exc:
             raise WorkloadRuntimeError(
                 f"node {node.name!r} emitted to {target!r} a payload that cannot be recorded "
@@ -198,7 +212,7 @@ class NodeRuntime:
         except LedgerError as exc:
             raise WorkloadRuntimeError(str(exc)) from exc
         try:
-            meta = prepare(dict(metadata)) if metadata else None
+            meta = self._run.prep(dict(metadata)) if metadata else None
         except CanonicalEncodingError as exc:
             raise WorkloadRuntimeError(
                 f"metadata of event {event_type!r} recorded by node {self._node.name!r} cannot be "
@@ -226,7 +240,7 @@ class NodeRuntime:
         if key in run.resume_inputs:
             return run.resume_inputs[key]
         try:
-            prepared = prepare(payload)
+            prepared = self._run.prep(payload)
         except CanonicalEncodingError as exc:
             raise WorkloadRuntimeError(
                 f"interrupt payload of node {self._node.name!r} cannot be recorded "
@@ -321,6 +335,11 @@ class NodeRuntime:
         self._run.divergences.append((self._item[0], message))
         return EffectDivergence(message)
 
+    @property
+    def redact(self) -> Callable[[str], str] | None:
+        """The run's redaction hook (for integrations that put data on spans)."""
+        return self._run.redact
+
     def _record(self, slot: EffectSlot, value: Any, meta: dict[str, Any]) -> None:
         self._run.record_effect(self._node.name, slot.key[0], meta, value)
 
@@ -358,7 +377,7 @@ class EffectSlot:
     def record(self, value: Any, *, metadata: Mapping[str, Any] | None = None) -> None:
         """Record the effect's value (made durable before this returns)."""
         try:
-            prepared = prepare(value)
+            prepared = self._handle._run.prep(value)
         except CanonicalEncodingError as exc:
             raise WorkloadRuntimeError(
                 f"effect {self.name!r} of node {self._handle.node!r} returned a value that cannot "

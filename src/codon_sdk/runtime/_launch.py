@@ -14,7 +14,7 @@ from codon_sdk.errors import (
     RunConflictError,
     WorkloadRuntimeError,
 )
-from codon_sdk.identity._canonical import prepare
+from codon_sdk.identity._canonical import Redact, prepare
 from codon_sdk.ledger._chain import check_chain
 from codon_sdk.ledger._events import RUN_RESUMED, parse_entry
 from codon_sdk.ledger._merkle import leaf_hash
@@ -25,6 +25,7 @@ from codon_sdk.runtime._report import ExecutionReport
 from codon_sdk.runtime._writer import RunWriter
 from codon_sdk.stores._base import LedgerStore, RunInfo, new_owner
 from codon_sdk.stores._open import open_store
+from codon_sdk.telemetry._redaction import default_redactor
 from codon_sdk.telemetry._tracing import RunTracer
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -61,6 +62,12 @@ class RunOptions:
 
 def _nodes(workload: CodonWorkload) -> dict[str, NodeDef]:
     return {name: node.copy() for name, node in workload._nodes.items()}
+
+
+def _redact(workload: CodonWorkload) -> Redact | None:
+    """The run's redaction hook: the workload's policy, else the default one."""
+    policy = workload.redactor if workload.redactor is not None else default_redactor()
+    return policy.redact_text if policy.enabled else None
 
 
 def _tracer(workload: CodonWorkload, context: dict[str, Any]) -> RunTracer | None:
@@ -100,9 +107,10 @@ def new_run(
     caller then records the forked state and tokens itself.
     """
     context = workload._context(run_id, deployment_id, context_extras)
+    redact = _redact(workload)
     try:
-        prepared_payload = prepare(payload)
-        prepared_extras = prepare(context_extras)
+        prepared_payload = prepare(payload, redact)
+        prepared_extras = prepare(context_extras, redact)
     except CanonicalEncodingError as exc:
         raise WorkloadRuntimeError(
             f"the run input cannot be recorded ({exc.type_name} at {exc.path}): {exc}"
@@ -144,6 +152,7 @@ def new_run(
         observer=options.observer,
         tracer=_tracer(workload, context),
         timeout=options.timeout,
+        redact=redact,
     )
     run.on_close.extend(closers)
     started = workload._run_started(
@@ -327,6 +336,7 @@ def resume_run(
             observer=opts.observer,
             tracer=_tracer(workload, context),
             timeout=opts.timeout,
+            redact=_redact(workload),
         )
         run.on_close.extend(closers)
         _adopt(run, entries, rebuilt)
@@ -368,7 +378,7 @@ def _record_resumed(
     if change is not None:
         meta["logic_change"] = change
     try:
-        prepared = prepare(meta)
+        prepared = run.prep(meta)
     except CanonicalEncodingError as exc:
         raise WorkloadRuntimeError(
             f"resume input cannot be recorded ({exc.type_name} at {exc.path}): {exc}"

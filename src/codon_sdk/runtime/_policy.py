@@ -16,7 +16,9 @@ class RetryPolicy:
     Only exceptions that are instances of ``retry_on`` are retried; node timeouts
     (``NodeTimeoutError``) are retried when ``retry_on`` covers them (the default,
     ``(Exception,)``, does). Every failed attempt is a ``node_retrying`` event in
-    the ledger, with the error and the delay.
+    the ledger, with the error and the delay. A failed attempt leaves nothing
+    behind: its emitted tokens are dropped and, in a sequential run
+    (``max_concurrency=1``), its writes to ``runtime.state`` are rolled back.
     """
 
     max_attempts: int = 3

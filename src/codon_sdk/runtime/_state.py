@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from codon_sdk.errors import CanonicalEncodingError
-from codon_sdk.identity._canonical import canonical_bytes, prepare
+from codon_sdk.identity._canonical import Redact, canonical_bytes, decode, prepare
 
 __all__ = ["RunState", "apply_change"]
 
@@ -30,12 +30,15 @@ _MISSING = object()
 class RunState(dict[Any, Any]):
     """The per-run shared state dict (see the module docstring)."""
 
-    __slots__ = ("_dirty", "_recorded")
+    __slots__ = ("_dirty", "_recorded", "_redact")
 
-    def __init__(self, initial: Mapping[Any, Any] | None = None) -> None:
+    def __init__(
+        self, initial: Mapping[Any, Any] | None = None, *, redact: Redact | None = None
+    ) -> None:
         super().__init__()
         self._dirty: set[Any] = set()
         self._recorded: dict[Any, Any] = {}
+        self._redact = redact
         if initial:
             for key, value in initial.items():
                 dict.__setitem__(self, key, value)
@@ -155,9 +158,11 @@ class RunState(dict[Any, Any]):
                 if old is value or (type(old) is tv and old == value):
                     continue
                 recorded[key] = value
+                if tv is str and self._redact is not None:
+                    plain = False
             else:
                 try:
-                    snapshot = canonical_bytes(value)
+                    snapshot = canonical_bytes(value, self._redact)
                 except CanonicalEncodingError as exc:
                     if skipped is None:
                         raise
@@ -176,7 +181,23 @@ class RunState(dict[Any, Any]):
             diff["set"] = changed
         if deleted:
             diff["del"] = sorted(deleted, key=canonical_bytes)
-        return diff if plain else prepare(diff)
+        return diff if plain else prepare(diff, self._redact)
+
+    def rollback(self) -> None:
+        """Undo the writes made since the last recorded state (a failed attempt's).
+
+        Keys written or handed out since then get back their recorded values (fresh
+        copies, decoded from the recorded bytes for mutable values); keys that were
+        never recorded disappear.
+        """
+        keys, self._dirty = self._dirty, set()
+        recorded = self._recorded
+        for key in keys:
+            if key not in recorded:
+                dict.pop(self, key, None)
+                continue
+            held = recorded[key]
+            dict.__setitem__(self, key, decode(held) if type(held) is bytes else held)
 
     def load(self, values: Mapping[Any, Any]) -> None:
         """Replace the contents with recorded values (resume, replay), marking nothing dirty."""

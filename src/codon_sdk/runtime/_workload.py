@@ -34,6 +34,7 @@ from codon_sdk.runtime._recorder import DEFAULT_MAX_EVENT_BYTES
 from codon_sdk.runtime._records import ENTRY_ORIGIN, StreamEvent
 from codon_sdk.runtime._report import ExecutionReport
 from codon_sdk.stores._base import LedgerStore
+from codon_sdk.telemetry._redaction import Redactor
 
 if TYPE_CHECKING:  # pragma: no cover
     from codon_sdk.replay._replay import ReplayReport
@@ -117,6 +118,7 @@ class CodonWorkload(Workload):
         enable_tracing: bool = False,
         org_namespace: str | None = None,
         organization_id: str | None = None,
+        redactor: Redactor | None = None,
     ) -> None:
         for label, value in (("name", name), ("version", version)):
             if not isinstance(value, str) or not value.strip():
@@ -130,6 +132,9 @@ class CodonWorkload(Workload):
         self.enable_tracing = enable_tracing
         self._org_namespace = org_namespace
         self._organization_id = organization_id
+        #: What is masked before anything is recorded or traced (None: the default policy,
+        #: which masks API keys, bearer tokens and private keys; Redactor.disabled() for none).
+        self.redactor = redactor
         self._nodes: dict[str, NodeDef] = {}
         self._edges: set[tuple[str, str]] = set()
         self._logic_id: str | None = None

@@ -40,7 +40,7 @@ from codon_sdk.errors import StoreError
 from codon_sdk.ledger._checkpoint import run_leaf
 from codon_sdk.ledger._merkle import MerkleAccumulator, leaf_hash
 from codon_sdk.ledger._merkle import root as merkle_root
-from codon_sdk.stores._base import Entry, LedgerStore, RunInfo
+from codon_sdk.stores._base import Entry, LedgerStore, RunInfo, hold, release
 from codon_sdk.stores._notary import Notary
 
 _log = logging.getLogger("codon_sdk")
@@ -81,6 +81,7 @@ class RunWriter:
         self._thread: threading.Thread | None = None
         self._tree = MerkleAccumulator(leaves)
         self._notary: Notary | None = store.notary
+        hold(self.owner)
         if durability == "batch":
             self._thread = threading.Thread(
                 target=self._loop, name=f"codon-writer-{self.run_id[:12]}", daemon=True
@@ -111,7 +112,8 @@ class RunWriter:
             self._raise_error()
 
     def close(self) -> None:
-        """Stop the writer thread after committing what it holds."""
+        """Stop the writer thread after committing what it holds; give up the lease."""
+        release(self.owner)
         if self._thread is not None and not self._closed:
             with self._cond:
                 self._closed = True
@@ -168,23 +170,11 @@ class RunWriter:
         status = index.get("status")
         checkpoints, log_root = self._audit(entries, status)
         if not self._begun:
-            info = self._info
-            if status:
-                from dataclasses import replace
-
-                info = replace(
-                    info,
-                    status=status,
-                    finished_us=index.get("finished_us"),
-                    owner=None if index.get("release") else info.owner,
-                )
-            self.store.begin_run(info, entries)
+            # the run's first write (an "exit" run's only one): create it, still held
+            self.store.begin_run(self._info, entries)
             self._begun = True
-            if checkpoints or log_root is not None:
-                self.store.append(
-                    self.run_id, info.owner or "", [], checkpoints=checkpoints, log_root=log_root
-                )
-        elif entries or index or checkpoints:
+            entries = []
+        if entries or index or checkpoints or log_root is not None:
             self.store.append(
                 self.run_id,
                 self.owner,

@@ -51,8 +51,10 @@ __all__ = [
     "ReadEntries",
     "ReadRunsLog",
     "RunInfo",
+    "hold",
     "lease_is_stale",
     "new_owner",
+    "release",
 ]
 
 Entry: TypeAlias = tuple[int, bytes, bytes]
@@ -227,9 +229,23 @@ Op: TypeAlias = (
 # --------------------------------------------------------------------------- leases
 
 
+_LIVE_OWNERS: set[str] = set()
+"""Owners of this process whose runs are executing right now (see :func:`hold`)."""
+
+
 def new_owner() -> str:
     """An owner id for this process: ``host:pid:nonce``."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+
+
+def hold(owner: str) -> None:
+    """Mark ``owner`` as executing in this process (its lease is live)."""
+    _LIVE_OWNERS.add(owner)
+
+
+def release(owner: str) -> None:
+    """Mark ``owner`` as no longer executing in this process."""
+    _LIVE_OWNERS.discard(owner)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -252,8 +268,11 @@ def lease_is_stale(info: RunInfo, *, now_us: int, ttl_s: float = DEFAULT_LEASE_T
         return True
     host, _, rest = info.owner.partition(":")
     pid_text = rest.partition(":")[0]
-    if host == socket.gethostname() and pid_text.isdigit() and not _pid_alive(int(pid_text)):
-        return True
+    if host == socket.gethostname() and pid_text.isdigit():
+        if int(pid_text) == os.getpid():  # this process: live only while it executes the run
+            return info.owner not in _LIVE_OWNERS
+        if not _pid_alive(int(pid_text)):
+            return True
     heartbeat = info.heartbeat_us or info.started_us
     return now_us - heartbeat > ttl_s * 1_000_000
 
@@ -360,6 +379,11 @@ class LedgerStore(abc.ABC):
         """Take over a run for ``owner`` (resume): refused while a live owner holds it."""
         info = self.get_run(run_id)
         now = time.time_ns() // 1000
+        if info.status in ("completed", "stopped", "failed"):
+            raise RunConflictError(
+                f"run {run_id} has ended ({info.status}); an ended run is not executed again "
+                "(fork it to continue from an earlier point)"
+            )
         if info.owner == owner:
             return info
         if not lease_is_stale(info, now_us=now, ttl_s=ttl_s):

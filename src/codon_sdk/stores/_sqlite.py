@@ -171,8 +171,23 @@ class SQLiteStore(LedgerStore):
         except sqlite3.Error as exc:
             raise self._error(exc, "open the ledger") from exc
 
+    def _wal(self, conn: sqlite3.Connection) -> None:
+        """Switch to WAL. Several processes opening a new file at once can get SQLITE_BUSY
+        here without the busy handler's wait, so retry until ``timeout``."""
+        deadline = time.monotonic() + self.timeout
+        pause = 0.005
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode = WAL").fetchone()
+                return
+            except sqlite3.OperationalError as exc:
+                if not _is(exc, _BUSY) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(pause)
+                pause = min(pause * 2, 0.2)
+
     def _migrate(self, conn: sqlite3.Connection, settings: Mapping[str, int | str]) -> None:
-        conn.execute("PRAGMA journal_mode = WAL").fetchone()
+        self._wal(conn)
         for name, value in settings.items():
             conn.execute(f"PRAGMA {name} = {value}").fetchall()
         version = self._version(conn)

@@ -16,6 +16,7 @@ from typing import Any
 
 from opentelemetry.util.types import AttributeValue
 
+from codon_sdk.runtime._handle import current_redact
 from codon_sdk.telemetry._attributes import GenAIAttributes as G
 from codon_sdk.telemetry._genai import (
     TokenUsage,
@@ -69,7 +70,11 @@ class ResponseInfo:
 
 
 def _dumps(value: Any, secrets: tuple[str, ...]) -> str:
-    return scrub(json.dumps(value, ensure_ascii=False, default=str), secrets)
+    """Message content for a span: scrubbed of the client's secrets, then through the same
+    redaction policy as the ledger (so a masked secret has the same marker in both)."""
+    text = scrub(json.dumps(value, ensure_ascii=False, default=str), secrets)
+    redact = current_redact()
+    return text if redact is None else redact(text)
 
 
 def describe_request(

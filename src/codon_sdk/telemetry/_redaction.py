@@ -1,0 +1,759 @@
+"""Redaction: one policy that masks secrets before they are hashed into the ledger or reach a span.
+
+A :class:`Redactor` replaces each secret it finds with a marker naming the kind and
+carrying a keyed hash, ``[REDACTED:api_key:3f9a1c2b7d4e]``: under one key the same
+secret gets the same marker in ledger, spans and logs, so records stay correlatable
+while the secret stays unreadable.
+
+================  =======  =====================================================================
+detector (kind)   default  finds
+================  =======  =====================================================================
+``private_key``   on       PEM private key blocks, to the END line or the end of a cut-off key.
+``api_key``       on       ``sk-``/``sk-proj-``/``sk-ant-`` (OpenAI, Anthropic), ``sk_live_``/
+                           ``rk_live_``/``_test_`` (Stripe), ``AKIA``/``ASIA`` (AWS), ``ghp_``/
+                           ``gho_``/``ghu_``/``ghs_``/``ghr_``/``github_pat_`` (GitHub), ``AIza``
+                           (Google), ``xox[abeprs]-`` (Slack); and high-entropy values (16+
+                           characters, two of lower/upper/digit, >= 3 bits per character)
+                           assigned to credential names: ``api_key=``, ``"apiKey": "..."``,
+                           ``X-API-Key:``, ``client_secret``, ``access_token``, ``secret_key``...
+``bearer_token``  on       ``Authorization:`` credentials (``Bearer``/``Basic``/``Token``, in
+                           lower, capitalised or upper case); bare ``Bearer``/``BEARER`` + a 16+
+                           character token with letters and digits; bare ``Basic`` + base64 of
+                           printable ``user:password``; bare JWTs (``eyJ...`` ``.eyJ...`` ``.sig``).
+``card_number``   off      13-19 digits starting 2-6, alone or in space/dash groups of 3+,
+                           passing the Luhn check.
+``email``         off      ASCII e-mail addresses.
+================  =======  =====================================================================
+
+E-mail addresses and card numbers are off by default because they are personal data,
+not credentials: some users must keep them (whom a support agent answered is the audit
+trail), others must drop them (GDPR, PCI DSS); ``Redactor(detectors=ALL_DETECTORS)``
+turns them on. Credentials never belong in a trace, so those detectors are on.
+
+Users add ``patterns={"employee_id": r"EMP-\\d{6}"}`` (compiled once; with a group named
+``secret`` only that group is masked) and ``callables=[fn]``, ``fn(text)`` returning
+``(start, end, kind)`` for each secret ``text[start:end]``. Overlapping findings merge
+into one marker; on equal spans the earlier detector in the table wins, then patterns,
+then callables.
+
+The hash is HMAC-SHA256 of the secret's UTF-8 bytes (card numbers as their digits,
+e-mail addresses in lower case, so formatting does not break correlation), truncated
+to 12 hex digits (48 bits); the kind is not hashed. HMAC is a keyed pseudo-random
+function: without the key a digest says nothing about the secret, and 48 bits are far
+fewer than a credential holds, so not even the key holder can invert it, only test a
+guess (keep the key as secret as the data: a card number can be guessed). Among the
+secrets of one deployment an accidental collision is negligible. The key is ``key=``,
+else the ``CODON_REDACTION_KEY`` environment variable (UTF-8), else a random key per
+process, announced by one logged warning: markers then do not correlate across processes.
+
+Speed: most strings hold no secret. Each built-in rule names characters ("gates") and
+literals ("needles") every text it matches must contain; :meth:`Redactor.redact_text`
+tests those with C-speed substring checks and returns the very same object when none
+is present. User patterns are searched in every string (one that starts with a
+literal, like ``EMP-``, at substring speed); user callables are called on every string.
+
+Markers are never redacted again, and a string is rescanned until nothing more is
+found, so redacting twice equals redacting once. Hooks never break a run: a callable
+that raises or returns malformed spans is logged once (without the text or the
+exception message, either may hold the secret) and its findings are skipped.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import logging
+import math
+import os
+import re
+import secrets
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from itertools import islice
+from typing import Any, Final, Literal
+
+from opentelemetry.util.types import AttributeValue
+
+__all__ = [
+    "ALL_DETECTORS",
+    "DEFAULT_DETECTORS",
+    "KEY_ENV_VAR",
+    "MARKER_PATTERN",
+    "RedactionCallable",
+    "Redactor",
+    "default_redactor",
+    "set_default_redactor",
+]
+
+_log = logging.getLogger("codon_sdk.redaction")
+
+ALL_DETECTORS: Final = ("private_key", "api_key", "bearer_token", "card_number", "email")
+"""Every built-in detector, in priority order (the first wins when two find the same span)."""
+DEFAULT_DETECTORS: Final = ("private_key", "api_key", "bearer_token")
+"""The detectors a plain ``Redactor()`` runs: credentials, never personal data."""
+KEY_ENV_VAR: Final = "CODON_REDACTION_KEY"
+MARKER_PATTERN: Final = re.compile(
+    r"\[REDACTED:(?P<kind>[A-Za-z][A-Za-z0-9_.-]{0,63}):(?P<digest>[0-9a-f]{12})\]"
+)
+"""Matches a redaction marker; ``kind`` and ``digest`` name its parts."""
+
+RedactionCallable = Callable[[str], Iterable[tuple[int, int, str]]]
+"""``fn(text)`` -> ``(start, end, kind)`` for each secret ``text[start:end]`` it finds."""
+
+KeySource = Literal["explicit", "environment", "process", "none"]
+
+_DIGEST_HEX = 12
+_MAX_PASSES = 4
+_MAX_DEPTH = 200  # as deep as the canonical encoder goes
+_KIND = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}\Z")
+_CONTAINERS = (dict, list, tuple, set, frozenset)
+_NO_TEXT = 1 << 62  # a min_len no string reaches
+
+_Span = tuple[int, int]
+
+
+# ------------------------------------------------------------------------------ keys
+
+_key_lock = threading.Lock()
+_process_key: bytes | None = None
+
+
+def _per_process_key() -> bytes:
+    global _process_key
+    with _key_lock:
+        if _process_key is None:
+            _process_key = secrets.token_bytes(32)
+            _log.info(
+                "no redaction key configured (pass key= to Redactor or set %s): using a "
+                "random key for this process, so redaction markers will not correlate "
+                "across processes",
+                KEY_ENV_VAR,
+            )
+        return _process_key
+
+
+def _resolve_key(key: bytes | str | None) -> tuple[bytes, KeySource]:
+    if key is not None:
+        raw = key.encode("utf-8") if isinstance(key, str) else bytes(key)
+        if not raw:
+            raise ValueError(
+                "the redaction key is empty; pass at least 32 random bytes, or key=None to "
+                f"use {KEY_ENV_VAR}"
+            )
+        return raw, "explicit"
+    env = os.environ.get(KEY_ENV_VAR)
+    if env:
+        return env.encode("utf-8", "surrogateescape"), "environment"
+    return _per_process_key(), "process"
+
+
+# ------------------------------------------------------------------------- detectors
+
+
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    """One way of finding one kind of secret.
+
+    Every match lies in a text that contains one of ``gates`` (single characters,
+    tested at memchr speed) and, when ``needles`` is not empty, one of ``needles``;
+    no match is shorter than ``min_len``. That is what makes the pre-check sound.
+    """
+
+    gates: frozenset[str]
+    needles: tuple[str, ...]
+    min_len: int
+    find: Callable[[str], Iterator[_Span]]
+
+
+def _rule(
+    gates: str,
+    needles: tuple[str, ...],
+    min_len: int,
+    find: str | Callable[[str], Iterator[_Span]],
+    check: Callable[[str], object] | None = None,
+) -> _Rule:
+    """A rule; ``find`` is a finder or a pattern whose ``secret`` group (or match) is masked."""
+    if not isinstance(find, str):
+        return _Rule(frozenset(gates), needles, min_len, find)
+    rx = re.compile(find, re.ASCII)
+    group: int | str = "secret" if "secret" in rx.groupindex else 0
+
+    def find_matches(text: str) -> Iterator[_Span]:
+        for m in rx.finditer(text):
+            if check is None or check(m.group(group)):
+                yield m.span(group)
+
+    return _Rule(frozenset(gates), needles, min_len, find_matches)
+
+
+_HAS_DIGIT = re.compile(r"[0-9]")
+_CHAR_CLASSES = (re.compile(r"[a-z]"), re.compile(r"[A-Z]"), _HAS_DIGIT)
+
+
+def _letters_and_digits(s: str) -> bool:
+    return _HAS_DIGIT.search(s) is not None and re.search(r"[A-Za-z]", s) is not None
+
+
+def _looks_random(s: str) -> bool:
+    """16+ characters, two of lower/upper/digit, and at least 3 bits of entropy per character."""
+    if len(s) < 16 or sum(1 for rx in _CHAR_CLASSES if rx.search(s) is not None) < 2:
+        return False
+    n, log2 = len(s), math.log2
+    # Shannon entropy: log2(n) - sum(c * log2(c)) / n over the character counts c.
+    return log2(n) - sum([c * log2(c) for c in map(s.count, set(s)) if c > 1]) / n >= 3.0
+
+
+def _basic_credentials(s: str) -> bool:
+    """``s`` is base64 of printable ASCII holding a ``:`` (``user:password``)."""
+    try:
+        raw = base64.b64decode(s, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return b":" in raw and all(0x20 <= b < 0x7F for b in raw)
+
+
+_CRED_NAMES = (
+    *("apikey", "apisecret", "apitoken", "secretkey", "secretaccesskey", "clientsecret"),
+    *("accesstoken", "authtoken", "refreshtoken", "sessiontoken"),
+)
+# "=" only as trailing padding: runs between separators stay disjoint, so the scan is linear.
+_ASSIGNED = re.compile(r"\s{0,4}(?:\\?[\"'])?(?P<secret>[\w\-+/.~]{16,}=*)", re.ASCII)
+
+
+def _find_assignments(text: str) -> Iterator[_Span]:
+    """High-entropy values after ``<credential name>`` ``:`` or ``=`` (quotes allowed)."""
+    for sep in ":=":
+        i = text.find(sep)
+        while i >= 0:
+            m = _ASSIGNED.match(text, i + 1)
+            if m is not None:
+                name = text[max(0, i - 40) : i].rstrip(" \t").rstrip("\"'\\").lower()
+                name = name.replace("_", "").replace("-", "")
+                if name.endswith(_CRED_NAMES) and _looks_random(m["secret"]):
+                    yield m.span("secret")
+            i = text.find(sep, i + 1)
+
+
+_TOKEN = r"[\w\-.~+/]"
+_AUTH_REST = re.compile(
+    r"(?:\\?[\"'])?\s{0,4}[:=]\s{0,4}(?:\\?[\"'])?(?:[Bb]earer|BEARER|[Bb]asic|BASIC|[Tt]oken|"
+    r"TOKEN)\s+(?P<secret>" + _TOKEN + r"+=*)",
+    re.ASCII,
+)
+
+
+def _find_auth_headers(text: str) -> Iterator[_Span]:
+    """The credentials of ``Authorization: <scheme> <credentials>`` (also in JSON and dicts)."""
+    for name in ("uthorization", "UTHORIZATION"):
+        i = text.find(name)
+        while i >= 0:
+            m = _AUTH_REST.match(text, i + len(name))
+            if m is not None:
+                yield m.span("secret")
+            i = text.find(name, i + 1)
+
+
+_EMAIL_DOMAIN = re.compile(r"@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){0,8}\.[A-Za-z]{2,24}")
+_EMAIL_LOCAL = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._%+-")
+
+
+def _find_emails(text: str) -> Iterator[_Span]:
+    # Searching from the "@" (a literal) is far faster than from every possible start.
+    for m in _EMAIL_DOMAIN.finditer(text):
+        at = start = m.start()
+        floor = max(0, at - 64)
+        while start > floor and text[start - 1] in _EMAIL_LOCAL:
+            start -= 1
+        too_long = start == floor and start > 0 and text[start - 1] in _EMAIL_LOCAL
+        if start < at and not too_long:
+            yield start, m.end()
+
+
+# 13+ characters of digits, spaces and dashes, from 3 digits in a row: hex ids fail in C.
+_CARD_CANDIDATE = re.compile(r"[0-9]{3}[0-9 -]{9,}[0-9]")
+
+
+def _luhn(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = (ord(ch) - 48) * (2 if i % 2 else 1)
+        total += d - 9 if d > 9 else d
+    return total % 10 == 0
+
+
+def _find_cards(text: str) -> Iterator[_Span]:
+    """The longest valid card numbers among consecutive digit groups, left to right."""
+    raw = text.encode("utf-8", "surrogatepass")
+    if len(raw) - len(raw.translate(None, b"0123456789")) < 13:  # C-speed digit count
+        return
+    for m in _CARD_CANDIDATE.finditer(text):
+        groups: list[tuple[int, str]] = []  # (offset in text, digits)
+        pos = m.start()
+        for g in re.split(r"[ -]", m.group()):
+            groups.append((pos, g))
+            pos += len(g) + 1
+        i = 0
+        while i < len(groups):
+            found, digits = 0, ""
+            for j in range(i, len(groups)):
+                digits += groups[j][1]
+                if len(groups[j][1]) < 3 or len(digits) > 19:
+                    break
+                if len(digits) >= 13 and digits[0] in "23456" and _luhn(digits):
+                    found = j + 1
+            if found:
+                yield groups[i][0], groups[found - 1][0] + len(groups[found - 1][1])
+            i = found or i + 1
+
+
+# A pattern that starts with a literal is searched at substring speed; a leading
+# lookbehind or alternation makes sre try every position, so boundaries are checked
+# by a lookbehind placed after the literal.
+_PEM_BODY = r"[A-Za-z0-9+/=\s\\:,.\-]"
+_PEM_END = r"PRIVATE KEY(?: BLOCK)?-----"
+_PEM = (
+    rf"-----BEGIN[A-Z0-9 ]{{0,40}}{_PEM_END}"
+    rf"(?:{_PEM_BODY}*?-----END[A-Z0-9 ]{{0,40}}{_PEM_END}|{_PEM_BODY}*)"
+)
+_STRIPE = r"(?<![\w-])[sr]k_(?:live|test)_[A-Za-z0-9]{16,}"
+_GITHUB = r"g(?<![\w-]g)(?:h[pousr]_[A-Za-z0-9]{36,}|ithub_pat_\w{22,})"
+_AWS = r"A(?<![A-Za-z0-9]A)(?:KIA|SIA)[A-Z0-9]{16}(?![A-Za-z0-9])"
+_BEARER = rf"B(?<![\w-]B)(?:earer|EARER)\s+(?P<secret>{_TOKEN}{{16,}}=*)"
+_BASIC = r"B(?<![\w-]B)(?:asic|ASIC)\s+(?P<secret>[A-Za-z0-9+/]{4,}={0,2})(?![\w\-+/=])"
+_JWT = r"eyJ(?<![\w-]eyJ)[\w-]{8,}\.eyJ[\w-]{2,}\.[\w-]*"
+_GITHUB_NEEDLES = ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_")
+_BUILTIN: Final[dict[str, tuple[_Rule, ...]]] = {
+    "private_key": (_rule("-", ("-----BEGIN",), 26, _PEM),),
+    "api_key": (
+        _rule("-", ("sk-",), 23, r"sk-(?<![\w-]sk-)[\w-]{20,}", _HAS_DIGIT.search),
+        _rule("-", ("xox",), 15, r"xox(?<![\w-]xox)[abeprs]-[A-Za-z0-9-]{10,}"),
+        _rule("_", ("k_live_", "k_test_"), 24, _STRIPE),
+        _rule("_", _GITHUB_NEEDLES, 33, _GITHUB),
+        _rule("A", ("AKIA", "ASIA"), 20, _AWS),
+        _rule("A", ("AIza",), 39, r"AIza(?<![\w-]AIza)[\w-]{35,}"),
+        _rule(":=", (), 23, _find_assignments),
+    ),
+    "bearer_token": (
+        _rule(":=", ("uthorization", "UTHORIZATION"), 21, _find_auth_headers),
+        _rule("B", ("Bearer", "BEARER"), 23, _BEARER, _letters_and_digits),
+        _rule("B", ("Basic", "BASIC"), 10, _BASIC, _basic_credentials),
+        _rule("J", ("eyJ",), 18, _JWT),
+    ),
+    "card_number": (_rule("23456", (), 13, _find_cards),),
+    "email": (_rule("@", (), 6, _find_emails),),
+}
+
+
+def _gate_table(rules: Iterable[_Rule]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Merge the rules' gates: a gate with no needles (for some rule) suffices on its own."""
+    table: dict[str, set[str] | None] = {}
+    for rule in rules:
+        for gate in rule.gates:
+            if (known := table.setdefault(gate, set())) is not None:
+                table[gate] = known | set(rule.needles) if rule.needles else None
+    alone = tuple((g, ()) for g, n in table.items() if n is None)
+    return alone + tuple((g, tuple(sorted(n))) for g, n in table.items() if n is not None)
+
+
+# -------------------------------------------------------------------------- redactor
+
+
+@dataclass(frozen=True, slots=True, init=False, repr=False, eq=False)
+class Redactor:
+    """An immutable redaction policy: which detectors run, and the key behind the markers.
+
+    ``detectors`` names the built-in detectors to run (default
+    :data:`DEFAULT_DETECTORS`; :data:`ALL_DETECTORS` adds e-mail and card numbers).
+    ``patterns`` maps a kind name to a regular expression (``str`` or compiled);
+    ``callables`` are functions ``fn(text) -> [(start, end, kind), ...]``. Kind names
+    are 1-64 letters, digits, ``_``, ``.`` or ``-``, starting with a letter.
+
+    Raises ``ValueError`` for an unknown detector, an invalid kind name, a pattern that
+    does not compile or matches the empty string, or an empty key. Instances are frozen
+    (setting an attribute raises ``dataclasses.FrozenInstanceError``): build a new one.
+    """
+
+    detectors: tuple[str, ...]
+    """The built-in detectors this policy runs, in priority order."""
+    key_source: KeySource
+    """Where the key came from: ``explicit``, ``environment``, ``process`` or ``none``."""
+    _by_gate: tuple[tuple[str, tuple[int, ...]], ...]  # gate -> indices of its rules
+    _callables: tuple[RedactionCallable, ...]
+    _extra: bool  # user patterns or callables: scan every string
+    _failed: set[int]  # callables whose failure was logged
+    _gates: tuple[tuple[str, tuple[str, ...]], ...]  # the pre-check
+    _key: bytes
+    _min_len: int
+    _patterns: tuple[tuple[str, re.Pattern[str], int | str], ...]
+    _rules: tuple[tuple[str, _Rule], ...]
+
+    def __init__(
+        self,
+        *,
+        detectors: Iterable[str] = DEFAULT_DETECTORS,
+        patterns: Mapping[str, str | re.Pattern[str]] | None = None,
+        callables: Iterable[RedactionCallable] = (),
+        key: bytes | str | None = None,
+    ) -> None:
+        rules = tuple(
+            (kind, rule) for kind in _check_detectors(detectors) for rule in _BUILTIN[kind]
+        )
+        compiled = tuple(_compile_pattern(k, p) for k, p in (patterns or {}).items())
+        fns = tuple(callables)
+        for i, fn in enumerate(fns):
+            if not callable(fn):
+                raise TypeError(f"callables[{i}] is not callable: {fn!r}")
+        self._setup(rules, compiled, fns, *_resolve_key(key))
+
+    @classmethod
+    def disabled(cls) -> Redactor:
+        """A policy that redacts nothing, for users who must switch redaction off."""
+        self = cls.__new__(cls)
+        self._setup((), (), (), b"", "none")
+        return self
+
+    def _setup(
+        self,
+        rules: tuple[tuple[str, _Rule], ...],
+        patterns: tuple[tuple[str, re.Pattern[str], int | str], ...],
+        callables: tuple[RedactionCallable, ...],
+        key: bytes,
+        key_source: KeySource,
+    ) -> None:
+        gates = _gate_table(rule for _, rule in rules)
+        fields: dict[str, object] = {
+            "detectors": tuple(dict.fromkeys(kind for kind, _ in rules)),
+            "key_source": key_source,
+            "_by_gate": tuple(
+                (g, tuple(i for i, (_, r) in enumerate(rules) if g in r.gates)) for g, _ in gates
+            ),
+            "_callables": callables,
+            "_extra": bool(patterns or callables),
+            "_failed": set(),
+            "_gates": gates,
+            "_key": key,
+            "_min_len": min((rule.min_len for _, rule in rules), default=_NO_TEXT),
+            "_patterns": patterns,
+            "_rules": rules,
+        }
+        for name, value in fields.items():
+            object.__setattr__(self, name, value)
+
+    def __repr__(self) -> str:
+        if not self.enabled:
+            return "Redactor.disabled()"
+        return (
+            f"Redactor(detectors={self.detectors!r}, "
+            f"patterns={tuple(p[0] for p in self._patterns)!r}, "
+            f"callables={len(self._callables)}, key_source={self.key_source!r})"
+        )
+
+    @property
+    def enabled(self) -> bool:
+        """False only for :meth:`disabled`."""
+        return self.key_source != "none"
+
+    # ------------------------------------------------------------------ public API
+
+    def marker_for(self, secret: str, kind: str) -> str:
+        """The marker this policy writes for ``secret`` found as ``kind``.
+
+        Use it to look a known secret up in a ledger or trace without storing it.
+        """
+        if not self.enabled:
+            raise ValueError("a disabled Redactor has no key and writes no markers")
+        if not isinstance(kind, str) or _KIND.match(kind) is None:
+            raise ValueError(f"invalid redaction kind {kind!r}: use 1-64 letters, digits, _ . -")
+        return self._marker(kind, secret)
+
+    def redact_text(self, text: str) -> str:
+        """``text`` with every secret replaced by its marker; ``text`` itself if none."""
+        if len(text) >= self._min_len:
+            for gate, needles in self._gates:
+                if gate in text:
+                    if not needles:
+                        return self._redact(text, builtin=True)
+                    for needle in needles:
+                        if needle in text:
+                            return self._redact(text, builtin=True)
+        if self._extra:
+            return self._redact(text, builtin=False)
+        return text
+
+    def redact_value(self, value: Any) -> Any:
+        """Redact every string (and dict key) in JSON-like ``value``: dict, list, tuple, set.
+
+        Copy-on-write: the very same object comes back when nothing changed, and only the
+        containers on the path to a change are copied (as their base type). ``bytes`` that
+        decode as UTF-8 are redacted as text; other objects are returned untouched, so call
+        this on values already converted to JSON types. Reference cycles and nesting deeper
+        than 200 levels are left as they are (the canonical encoder rejects them). Should
+        two keys redact to one string (one already was that marker, or a 48-bit digest
+        collision), the later value wins.
+        """
+        return self._walk(value, 0, set()) if self.enabled else value
+
+    def redact_mapping(
+        self, attributes: Mapping[str, AttributeValue]
+    ) -> Mapping[str, AttributeValue]:
+        """Span attributes with their values redacted (names are SDK constants, kept as is).
+
+        Returns ``attributes`` itself when nothing changed, else a new ``dict``.
+        """
+        return self._dict(attributes, 1, set(), keys=False) if self.enabled else attributes
+
+    # ------------------------------------------------------------------ scanning
+
+    def _redact(self, text: str, *, builtin: bool) -> str:
+        """Redact until nothing more is found (a marker can expose a boundary)."""
+        out = text
+        for _ in range(_MAX_PASSES):
+            hits = self._hits(out, builtin=builtin)
+            if not hits:
+                break
+            new = self._apply(out, hits)
+            if new is out:
+                break
+            out = new
+            builtin = True
+        return out
+
+    def _hits(self, text: str, *, builtin: bool) -> list[tuple[int, int, int, str]]:
+        """Every finding as ``(start, -end, priority, kind)``."""
+        hits: list[tuple[int, int, int, str]] = []
+        if builtin and len(text) >= self._min_len:
+            armed: set[int] = set()
+            for gate, indices in self._by_gate:
+                if gate in text:
+                    armed.update(indices)
+            for prio in armed:
+                kind, rule = self._rules[prio]
+                if len(text) < rule.min_len:
+                    continue
+                for needle in rule.needles:  # plain loops: any(<genexpr>) costs more here
+                    if needle in text:
+                        break
+                else:
+                    if rule.needles:
+                        continue
+                for s, e in rule.find(text):
+                    if s < e:
+                        hits.append((s, -e, prio, kind))
+        prio = len(self._rules)
+        for kind, rx, group in self._patterns:
+            for m in rx.finditer(text):
+                s, e = m.span(group)
+                if s < e:
+                    hits.append((s, -e, prio, kind))
+            prio += 1
+        for i, fn in enumerate(self._callables):
+            hits.extend((s, -e, prio + i, kind) for s, e, kind in self._call(i, fn, text))
+        return hits
+
+    def _call(self, index: int, fn: RedactionCallable, text: str) -> list[tuple[int, int, str]]:
+        try:
+            found = [(start, end, kind) for start, end, kind in fn(text)]
+            for start, end, kind in found:
+                ints = isinstance(start, int) and isinstance(end, int)
+                if not (ints and 0 <= start < end <= len(text) and _KIND.match(kind)):
+                    raise ValueError("malformed (start, end, kind)")
+            return found
+        except Exception as exc:  # hooks never break a run
+            if index not in self._failed:
+                self._failed.add(index)
+                # Neither the text nor the message: either may hold the secret.
+                _log.error(
+                    "redaction callable %s failed (%s); its findings are skipped. "
+                    "Logged once per callable; fix it to return (start, end, kind) "
+                    "tuples within the text",
+                    getattr(fn, "__qualname__", type(fn).__qualname__),
+                    type(exc).__name__,
+                )
+            return []
+
+    def _apply(self, text: str, hits: list[tuple[int, int, int, str]]) -> str:
+        hits.sort()
+        merged: list[tuple[int, int, str]] = []
+        for s, neg_e, _, kind in hits:
+            e = -neg_e
+            if merged and s < merged[-1][1]:
+                if e > merged[-1][1]:
+                    merged[-1] = (merged[-1][0], e, merged[-1][2])
+            else:
+                merged.append((s, e, kind))
+        protected = (
+            [m.span() for m in MARKER_PATTERN.finditer(text)] if "[REDACTED:" in text else []
+        )
+        pieces: list[str] = []
+        pos = 0
+        for s, e, kind in merged:
+            for ps, pe in _outside(s, e, protected):
+                pieces.append(text[pos:ps])
+                pieces.append(self._marker(kind, text[ps:pe]))
+                pos = pe
+        if not pieces:
+            return text
+        pieces.append(text[pos:])
+        return "".join(pieces)
+
+    def _marker(self, kind: str, secret: str) -> str:
+        if kind == "card_number":
+            digits = secret.replace(" ", "").replace("-", "")
+            secret = digits if digits.isdigit() else secret
+        elif kind == "email":
+            secret = secret.lower()
+        data = secret.encode("utf-8", "surrogatepass")
+        digest = hmac.digest(self._key, data, "sha256").hex()[:_DIGEST_HEX]
+        return f"[REDACTED:{kind}:{digest}]"
+
+    # ------------------------------------------------------------------ values
+
+    def _walk(self, v: Any, depth: int, active: set[int]) -> Any:
+        tv = type(v)
+        if tv is str:
+            return self.redact_text(v)
+        if v is None or tv is int or tv is float or tv is bool:
+            return v
+        if isinstance(v, str):
+            new = self.redact_text(str(v))
+            return v if new == v else new
+        if isinstance(v, (bytes, bytearray)):  # scanned when UTF-8 text
+            try:
+                text = bytes(v).decode("utf-8")
+            except UnicodeDecodeError:
+                return v
+            new = self.redact_text(text)
+            return v if new is text else type(v)(new.encode("utf-8"))
+        key = id(v)
+        if depth >= _MAX_DEPTH or key in active or not isinstance(v, _CONTAINERS):
+            return v  # a cycle or too deep: the canonical encoder rejects it anyway
+        active.add(key)
+        try:
+            if isinstance(v, dict):
+                return self._dict(v, depth + 1, active, keys=True)
+            return self._collection(v, depth + 1, active)
+        finally:
+            active.discard(key)
+
+    def _dict(self, d: Mapping[Any, Any], depth: int, active: set[int], *, keys: bool) -> Any:
+        out: dict[Any, Any] | None = None
+        for i, (k, x) in enumerate(d.items()):
+            nk = self._walk(k, depth, active) if keys else k
+            nx = self._walk(x, depth, active)
+            if out is None:
+                if nk is k and nx is x:
+                    continue
+                out = dict(islice(d.items(), i))
+            out[nk] = nx
+        return d if out is None else out
+
+    def _collection(
+        self,
+        c: list[Any] | tuple[Any, ...] | set[Any] | frozenset[Any],
+        depth: int,
+        active: set[int],
+    ) -> Any:
+        out: list[Any] | None = None
+        for i, x in enumerate(c):
+            nx = self._walk(x, depth, active)
+            if out is None:
+                if nx is x:
+                    continue
+                out = list(islice(c, i))
+            out.append(nx)
+        if out is None:
+            return c
+        if isinstance(c, list):
+            return out
+        if isinstance(c, tuple):
+            return tuple(out)
+        return frozenset(out) if isinstance(c, frozenset) else set(out)
+
+
+def _outside(s: int, e: int, protected: list[_Span]) -> Iterator[_Span]:
+    """The parts of ``[s, e)`` outside the (sorted, disjoint) ``protected`` spans."""
+    for ps, pe in protected:
+        if pe <= s:
+            continue
+        if ps >= e:
+            break
+        if ps > s:
+            yield s, ps
+        s = pe
+        if s >= e:
+            return
+    if s < e:
+        yield s, e
+
+
+def _check_detectors(detectors: Iterable[str]) -> tuple[str, ...]:
+    wanted = (detectors,) if isinstance(detectors, str) else tuple(detectors)  # one name
+    for name in wanted:
+        if name not in _BUILTIN:
+            raise ValueError(
+                f"unknown redaction detector {name!r}; choose from {', '.join(ALL_DETECTORS)} "
+                "(add your own with patterns= or callables=)"
+            )
+    return tuple(k for k in ALL_DETECTORS if k in wanted)
+
+
+def _compile_pattern(
+    kind: str, pattern: str | re.Pattern[str]
+) -> tuple[str, re.Pattern[str], int | str]:
+    if not isinstance(kind, str) or _KIND.match(kind) is None:
+        raise ValueError(
+            f"invalid redaction kind {kind!r}: use 1-64 letters, digits, '_', '.' or '-', "
+            "starting with a letter (it appears in markers as [REDACTED:<kind>:<hash>])"
+        )
+    if isinstance(pattern, str):
+        try:
+            rx = re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(
+                f"redaction pattern {kind!r} does not compile: {exc} (pattern {pattern!r}); "
+                "fix the regular expression"
+            ) from exc
+    elif isinstance(pattern, re.Pattern) and isinstance(pattern.pattern, str):
+        rx = pattern
+    else:
+        raise ValueError(f"redaction pattern {kind!r} must be a str or str re.Pattern: {pattern!r}")
+    if rx.fullmatch("") is not None:
+        raise ValueError(
+            f"redaction pattern {kind!r} matches the empty string ({rx.pattern!r}); "
+            "make it require at least one character"
+        )
+    return kind, rx, "secret" if "secret" in rx.groupindex else 0
+
+
+# ---------------------------------------------------------------- default policy
+
+_default_lock = threading.Lock()
+_default: Redactor | None = None
+
+
+def default_redactor() -> Redactor:
+    """The process-wide policy: the last one set, else a ``Redactor()`` built on first use."""
+    global _default
+    current = _default
+    if current is None:
+        with _default_lock:
+            if _default is None:
+                _default = Redactor()
+            current = _default
+    return current
+
+
+def set_default_redactor(redactor: Redactor | None) -> Redactor | None:
+    """Install ``redactor`` as the process-wide policy and return the previous one.
+
+    ``None`` resets to a fresh ``Redactor()`` built on next use (re-reading the
+    environment), so ``set_default_redactor(previous)`` always restores.
+    """
+    global _default
+    if redactor is not None and not isinstance(redactor, Redactor):
+        raise TypeError(f"set_default_redactor expects a Redactor or None, not {redactor!r}")
+    with _default_lock:
+        previous, _default = _default, redactor
+    return previous

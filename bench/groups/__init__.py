@@ -24,6 +24,8 @@ GROUPS: dict[str, str] = {
     "scale": "per-step cost of the SDK loop at 100,000 steps vs 10,000",
     "memory": "memory retained per step by a 100,000-step run",
     "fanout": "100 async activations awaiting 50 ms each, max_concurrency=100",
+    "durable": "the loop on a durable SQLite/PostgreSQL ledger vs memory and raw inserts",
+    "langgraph_adapter": "LangGraph loop adapted vs unadapted: the adapter's cost per step",
     "verify": "events per second verify_run checks over a 104,002-event SQLite run",
 }
 

@@ -49,6 +49,8 @@ _ENDS = frozenset({"completed", "stopped", "failed"})
 __all__ = ["DEFAULT_MAX_PENDING", "RunWriter"]
 
 DEFAULT_MAX_PENDING = 4096
+_GROUP_EVENTS = 512  # a group commits once it holds this many events...
+_GROUP_WAIT_S = 0.002  # ...or once its first step has waited this long
 
 
 class RunWriter:
@@ -75,6 +77,7 @@ class RunWriter:
         self._queue: deque[tuple[list[Entry], dict[str, Any]]] = deque()
         self._queued_events = 0
         self._busy = False
+        self._urgent = 0
         self._error: BaseException | None = None
         self._closed = False
         self._cond = threading.Condition()
@@ -107,8 +110,13 @@ class RunWriter:
         if self.durability == "exit":
             return
         with self._cond:
-            while (self._queue or self._busy) and self._error is None:
-                self._cond.wait()
+            self._urgent += 1  # no group forming while someone waits for durability
+            self._cond.notify_all()
+            try:
+                while (self._queue or self._busy) and self._error is None:
+                    self._cond.wait()
+            finally:
+                self._urgent -= 1
             self._raise_error()
 
     def close(self) -> None:
@@ -134,9 +142,11 @@ class RunWriter:
             while self._queued_events >= self._max_pending and self._error is None:
                 self._cond.wait()
             self._raise_error()
+            was_empty = not self._queue
             self._queue.append((entries, index))
             self._queued_events += len(entries)
-            self._cond.notify_all()
+            if was_empty or self._queued_events >= _GROUP_EVENTS:
+                self._cond.notify_all()  # otherwise the writer is busy or already forming a group
 
     def _loop(self) -> None:
         while True:
@@ -145,6 +155,9 @@ class RunWriter:
                     self._cond.wait()
                 if not self._queue:
                     return
+                if not self._closed and not self._urgent and self._queued_events < _GROUP_EVENTS:
+                    # group commit: let the next steps join this transaction (bounded wait)
+                    self._cond.wait(_GROUP_WAIT_S)
                 batch = list(self._queue)
                 self._queue.clear()
                 self._busy = True

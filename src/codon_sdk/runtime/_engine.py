@@ -146,7 +146,9 @@ class Run:
         self.max_concurrency = max_concurrency
         self.observer = observer
         self.tracer = tracer
-        recorder.tracing = tracer is not None
+        # with one activation at a time the tracer stamps span ids on the recorder;
+        # with several, each event reads the current span
+        recorder.tracing = tracer is not None and max_concurrency > 1
         self.redact = redact
         self.state = RunState(redact=redact)
         self.queue: deque[QueueItem] = deque()
@@ -165,6 +167,7 @@ class Run:
         self.attempts: dict[str, int] = {}
         self.replaying = False
         self.divergences: list[tuple[str, str]] = []
+        self.cost_usd: float | None = None  # LLM cost recorded in this process (for metrics)
         self.on_close: list[Callable[[], None]] = []
         self._pool: ThreadPoolExecutor | None = None
         self._lineage: dict[str, tuple[str, str | None]] = {}
@@ -247,6 +250,9 @@ class Run:
     ) -> None:
         """Record an effect's result and make it durable before the node sees it."""
         self.rec.append(EFFECT_RECORDED, now_us(), node, token_id, value, self.prep(meta))
+        llm = meta.get("llm")
+        if isinstance(llm, dict) and llm.get("cost_usd") is not None:
+            self.cost_usd = (self.cost_usd or 0.0) + float(llm["cost_usd"])
         if durable:
             self.rec.barrier()
 
@@ -686,7 +692,7 @@ class Run:
                     raise
                 span.set_attribute("codon.ledger.event_count", report.event_count)
                 span.set_attribute("codon.workload.status", report.status)
-                self.tracer.run_cost(report.usage["total"]["cost_usd"])
+                self.tracer.run_cost(self.cost_usd)
                 return report
         finally:
             for close in self.on_close:

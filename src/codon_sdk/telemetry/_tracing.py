@@ -23,7 +23,7 @@ from codon_sdk.telemetry._attributes import CodonNodeAttributes as NodeA
 from codon_sdk.telemetry._attributes import CodonWorkloadAttributes as W
 from codon_sdk.telemetry._attributes import GenAIAttributes as G
 from codon_sdk.telemetry._attributes import GenAIOperations as Op
-from codon_sdk.telemetry._metrics import record_node_duration, record_run_cost
+from codon_sdk.telemetry._metrics import instruments, record_node_duration, record_run_cost
 
 if TYPE_CHECKING:  # pragma: no cover
     from codon_sdk.runtime._engine import NodeDef, Run
@@ -31,6 +31,8 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["TRACER_NAME", "RunTracer", "run_attributes", "span_ids"]
 
 TRACER_NAME = "codon_sdk"
+_TOKEN_ID = NodeA.TOKEN_ID.value
+_SEQ = L.SEQ.value
 
 
 def run_attributes(context: dict[str, Any]) -> dict[str, Any]:
@@ -60,7 +62,14 @@ class RunTracer:
     """Opens a run's root span and its node spans (as the current span), and records the
     ``codon.node.duration`` and ``codon.run.cost`` metrics beside them."""
 
-    __slots__ = ("_base", "_metric_attrs", "_tracer")
+    __slots__ = (
+        "_base",
+        "_metric_attrs",
+        "_metric_per_node",
+        "_node_duration",
+        "_per_node",
+        "_tracer",
+    )
 
     def __init__(
         self, context: dict[str, Any], tracer_provider: trace.TracerProvider | None = None
@@ -71,6 +80,9 @@ class RunTracer:
         self._base = run_attributes(context)
         # low cardinality only: never run or token ids on metrics
         self._metric_attrs = {k: v for k, v in self._base.items() if k not in (W.RUN_ID.value,)}
+        self._per_node: dict[str, dict[str, Any]] = {}
+        self._metric_per_node: dict[str, dict[str, Any]] = {}
+        self._node_duration = instruments().node_duration  # the global meter's, made once
 
     @contextlib.contextmanager
     def run_span(self, run: Run) -> Iterator[trace.Span]:
@@ -81,7 +93,57 @@ class RunTracer:
         with self._tracer.start_as_current_span(
             f"invoke_workflow {name}", kind=SpanKind.INTERNAL, attributes=attrs
         ) as span:
-            yield span
+            previous = self._stamp(run, span)
+            try:
+                yield span
+            finally:
+                self._unstamp(run, previous)
+
+    def _node_attributes(self, node: NodeDef) -> dict[str, Any]:
+        """The attributes every span of ``node`` carries in this run (computed once)."""
+        spec = node.spec
+        attrs = dict(self._base)
+        attrs[NodeA.NODESPEC_ID.value] = spec.id
+        attrs[NodeA.NODESPEC_NAME.value] = spec.name
+        attrs[NodeA.NODESPEC_ROLE.value] = spec.role
+        attrs[NodeA.NODESPEC_CODE_HASH.value] = spec.code_hash
+        if spec.model_name:
+            attrs[NodeA.MODEL_NAME.value] = spec.model_name
+        if spec.model_version:
+            attrs[NodeA.MODEL_VERSION.value] = spec.model_version
+        self._per_node[node.name] = attrs
+        self._metric_per_node[node.name] = {
+            **self._metric_attrs,
+            NodeA.NODESPEC_ROLE.value: spec.role,
+            NodeA.NODESPEC_NAME.value: spec.name,
+        }
+        return attrs
+
+    def _record_duration(self, node: str, seconds: float, error: str | None) -> None:
+        """``codon.node.duration`` for one activation; a metrics failure never fails a run."""
+        attrs = self._metric_per_node[node]
+        if error is not None:
+            attrs = {**attrs, G.ERROR_TYPE.value: error}
+        try:
+            self._node_duration.record(seconds, attrs)
+        except Exception:
+            record_node_duration(seconds, node=node, error_type=error)  # logs the failure
+
+    @staticmethod
+    def _stamp(run: Run, span: trace.Span) -> Any:
+        """Have the run's events carry this span's ids (one activation at a time: set them
+        once; with several at once the recorder reads the current span per event)."""
+        if run.max_concurrency > 1:
+            return None
+        ctx = span.get_span_context()
+        previous = run.rec.trace_ids
+        run.rec.trace_ids = (format(ctx.trace_id, "032x"), format(ctx.span_id, "016x"))
+        return previous
+
+    @staticmethod
+    def _unstamp(run: Run, previous: Any) -> None:
+        if run.max_concurrency == 1:
+            run.rec.trace_ids = previous
 
     def run_cost(self, cost_usd: float | None) -> None:
         """Record the finished run's LLM cost (nothing when unknown)."""
@@ -89,18 +151,12 @@ class RunTracer:
 
     @contextlib.contextmanager
     def node_span(self, run: Run, node: NodeDef, token_id: str, seq: int) -> Iterator[trace.Span]:
-        spec = node.spec
-        attrs = dict(self._base)
-        attrs[NodeA.NODESPEC_ID.value] = spec.id
-        attrs[NodeA.NODESPEC_NAME.value] = spec.name
-        attrs[NodeA.NODESPEC_ROLE.value] = spec.role
-        attrs[NodeA.NODESPEC_CODE_HASH.value] = spec.code_hash
-        attrs[NodeA.TOKEN_ID.value] = token_id
-        attrs[L.SEQ.value] = seq
-        if spec.model_name:
-            attrs[NodeA.MODEL_NAME.value] = spec.model_name
-        if spec.model_version:
-            attrs[NodeA.MODEL_VERSION.value] = spec.model_version
+        try:
+            attrs = dict(self._per_node[node.name])
+        except KeyError:
+            attrs = dict(self._node_attributes(node))
+        attrs[_TOKEN_ID] = token_id
+        attrs[_SEQ] = seq
         started = time.perf_counter()
         error: str | None = None
         with self._tracer.start_as_current_span(
@@ -110,6 +166,7 @@ class RunTracer:
             record_exception=True,
             set_status_on_exception=True,
         ) as span:
+            previous = self._stamp(run, span)
             try:
                 yield span
             except Exception as exc:
@@ -118,9 +175,5 @@ class RunTracer:
                 span.set_status(Status(StatusCode.ERROR, str(exc)))
                 raise
             finally:
-                record_node_duration(
-                    time.perf_counter() - started,
-                    node=node.name,
-                    attributes={**self._metric_attrs, NodeA.NODESPEC_ROLE.value: spec.role},
-                    error_type=error,
-                )
+                self._unstamp(run, previous)
+                self._record_duration(node.name, time.perf_counter() - started, error)

@@ -13,7 +13,7 @@ import codon_sdk
 from codon_sdk import CodonWorkload, WorkloadRuntimeError
 from codon_sdk.stores import MemoryStore
 
-from ._support import completed_tokens, opened, parse, stored_entries
+from ._support import opened, parse, stored_entries
 
 
 def two_steps(calls: Counter[str], broken: dict[str, bool]) -> CodonWorkload:

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from codon_sdk import CanonicalEncodingError, canonical_bytes
 from codon_sdk.identity._canonical import decode
 
-TESTDATA = Path(__file__).resolve().parents[3] / "shared" / "testdata"
+TESTDATA = Path(__file__).resolve().parents[1] / "testdata"  # copy of ../shared/testdata
 JCS = json.loads((TESTDATA / "jcs.json").read_text(encoding="utf-8"))
 SAFE_INT = 2**53 - 1
 

@@ -26,7 +26,7 @@ from codon_sdk.ledger._merkle import (
     verify_inclusion,
 )
 
-TESTDATA = Path(__file__).resolve().parents[3] / "shared" / "testdata"
+TESTDATA = Path(__file__).resolve().parents[1] / "testdata"  # copy of ../shared/testdata
 VECTORS: dict[str, Any] = json.loads((TESTDATA / "merkle-rfc6962.json").read_text())
 ROOTS_BY_SIZE: dict[str, str] = VECTORS["roots_by_size"]
 VECTOR_LEAVES = [leaf_hash(bytes.fromhex(h)) for h in VECTORS["leaves_hex"]]

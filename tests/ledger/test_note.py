@@ -27,7 +27,7 @@ from codon_sdk.ledger._note import (
     sign_note,
 )
 
-TESTDATA = Path(__file__).resolve().parents[3] / "shared" / "testdata"
+TESTDATA = Path(__file__).resolve().parents[1] / "testdata"  # copy of ../shared/testdata
 VECTOR: dict[str, str] = json.loads((TESTDATA / "signed-note.json").read_text())
 VECTOR_NOTE = VECTOR["message"] + "\n" + VECTOR["signature_line"] + "\n"
 

@@ -229,3 +229,47 @@ def test_areplay_is_the_async_twin(sqlite_ledger: AuditLedger) -> None:
     sqlite_ledger.record(RUN, limit=2)
     outcome = asyncio.run(build_v1().areplay(RUN, store=sqlite_ledger.store))
     assert outcome.identical, outcome.summary()
+
+
+def test_a_changed_emission_alone_is_a_divergence() -> None:
+    """Same results, different emitted payload: replay names the emitting activation."""
+    from codon_sdk import CodonWorkload, MemoryStore
+
+    def build(bonus: int) -> CodonWorkload:
+        def plan(message: Any, *, runtime: Any, context: Any) -> str:
+            runtime.emit("act", {"amount": message + bonus})
+            return "planned"
+
+        def act(message: Any, *, runtime: Any, context: Any) -> str:
+            return "done"
+
+        workload = CodonWorkload(name="emit", version="1", org_namespace="t")
+        workload.add_node(plan, "plan", "r")
+        workload.add_node(act, "act", "r")
+        workload.add_edge("plan", "act")
+        return workload
+
+    store = MemoryStore()
+    build(0).execute(10, deployment_id="d", store=store, run_id="e1")
+    assert build(0).replay("e1", store=store).identical
+    changed = build(5).replay("e1", store=store)
+    assert not changed.identical
+    first = changed.divergences[0]
+    assert (first.node, first.what) == ("plan", "emitted tokens differ")
+
+
+def test_an_interrupt_payload_with_floats_is_recorded() -> None:
+    """A paused run's payload may hold any recordable value, floats included."""
+    from codon_sdk import CodonWorkload, MemoryStore
+
+    def review(message: Any, *, runtime: Any, context: Any) -> Any:
+        return runtime.interrupt("approve?", payload={"score": 0.5, "ratio": 1.0})
+
+    workload = CodonWorkload(name="pause", version="1", org_namespace="t")
+    workload.add_node(review, "review", "r")
+    store = MemoryStore()
+    report = workload.execute(None, deployment_id="d", store=store, run_id="p1")
+    assert report.status == "interrupted"
+    paused = next(e for e in report.events() if e.type == "run_interrupted")
+    assert paused.metadata["payload"] == {"score": 0.5, "ratio": 1}
+    assert workload.resume("p1", store=store, input="yes").node_results("review") == ["yes"]

@@ -77,6 +77,7 @@ MAX_DEPTH = 200
 _MAX_SAFE_INT = 2**53 - 1
 _SORT = orjson.OPT_SORT_KEYS
 _TAG_BYTES = b'"$codon"'
+_FRAGMENT = orjson.Fragment
 
 
 Redact = Callable[[str], str]
@@ -159,6 +160,10 @@ class _Walk:
             return v if -_MAX_SAFE_INT <= v <= _MAX_SAFE_INT else {TAG: "int", "v": str(v)}
         if tv is float:
             return _float(v)
+        if (
+            tv is _FRAGMENT
+        ):  # already prepared (a float, a pre-sorted object): prepare is idempotent
+            return v
         if depth >= MAX_DEPTH:
             raise CanonicalEncodingError(
                 f"value at {path} is nested more than {MAX_DEPTH} levels deep; flatten it",

@@ -73,12 +73,15 @@ def activations(events: Iterable[LedgerEvent]) -> list[Activation]:
         if ev.type == TOKEN_DEQUEUED and tid is not None:
             open_[tid] = Activation(token_id=tid, node=ev.node or "")  # a new attempt starts clean
             continue
+        if ev.type == TOKEN_ENQUEUED:  # belongs to the activation of the token it came from
+            parent = open_.get(ev.parent_token_id) if ev.parent_token_id is not None else None
+            if parent is not None:
+                parent.emitted.append((ev.token_id, ev.target, ev.payload))
+            continue
         act = open_.get(tid) if tid is not None else None
         if act is None:
             continue
-        if ev.type == TOKEN_ENQUEUED:
-            act.emitted.append((ev.token_id, ev.target, ev.payload))
-        elif ev.type == STATE_UPDATED:
+        if ev.type == STATE_UPDATED:
             act.state.append(ev.payload)
         elif ev.type == NODE_RETRYING:
             act.failures.append(str(ev.metadata.get("exception")))

@@ -1,0 +1,247 @@
+"""LangGraphWorkload: the CodonWorkload describing an adapted LangGraph graph.
+
+It is the graph's identity (nodes, edges, entry nodes, logic id) and the entry
+point of the workload-level operations, which here drive LangGraph's own
+scheduler instead of Codon's: ``execute`` invokes the graph, ``resume``
+continues an interrupted run, ``replay`` re-runs a recorded run offline with its
+LLM calls served from the ledger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from codon.instrumentation.langgraph._compat import langgraph_version
+from codon_sdk.errors import ReplayError, WorkloadRuntimeError
+from codon_sdk.identity._logic import (
+    AgentClass,
+    Deployment,
+    LogicRequest,
+    NodeEdge,
+    Topology,
+    generate_logic_id,
+)
+from codon_sdk.runtime._drive import run_coroutine
+from codon_sdk.runtime._report import ExecutionReport
+from codon_sdk.runtime._workload import CodonWorkload
+from codon_sdk.stores._base import LedgerStore
+
+if TYPE_CHECKING:  # pragma: no cover
+    from codon.instrumentation.langgraph._binding import GraphBinding
+    from codon_sdk.replay._replay import ReplayReport
+
+__all__ = ["LangGraphWorkload"]
+
+
+class LangGraphWorkload(CodonWorkload):
+    """A :class:`~codon_sdk.CodonWorkload` whose nodes are a LangGraph graph's nodes.
+
+    Built by ``LangGraphWorkloadAdapter.from_langgraph``; reach it as
+    ``wrapped_graph.workload``. Its logic id covers the node functions' code,
+    the edges (every possible target of conditional edges and ``Command``
+    included) and the entry nodes.
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        version: str,
+        description: str | None = None,
+        tags: Sequence[str] | None = None,
+        org_namespace: str | None = None,
+        enable_tracing: bool = True,
+    ) -> None:
+        super().__init__(
+            name=name,
+            version=version,
+            description=description,
+            tags=tags,
+            enable_tracing=enable_tracing,
+            org_namespace=org_namespace,
+        )
+        self._entries: list[str] = []
+        self._binding: GraphBinding | None = None
+
+    # ------------------------------------------------------------------ identity
+
+    def set_entry_nodes(self, entries: Sequence[str]) -> None:
+        self._entries = list(entries)
+        self._logic_id = None
+
+    def default_entry_nodes(self) -> list[str]:
+        return list(self._entries) or super().default_entry_nodes()
+
+    @property
+    def logic_id(self) -> str:
+        """Hex SHA-256 of the graph's logic: agent class, node specs, edges and entry nodes."""
+        if self._logic_id is None:
+            specs = {name: n.spec for name, n in self._nodes.items()}
+            edges = [NodeEdge(specs[s].id, specs[t].id) for s, t in self._edges]
+            self._logic_id = generate_logic_id(
+                LogicRequest(
+                    agent_class=AgentClass(self._name, self._version, self._description),
+                    nodes=list(specs.values()),
+                    topology=Topology(edges),
+                    entry_nodes=[specs[e].id for e in self.default_entry_nodes()],
+                )
+            )
+        return self._logic_id
+
+    def _run_started(
+        self,
+        context: dict[str, Any],
+        entries: list[str],
+        extras: Any,
+        max_steps: int,
+        max_concurrency: int,
+    ) -> dict[str, Any]:
+        started = super()._run_started(
+            context, self.default_entry_nodes(), extras, max_steps, max_concurrency
+        )
+        started["framework"] = {"name": "langgraph", "version": langgraph_version()}
+        return started
+
+    # ------------------------------------------------------------------ the graph
+
+    def _bind(self, binding: GraphBinding) -> None:
+        self._binding = binding
+
+    def _bound(self) -> GraphBinding:
+        if self._binding is None:
+            raise WorkloadRuntimeError(
+                f"workload {self.name!r} describes a LangGraph graph but is not bound to one; "
+                "build it with LangGraphWorkloadAdapter.from_langgraph(...)"
+            )
+        return self._binding
+
+    @property
+    def graph(self) -> Any:
+        """The adapted (wrapped) LangGraph graph this workload describes."""
+        return self._bound().graph
+
+    # ------------------------------------------------------------------ running
+
+    def execute(
+        self, payload: Any, *, deployment_id: str | Deployment | None = None, **kwargs: Any
+    ) -> ExecutionReport:
+        """Invoke the graph on ``payload`` and return the run's report.
+
+        ``kwargs`` are passed to the graph's ``invoke`` (``config``, ``context``...);
+        ``deployment_id`` overrides the adapter's for this run.
+        """
+        return run_coroutine(
+            lambda: self.execute_async(payload, deployment_id=deployment_id, **kwargs)
+        )
+
+    async def execute_async(
+        self, payload: Any, *, deployment_id: str | Deployment | None = None, **kwargs: Any
+    ) -> ExecutionReport:
+        """Async twin of :meth:`execute` (the graph's ``ainvoke``)."""
+        binding = self._bound()
+        config = _with_deployment(kwargs.pop("config", None), self, deployment_id)
+        await binding.graph.ainvoke(payload, config, **kwargs)
+        return binding.require_report()
+
+    def resume(
+        self,
+        run_id: str,
+        *,
+        store: str | LedgerStore | None = None,
+        input: Any = None,
+        actor: str | None = None,
+        allow_logic_change: bool = True,
+        **options: Any,
+    ) -> ExecutionReport:
+        """Continue an interrupted run: invoke the graph with ``Command(resume=input)``
+        on the run's thread, recording ``actor`` in the ``run_resumed`` event.
+
+        ``store`` must be the adapter's store when given. Code that changed since the
+        run started is allowed (LangGraph allows it) and recorded as a logic change
+        unless ``allow_logic_change=False``, which refuses it.
+        """
+        return run_coroutine(
+            lambda: self.aresume(
+                run_id,
+                store=store,
+                input=input,
+                actor=actor,
+                allow_logic_change=allow_logic_change,
+                **options,
+            )
+        )
+
+    async def aresume(
+        self,
+        run_id: str,
+        *,
+        store: str | LedgerStore | None = None,
+        input: Any = None,
+        actor: str | None = None,
+        allow_logic_change: bool = True,
+        **options: Any,
+    ) -> ExecutionReport:
+        """Async twin of :meth:`resume`."""
+        from codon.instrumentation.langgraph._binding import resume_graph_run
+
+        return await resume_graph_run(
+            self._bound(),
+            run_id,
+            store=store,
+            input=input,
+            actor=actor,
+            allow_logic_change=allow_logic_change,
+            config=options.pop("config", None),
+        )
+
+    def replay(self, run_id: str, *, store: str | LedgerStore) -> ReplayReport:
+        """Re-run recorded run ``run_id`` through the LangGraph graph, offline, and compare.
+
+        Every invocation of the run is repeated in order (the first, then each
+        resume with its recorded input) on a private in-memory checkpointer; LLM
+        calls are served from the ledger and a call the ledger lacks is a
+        divergence, never a live call. Activations are compared per LangGraph task
+        (step, path, attempt), so parallel branches finishing in another order are
+        not a divergence. Nothing is written to ``store``.
+        """
+        return run_coroutine(lambda: self.areplay(run_id, store=store))
+
+    async def areplay(self, run_id: str, *, store: str | LedgerStore) -> ReplayReport:
+        """Async twin of :meth:`replay`."""
+        from codon.instrumentation.langgraph._replay import replay_graph_run
+
+        return await replay_graph_run(self._bound(), run_id, store=store)
+
+    def fork(self, run_id: str, **kwargs: Any) -> ExecutionReport:
+        """Not available for LangGraph runs: fork the thread with LangGraph's own time
+        travel (``graph.invoke(None, config_with_checkpoint_id)``), which the adapter records."""
+        raise ReplayError(
+            f"fork of LangGraph run {run_id} is not supported; continue the thread from an "
+            "earlier checkpoint with LangGraph's time travel (invoke with a config naming "
+            "its checkpoint_id): the adapter records that as a new run"
+        )
+
+    def execute_streaming(self, payload: Any, **kwargs: Any) -> Any:
+        """Not available: stream the graph itself (``wrapped_graph.stream(...)``)."""
+        raise WorkloadRuntimeError(
+            "execute_streaming is not available for a LangGraph workload; use the wrapped "
+            "graph's stream() or astream(), which are recorded the same way"
+        )
+
+    def execute_streaming_async(self, payload: Any, **kwargs: Any) -> Any:
+        """Not available: stream the graph itself (``wrapped_graph.astream(...)``)."""
+        return self.execute_streaming(payload, **kwargs)
+
+
+def _with_deployment(
+    config: Any, workload: CodonWorkload, deployment_id: str | Deployment | None
+) -> Any:
+    if deployment_id is None:
+        return config
+    from codon.instrumentation.langgraph._binding import DEPLOYMENT_KEY
+
+    resolved = workload._deployment_id(deployment_id)
+    config = dict(config or {})
+    config["configurable"] = {**(config.get("configurable") or {}), DEPLOYMENT_KEY: resolved}
+    return config

@@ -42,6 +42,7 @@ from codon_sdk.runtime._launch import RunOptions, new_run, resume_run
 from codon_sdk.runtime._records import ENTRY_ORIGIN
 from codon_sdk.runtime._report import ExecutionReport
 from codon_sdk.stores._base import LedgerStore
+from codon_sdk.stores._memory import MemoryStore
 from codon_sdk.telemetry._attributes import CodonGraphAttributes as GraphA
 from codon_sdk.telemetry._attributes import GenAIAttributes as G
 
@@ -139,7 +140,8 @@ class GraphBinding:
             max_steps=limit if type(limit) is int and limit > 0 else 10_000,
             max_concurrency=1,  # one recorder, serialised by the invocation's lock
             max_event_bytes=self.settings.max_event_bytes,
-            durability=self.settings.durability,
+            durability=self.settings.durability
+            or ("exit" if isinstance(self.store, MemoryStore) else "batch"),
         )
 
     def _start(

@@ -94,8 +94,10 @@ class RuntimeSettings:
     ``deployment_id``
         recorded with every run (default ``"default"``).
     ``durability``
-        ``"sync"``, ``"batch"`` (default) or ``"exit"``: when ledger events reach the
-        store (see ``codon_sdk.runtime._writer``).
+        ``"sync"``, ``"batch"`` or ``"exit"``: when ledger events reach the store (see
+        ``codon_sdk.runtime._writer``). Default: ``"exit"`` for the in-memory store
+        (a crash loses it anyway, so writing as the run goes buys nothing), ``"batch"``
+        for any other store.
     ``enable_tracing``
         OpenTelemetry spans for runs and node activations (default ``True``; through
         the global tracer provider, so nothing is exported until one is set up).
@@ -111,7 +113,7 @@ class RuntimeSettings:
     """
 
     deployment_id: str = "default"
-    durability: str = "batch"
+    durability: str | None = None
     enable_tracing: bool = True
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
     actor_keys: tuple[str, ...] = _DEFAULT_ACTOR_KEYS
@@ -150,7 +152,7 @@ class RuntimeSettings:
                 f"runtime_config['deployment_id'] must be a non-empty string, "
                 f"got {self.deployment_id!r}"
             )
-        if self.durability not in DURABILITY_MODES:
+        if self.durability is not None and self.durability not in DURABILITY_MODES:
             raise WorkloadRegistrationError(
                 f"runtime_config['durability'] must be one of {', '.join(DURABILITY_MODES)}, "
                 f"got {self.durability!r}"

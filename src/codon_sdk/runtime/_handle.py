@@ -196,7 +196,7 @@ class NodeRuntime:
                 f"node {node.name!r} emitted to {target!r} a payload that cannot be recorded "
                 f"({exc.type_name} at {exc.path}): {exc}"
             ) from exc
-        token_id = self._run.next_token_id()
+        token_id = run.next_token_id()
         if meta is not None:
             self._emit_metadata = True
         if self._emitted is None:

@@ -380,7 +380,8 @@ class Recorder:
         held = self._held
         if held is not None:
             self._held = None
-            full = self._deq_template(held[0]) % (prev, seq, _dumps(held[1]), held[2])
+            jheld = jtok if held[1] == token_id else _dumps(held[1])
+            full = self._deq_template(held[0]) % (prev, seq, jheld, held[2])
             leaf = _sha256(full).digest()
             prev = hexlify(leaf)
             tail.append(full)

@@ -18,12 +18,10 @@ try:
 except ImportError as err:  # pragma: no cover - exercised in a subprocess without psycopg
     raise ImportError('PostgresStore needs psycopg: pip install "codon-sdk[postgres]"') from err
 
-from typing_extensions import assert_never
 
 from codon_sdk.errors import (
     InvalidStoreURLError,
     RunConflictError,
-    RunNotFoundError,
     StoreConnectionError,
     StoreCorruptError,
     StoreError,
@@ -33,17 +31,14 @@ from codon_sdk.stores._base import (
     AppendEntries,
     BeginRun,
     ClaimRun,
-    GetRun,
-    LedgerStore,
     ListRuns,
     Op,
     PutCheckpoint,
-    ReadCheckpoints,
     ReadEntries,
-    ReadRunsLog,
     RunInfo,
 )
 from codon_sdk.stores._open import mask_url
+from codon_sdk.stores._sql import SQLStore
 
 __all__ = ["PostgresStore"]
 
@@ -86,7 +81,7 @@ _MIGRATION_LOCK: Final = 0x636F646F6E
 _SQLALCHEMY_SCHEME: Final = "postgresql+psycopg://"
 
 
-class PostgresStore(LedgerStore):
+class PostgresStore(SQLStore):
     """Ledgers in a PostgreSQL database, shared by any number of processes and hosts.
 
     ``open_store("postgresql://user:password@host:port/dbname")`` makes one (any
@@ -102,6 +97,8 @@ class PostgresStore(LedgerStore):
     one transaction. Commits follow the server's ``synchronous_commit`` setting
     (on by default: a committed append survives a server crash).
     """
+
+    _audit = _AUDIT
 
     def __init__(
         self,
@@ -237,36 +234,9 @@ class PostgresStore(LedgerStore):
     def execute(self, op: Op) -> Any:
         try:
             with self._pool.connection() as conn:
-                if isinstance(op, AppendEntries):
-                    return self._append(conn, op)
-                if isinstance(op, ReadEntries):
-                    return self._read(conn, op)
-                if isinstance(op, BeginRun):
-                    return self._begin(conn, op)
-                if isinstance(op, GetRun):
-                    return self._get(conn, op.run_id)
-                if isinstance(op, ListRuns):
-                    return self._list(conn, op)
-                if isinstance(op, ClaimRun):
-                    return self._claim(conn, op)
-                if isinstance(op, ReadCheckpoints):
-                    return [
-                        (size, bytes(note))
-                        for size, note in conn.execute(_AUDIT["read_checkpoints"], (op.run_id,))
-                    ]
-                if isinstance(op, PutCheckpoint):
-                    return self._put_checkpoint(conn, op)
-                if isinstance(op, ReadRunsLog):
-                    return [
-                        (idx, run_id, size, bytes(root))
-                        for idx, run_id, size, root in conn.execute(_AUDIT["read_log"])
-                    ]
-                assert_never(op)
+                return self._dispatch(conn, op)
         except psycopg.Error as exc:
             raise self._error(exc, schema.describe(op)) from exc
-
-    def _not_found(self, run_id: str) -> RunNotFoundError:
-        return RunNotFoundError(f"no run {run_id!r} in {self.url}")
 
     def _get(self, conn: _Conn, run_id: str, *, lock: bool = False) -> RunInfo:
         row = conn.execute(_LOCK_RUN if lock else _SELECT_RUN, (run_id,)).fetchone()

@@ -12,12 +12,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Final
 
-from typing_extensions import assert_never
-
 from codon_sdk.errors import (
     InvalidStoreURLError,
     RunConflictError,
-    RunNotFoundError,
     StoreCorruptError,
     StoreError,
 )
@@ -26,16 +23,13 @@ from codon_sdk.stores._base import (
     AppendEntries,
     BeginRun,
     ClaimRun,
-    GetRun,
-    LedgerStore,
     ListRuns,
     Op,
     PutCheckpoint,
-    ReadCheckpoints,
     ReadEntries,
-    ReadRunsLog,
     RunInfo,
 )
+from codon_sdk.stores._sql import SQLStore
 
 __all__ = ["SQLiteStore"]
 
@@ -94,7 +88,7 @@ def _is(exc: sqlite3.Error, kinds: tuple[tuple[str, str], ...]) -> bool:
     return any(fragment in text for _, fragment in kinds)
 
 
-class SQLiteStore(LedgerStore):
+class SQLiteStore(SQLStore):
     """Ledgers in one SQLite file, shared by the threads of a process and by several processes.
 
     ``open_store("sqlite:///path.db")`` makes one. The file (and its parent
@@ -122,6 +116,8 @@ class SQLiteStore(LedgerStore):
     connection after those above (for example ``{"max_page_count": 10_000}`` to
     cap the file size, or ``{"cache_size": -65536}``).
     """
+
+    _audit = _AUDIT
 
     def __init__(
         self,
@@ -286,36 +282,9 @@ class SQLiteStore(LedgerStore):
         with self._lock:
             conn = self._connection()
             try:
-                if isinstance(op, AppendEntries):
-                    return self._append(conn, op)
-                if isinstance(op, ReadEntries):
-                    return self._read(conn, op)
-                if isinstance(op, BeginRun):
-                    return self._begin(conn, op)
-                if isinstance(op, GetRun):
-                    return self._get(conn, op.run_id)
-                if isinstance(op, ListRuns):
-                    return self._list(conn, op)
-                if isinstance(op, ClaimRun):
-                    return self._claim(conn, op)
-                if isinstance(op, ReadCheckpoints):
-                    return [
-                        (size, bytes(note))
-                        for size, note in conn.execute(_AUDIT["read_checkpoints"], (op.run_id,))
-                    ]
-                if isinstance(op, PutCheckpoint):
-                    return self._put_checkpoint(conn, op)
-                if isinstance(op, ReadRunsLog):
-                    return [
-                        (idx, run_id, size, bytes(root))
-                        for idx, run_id, size, root in conn.execute(_AUDIT["read_log"])
-                    ]
-                assert_never(op)
+                return self._dispatch(conn, op)
             except sqlite3.Error as exc:
                 raise self._error(exc, schema.describe(op)) from exc
-
-    def _not_found(self, run_id: str) -> RunNotFoundError:
-        return RunNotFoundError(f"no run {run_id!r} in {self.url}")
 
     def _get(self, conn: sqlite3.Connection, run_id: str) -> RunInfo:
         row = conn.execute(_SELECT_RUN, (run_id,)).fetchone()

@@ -138,6 +138,34 @@ def test_accumulator_equals_root_at_every_size_up_to_300() -> None:
         acc.append(LEAVES[n])
 
 
+@given(st.lists(st.integers(min_value=0, max_value=70), max_size=8))
+def test_extend_in_batches_equals_append_one_by_one(batches: list[int]) -> None:
+    """extend() (level at a time) keeps the same compact range as append() after every batch,
+    whatever the sizes the batches split the leaves into."""
+    batched, single = MerkleAccumulator(), MerkleAccumulator()
+    taken = 0
+    for size in batches:
+        leaves = LEAVES[taken : taken + size]
+        taken += len(leaves)
+        batched.extend(leaves)
+        for h in leaves:
+            single.append(h)
+        assert batched.size == single.size == taken
+        assert batched.root() == single.root() == root(LEAVES[:taken])
+        assert repr(batched) == repr(single)
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [(b"x" * 31, "leaf hash #3 must be 32 bytes"), ("a" * 32, "leaf hash #3 must be bytes")],
+)
+def test_extend_names_the_first_bad_leaf_and_keeps_the_tree(bad: object, message: str) -> None:
+    acc = MerkleAccumulator(LEAVES[:2])
+    with pytest.raises(ProofError, match=message):
+        acc.extend([LEAVES[2], bad, LEAVES[3]])
+    assert (acc.size, acc.root()) == (2, root(LEAVES[:2]))
+
+
 @given(st.lists(st.binary(min_size=32, max_size=32), max_size=150))
 def test_accumulator_equals_root_for_any_leaves(leaves: list[bytes]) -> None:
     """For arbitrary leaf hashes, the accumulator root equals root() at every size."""

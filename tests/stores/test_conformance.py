@@ -30,6 +30,7 @@ from codon_sdk.runtime._recorder import Recorder
 from codon_sdk.stores._base import (
     ClaimRun,
     Entry,
+    EntryBatch,
     LedgerStore,
     RunInfo,
     hold,
@@ -269,6 +270,30 @@ def test_append_with_a_gap_inside_the_batch_is_atomic(store: LedgerStore) -> Non
     assert (after.event_count, after.status, after.owner) == (3, "running", "owner-a")
     store.append(run.run_id, "owner-a", entries[3:])
     assert store.read(run.run_id) == blobs(entries)
+
+
+def batch_of(entries: list[Entry]) -> EntryBatch:
+    """``entries`` the way the runtime's writer hands them over (behind their 0x00 byte)."""
+    return EntryBatch(entries[0][0], [b"\x00" + e for _, e, _ in entries], [h for *_, h in entries])
+
+
+def test_an_entry_batch_is_stored_like_the_triples_it_reads_as(store: LedgerStore) -> None:
+    run = info()
+    entries = ledger(run.run_id, 40)
+    store.begin_run(run, batch_of(entries[:5]))
+    store.append(run.run_id, "owner-a", batch_of(entries[5:]), status="completed", release=True)
+    assert store.read(run.run_id) == blobs(entries)
+    after = store.get_run(run.run_id)
+    assert (after.event_count, after.head) == (40, entries[-1][2].hex())
+
+
+def test_an_entry_batch_at_the_wrong_seq_is_refused(store: LedgerStore) -> None:
+    run = info()
+    entries = ledger(run.run_id, 6)
+    store.begin_run(run, entries[:3])
+    with pytest.raises(RunConflictError, match="expected seq 3, got 4"):
+        store.append(run.run_id, "owner-a", batch_of(entries[4:]))
+    assert store.read(run.run_id) == blobs(entries[:3])
 
 
 def test_append_by_another_owner_raises_conflict_and_writes_nothing(store: LedgerStore) -> None:
@@ -605,3 +630,19 @@ def test_the_database_refuses_to_update_or_delete_events(sql_store: LedgerStore,
     with pytest.raises(expected, match="append-only"):
         raw_sql(sql_store, sql)
     assert sql_store.read(run.run_id) == blobs(entries)
+
+
+# --------------------------------------------------------------------------- EntryBatch
+
+
+def test_entry_batch_reads_as_a_sequence_of_triples() -> None:
+    entries = ledger("run", 5)
+    batch = batch_of(entries)
+    assert len(batch) == 5
+    assert list(batch) == entries
+    assert [batch[k] for k in range(5)] == entries
+    assert (batch[-1], batch[1:4], batch[::-2]) == (entries[-1], entries[1:4], entries[::-2])
+    with pytest.raises(IndexError):
+        batch[5]
+    with pytest.raises(ValueError, match="2 entries but 1 leaf hashes"):
+        EntryBatch(0, [b"\x00{}", b"\x00[]"], [b"h" * 32])

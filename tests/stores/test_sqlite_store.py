@@ -18,7 +18,7 @@ from codon_sdk.errors import (
 )
 from codon_sdk.stores._open import open_store
 from codon_sdk.stores._schema import POSTGRES_MIGRATIONS, SCHEMA_VERSION, SQLITE_MIGRATIONS
-from codon_sdk.stores._sqlite import SQLiteStore
+from codon_sdk.stores._sqlite import PAGE_SIZE, SQLiteStore
 
 from .test_conformance import blobs, info, ledger
 
@@ -76,6 +76,51 @@ def test_the_file_is_in_wal_journal_mode(tmp_path: Path) -> None:
         store.begin_run(info(), ledger("run", 3))
         assert Path(f"{path}-wal").exists()
         assert pragma(path, "journal_mode") == "wal"
+
+
+def test_a_new_file_gets_16k_pages_and_an_existing_file_keeps_its_own(tmp_path: Path) -> None:
+    new, old = tmp_path / "new.db", tmp_path / "old.db"
+    filled(new)
+    assert pragma(new, "page_size") == PAGE_SIZE == 16384
+    with sqlite3.connect(old) as conn:  # a file made elsewhere, with SQLite's default pages
+        conn.execute("PRAGMA page_size = 4096")
+        conn.execute("CREATE TABLE unrelated (x)")
+    conn.close()
+    written = filled(old)
+    assert pragma(old, "page_size") == 4096
+    with SQLiteStore(old) as store:
+        assert {run_id: store.read(run_id) for run_id in written} == written
+
+
+@pytest.mark.parametrize("path", ["bulk", "executemany"])
+def test_both_insert_paths_store_entries_verbatim(tmp_path: Path, path: str) -> None:
+    """One INSERT ... SELECT over json_each, or executemany (SQLite without JSON): same rows."""
+    run = info()
+    entries = [*ledger(run.run_id, 300), (300, b"\x00\xff" + bytes(range(256)), b"\x01" * 32)]
+    with SQLiteStore(tmp_path / "ledger.db") as store:
+        store._bulk = path == "bulk"
+        store.begin_run(run, entries[:7])
+        store.append(run.run_id, "owner-a", entries[7:150])
+        store.append(run.run_id, "owner-a", entries[150:], status="completed", release=True)
+        assert store.read(run.run_id) == blobs(entries)
+    with sqlite3.connect(tmp_path / "ledger.db") as conn:
+        rows = conn.execute(
+            "SELECT seq, entry, leaf_hash FROM codon_events ORDER BY seq"
+        ).fetchall()
+    conn.close()
+    assert rows == entries
+
+
+def test_leaf_hashes_of_another_length_take_the_executemany_path(tmp_path: Path) -> None:
+    run = info()
+    odd = [(0, b"{}", b"short"), (1, b"[]", b"x" * 40)]
+    with SQLiteStore(tmp_path / "ledger.db") as store:
+        store.begin_run(run, odd)
+        assert store.read(run.run_id) == [b"{}", b"[]"]
+    with sqlite3.connect(tmp_path / "ledger.db") as conn:
+        leaves = [row[0] for row in conn.execute("SELECT leaf_hash FROM codon_events ORDER BY seq")]
+    conn.close()
+    assert leaves == [b"short", b"x" * 40]
 
 
 @pytest.mark.parametrize(("mode", "level"), [("NORMAL", 1), ("full", 2)])
@@ -203,7 +248,7 @@ def test_a_full_disk_raises_store_error_and_keeps_earlier_commits(tmp_path: Path
     run = info()
     entries = ledger(run.run_id, 40)
     huge = ledger(run.run_id, 41, payload={"blob": os.urandom(300_000).hex()})[40]
-    with SQLiteStore(path, pragmas={"max_page_count": 64}) as store:
+    with SQLiteStore(path, pragmas={"max_page_count": 24}) as store:  # 384 KiB
         store.begin_run(run, entries[:1])
         for k in range(1, 40, 3):
             store.append(run.run_id, "owner-a", entries[k : k + 3])

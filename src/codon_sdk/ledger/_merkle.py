@@ -230,9 +230,33 @@ class MerkleAccumulator:
         self._size += 1
 
     def extend(self, leaf_hashes: Iterable[bytes]) -> None:
-        """Append each leaf hash in order."""
-        for h in leaf_hashes:
-            self.append(h)
+        """Append each leaf hash in order (the same tree as :meth:`append` one by one).
+
+        Works a level at a time: the new nodes of each height are hashed in pairs
+        by one comprehension, after taking over the range's node of that height
+        (the left neighbour of the first new node) when there is one. A run's
+        writer feeds thousands of leaves at once, so this is its hot loop.
+        """
+        level = list(leaf_hashes)
+        if set(map(type, level)) - {bytes} or set(map(len, level)) - {HASH_SIZE}:
+            for n, h in enumerate(level):  # name the first bad one
+                _check_hash(h, f"leaf hash #{self._size + n}")
+        if not level:
+            return
+        stack, size = self._range, self._size
+        self._size = size + len(level)
+        kept: list[bytes] = []  # the new range's nodes, smallest height first
+        while level:
+            if size & 1:
+                level.insert(0, stack.pop())
+            if len(level) & 1:
+                kept.append(level.pop())
+            level = [
+                _sha256(_NODE + left + right).digest()
+                for left, right in zip(level[::2], level[1::2], strict=True)
+            ]
+            size >>= 1
+        stack.extend(reversed(kept))
 
     def root(self) -> bytes:
         """Root of the tree of all leaves so far (O(log n)); :data:`EMPTY_ROOT` when empty."""

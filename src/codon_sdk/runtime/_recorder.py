@@ -163,8 +163,12 @@ class _Entries:
 class EntrySink(Protocol):
     """Where a run's entries go to become durable (see ``runtime/_writer.py``)."""
 
-    def write(self, entries: list[tuple[int, bytes, bytes]], **index: Any) -> None:
-        """Take ``(seq, entry bytes, leaf hash)`` triples, in order, with runs-index updates."""
+    def write(
+        self, first_seq: int, entries: list[bytes], leaves: list[bytes], index: dict[str, Any]
+    ) -> None:
+        """Take entries from ``first_seq`` on, each still behind its 0x00 leaf prefix, their
+        leaf hashes, and runs-index updates (``status``, ``finished_us``, ``release``).
+        The lists are the sink's from then on."""
 
     def flush(self) -> None:
         """Return once everything written is durable; raise if the store failed."""
@@ -181,6 +185,7 @@ class Recorder:
         "_held",
         "_jrun",
         "_jstr",
+        "_leaves",
         "_pending",
         "_prev",
         "_sink",
@@ -217,7 +222,9 @@ class Recorder:
         self._tpl: dict[str, tuple[bytes, bytes, bytes, bytes, bytes]] = {}
         self._sink = sink
         self._durability = durability
-        self._pending: list[tuple[int, bytes, bytes]] = []
+        # what the sink has not been handed yet: entries with their 0x00 prefix, leaf hashes
+        self._pending: list[bytes] = []
+        self._leaves: list[bytes] = []
 
     # ------------------------------------------------------------------ the generic path
 
@@ -279,7 +286,8 @@ class Recorder:
         if len(entries.tail) >= _COMPACT_EVERY:
             entries.flush()
         if self._sink is not None:
-            self._pending.append((seq, full[1:], leaf))
+            self._pending.append(full)
+            self._leaves.append(leaf)
             if self._durability == "sync":
                 self.commit()
         return seq
@@ -333,7 +341,8 @@ class Recorder:
         if len(tail) >= _COMPACT_EVERY:
             self._entries.flush()
         if self._sink is not None:
-            self._pending.append((seq, full[1:], leaf))
+            self._pending.append(full)
+            self._leaves.append(leaf)
             if self._durability == "sync":
                 self.commit()
 
@@ -376,6 +385,7 @@ class Recorder:
         prev, seq, leaf = self._prev, self.seq, self.head
         tail = self._entries.tail
         pending = self._pending if self._sink is not None else None
+        leaves = self._leaves
         limit = self.max_event_bytes
         held = self._held
         if held is not None:
@@ -386,7 +396,8 @@ class Recorder:
             prev = hexlify(leaf)
             tail.append(full)
             if pending is not None:
-                pending.append((seq, full[1:], leaf))
+                pending.append(full)
+                leaves.append(leaf)
             seq += 1
         for etid, etarget, _, eprepared, _meta in emitted or ():
             jtarget = self._j(etarget)
@@ -402,7 +413,8 @@ class Recorder:
             prev = hexlify(leaf)
             tail.append(full)
             if pending is not None:
-                pending.append((seq, full[1:], leaf))
+                pending.append(full)
+                leaves.append(leaf)
             seq += 1
         if change is not None:
             full = state_t % (_dumps(change, option=_SORT), prev, seq, jtok, ts)
@@ -413,7 +425,8 @@ class Recorder:
             prev = hexlify(leaf)
             tail.append(full)
             if pending is not None:
-                pending.append((seq, full[1:], leaf))
+                pending.append(full)
+                leaves.append(leaf)
             seq += 1
         if result is None:
             full = done_null % (n, prev, seq, jtok, ts)
@@ -426,7 +439,8 @@ class Recorder:
         leaf = _sha256(full).digest()
         tail.append(full)
         if pending is not None:
-            pending.append((seq, full[1:], leaf))
+            pending.append(full)
+            leaves.append(leaf)
         self.seq, self._prev, self.head = seq + 1, hexlify(leaf), leaf
         if len(tail) >= _COMPACT_EVERY:
             self._entries.flush()
@@ -457,8 +471,9 @@ class Recorder:
         if self._held is not None:
             self.flush_held()
         if self._sink is not None and (self._pending or index):
-            pending, self._pending = self._pending, []
-            self._sink.write(pending, **index)
+            pending, leaves = self._pending, self._leaves
+            self._pending, self._leaves = [], []
+            self._sink.write(self.seq - len(pending), pending, leaves, index)
 
     def barrier(self, **index: Any) -> None:
         """Commit and wait until everything recorded so far is durable."""

@@ -7,7 +7,8 @@ durability     what a crash (SIGKILL, power loss aside) can lose
                that recorded it returns (slowest: one transaction per event).
 ``"batch"``    (default) only the steps completed in the last moments before the
                crash: at each step boundary the step's events are handed to a
-               writer thread that commits everything handed over so far in one
+               writer thread that, every 2 ms or as soon as it is done with the
+               last group, commits everything handed over so far in one
                transaction (group commit), while the engine goes on. A commit
                always holds whole steps, never part of an activation. Recorded
                effects, pauses (interrupts), failures and the end of the run are
@@ -34,13 +35,13 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
 from codon_sdk.errors import StoreError
 from codon_sdk.ledger._checkpoint import run_leaf
 from codon_sdk.ledger._merkle import MerkleAccumulator, leaf_hash
 from codon_sdk.ledger._merkle import root as merkle_root
-from codon_sdk.stores._base import Entry, LedgerStore, RunInfo, hold, release
+from codon_sdk.stores._base import Entry, EntryBatch, LedgerStore, RunInfo, hold, release
 from codon_sdk.stores._notary import Notary
 
 _log = logging.getLogger("codon_sdk")
@@ -49,12 +50,19 @@ _ENDS = frozenset({"completed", "stopped", "failed"})
 __all__ = ["DEFAULT_MAX_PENDING", "RunWriter"]
 
 DEFAULT_MAX_PENDING = 4096
-_GROUP_EVENTS = 512  # a group commits once it holds this many events...
-_GROUP_WAIT_S = 0.002  # ...or once its first step has waited this long
+_GROUP_WAIT_S = 0.002  # how often an idle writer thread looks for handed-over steps
+_Part: TypeAlias = tuple[int, list[bytes], list[bytes], dict[str, Any]]
 
 
 class RunWriter:
-    """The recorder's sink for a durable run (see the module docstring)."""
+    """The recorder's sink for a durable run (see the module docstring).
+
+    In ``batch`` mode the engine's side of the hand-over is lock-free: each step's
+    lists go onto a deque (an atomic append) and two single-writer counters track
+    what was handed over and what is committed. The writer thread polls the deque
+    every ``_GROUP_WAIT_S`` and commits everything there in one transaction (a
+    group); only barriers, back-pressure and closing take the condition.
+    """
 
     def __init__(
         self,
@@ -73,14 +81,13 @@ class RunWriter:
         self._info = info
         self._begun = begun
         self._max_pending = max_pending
-        self._held: list[Entry] = []  # "exit" mode keeps everything until the end
-        self._queue: deque[tuple[list[Entry], dict[str, Any]]] = deque()
-        self._queued_events = 0
-        self._busy = False
-        self._urgent = 0
+        self._held: list[_Part] = []  # "exit" mode keeps everything until the end
+        self._queue: deque[_Part] = deque()
+        self._handed = 0  # events handed over (written by the engine only)
+        self._written = 0  # events committed (written by the writer thread only)
         self._error: BaseException | None = None
         self._closed = False
-        self._cond = threading.Condition()
+        self._cond = threading.Condition(threading.Lock())
         self._thread: threading.Thread | None = None
         self._tree = MerkleAccumulator(leaves)
         self._notary: Notary | None = store.notary
@@ -93,31 +100,30 @@ class RunWriter:
 
     # ------------------------------------------------------------------ the sink API
 
-    def write(self, entries: list[Entry], **index: Any) -> None:
-        """Take entries (whole steps) and optional index updates (status, finished_us, release)."""
+    def write(
+        self, first_seq: int, entries: list[bytes], leaves: list[bytes], index: dict[str, Any]
+    ) -> None:
+        """Take entries (whole steps; see ``EntrySink.write``) and runs-index updates."""
+        part = (first_seq, entries, leaves, index)
         if self.durability == "batch":
-            self._enqueue(entries, index)
+            if self._error is not None:
+                self._raise_error()
+            self._queue.append(part)
+            self._handed += len(entries)
+            if index or self._handed - self._written >= self._max_pending:
+                self._wait_below(self._max_pending)
         elif self.durability == "exit":
-            self._held.extend(entries)
+            self._held.append(part)
             if index.get("release"):
-                self._write_now(self._held, index)
-                self._held = []
+                held, self._held = self._held, []
+                self._write_now(held)
         else:
-            self._write_now(entries, index)
+            self._write_now([part])
 
     def flush(self) -> None:
         """Return once everything handed over is committed (a barrier); raise a store failure."""
-        if self.durability == "exit":
-            return
-        with self._cond:
-            self._urgent += 1  # no group forming while someone waits for durability
-            self._cond.notify_all()
-            try:
-                while (self._queue or self._busy) and self._error is None:
-                    self._cond.wait()
-            finally:
-                self._urgent -= 1
-            self._raise_error()
+        if self.durability == "batch":
+            self._wait_below(1)
 
     def close(self) -> None:
         """Stop the writer thread after committing what it holds; give up the lease."""
@@ -136,52 +142,53 @@ class RunWriter:
                 f"writing run {self.run_id} to {self.store.url} failed: {self._error}"
             ) from self._error
 
-    def _enqueue(self, entries: list[Entry], index: dict[str, Any]) -> None:
+    def _wait_below(self, limit: int) -> None:
+        """Wake the writer and wait until fewer than ``limit`` events are uncommitted."""
         with self._cond:
-            self._raise_error()
-            while self._queued_events >= self._max_pending and self._error is None:
+            self._cond.notify_all()  # the writer commits at once instead of at its next poll
+            while self._handed - self._written >= limit and self._error is None:
                 self._cond.wait()
-            self._raise_error()
-            was_empty = not self._queue
-            self._queue.append((entries, index))
-            self._queued_events += len(entries)
-            if was_empty or self._queued_events >= _GROUP_EVENTS:
-                self._cond.notify_all()  # otherwise the writer is busy or already forming a group
+        self._raise_error()
 
     def _loop(self) -> None:
+        queue, cond = self._queue, self._cond
         while True:
-            with self._cond:
-                while not self._queue and not self._closed:
-                    self._cond.wait()
-                if not self._queue:
-                    return
-                if not self._closed and not self._urgent and self._queued_events < _GROUP_EVENTS:
-                    # group commit: let the next steps join this transaction (bounded wait)
-                    self._cond.wait(_GROUP_WAIT_S)
-                batch = list(self._queue)
-                self._queue.clear()
-                self._busy = True
-            entries: list[Entry] = []
-            index: dict[str, Any] = {}
-            for part, part_index in batch:
-                entries.extend(part)
-                index.update({k: v for k, v in part_index.items() if v is not None})
+            if not queue:
+                with cond:
+                    if not queue:  # checked under the lock barriers notify with
+                        if self._closed:
+                            return
+                        cond.wait(_GROUP_WAIT_S)  # poll: the engine does not notify per step
+                continue
+            group: list[_Part] = []
+            while queue:  # whole steps, each an atomic popleft
+                group.append(queue.popleft())
             try:
-                self._write_now(entries, index)
+                self._write_now(group)
             except BaseException as exc:  # surfaced to the engine on its next call
-                with self._cond:
+                with cond:
                     self._error = exc
-                    self._busy = False
-                    self._cond.notify_all()
+                    cond.notify_all()
                 return
-            with self._cond:
-                self._busy = False
-                self._queued_events -= len(entries)
-                self._cond.notify_all()
+            with cond:
+                self._written += sum(len(part[1]) for part in group)
+                cond.notify_all()
 
-    def _write_now(self, entries: list[Entry], index: dict[str, Any]) -> None:
+    def _write_now(self, parts: list[_Part]) -> None:
+        """Commit ``parts`` (consecutive) in one transaction with their merged index updates."""
+        first = parts[0][0]
+        if len(parts) == 1:
+            _, fulls, leaves, index = parts[0]
+        else:
+            fulls, leaves, index = [], [], {}
+            for _, part_fulls, part_leaves, part_index in parts:
+                fulls += part_fulls
+                leaves += part_leaves
+                if part_index:
+                    index.update({k: v for k, v in part_index.items() if v is not None})
         status = index.get("status")
-        checkpoints, log_root = self._audit(entries, status)
+        checkpoints, log_root = self._audit(leaves, status)
+        entries: Sequence[Entry] = EntryBatch(first, fulls, leaves)
         if not self._begun:
             # the run's first write (an "exit" run's only one): create it, still held
             self.store.begin_run(self._info, entries)
@@ -201,15 +208,17 @@ class RunWriter:
         self._after_commit(checkpoints, log_root)
 
     def _audit(
-        self, entries: list[Entry], status: str | None
+        self, leaves: list[bytes], status: str | None
     ) -> tuple[list[tuple[int, bytes]], bytes | None]:
         """Feed the run's Merkle tree; the checkpoints and log root this commit carries."""
         tree, notary = self._tree, self._notary
         due: list[tuple[int, bytes]] = []
         every = notary.every if notary is not None else 0
-        for _seq, _entry, leaf in entries:
+        if not every:
+            tree.extend(leaves)
+        for leaf in leaves if every else ():
             tree.append(leaf)
-            if every and tree.size % every == 0:
+            if tree.size % every == 0:
                 due.append((tree.size, tree.root()))
         pausing = status in _ENDS or status == "interrupted"
         if pausing and notary is not None and tree.size and (not due or due[-1][0] != tree.size):

@@ -24,19 +24,22 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import operator
 import os
 import socket
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Final, TypeAlias
+from typing import Any, Final, TypeAlias, overload
 
 from codon_sdk.errors import RunConflictError, RunNotFoundError
 from codon_sdk.runtime._records import from_us
 
 __all__ = [
+    "EntryBatch",
+    "check_seqs",
     "RUN_STATUSES",
     "AppendEntries",
     "BeginRun",
@@ -418,6 +421,67 @@ class LedgerStore(abc.ABC):
             ListRuns(status=status, workload_name=workload_name, limit=limit)
         )
         return result
+
+
+class EntryBatch(Sequence[Entry]):
+    """Consecutive entries the way the runtime hands them to a store, without copying them.
+
+    Seqs run from ``first`` on; ``prefixed`` holds each entry still behind the 0x00
+    byte its leaf hash was computed over, ``leaves`` the leaf hashes. It reads as
+    the ``(seq, entry, leaf hash)`` triples of any other entries; a backend that
+    can take the prefixed form as it is (SQLite's bulk insert) does.
+    """
+
+    __slots__ = ("first", "leaves", "prefixed")
+
+    def __init__(self, first: int, prefixed: list[bytes], leaves: list[bytes]) -> None:
+        if len(prefixed) != len(leaves):
+            raise ValueError(f"{len(prefixed)} entries but {len(leaves)} leaf hashes")
+        self.first = first
+        self.prefixed = prefixed
+        self.leaves = leaves
+
+    def __len__(self) -> int:
+        return len(self.prefixed)
+
+    @overload
+    def __getitem__(self, index: int) -> Entry: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Entry]: ...
+
+    def __getitem__(self, index: int | slice) -> Entry | list[Entry]:
+        if isinstance(index, slice):
+            return [self[k] for k in range(len(self))[index]]
+        k = range(len(self.prefixed))[index]  # IndexError as a list gives it
+        return (self.first + k, self.prefixed[k][1:], self.leaves[k])
+
+    def __iter__(self) -> Iterator[Entry]:
+        return zip(
+            range(self.first, self.first + len(self.prefixed)),
+            map(_UNPREFIXED, self.prefixed),
+            self.leaves,
+            strict=True,
+        )
+
+
+_UNPREFIXED: Final = operator.itemgetter(slice(1, None))
+
+
+def check_seqs(run_id: str, start: int, entries: Sequence[Entry]) -> None:
+    """Entries must carry seqs ``start, start + 1, ...``; else ``RunConflictError`` naming the first
+    that does not (every backend's check before it writes anything)."""
+    if isinstance(entries, EntryBatch) and entries.first == start:
+        return
+    seqs = [entry[0] for entry in entries]
+    if seqs == list(range(start, start + len(seqs))):
+        return
+    for offset, seq in enumerate(seqs):
+        if seq != start + offset:
+            raise RunConflictError(
+                f"run {run_id!r}: expected seq {start + offset}, got {seq}; "
+                "another writer appended to this run"
+            )
 
 
 def with_owner(info: RunInfo, owner: str | None, now_us: int) -> RunInfo:

@@ -23,6 +23,7 @@ from codon_sdk.stores._base import (
     ReadEntries,
     ReadRunsLog,
     RunInfo,
+    check_seqs,
 )
 
 __all__ = ["MemoryStore"]
@@ -84,7 +85,7 @@ class MemoryStore(LedgerStore):
         run_id = op.info.run_id
         if run_id in self._runs:
             raise RunConflictError(f"run {run_id!r} already exists in {self.url}")
-        _check_seqs(run_id, 0, op.entries)
+        check_seqs(run_id, 0, op.entries)
         self._events[run_id] = [e for _, e, _ in op.entries]
         self._runs[run_id] = replace(
             op.info,
@@ -100,7 +101,7 @@ class MemoryStore(LedgerStore):
                 "another process took it over"
             )
         events = self._events[op.run_id]
-        _check_seqs(op.run_id, len(events), op.entries)
+        check_seqs(op.run_id, len(events), op.entries)
         held = self._checkpoints.get(op.run_id, {})
         for size, note in op.checkpoints:
             if held.get(size, note) != note:
@@ -148,13 +149,3 @@ class MemoryStore(LedgerStore):
 
 def _now_us() -> int:
     return time.time_ns() // 1000
-
-
-def _check_seqs(run_id: str, start: int, entries: Any) -> None:
-    for offset, entry in enumerate(entries):
-        seq = entry[0]
-        if seq != start + offset:
-            raise RunConflictError(
-                f"run {run_id!r}: expected seq {start + offset}, got {seq}; "
-                "another writer appended to this run"
-            )

@@ -36,6 +36,7 @@ from codon_sdk.stores._base import (
     PutCheckpoint,
     ReadEntries,
     RunInfo,
+    check_seqs,
 )
 from codon_sdk.stores._open import mask_url
 from codon_sdk.stores._sql import SQLStore
@@ -250,7 +251,7 @@ class PostgresStore(SQLStore):
             cur.execute(_INSERT_RUN, schema.run_row(op.info, op.entries))
             if cur.rowcount != 1:
                 raise RunConflictError(f"run {run_id!r} already exists in {self.url}")
-            schema.check_seqs(run_id, 0, op.entries)
+            check_seqs(run_id, 0, op.entries)
             if op.entries:
                 cur.executemany(_INSERT_EVENTS, schema.insert_params(run_id, op.entries))
 
@@ -262,7 +263,7 @@ class PostgresStore(SQLStore):
                 raise self._not_found(run_id)
             holder, count = row
             schema.check_owner(run_id, holder, op.owner)
-            schema.check_seqs(run_id, count, entries)
+            check_seqs(run_id, count, entries)
             if entries:
                 cur.executemany(_INSERT_EVENTS, schema.insert_params(run_id, entries))
             cur.execute(

@@ -63,7 +63,6 @@ __all__ = [
     "audit_sql",
     "check_checkpoint",
     "check_owner",
-    "check_seqs",
     "check_version",
     "describe",
     "info_from_row",
@@ -351,16 +350,6 @@ def read_bounds(op: ReadEntries, event_count: Callable[[], int]) -> tuple[int, i
 
 
 # --------------------------------------------------------------------------- append checks
-
-
-def check_seqs(run_id: str, start: int, entries: Sequence[Entry]) -> None:
-    """Entries must carry seqs ``start, start + 1, ...`` (the same check as MemoryStore)."""
-    for offset, entry in enumerate(entries):
-        if entry[0] != start + offset:
-            raise RunConflictError(
-                f"run {run_id!r}: expected seq {start + offset}, got {entry[0]}; "
-                "another writer appended to this run"
-            )
 
 
 def check_owner(run_id: str, holder: str | None, owner: str) -> None:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import operator
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import replace
+from itertools import accumulate, repeat
 from pathlib import Path
 from typing import Any, Final
+
+import orjson
 
 from codon_sdk.errors import (
     InvalidStoreURLError,
@@ -23,17 +27,24 @@ from codon_sdk.stores._base import (
     AppendEntries,
     BeginRun,
     ClaimRun,
+    Entry,
+    EntryBatch,
     ListRuns,
     Op,
     PutCheckpoint,
     ReadEntries,
     RunInfo,
+    check_seqs,
 )
 from codon_sdk.stores._sql import SQLStore
 
 __all__ = ["SQLiteStore"]
 
+_ENTRY: Final = operator.itemgetter(1)
+_LEAF: Final = operator.itemgetter(2)
+
 SYNCHRONOUS_MODES: Final = ("OFF", "NORMAL", "FULL", "EXTRA")
+PAGE_SIZE: Final = 16384  # of files this store creates
 
 _COLUMNS: Final = ", ".join(schema.RUN_COLUMNS)
 _SELECT_RUN: Final = f"SELECT {_COLUMNS} FROM {schema.RUNS_TABLE} WHERE run_id = ?"
@@ -45,6 +56,17 @@ _INSERT_RUN: Final = (
 _INSERT_EVENTS: Final = (
     f"INSERT INTO {schema.EVENTS_TABLE} (run_id, seq, entry, leaf_hash) VALUES (?, ?, ?, ?)"
 )
+# One INSERT ... SELECT over json_each inserts a whole group of events in a single sqlite3_step,
+# which runs with the GIL released: executemany takes the GIL back for every row, so a batch
+# writer thread spent most of its time queued behind the engine for it. The entries travel as
+# one blob with a JSON array of (1-based start << 32 | length) spans, the leaf hashes as one
+# blob of 32-byte slices; measured a third cheaper than executemany in CPU as well.
+_INSERT_EVENTS_BULK: Final = (
+    f"INSERT INTO {schema.EVENTS_TABLE} (run_id, seq, entry, leaf_hash) "
+    "SELECT ?1, ?2 + key, substr(?3, value >> 32, value & 4294967295), "
+    "substr(?4, 32 * key + 1, 32) FROM json_each(?5)"
+)
+_LEAF_SIZE: Final = 32
 _UPDATE_AFTER_APPEND: Final = (
     f"UPDATE {schema.RUNS_TABLE} SET event_count = event_count + ?, head = COALESCE(?, head), "
     "status = COALESCE(?, status), finished_us = COALESCE(?, finished_us), "
@@ -114,7 +136,8 @@ class SQLiteStore(SQLStore):
 
     ``pragmas`` are extra ``PRAGMA name = value`` settings applied to the
     connection after those above (for example ``{"max_page_count": 10_000}`` to
-    cap the file size, or ``{"cache_size": -65536}``).
+    cap the file size, or ``{"cache_size": -65536}``). A file the store creates gets
+    16 KiB pages (``PAGE_SIZE``), which make appends cheaper; an existing file keeps its own.
     """
 
     _audit = _AUDIT
@@ -139,6 +162,7 @@ class SQLiteStore(SQLStore):
         settings = {"synchronous": mode, **_checked_pragmas(pragmas or {})}
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
+        self._bulk = True  # SQLite built with JSON (3.38+ always is, unless SQLITE_OMIT_JSON)
         if self.path != ":memory:":
             try:
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -167,6 +191,13 @@ class SQLiteStore(SQLStore):
         except sqlite3.Error as exc:
             raise self._error(exc, "open the ledger") from exc
 
+    def _has_json(self, conn: sqlite3.Connection) -> bool:
+        try:
+            conn.execute("SELECT json_valid('[]')").fetchone()
+        except sqlite3.OperationalError:
+            return False
+        return True
+
     def _wal(self, conn: sqlite3.Connection) -> None:
         """Switch to WAL. Several processes opening a new file at once can get SQLITE_BUSY
         here without the busy handler's wait, so retry until ``timeout``."""
@@ -183,7 +214,11 @@ class SQLiteStore(SQLStore):
                 pause = min(pause * 2, 0.2)
 
     def _migrate(self, conn: sqlite3.Connection, settings: Mapping[str, int | str]) -> None:
+        # Only a new, empty file takes this (an existing one keeps its page size): ledger
+        # appends are about a third cheaper on 16 KiB pages than on the default 4 KiB.
+        conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
         self._wal(conn)
+        self._bulk = self._has_json(conn)
         for name, value in settings.items():
             conn.execute(f"PRAGMA {name} = {value}").fetchall()
         version = self._version(conn)
@@ -297,10 +332,10 @@ class SQLiteStore(SQLStore):
         with self._write(conn):
             if conn.execute(_SELECT_HOLDER, (run_id,)).fetchone() is not None:
                 raise RunConflictError(f"run {run_id!r} already exists in {self.url}")
-            schema.check_seqs(run_id, 0, op.entries)
+            check_seqs(run_id, 0, op.entries)
             conn.execute(_INSERT_RUN, schema.run_row(op.info, op.entries))
             if op.entries:
-                conn.executemany(_INSERT_EVENTS, schema.insert_params(run_id, op.entries))
+                self._insert(conn, run_id, op.entries)
 
     def _append(self, conn: sqlite3.Connection, op: AppendEntries) -> None:
         """One conditional UPDATE of the run row, one executemany, one commit.
@@ -329,14 +364,33 @@ class SQLiteStore(SQLStore):
             if updated != 1:
                 self._refuse_append(conn, op)
             if entries:
-                schema.check_seqs(run_id, entries[0][0], entries)
-                conn.executemany(_INSERT_EVENTS, schema.insert_params(run_id, entries))
+                check_seqs(run_id, entries[0][0], entries)
+                self._insert(conn, run_id, entries)
             if op.checkpoints or op.log_root is not None:
                 self._audit_rows(conn, op)
             conn.execute("COMMIT")
         except BaseException:
             _rollback(conn)
             raise
+
+    def _insert(self, conn: sqlite3.Connection, run_id: str, entries: Sequence[Entry]) -> None:
+        """Insert checked entries: one bulk statement (see ``_INSERT_EVENTS_BULK``), or one
+        ``executemany`` where SQLite lacks JSON or a leaf hash is not 32 bytes."""
+        if isinstance(entries, EntryBatch):  # from the runtime: entries behind a 0x00 byte
+            pieces, skip, leaves = entries.prefixed, 1, b"".join(entries.leaves)
+        else:
+            pieces, skip, leaves = list(map(_ENTRY, entries)), 0, b"".join(map(_LEAF, entries))
+        if not self._bulk or len(leaves) != _LEAF_SIZE * len(entries):
+            conn.executemany(_INSERT_EVENTS, schema.insert_params(run_id, entries))
+            return
+        lengths = list(map(len, pieces))
+        starts = accumulate(lengths, initial=1 + skip)  # 1-based, past any prefix byte
+        sizes = map(operator.sub, lengths, repeat(skip))
+        spans = list(map(operator.or_, map(operator.lshift, starts, repeat(32)), sizes))
+        conn.execute(
+            _INSERT_EVENTS_BULK,
+            (run_id, entries[0][0], b"".join(pieces), leaves, orjson.dumps(spans)),
+        )
 
     def _audit_rows(self, conn: sqlite3.Connection, op: AppendEntries) -> None:
         """Checkpoints and the log-of-runs line that go with an append (same transaction)."""
@@ -365,7 +419,7 @@ class SQLiteStore(SQLStore):
         if row is None:
             raise self._not_found(op.run_id)
         schema.check_owner(op.run_id, row[0], op.owner)
-        schema.check_seqs(op.run_id, row[1], op.entries)
+        check_seqs(op.run_id, row[1], op.entries)
         raise RunConflictError(  # pragma: no cover - the checks above always find the reason
             f"run {op.run_id!r} changed while appending to it; retry"
         )

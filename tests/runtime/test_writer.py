@@ -1,0 +1,137 @@
+"""RunWriter in ``batch`` durability: whole steps per commit, bounded backlog, loud failures.
+
+The store is a real MemoryStore whose append is slowed down or made to fail, so
+the writer thread's hand-over is exercised against a store that lags or breaks.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from codon_sdk import CodonWorkload
+from codon_sdk.errors import StoreError, WorkloadRuntimeError
+from codon_sdk.ledger._events import parse_entry
+from codon_sdk.ledger._merkle import leaf_hash
+from codon_sdk.runtime._writer import RunWriter
+from codon_sdk.stores._base import AppendEntries, Op, RunInfo, new_owner
+from codon_sdk.stores._memory import MemoryStore
+
+T0 = 1_767_225_600_000_000
+
+
+class LaggingStore(MemoryStore):
+    """Sleeps ``delay`` per append; fails every append after ``fail_after`` of them."""
+
+    def __init__(self, delay: float = 0.0, fail_after: int | None = None) -> None:
+        super().__init__()
+        self.delay = delay
+        self.fail_after = fail_after
+        self.appends: list[AppendEntries] = []
+        self.lock = threading.Lock()
+
+    def execute(self, op: Op) -> Any:
+        if isinstance(op, AppendEntries):
+            with self.lock:
+                if self.fail_after is not None and len(self.appends) >= self.fail_after:
+                    raise OSError("the disk went away")
+                self.appends.append(op)
+            time.sleep(self.delay)
+        return super().execute(op)
+
+
+def counter(steps: int) -> CodonWorkload:
+    def step(i: int, *, runtime: Any, context: Any) -> int:
+        runtime.state["i"] = i
+        if i < steps:
+            runtime.emit("step", i + 1)
+        return i
+
+    workload = CodonWorkload(name="writer-test", version="1", org_namespace="tests")
+    workload.add_node(step, "step", "worker")
+    workload.add_edge("step", "step")
+    return workload
+
+
+def info(run_id: str = "run-w") -> RunInfo:
+    return RunInfo(
+        run_id=run_id,
+        workload_name="w",
+        workload_version="1",
+        logic_id="l" * 64,
+        deployment_id="d",
+        status="running",
+        started_us=T0,
+        owner=new_owner(),
+    )
+
+
+def part(first: int, n: int) -> tuple[int, list[bytes], list[bytes]]:
+    fulls = [b'\x00{"seq":%d}' % seq for seq in range(first, first + n)]
+    return first, fulls, [leaf_hash(f[1:]) for f in fulls]
+
+
+def test_every_commit_holds_whole_activations_and_nothing_is_lost() -> None:
+    store = LaggingStore(delay=0.003)  # the engine outruns the writer: groups of many steps
+    report = counter(400).execute(0, deployment_id="test", store=store, run_id="whole-steps")
+    assert report.status == "completed"
+    stored = store.read("whole-steps")
+    assert stored == list(report.entries)
+    assert len(store.appends) < 400  # grouped, not one transaction per step
+    for op in store.appends:
+        if op.entries:
+            last = parse_entry(op.entries[-1][1])
+            assert last.type != "token_dequeued", "a commit split an activation"
+            first = parse_entry(op.entries[0][1])
+            assert first.type not in ("node_completed", "token_enqueued", "state_updated")
+
+
+def test_the_backlog_never_exceeds_max_pending() -> None:
+    store = LaggingStore(delay=0.02)
+    writer = RunWriter(store, info(), max_pending=50)
+    seq, worst = 0, 0
+    try:
+        for _ in range(40):
+            first, fulls, leaves = part(seq, 7)
+            writer.write(first, fulls, leaves, {})
+            seq += 7
+            worst = max(worst, writer._handed - writer._written)
+        writer.flush()
+    finally:
+        writer.close()
+    assert worst < 50
+    assert store.get_run("run-w").event_count == seq == 280
+
+
+def test_a_store_failure_reaches_the_engine_and_keeps_what_was_committed() -> None:
+    store = LaggingStore(fail_after=2)
+    writer = RunWriter(store, info(), max_pending=10_000)
+
+    def write_parts() -> None:
+        for k in range(1_000):
+            writer.write(*part(3 * k, 3), {})
+            writer.flush()  # one commit per part: begin_run, two appends, then the failure
+
+    try:
+        with pytest.raises(StoreError, match=r"writing run run-w to memory://.*disk went away"):
+            write_parts()
+        with pytest.raises(StoreError, match="disk went away"):  # and on every call after
+            writer.write(*part(12, 3), {})
+    finally:
+        writer.close()
+    assert store.get_run("run-w").event_count == 9
+    assert len(store.read("run-w")) == 9
+
+
+def test_a_run_whose_store_fails_mid_way_fails_loudly() -> None:
+    store = LaggingStore(fail_after=3, delay=0.001)
+    with pytest.raises((StoreError, WorkloadRuntimeError), match="the disk went away"):
+        counter(2_000).execute(
+            0, deployment_id="test", store=store, run_id="broken", max_steps=5_000
+        )
+    stored = store.read("broken")
+    assert stored
+    assert all(parse_entry(e).run_id == "broken" for e in stored)

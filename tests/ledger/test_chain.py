@@ -270,3 +270,29 @@ def test_chain_check_describes_itself() -> None:
     broken = _check(_edit(entries, 2, prev="0" * 64))
     assert "2" in str(broken)
     assert str(broken.problem) in str(broken)
+
+
+# ----------------------------------------------------------------- numbers past 2^53
+
+
+@pytest.mark.parametrize("value", [2.0**53, 1e17, 2.0**70, -(2.0**60), 1e300])
+def test_whole_floats_past_2_to_the_53_verify(value: float) -> None:
+    """JCS writes 2^53 or 1e17 without a fraction, so the stored entry parses back as an
+    integer; the check must read that integer as the double it is, not as a big int."""
+    workload = CodonWorkload(name="floats", version="1", org_namespace="tests")
+    workload.add_node(lambda p, *, runtime, context: value, "n", "r")
+    report = workload.execute(0, deployment_id="d", run_id="floats")
+    assert report.check_chain().ok, str(report.check_chain())
+    assert report.node_results("n") == [value]
+
+
+def test_an_integer_no_double_can_hold_is_not_canonical() -> None:
+    """``9007199254740993`` is not what JCS writes for any value (the double is ...992)."""
+    entries = _entries()
+    for number, canonical in ((b"9007199254740993", False), (b"9007199254740992", True)):
+        edited = entries[1].replace(b'{"seed":true}', b'{"n":' + number + b',"seed":true}', 1)
+        check = _check([entries[0], edited])
+        assert check.ok is canonical, str(check)
+        if not canonical:
+            assert check.bad_seq == 1
+            assert "canonical" in str(check.problem)

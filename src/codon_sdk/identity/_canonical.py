@@ -129,11 +129,43 @@ def prepare(value: Any, redact: Redact | None = None) -> Any:
         return value
     if tv is int and -_MAX_SAFE_INT <= value <= _MAX_SAFE_INT:
         return value
+    if tv is dict:
+        flat = _flat_dict(value, redact)
+        if flat is not None:
+            return flat
     walk = _Walk(redact=redact)
     out = walk.prep(value, "$", 0)
     if walk.utf16:
         out = orjson.Fragment(orjson.dumps(_utf16_sorted(out)))
     return out
+
+
+def _flat_dict(d: dict[Any, Any], redact: Redact | None) -> dict[str, Any] | None:
+    """What the walk makes of a small dict of ASCII string keys and plain scalar values (a
+    state update, a task's metadata) without its set-up, or None to leave it to the walk."""
+    if len(d) > 8 or TAG in d:
+        return None
+    out: dict[str, Any] | None = None
+    for k, x in d.items():
+        if type(k) is not str or not k.isascii():
+            return None
+        tx = type(x)
+        if tx is str:
+            rx = x if redact is None else redact(x)
+        elif tx is bool or x is None or (tx is int and -_MAX_SAFE_INT <= x <= _MAX_SAFE_INT):
+            rx = x
+        else:
+            return None
+        rk = k if redact is None else redact(k)
+        if out is None and (rk is not k or rx is not x):
+            out = {}
+            for k2, x2 in d.items():  # the pairs before this one, which redact left alone
+                if k2 == k:
+                    break
+                out[k2] = x2
+        if out is not None:
+            out[rk] = rx
+    return d if out is None else out
 
 
 def type_path(cls: type) -> str:
@@ -157,7 +189,11 @@ class _Walk:
         if tv is bool or v is None:
             return v
         if tv is int:
-            return v if -_MAX_SAFE_INT <= v <= _MAX_SAFE_INT else {TAG: "int", "v": str(v)}
+            if -_MAX_SAFE_INT <= v <= _MAX_SAFE_INT:
+                return v
+            if not self.escape_tags:  # a parsed JSON number: JCS reads it as a double
+                return _parsed_number(v)
+            return {TAG: "int", "v": str(v)}
         if tv is float:
             return _float(v)
         if (
@@ -351,6 +387,15 @@ def _float(x: float) -> Any:
     if math.isinf(x):
         return {TAG: "float", "v": "Infinity" if x > 0 else "-Infinity"}
     return orjson.Fragment(format_float(x).encode("ascii"))
+
+
+def _parsed_number(n: int) -> Any:
+    """The JCS form of a JSON number a parser read as an integer past 2^53 (a float such as
+    ``1e17`` is written that way): the double it denotes, so a stored float re-checks."""
+    try:
+        return _float(float(n))
+    except OverflowError:  # past the double range: JCS has no form for it
+        return {TAG: "int", "v": str(n)}
 
 
 def format_float(x: float) -> str:

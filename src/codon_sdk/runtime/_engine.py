@@ -225,7 +225,7 @@ class Run:
     def enqueue_seed(self, target: str, payload: Any, prepared: Any) -> None:
         tid = self.next_token_id()
         ts = now_us()
-        self.rec.append(TOKEN_ENQUEUED, ts, ENTRY_ORIGIN, tid, prepared, {"seed": True}, target)
+        self.rec.enqueued(ENTRY_ORIGIN, tid, prepared, {"seed": True}, target, None, ts)
         self.queue.append((tid, target, payload, ENTRY_ORIGIN, None, ts))
         self.observe(
             "token_enqueued",
@@ -585,27 +585,36 @@ class Run:
         origin: str = ENTRY_ORIGIN,
         parent_token_id: str | None = None,
         metadata: dict[str, Any] | None = None,
+        redact_metadata: bool = True,
     ) -> NodeRuntime:
         """Record a token for ``node`` and the start of its activation, for integrations
         (LangGraph) whose own scheduler runs the node: they call the node themselves,
         then :meth:`end_external` or :meth:`fail_external`. The handle is not made the
         current runtime; wrap the call in ``CURRENT_RUNTIME.set(handle)`` to let
-        instrumented LLM calls record their effects in it."""
+        instrumented LLM calls record their effects in it.
+
+        ``redact_metadata=False`` is for metadata the integration composes itself from
+        identifiers (task keys and ids, node names), which the redaction policy has
+        nothing to mask in; it is still prepared (encoded) like any value."""
         nodedef = self.nodes[node]
         try:
             prepared = self.prep(payload)
-            meta = self.prep(metadata) if metadata else None
+            if not metadata:
+                meta = None
+            else:
+                meta = self.prep(metadata) if redact_metadata else prepare(metadata)
         except CanonicalEncodingError as exc:
             raise WorkloadRuntimeError(
                 f"input of node {node!r} cannot be recorded ({exc.type_name} at {exc.path}): {exc}"
             ) from exc
         tid = self.next_token_id()
         ts = now_us()
-        self.rec.append(TOKEN_ENQUEUED, ts, origin, tid, prepared, meta, node, parent_token_id)
+        self.rec.enqueued(origin, tid, prepared, meta, node, parent_token_id, ts)
         item: QueueItem = (tid, node, payload, origin, parent_token_id, ts)
         self.steps += 1
-        self.rec.dequeued(node, tid, now_us())
-        self.observe("node_started", {"node": node, "token_id": tid})
+        self.rec.dequeued(node, tid, ts)
+        if self.observer is not None:
+            self.observer("node_started", {"node": node, "token_id": tid})
         return NodeRuntime(self, nodedef, item, self.attempts.get(tid, 0))
 
     def end_external(self, handle: NodeRuntime, result: Any) -> None:

@@ -447,6 +447,41 @@ class Recorder:
         if pending is not None and self._durability == "sync":
             self.commit()
 
+    def enqueued(
+        self,
+        origin: str,
+        token_id: str,
+        payload: Any,
+        metadata: Any,
+        target: str,
+        parent_token_id: str | None,
+        ts: int,
+    ) -> None:
+        """Record a ``token_enqueued`` with any metadata (values already prepared): what
+        :meth:`append` writes, assembled in canonical key order without building a dict.
+        Integrations (LangGraph) enqueue each task's token this way."""
+        if not self._fast:
+            self.append(
+                TOKEN_ENQUEUED, ts, origin, token_id, payload, metadata, target, parent_token_id
+            )
+            return
+        if self._held is not None:
+            self.flush_held()
+        parts = [b"\x00{"]
+        if metadata:
+            parts += (b'"metadata":', _dumps(metadata, option=_SORT), b",")
+        parts += (b'"node":', self._j(origin), b",")
+        if parent_token_id is not None:
+            parts += (b'"parent_token_id":', _dumps(parent_token_id), b",")
+        if payload is not None and payload is not ABSENT:
+            parts += (b'"payload":', _json_value(payload), b",")
+        parts.append(
+            b'"prev":"%s","run_id":%s,"seq":%d,"target":%s,"token_id":%s,"ts":%d,'
+            b'"type":"token_enqueued","v":1}'
+            % (self._prev, self._jrun, self.seq, self._j(target), _dumps(token_id), ts)
+        )
+        self._seal(b"".join(parts), TOKEN_ENQUEUED, origin)
+
     def _templates(self, node: str) -> tuple[bytes, bytes, bytes, bytes, bytes]:
         """The completion templates of ``node`` with its name and the run id baked in."""
         jnode, jrun = self._j(node), self._jrun

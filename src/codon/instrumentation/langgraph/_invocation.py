@@ -242,17 +242,26 @@ class Invocation:
     def _begin_token(
         self, node: str, input: Any, origin: str, parent: str | None, meta: dict[str, Any]
     ) -> NodeRuntime:
+        # ``meta`` holds identifiers only (task keys and ids, token ids, indexes, state
+        # paths): nothing for the redaction policy to mask, so it skips that scan
         run = self.run
         try:
             return run.begin_external(
-                node, input, origin=origin, parent_token_id=parent, metadata=meta
+                node,
+                input,
+                origin=origin,
+                parent_token_id=parent,
+                metadata=meta,
+                redact_metadata=False,
             )
         except WorkloadRuntimeError as exc:
             if not isinstance(exc.__cause__, CanonicalEncodingError):
                 raise
         value, opaque = recordable(input, where=node)
         meta[OPAQUE] = opaque
-        return run.begin_external(node, value, origin=origin, parent_token_id=parent, metadata=meta)
+        return run.begin_external(
+            node, value, origin=origin, parent_token_id=parent, metadata=meta, redact_metadata=False
+        )
 
     def _serve_again(self, token_id: str, chain: list[str]) -> None:
         """Serve the effects the interrupted attempts of this task recorded, oldest first."""

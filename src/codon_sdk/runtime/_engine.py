@@ -61,7 +61,7 @@ from codon_sdk.runtime._handle import (
 )
 from codon_sdk.runtime._policy import RetryPolicy
 from codon_sdk.runtime._rebuild import RecordedEffect
-from codon_sdk.runtime._recorder import Recorder
+from codon_sdk.runtime._recorder import ABSENT, Recorder
 from codon_sdk.runtime._records import ENTRY_ORIGIN
 from codon_sdk.runtime._report import ExecutionReport
 from codon_sdk.runtime._state import RunState
@@ -617,10 +617,12 @@ class Run:
             self.observer("node_started", {"node": node, "token_id": tid})
         return NodeRuntime(self, nodedef, item, self.attempts.get(tid, 0))
 
-    def end_external(self, handle: NodeRuntime, result: Any) -> None:
-        """Record the completion of an activation begun with :meth:`begin_external`."""
+    def end_external(self, handle: NodeRuntime, result: Any, prepared: Any = ABSENT) -> None:
+        """Record the completion of an activation begun with :meth:`begin_external`
+        (``prepared``: ``self.prep(result)``, when the caller has it already)."""
         try:
-            prepared = self.prep(result)
+            if prepared is ABSENT:
+                prepared = self.prep(result)
         except CanonicalEncodingError as exc:
             self._record_failure(handle.node, handle.token_id, exc, cancelled=False)
             raise WorkloadRuntimeError(

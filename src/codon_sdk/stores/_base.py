@@ -40,6 +40,7 @@ from codon_sdk.runtime._records import from_us
 __all__ = [
     "EntryBatch",
     "check_seqs",
+    "entry_bytes",
     "RUN_STATUSES",
     "AppendEntries",
     "BeginRun",
@@ -466,6 +467,13 @@ class EntryBatch(Sequence[Entry]):
 
 
 _UNPREFIXED: Final = operator.itemgetter(slice(1, None))
+
+
+def entry_bytes(entries: Sequence[Entry]) -> list[bytes]:
+    """The entry bytes of ``entries``, in order (an :class:`EntryBatch` without a tuple each)."""
+    if isinstance(entries, EntryBatch):
+        return list(map(_UNPREFIXED, entries.prefixed))
+    return [entry for _, entry, _ in entries]
 
 
 def check_seqs(run_id: str, start: int, entries: Sequence[Entry]) -> None:

@@ -24,6 +24,7 @@ from codon_sdk.stores._base import (
     ReadRunsLog,
     RunInfo,
     check_seqs,
+    entry_bytes,
 )
 
 __all__ = ["MemoryStore"]
@@ -86,7 +87,7 @@ class MemoryStore(LedgerStore):
         if run_id in self._runs:
             raise RunConflictError(f"run {run_id!r} already exists in {self.url}")
         check_seqs(run_id, 0, op.entries)
-        self._events[run_id] = [e for _, e, _ in op.entries]
+        self._events[run_id] = entry_bytes(op.entries)
         self._runs[run_id] = replace(
             op.info,
             event_count=len(op.entries),
@@ -110,7 +111,7 @@ class MemoryStore(LedgerStore):
                 )
         if op.log_root is not None and any(r == op.run_id for _, r, _, _ in self._log):
             raise RunConflictError(f"run {op.run_id!r} is already in the log of runs")
-        events.extend(e for _, e, _ in op.entries)
+        events += entry_bytes(op.entries)
         for size, note in op.checkpoints:
             self._put_checkpoint(op.run_id, size, note)
         if op.log_root is not None:

@@ -49,6 +49,7 @@ from codon.instrumentation.langgraph._spans import RunSpans, UsageTotals
 from codon_sdk.errors import CanonicalEncodingError, StoreError, WorkloadRuntimeError
 from codon_sdk.runtime._engine import Run
 from codon_sdk.runtime._handle import Interrupt, NodeRuntime
+from codon_sdk.runtime._recorder import ABSENT
 from codon_sdk.runtime._records import ENTRY_ORIGIN
 from codon_sdk.runtime._report import ExecutionReport
 from codon_sdk.telemetry._attributes import CodonNodeAttributes as NodeA
@@ -288,7 +289,11 @@ class Invocation:
 
     def end(self, act: Activation, result: Any) -> None:
         """Record a completed activation: ``node_completed`` with the node's update."""
-        value, opaque = recordable(result, where=act.node)  # node name: formatted on failure
+        try:  # one walk for the common, encodable update
+            value, opaque, prepared = result, None, self.run.prep(result)
+        except CanonicalEncodingError:
+            value, opaque = recordable(result, where=act.node)
+            prepared = ABSENT  # end_external prepares it (and records the failure if it fails)
         handle = act.handle
         error: BaseException | None = None
         with self.lock:
@@ -298,7 +303,7 @@ class Invocation:
             if opaque:
                 handle.record_event("langgraph.unencodable", metadata={"paths": opaque})
             try:
-                self.run.end_external(handle, value)
+                self.run.end_external(handle, value, prepared)
             except Exception as exc:  # over max_event_bytes: the audit trail cannot hold it
                 error = exc
             else:

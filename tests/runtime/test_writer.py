@@ -69,9 +69,13 @@ def info(run_id: str = "run-w") -> RunInfo:
     )
 
 
-def part(first: int, n: int) -> tuple[int, list[bytes], list[bytes]]:
-    fulls = [b'\x00{"seq":%d}' % seq for seq in range(first, first + n)]
-    return first, fulls, [leaf_hash(f[1:]) for f in fulls]
+def record(writer: RunWriter, first: int, n: int) -> int:
+    """Append ``n`` entries to the writer's outbox as the recorder does; the next seq."""
+    for seq in range(first, first + n):
+        entry = b'{"seq":%d}' % seq
+        writer.entries.append(b"\x00" + entry)
+        writer.leaves.append(leaf_hash(entry))
+    return first + n
 
 
 def test_every_commit_holds_whole_activations_and_nothing_is_lost() -> None:
@@ -95,11 +99,10 @@ def test_the_backlog_never_exceeds_max_pending() -> None:
     seq, worst = 0, 0
     try:
         for _ in range(40):
-            first, fulls, leaves = part(seq, 7)
-            writer.write(first, fulls, leaves, {})
-            seq += 7
-            worst = max(worst, writer._handed - writer._written)
-        writer.flush()
+            seq = record(writer, seq, 7)
+            writer.step(seq)
+            worst = max(worst, seq - writer._committed)
+        writer.barrier(seq, {})
     finally:
         writer.close()
     assert worst < 50
@@ -111,15 +114,16 @@ def test_a_store_failure_reaches_the_engine_and_keeps_what_was_committed() -> No
     writer = RunWriter(store, info(), max_pending=10_000)
 
     def write_parts() -> None:
-        for k in range(1_000):
-            writer.write(*part(3 * k, 3), {})
-            writer.flush()  # one commit per part: begin_run, two appends, then the failure
+        seq = 0
+        for _ in range(1_000):
+            seq = record(writer, seq, 3)
+            writer.barrier(seq, {})  # one commit each: begin_run, two appends, then the failure
 
     try:
         with pytest.raises(StoreError, match=r"writing run run-w to memory://.*disk went away"):
             write_parts()
         with pytest.raises(StoreError, match="disk went away"):  # and on every call after
-            writer.write(*part(12, 3), {})
+            writer.step(record(writer, 12, 3))
     finally:
         writer.close()
     assert store.get_run("run-w").event_count == 9

@@ -161,17 +161,21 @@ class _Entries:
 
 
 class EntrySink(Protocol):
-    """Where a run's entries go to become durable (see ``runtime/_writer.py``)."""
+    """Where a run's entries go to become durable (see ``runtime/_writer.py``).
 
-    def write(
-        self, first_seq: int, entries: list[bytes], leaves: list[bytes], index: dict[str, Any]
-    ) -> None:
-        """Take entries from ``first_seq`` on, each still behind its 0x00 leaf prefix, their
-        leaf hashes, and runs-index updates (``status``, ``finished_us``, ``release``).
-        The lists are the sink's from then on."""
+    The recorder appends every sealed entry, still behind its 0x00 leaf prefix, to
+    :attr:`entries` and its leaf hash to :attr:`leaves`; the sink takes them off
+    the front as it commits them.
+    """
 
-    def flush(self) -> None:
-        """Return once everything written is durable; raise if the store failed."""
+    entries: list[bytes]
+    leaves: list[bytes]
+
+    def step(self, seq: int) -> None:
+        """The entries below ``seq`` form whole steps: commit them (now or soon)."""
+
+    def barrier(self, seq: int, index: dict[str, Any]) -> None:
+        """Commit everything below ``seq`` with runs-index updates; return once durable."""
 
 
 class Recorder:
@@ -222,9 +226,9 @@ class Recorder:
         self._tpl: dict[str, tuple[bytes, bytes, bytes, bytes, bytes]] = {}
         self._sink = sink
         self._durability = durability
-        # what the sink has not been handed yet: entries with their 0x00 prefix, leaf hashes
-        self._pending: list[bytes] = []
-        self._leaves: list[bytes] = []
+        # the sink's outbox (see EntrySink): entries with their 0x00 prefix, leaf hashes
+        self._pending: list[bytes] = [] if sink is None else sink.entries
+        self._leaves: list[bytes] = [] if sink is None else sink.leaves
 
     # ------------------------------------------------------------------ the generic path
 
@@ -501,25 +505,26 @@ class Recorder:
 
     # ------------------------------------------------------------------ durability
 
-    def commit(self, **index: Any) -> None:
-        """Hand pending entries (and runs-index updates such as ``status``) to the sink."""
+    def commit(self) -> None:
+        """Tell the sink everything recorded so far forms whole steps (``sync``: each event)."""
         if self._held is not None:
             self.flush_held()
-        if self._sink is not None and (self._pending or index):
-            pending, leaves = self._pending, self._leaves
-            self._pending, self._leaves = [], []
-            self._sink.write(self.seq - len(pending), pending, leaves, index)
+        if self._sink is not None:
+            self._sink.step(self.seq)
 
     def barrier(self, **index: Any) -> None:
-        """Commit and wait until everything recorded so far is durable."""
+        """Wait until everything recorded so far is durable, with runs-index updates
+        (``status``, ``finished_us``, ``release``) committed alongside."""
         if self._sink is not None:
-            self.commit(**index)
-            self._sink.flush()
+            if self._held is not None:
+                self.flush_held()
+            self._sink.barrier(self.seq, index)
 
     def step_boundary(self) -> None:
-        """Called by the engine after each activation: commits in ``batch`` durability."""
-        if self._durability == "batch" and self._pending:
-            self.commit()
+        """Called by the engine after each activation: in ``batch`` durability the step's
+        events become the writer's to commit."""
+        if self._durability == "batch" and self._sink is not None:
+            self._sink.step(self.seq)
 
     def load(self, entries: list[bytes]) -> None:
         """Adopt already-recorded entries (a resumed run) as the start of this ledger."""
@@ -611,6 +616,10 @@ class LockedRecorder(Recorder):
         with self._lock:
             super().completion(*args)
 
-    def commit(self, **index: Any) -> None:
+    def commit(self) -> None:
         with self._lock:
-            super().commit(**index)
+            super().commit()
+
+    def barrier(self, **index: Any) -> None:
+        with self._lock:
+            super().barrier(**index)

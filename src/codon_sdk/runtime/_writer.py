@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import deque
 from collections.abc import Sequence
 from typing import Any, TypeAlias
 
@@ -51,17 +50,20 @@ __all__ = ["DEFAULT_MAX_PENDING", "RunWriter"]
 
 DEFAULT_MAX_PENDING = 4096
 _GROUP_WAIT_S = 0.002  # how often an idle writer thread looks for handed-over steps
-_Part: TypeAlias = tuple[int, list[bytes], list[bytes], dict[str, Any]]
+_Part: TypeAlias = tuple[int, list[bytes], list[bytes]]  # first seq, entries, leaf hashes
 
 
 class RunWriter:
     """The recorder's sink for a durable run (see the module docstring).
 
-    In ``batch`` mode the engine's side of the hand-over is lock-free: each step's
-    lists go onto a deque (an atomic append) and two single-writer counters track
-    what was handed over and what is committed. The writer thread polls the deque
-    every ``_GROUP_WAIT_S`` and commits everything there in one transaction (a
-    group); only barriers, back-pressure and closing take the condition.
+    The recorder appends every sealed entry and its leaf hash to :attr:`entries`
+    and :attr:`leaves` (the outbox) and, at each step boundary, calls :meth:`step`
+    with the seq up to which the outbox holds whole steps. In ``batch`` mode that
+    is all the engine does per step (an integer store): the writer thread polls
+    every ``_GROUP_WAIT_S``, takes everything below that seq off the front of the
+    outbox and commits it in one transaction. Only barriers, back-pressure and
+    closing take the condition. Each list operation is atomic under the GIL, and
+    the engine only appends while the writer only removes from the front.
     """
 
     def __init__(
@@ -81,10 +83,14 @@ class RunWriter:
         self._info = info
         self._begun = begun
         self._max_pending = max_pending
-        self._held: list[_Part] = []  # "exit" mode keeps everything until the end
-        self._queue: deque[_Part] = deque()
-        self._handed = 0  # events handed over (written by the engine only)
-        self._written = 0  # events committed (written by the writer thread only)
+        #: The outbox: entries (each behind its 0x00 leaf prefix) and leaf hashes, appended
+        #: by the recorder; ``_base`` is the seq of the first one still in it.
+        self.entries: list[bytes] = []
+        self.leaves: list[bytes] = []
+        self._base = info.event_count
+        self._ready = info.event_count  # below this seq the outbox holds whole steps
+        self._committed = info.event_count  # below this seq everything is committed
+        self._index: dict[str, Any] | None = None  # runs-index updates of a waiting barrier
         self._error: BaseException | None = None
         self._closed = False
         self._cond = threading.Condition(threading.Lock())
@@ -100,30 +106,24 @@ class RunWriter:
 
     # ------------------------------------------------------------------ the sink API
 
-    def write(
-        self, first_seq: int, entries: list[bytes], leaves: list[bytes], index: dict[str, Any]
-    ) -> None:
-        """Take entries (whole steps; see ``EntrySink.write``) and runs-index updates."""
-        part = (first_seq, entries, leaves, index)
+    def step(self, seq: int) -> None:
+        """The outbox holds whole steps below ``seq``: commit them now (``sync``), soon
+        (``batch``: the writer thread's next poll) or when the run ends (``exit``)."""
         if self.durability == "batch":
-            if self._error is not None:
-                self._raise_error()
-            self._queue.append(part)
-            self._handed += len(entries)
-            if index or self._handed - self._written >= self._max_pending:
-                self._wait_below(self._max_pending)
-        elif self.durability == "exit":
-            self._held.append(part)
-            if index.get("release"):
-                held, self._held = self._held, []
-                self._write_now(held)
-        else:
-            self._write_now([part])
+            self._ready = seq
+            if self._error is not None or seq - self._committed >= self._max_pending:
+                self._wait_until(seq - self._max_pending + 1, None)
+        elif self.durability == "sync":
+            self._write_now(self._take(seq), {})
 
-    def flush(self) -> None:
-        """Return once everything handed over is committed (a barrier); raise a store failure."""
+    def barrier(self, seq: int, index: dict[str, Any]) -> None:
+        """Commit everything below ``seq`` with ``index`` (``status``, ``finished_us``,
+        ``release``) and return once it is durable; raise a store failure. In ``exit``
+        durability only the barrier that releases the run writes (everything)."""
         if self.durability == "batch":
-            self._wait_below(1)
+            self._wait_until(seq, index)
+        elif self.durability == "sync" or index.get("release"):
+            self._write_now(self._take(seq), index)
 
     def close(self) -> None:
         """Stop the writer thread after committing what it holds; give up the lease."""
@@ -142,53 +142,58 @@ class RunWriter:
                 f"writing run {self.run_id} to {self.store.url} failed: {self._error}"
             ) from self._error
 
-    def _wait_below(self, limit: int) -> None:
-        """Wake the writer and wait until fewer than ``limit`` events are uncommitted."""
+    def _wait_until(self, seq: int, index: dict[str, Any] | None) -> None:
+        """(batch) Wake the writer and wait until everything below ``seq`` is committed,
+        with ``index`` when given (a barrier: ``seq`` is then the new ready mark)."""
         with self._cond:
+            if index is not None:
+                self._ready = max(self._ready, seq)
+                if index:
+                    self._index = {**(self._index or {}), **index}
             self._cond.notify_all()  # the writer commits at once instead of at its next poll
-            while self._handed - self._written >= limit and self._error is None:
+            while (self._committed < seq or self._index is not None) and self._error is None:
                 self._cond.wait()
         self._raise_error()
 
+    def _take(self, upto: int) -> _Part | None:
+        """Remove the entries below seq ``upto`` from the front of the outbox."""
+        n = upto - self._base
+        if n <= 0:
+            return None
+        entries, leaves = self.entries[:n], self.leaves[:n]
+        del self.entries[:n], self.leaves[:n]
+        first, self._base = self._base, upto
+        return first, entries, leaves
+
     def _loop(self) -> None:
-        queue, cond = self._queue, self._cond
+        cond = self._cond
         while True:
-            if not queue:
-                with cond:
-                    if not queue:  # checked under the lock barriers notify with
-                        if self._closed:
-                            return
-                        cond.wait(_GROUP_WAIT_S)  # poll: the engine does not notify per step
-                continue
-            group: list[_Part] = []
-            while queue:  # whole steps, each an atomic popleft
-                group.append(queue.popleft())
+            with cond:  # poll: the engine does not notify per step
+                while self._ready <= self._base and self._index is None and not self._closed:
+                    cond.wait(_GROUP_WAIT_S)
+                if self._ready <= self._base and self._index is None:
+                    return  # closed, nothing left
+                upto, index = self._ready, self._index or {}
+                self._index = None
             try:
-                self._write_now(group)
+                self._write_now(self._take(upto), index)
             except BaseException as exc:  # surfaced to the engine on its next call
                 with cond:
                     self._error = exc
                     cond.notify_all()
                 return
             with cond:
-                self._written += sum(len(part[1]) for part in group)
+                self._committed = upto
                 cond.notify_all()
 
-    def _write_now(self, parts: list[_Part]) -> None:
-        """Commit ``parts`` (consecutive) in one transaction with their merged index updates."""
-        first = parts[0][0]
-        if len(parts) == 1:
-            _, fulls, leaves, index = parts[0]
-        else:
-            fulls, leaves, index = [], [], {}
-            for _, part_fulls, part_leaves, part_index in parts:
-                fulls += part_fulls
-                leaves += part_leaves
-                if part_index:
-                    index.update({k: v for k, v in part_index.items() if v is not None})
+    def _write_now(self, part: _Part | None, index: dict[str, Any]) -> None:
+        """Commit ``part`` (consecutive entries) in one transaction with ``index``."""
+        if part is None and not index:
+            return
+        first, fulls, leaves = part if part is not None else (self._base, [], [])
         status = index.get("status")
         checkpoints, log_root = self._audit(leaves, status)
-        entries: Sequence[Entry] = EntryBatch(first, fulls, leaves)
+        entries: Sequence[Entry] = EntryBatch(first, fulls, leaves) if fulls else []
         if not self._begun:
             # the run's first write (an "exit" run's only one): create it, still held
             self.store.begin_run(self._info, entries)

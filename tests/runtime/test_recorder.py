@@ -65,3 +65,49 @@ def test_an_oversized_enqueue_is_refused_and_leaves_the_chain_as_it_was() -> Non
     with pytest.raises(Exception, match="over the limit of 300"):
         rec.enqueued("a", "t1", "x" * 400, {"k": "v"}, "b", None, TS)
     assert (rec.head, rec.seq) == (head, seq)
+
+
+IDS = st.none() | st.tuples(
+    st.just("0af7651916cd43dd8448eb211c80319c"), st.just("b7ad6b7169203331")
+)
+
+
+@given(
+    ids=IDS,
+    payload=PAYLOADS,
+    result=PAYLOADS,
+    change=st.none() | st.just({"set": {"i": 1}}),
+    emit=st.booleans(),
+)
+def test_an_activation_writes_what_the_generic_path_writes(
+    ids: tuple[str, str] | None, payload: Any, result: Any, change: Any, emit: bool
+) -> None:
+    """Dequeue (held), emitted token, state change and completion, with trace ids stamped
+    or not: the templates give the bytes the generic path gives."""
+    fast, generic = started(), started()
+    fast.trace_ids = generic.trace_ids = ids
+    emitted = [("t2", "loop", payload, prepare(payload), None)] if emit else None
+    fast.dequeued("loop", "t1", TS)
+    fast.completion("loop", "t1", emitted, change, prepare(result), TS + 1)
+    generic.append("token_dequeued", TS, "loop", "t1")
+    if emit:
+        generic.append(TOKEN_ENQUEUED, TS + 1, "loop", "t2", prepare(payload), None, "loop", "t1")
+    if change is not None:
+        generic.append("state_updated", TS + 1, "loop", "t1", change)
+    generic.append(
+        "node_completed", TS + 1, "loop", "t1", prepare(result), {"emissions": int(emit)}
+    )
+    assert list(fast.entries()) == list(generic.entries())
+    if ids is not None:
+        assert all(b'"span_id":"b7ad6b7169203331"' in e for e in list(fast.entries())[1:])
+
+
+def test_a_held_dequeue_keeps_the_ids_it_was_recorded_under() -> None:
+    rec = started()
+    rec.trace_ids = ("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331")
+    rec.dequeued("loop", "t1", TS)
+    rec.trace_ids = None  # the span ended before anything else was recorded
+    rec.append("custom", TS + 1, "loop", "t1")
+    dequeue, custom = list(rec.entries())[1:]
+    assert b'"span_id":"b7ad6b7169203331"' in dequeue
+    assert b"span_id" not in custom

@@ -116,7 +116,10 @@ def test_a_failing_node_span_is_marked_as_an_error(span_exporter: InMemorySpanEx
         workload.execute(1, deployment_id="d")
     (span,) = _node_spans(span_exporter)
     assert span.status.status_code is StatusCode.ERROR
-    assert any(event.name == "exception" for event in span.events)
+    assert span.status.description == "ValueError: kaput"  # what the node raised, unwrapped
+    assert (span.attributes or {})["error.type"] == "ValueError"
+    (event,) = [event for event in span.events if event.name == "exception"]
+    assert (event.attributes or {})["exception.type"] == "ValueError"
 
 
 def test_spans_of_one_run_are_ended_and_distinct(span_exporter: InMemorySpanExporter) -> None:

@@ -65,6 +65,7 @@ from codon_sdk.runtime._recorder import ABSENT, Recorder
 from codon_sdk.runtime._records import ENTRY_ORIGIN
 from codon_sdk.runtime._report import ExecutionReport
 from codon_sdk.runtime._state import RunState
+from codon_sdk.telemetry._attributes import CodonLedgerAttributes, CodonNodeAttributes
 from codon_sdk.telemetry._tracing import RunTracer
 
 __all__ = ["NodeDef", "Observer", "QueueItem", "Run", "now_us"]
@@ -74,6 +75,8 @@ QueueItem = tuple[str, str, Any, str, "str | None", int]
 Observer = Callable[[str, dict[str, Any]], None]
 _CoroutineType = types.CoroutineType
 _SAFE = 2**53 - 1
+_ATTEMPT = CodonNodeAttributes.ATTEMPT.value
+_SEQ_END = CodonLedgerAttributes.SEQ_END.value
 
 
 def now_us() -> int:
@@ -113,6 +116,8 @@ class NodeDef:
 
 class _NodeFailed(Exception):
     """Internal: a node raised; carries what the caller needs to build the error."""
+
+    wraps_node_error = True  # spans report ``error``, what the node raised (see _NodeSpan)
 
     def __init__(self, node: str, token_id: str, error: BaseException, message: str) -> None:
         super().__init__(message)
@@ -401,8 +406,7 @@ class Run:
                 raise failure from exc
         self._complete(node, tid, handle, result, prepared)
         if span is not None:
-            span.set_attribute("codon.ledger.seq_end", self.rec.seq - 1)
-            span.set_attribute("codon.node.attempt", attempt)
+            span.set_attributes({_SEQ_END: self.rec.seq - 1, _ATTEMPT: attempt})
 
     async def _retry(self, node: NodeDef, tid: str, exc: Exception, attempt: int) -> int:
         assert node.retry is not None

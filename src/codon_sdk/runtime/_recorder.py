@@ -63,31 +63,45 @@ _COMPACT_EVERY = 256
 _sha256 = hashlib.sha256
 _dumps = orjson.dumps
 
-# Fixed-shape entries, keys in canonical (sorted) order, with the 0x00 leaf prefix.
+# Fixed-shape entries, keys in canonical (sorted) order, with the 0x00 leaf prefix. The
+# two bare %s take the optional ``"span_id":"...",`` and ``"trace_id":"...",`` members
+# (empty without trace ids), which sort right after "seq" and right after "token_id".
 _DEQ = (
-    b'\x00{"node":%s,"prev":"%s","run_id":%s,"seq":%d,"token_id":%s,"ts":%d,'
+    b'\x00{"node":%s,"prev":"%s","run_id":%s,"seq":%d,%s"token_id":%s,%s"ts":%d,'
     b'"type":"token_dequeued","v":1}'
 )
 _ENQ = (
     b'\x00{"node":%s,"parent_token_id":%s,"payload":%s,"prev":"%s","run_id":%s,"seq":%d,'
-    b'"target":%s,"token_id":%s,"ts":%d,"type":"token_enqueued","v":1}'
+    b'%s"target":%s,"token_id":%s,%s"ts":%d,"type":"token_enqueued","v":1}'
 )
 _ENQ_NULL = (
     b'\x00{"node":%s,"parent_token_id":%s,"prev":"%s","run_id":%s,"seq":%d,'
-    b'"target":%s,"token_id":%s,"ts":%d,"type":"token_enqueued","v":1}'
+    b'%s"target":%s,"token_id":%s,%s"ts":%d,"type":"token_enqueued","v":1}'
 )
 _STATE = (
-    b'\x00{"node":%s,"payload":%s,"prev":"%s","run_id":%s,"seq":%d,"token_id":%s,"ts":%d,'
+    b'\x00{"node":%s,"payload":%s,"prev":"%s","run_id":%s,"seq":%d,%s"token_id":%s,%s"ts":%d,'
     b'"type":"state_updated","v":1}'
 )
 _DONE = (
     b'\x00{"metadata":{"emissions":%d},"node":%s,"payload":%s,"prev":"%s","run_id":%s,"seq":%d,'
-    b'"token_id":%s,"ts":%d,"type":"node_completed","v":1}'
+    b'%s"token_id":%s,%s"ts":%d,"type":"node_completed","v":1}'
 )
 _DONE_NULL = (
     b'\x00{"metadata":{"emissions":%d},"node":%s,"prev":"%s","run_id":%s,"seq":%d,'
-    b'"token_id":%s,"ts":%d,"type":"node_completed","v":1}'
+    b'%s"token_id":%s,%s"ts":%d,"type":"node_completed","v":1}'
 )
+_NO_IDS: Final = (b"", b"")
+
+
+def _id_members(ids: tuple[str, str] | None, cache: list[Any]) -> tuple[bytes, bytes]:
+    """The span and trace id members the templates take for ``(trace id, span id)``;
+    ``cache`` keeps the last trace id's member (a run has one trace, many spans)."""
+    if ids is None:
+        return _NO_IDS
+    trace_id, span_id = ids
+    if cache[0] != trace_id:
+        cache[:] = [trace_id, b'"trace_id":%s,' % _dumps(trace_id)]
+    return b'"span_id":%s,' % _dumps(span_id), cache[1]
 
 
 def json_str(value: str) -> bytes:
@@ -187,6 +201,7 @@ class Recorder:
         "_entries",
         "_fast",
         "_held",
+        "_ids",
         "_jrun",
         "_jstr",
         "_leaves",
@@ -195,6 +210,7 @@ class Recorder:
         "_sink",
         "_tpl",
         "_trace_ids",
+        "_trace_member",
         "_tracing",
         "head",
         "max_event_bytes",
@@ -216,7 +232,9 @@ class Recorder:
         self.max_event_bytes = max_event_bytes
         self._trace_ids: tuple[str, str] | None = None
         self._tracing = False
-        self._fast = False  # fixed-shape encoders usable: past seq 0 and no trace ids to add
+        self._fast = False  # fixed-shape encoders usable: past seq 0, ids not read per event
+        self._ids = _NO_IDS  # the template members of _trace_ids
+        self._trace_member: list[Any] = [None, b""]
         self._prev: bytes | None = None
         self._jrun = json_str(run_id)
         self._jstr: dict[str, bytes] = {}
@@ -284,7 +302,7 @@ class Recorder:
         self.seq = seq + 1
         self.head = leaf
         self._prev = hexlify(leaf)
-        self._fast = self._trace_ids is None and not self._tracing
+        self._fast = not self._tracing
         entries = self._entries
         entries.tail.append(full)
         if len(entries.tail) >= _COMPACT_EVERY:
@@ -337,7 +355,8 @@ class Recorder:
             self.append(TOKEN_DEQUEUED, ts, node, token_id)
             return
         seq = self.seq
-        full = self._deq_template(node) % (self._prev, seq, _dumps(token_id), ts)
+        sid, tid = self._ids
+        full = self._deq_template(node) % (self._prev, seq, sid, _dumps(token_id), tid, ts)
         leaf = _sha256(full).digest()
         self.seq, self._prev, self.head = seq + 1, hexlify(leaf), leaf
         tail = self._entries.tail
@@ -386,6 +405,7 @@ class Recorder:
         except KeyError:
             enq, enq_null, state_t, done_t, done_null = self._templates(node)
         jtok = _dumps(token_id)
+        sid, tid = self._ids
         prev, seq, leaf = self._prev, self.seq, self.head
         tail = self._entries.tail
         pending = self._pending if self._sink is not None else None
@@ -395,7 +415,7 @@ class Recorder:
         if held is not None:
             self._held = None
             jheld = jtok if held[1] == token_id else _dumps(held[1])
-            full = self._deq_template(held[0]) % (prev, seq, jheld, held[2])
+            full = self._deq_template(held[0]) % (prev, seq, sid, jheld, tid, held[2])
             leaf = _sha256(full).digest()
             prev = hexlify(leaf)
             tail.append(full)
@@ -406,10 +426,10 @@ class Recorder:
         for etid, etarget, _, eprepared, _meta in emitted or ():
             jtarget = self._j(etarget)
             if eprepared is None:
-                full = enq_null % (jtok, prev, seq, jtarget, _dumps(etid), ts)
+                full = enq_null % (jtok, prev, seq, sid, jtarget, _dumps(etid), tid, ts)
             else:
                 jp = b"%d" % eprepared if type(eprepared) is int else _json_value(eprepared)
-                full = enq % (jtok, jp, prev, seq, jtarget, _dumps(etid), ts)
+                full = enq % (jtok, jp, prev, seq, sid, jtarget, _dumps(etid), tid, ts)
             if len(full) > limit:
                 self._keep_chain(seq, prev, leaf)
                 self._too_large(len(full), node, TOKEN_ENQUEUED)
@@ -421,7 +441,7 @@ class Recorder:
                 leaves.append(leaf)
             seq += 1
         if change is not None:
-            full = state_t % (_dumps(change, option=_SORT), prev, seq, jtok, ts)
+            full = state_t % (_dumps(change, option=_SORT), prev, seq, sid, jtok, tid, ts)
             if len(full) > limit:
                 self._keep_chain(seq, prev, leaf)
                 self._too_large(len(full), node, STATE_UPDATED)
@@ -433,10 +453,10 @@ class Recorder:
                 leaves.append(leaf)
             seq += 1
         if result is None:
-            full = done_null % (n, prev, seq, jtok, ts)
+            full = done_null % (n, prev, seq, sid, jtok, tid, ts)
         else:
             jr = b"%d" % result if type(result) is int else _json_value(result)
-            full = done_t % (n, jr, prev, seq, jtok, ts)
+            full = done_t % (n, jr, prev, seq, sid, jtok, tid, ts)
         if len(full) > limit:
             self._keep_chain(seq, prev, leaf)
             self._too_large(len(full), node, NODE_COMPLETED)
@@ -479,10 +499,11 @@ class Recorder:
             parts += (b'"parent_token_id":', _dumps(parent_token_id), b",")
         if payload is not None and payload is not ABSENT:
             parts += (b'"payload":', _json_value(payload), b",")
+        sid, tid = self._ids
         parts.append(
-            b'"prev":"%s","run_id":%s,"seq":%d,"target":%s,"token_id":%s,"ts":%d,'
+            b'"prev":"%s","run_id":%s,"seq":%d,%s"target":%s,"token_id":%s,%s"ts":%d,'
             b'"type":"token_enqueued","v":1}'
-            % (self._prev, self._jrun, self.seq, self._j(target), _dumps(token_id), ts)
+            % (self._prev, self._jrun, self.seq, sid, self._j(target), _dumps(token_id), tid, ts)
         )
         self._seal(b"".join(parts), TOKEN_ENQUEUED, origin)
 
@@ -535,7 +556,7 @@ class Recorder:
         if entries:
             self.head = _sha256(b"\x00" + entries[-1]).digest()
             self._prev = hexlify(self.head)
-            self._fast = self._trace_ids is None and not self._tracing
+            self._fast = not self._tracing
         self.seq = len(entries)
 
     # ------------------------------------------------------------------ reading
@@ -552,8 +573,9 @@ class Recorder:
 
     @tracing.setter
     def tracing(self, value: bool) -> None:
+        self.flush_held()
         self._tracing = value
-        self._fast = not value and self._trace_ids is None and self._prev is not None
+        self._fast = not value and self._prev is not None
 
     @property
     def trace_ids(self) -> tuple[str, str] | None:
@@ -562,8 +584,10 @@ class Recorder:
 
     @trace_ids.setter
     def trace_ids(self, value: tuple[str, str] | None) -> None:
+        if self._held is not None:  # a held dequeue carries the ids it was recorded under
+            self.flush_held()
         self._trace_ids = value
-        self._fast = value is None and not self._tracing and self._prev is not None
+        self._ids = _id_members(value, self._trace_member)
 
     def __len__(self) -> int:
         self.flush_held()

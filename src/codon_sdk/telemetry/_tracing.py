@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
@@ -68,6 +69,7 @@ class RunTracer:
         "_metric_per_node",
         "_node_duration",
         "_per_node",
+        "_trace",
         "_tracer",
     )
 
@@ -83,6 +85,7 @@ class RunTracer:
         self._per_node: dict[str, dict[str, Any]] = {}
         self._metric_per_node: dict[str, dict[str, Any]] = {}
         self._node_duration = instruments().node_duration  # the global meter's, made once
+        self._trace: tuple[int, str] = (0, "")  # the last trace id stamped, and its hex
 
     @contextlib.contextmanager
     def run_span(self, run: Run) -> Iterator[trace.Span]:
@@ -129,15 +132,17 @@ class RunTracer:
         except Exception:
             record_node_duration(seconds, node=node, error_type=error)  # logs the failure
 
-    @staticmethod
-    def _stamp(run: Run, span: trace.Span) -> Any:
+    def _stamp(self, run: Run, span: trace.Span) -> Any:
         """Have the run's events carry this span's ids (one activation at a time: set them
         once; with several at once the recorder reads the current span per event)."""
         if run.max_concurrency > 1:
             return None
         ctx = span.get_span_context()
+        trace_id = ctx.trace_id
+        if trace_id != self._trace[0]:  # one trace per run, as a rule: format it once
+            self._trace = (trace_id, format(trace_id, "032x"))
         previous = run.rec.trace_ids
-        run.rec.trace_ids = (format(ctx.trace_id, "032x"), format(ctx.span_id, "016x"))
+        run.rec.trace_ids = (self._trace[1], format(ctx.span_id, "016x"))
         return previous
 
     @staticmethod
@@ -149,31 +154,57 @@ class RunTracer:
         """Record the finished run's LLM cost (nothing when unknown)."""
         record_run_cost(cost_usd, self._metric_attrs)
 
-    @contextlib.contextmanager
-    def node_span(self, run: Run, node: NodeDef, token_id: str, seq: int) -> Iterator[trace.Span]:
+    def node_span(self, run: Run, node: NodeDef, token_id: str, seq: int) -> _NodeSpan:
+        """The span of one activation of ``node``, current while it runs (a context manager
+        yielding the span): errors set its status, its duration goes to the metrics."""
+        return _NodeSpan(self, run, node, token_id, seq)
+
+
+class _NodeSpan:
+    """``RunTracer.node_span``: a class, not a generator, as it wraps every activation.
+
+    It does what ``start_as_current_span`` does (start, make current, record an
+    exception and an ERROR status, end) without that API's two generator layers.
+    """
+
+    __slots__ = ("_attrs", "_previous", "_run", "_started", "_token", "_tracer", "node", "span")
+
+    def __init__(self, tracer: RunTracer, run: Run, node: NodeDef, token_id: str, seq: int):
+        self._tracer = tracer
+        self._run = run
+        self.node = node
         try:
-            attrs = dict(self._per_node[node.name])
+            attrs = dict(tracer._per_node[node.name])
         except KeyError:
-            attrs = dict(self._node_attributes(node))
+            attrs = dict(tracer._node_attributes(node))
         attrs[_TOKEN_ID] = token_id
         attrs[_SEQ] = seq
-        started = time.perf_counter()
-        error: str | None = None
-        with self._tracer.start_as_current_span(
-            f"codon.node.{node.name}",
-            kind=SpanKind.INTERNAL,
-            attributes=attrs,
-            record_exception=True,
-            set_status_on_exception=True,
-        ) as span:
-            previous = self._stamp(run, span)
-            try:
-                yield span
-            except Exception as exc:
+        self._attrs = attrs
+
+    def __enter__(self) -> trace.Span:
+        self._started = time.perf_counter()
+        self.span = span = self._tracer._tracer.start_span(
+            f"codon.node.{self.node.name}", kind=SpanKind.INTERNAL, attributes=self._attrs
+        )
+        self._token = otel_context.attach(trace.set_span_in_context(span))
+        self._previous = self._tracer._stamp(self._run, span)
+        return span
+
+    def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:
+        span, error = self.span, None
+        try:
+            otel_context.detach(self._token)
+            if isinstance(exc, Exception):
+                if getattr(exc, "wraps_node_error", False):  # the engine's wrapper: report
+                    exc = getattr(exc, "error", exc)  # what the node raised, not the wrapper
                 error = type(exc).__qualname__
                 span.set_attribute(G.ERROR_TYPE.value, error)
-                span.set_status(Status(StatusCode.ERROR, str(exc)))
-                raise
-            finally:
-                self._unstamp(run, previous)
-                self._record_duration(node.name, time.perf_counter() - started, error)
+                if span.is_recording():
+                    span.record_exception(exc)
+                    span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+        finally:
+            self._tracer._unstamp(self._run, self._previous)
+            self._tracer._record_duration(
+                self.node.name, time.perf_counter() - self._started, error
+            )
+            span.end()

@@ -139,3 +139,38 @@ def test_a_run_whose_store_fails_mid_way_fails_loudly() -> None:
     stored = store.read("broken")
     assert stored
     assert all(parse_entry(e).run_id == "broken" for e in stored)
+
+
+def test_steps_are_committed_while_the_next_node_runs_even_after_an_idle_spell(
+    tmp_path: Any,
+) -> None:
+    """batch durability: a finished step is committed within moments, also when the writer
+    thread had gone to sleep during a long node (it is woken, not left to its safety net)."""
+    from codon_sdk import SQLiteStore
+
+    path = tmp_path / "ledger.db"
+    seen: dict[int, list[int]] = {}
+
+    def committed_results() -> list[int]:
+        with SQLiteStore(path) as reader:
+            return [
+                event.payload
+                for event in map(parse_entry, reader.read("idle"))
+                if event.type == "node_completed"
+            ]
+
+    def step(i: int, *, runtime: Any, context: Any) -> int:
+        if i in (3, 6):
+            time.sleep(0.3)  # long enough for the writer to go idle (50 ms without steps)
+            seen[i] = committed_results()
+        if i < 7:
+            runtime.emit("step", i + 1)
+        return i
+
+    workload = CodonWorkload(name="idle", version="1", org_namespace="tests")
+    workload.add_node(step, "step", "worker")
+    workload.add_edge("step", "step")
+    report = workload.execute(0, deployment_id="d", store=f"sqlite:///{path}", run_id="idle")
+    assert report.status == "completed"
+    assert seen[3] == [0, 1, 2]  # written while step 3 ran, not at the end of the run
+    assert seen[6] == [0, 1, 2, 3, 4, 5]

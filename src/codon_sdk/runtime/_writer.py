@@ -49,7 +49,9 @@ _ENDS = frozenset({"completed", "stopped", "failed"})
 __all__ = ["DEFAULT_MAX_PENDING", "RunWriter"]
 
 DEFAULT_MAX_PENDING = 4096
-_GROUP_WAIT_S = 0.002  # how often an idle writer thread looks for handed-over steps
+_GROUP_WAIT_S = 0.002  # how often a writer thread looks for handed-over steps...
+_IDLE_AFTER_POLLS = 25  # ...until it found none for this many looks (50 ms): then it
+_IDLE_WAIT_S = 1.0  # sleeps until the engine hands a step over (this is a safety net)
 _Part: TypeAlias = tuple[int, list[bytes], list[bytes]]  # first seq, entries, leaf hashes
 
 
@@ -93,6 +95,7 @@ class RunWriter:
         self._index: dict[str, Any] | None = None  # runs-index updates of a waiting barrier
         self._error: BaseException | None = None
         self._closed = False
+        self._idle = False  # the writer thread sleeps until notified (see _loop)
         self._cond = threading.Condition(threading.Lock())
         self._thread: threading.Thread | None = None
         self._tree = MerkleAccumulator(leaves)
@@ -111,6 +114,9 @@ class RunWriter:
         (``batch``: the writer thread's next poll) or when the run ends (``exit``)."""
         if self.durability == "batch":
             self._ready = seq
+            if self._idle:
+                with self._cond:
+                    self._cond.notify_all()
             if self._error is not None or seq - self._committed >= self._max_pending:
                 self._wait_until(seq - self._max_pending + 1, None)
         elif self.durability == "sync":
@@ -169,8 +175,19 @@ class RunWriter:
         cond = self._cond
         while True:
             with cond:  # poll: the engine does not notify per step
+                empty_polls = 0
                 while self._ready <= self._base and self._index is None and not self._closed:
-                    cond.wait(_GROUP_WAIT_S)
+                    if empty_polls < _IDLE_AFTER_POLLS:
+                        empty_polls += 1
+                        cond.wait(_GROUP_WAIT_S)
+                        continue
+                    # the run is idle (a long node, a paused caller): sleep until step()
+                    # wakes us. ``_idle`` is set before the last look at ``_ready``, and
+                    # step() stores ``_ready`` before reading ``_idle``: no step is missed.
+                    self._idle = True
+                    if self._ready <= self._base and self._index is None and not self._closed:
+                        cond.wait(_IDLE_WAIT_S)
+                    self._idle = False
                 if self._ready <= self._base and self._index is None:
                     return  # closed, nothing left
                 upto, index = self._ready, self._index or {}

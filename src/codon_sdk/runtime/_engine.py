@@ -589,7 +589,7 @@ class Run:
         origin: str = ENTRY_ORIGIN,
         parent_token_id: str | None = None,
         metadata: dict[str, Any] | None = None,
-        redact_metadata: bool = True,
+        own_metadata: bool = False,
     ) -> NodeRuntime:
         """Record a token for ``node`` and the start of its activation, for integrations
         (LangGraph) whose own scheduler runs the node: they call the node themselves,
@@ -597,16 +597,17 @@ class Run:
         current runtime; wrap the call in ``CURRENT_RUNTIME.set(handle)`` to let
         instrumented LLM calls record their effects in it.
 
-        ``redact_metadata=False`` is for metadata the integration composes itself from
-        identifiers (task keys and ids, node names), which the redaction policy has
-        nothing to mask in; it is still prepared (encoded) like any value."""
+        ``own_metadata=True`` is for metadata the integration composes itself from
+        identifiers (task keys and ids, token ids, indexes): plain JSON (strings,
+        integers, None and lists of them) with nothing for the redaction policy to
+        mask, recorded as it is instead of being prepared and redacted."""
         nodedef = self.nodes[node]
         try:
             prepared = self.prep(payload)
             if not metadata:
                 meta = None
             else:
-                meta = self.prep(metadata) if redact_metadata else prepare(metadata)
+                meta = metadata if own_metadata else self.prep(metadata)
         except CanonicalEncodingError as exc:
             raise WorkloadRuntimeError(
                 f"input of node {node!r} cannot be recorded ({exc.type_name} at {exc.path}): {exc}"

@@ -244,7 +244,7 @@ class Invocation:
         self, node: str, input: Any, origin: str, parent: str | None, meta: dict[str, Any]
     ) -> NodeRuntime:
         # ``meta`` holds identifiers only (task keys and ids, token ids, indexes, state
-        # paths): nothing for the redaction policy to mask, so it skips that scan
+        # paths), as plain JSON: nothing to prepare or redact
         run = self.run
         try:
             return run.begin_external(
@@ -253,16 +253,14 @@ class Invocation:
                 origin=origin,
                 parent_token_id=parent,
                 metadata=meta,
-                redact_metadata=False,
+                own_metadata=True,
             )
         except WorkloadRuntimeError as exc:
             if not isinstance(exc.__cause__, CanonicalEncodingError):
                 raise
         value, opaque = recordable(input, where=node)
-        meta[OPAQUE] = opaque
-        return run.begin_external(
-            node, value, origin=origin, parent_token_id=parent, metadata=meta, redact_metadata=False
-        )
+        meta[OPAQUE] = opaque  # paths into the user's state: prepared and redacted like it
+        return run.begin_external(node, value, origin=origin, parent_token_id=parent, metadata=meta)
 
     def _serve_again(self, token_id: str, chain: list[str]) -> None:
         """Serve the effects the interrupted attempts of this task recorded, oldest first."""

@@ -13,6 +13,8 @@ import pytest
 
 from codon_sdk import CodonWorkload, LedgerEvent
 from codon_sdk.errors import RunConflictError
+from codon_sdk.ledger._chain import check_chain
+from codon_sdk.ledger._events import parse_entry
 
 from ._support import (
     assert_chain,
@@ -290,3 +292,49 @@ def test_execute_with_the_run_id_of_a_stored_run_is_a_conflict_and_changes_nothi
     with pytest.raises(RunConflictError, match=r"dup-run.*resume"):
         workload.execute("second", deployment_id="d", store=ledger_url, run_id="dup-run")
     assert stored_entries(ledger_url, "dup-run") == before
+
+
+def _two_questions() -> CodonWorkload:
+    def ask(i: Any, *, runtime: Any, context: Any) -> Any:
+        answer = runtime.interrupt("first?")
+        runtime.emit("ask2", answer)
+        return answer
+
+    def ask2(i: Any, *, runtime: Any, context: Any) -> Any:
+        return runtime.interrupt("second?")
+
+    workload = CodonWorkload(name="two-questions", version="1", org_namespace="durable-tests")
+    workload.add_node(ask, "ask", "w")
+    workload.add_node(ask2, "ask2", "w")
+    workload.add_edge("ask", "ask2")
+    return workload
+
+
+def test_a_resume_whose_ledger_moved_on_before_its_claim_is_refused_and_writes_nothing(
+    ledger_url: str,
+) -> None:
+    """B reads a paused run; C resumes it and pauses again; then B claims. B must not write
+    its events after C's (they would carry seqs C already used): its claim is refused."""
+    from codon_sdk import open_store
+
+    store = open_store(ledger_url)
+    try:
+        _two_questions().execute(0, deployment_id="d", store=store, run_id="race")
+        claim = store.claim
+
+        def claim_after_another_resume(run_id: str, owner: str, **kwargs: Any) -> Any:
+            store.claim = claim  # type: ignore[method-assign]  # C claims normally
+            assert _two_questions().resume(run_id, store=store, input="C").status == "interrupted"
+            return claim(run_id, owner, **kwargs)
+
+        store.claim = claim_after_another_resume  # type: ignore[method-assign]
+        with pytest.raises(RunConflictError, match="another process went on with it"):
+            _two_questions().resume("race", store=store, input="B")
+        after_c = store.read("race")
+        info = store.get_run("race")
+        assert (info.event_count, info.owner, info.status) == (len(after_c), None, "interrupted")
+        assert check_chain(after_c, run_id="race").ok
+        resumed = [e for e in map(parse_entry, after_c) if e.type == "run_resumed"]
+        assert [(e.metadata or {}).get("input") for e in resumed] == ["C"]  # B left no trace
+    finally:
+        store.close()

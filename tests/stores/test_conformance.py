@@ -433,6 +433,21 @@ def test_claim_fails_when_the_owner_changed_and_leaves_the_run_as_is(store: Ledg
     assert store.get_run(run.run_id) == run
 
 
+def test_claim_with_an_event_count_fails_when_the_run_has_grown(store: LedgerStore) -> None:
+    """A resume claims the run as it read it: if the run holds more events by now (another
+    process went on with it), the claim is refused and the run is left as it is."""
+    run = info()
+    entries = ledger(run.run_id, 3)
+    store.begin_run(run, entries[:1])
+    store.append(run.run_id, "owner-a", entries[1:], status="interrupted", release=True)
+    before = store.get_run(run.run_id)
+    with pytest.raises(RunConflictError, match="holds 3 events, not the 2 read"):
+        store.claim(run.run_id, "owner-b", event_count=2)
+    assert store.get_run(run.run_id) == before
+    claimed = store.claim(run.run_id, "owner-b", event_count=3)
+    assert (claimed.owner, claimed.event_count) == ("owner-b", 3)
+
+
 def test_lease_claim_refuses_a_live_owner(store: LedgerStore) -> None:
     """A run executing in this process (held), or recently heartbeating elsewhere, is refused."""
     here = f"{socket.gethostname()}:{os.getpid()}:abc"

@@ -16,6 +16,8 @@ from codon_sdk.errors import (
     StoreCorruptError,
     StoreError,
 )
+from codon_sdk.stores import _sqlite as sqlite_module
+from codon_sdk.stores._base import EntryBatch
 from codon_sdk.stores._open import open_store
 from codon_sdk.stores._schema import POSTGRES_MIGRATIONS, SCHEMA_VERSION, SQLITE_MIGRATIONS
 from codon_sdk.stores._sqlite import PAGE_SIZE, SQLiteStore
@@ -111,16 +113,59 @@ def test_both_insert_paths_store_entries_verbatim(tmp_path: Path, path: str) -> 
     assert rows == entries
 
 
-def test_leaf_hashes_of_another_length_take_the_executemany_path(tmp_path: Path) -> None:
+def test_empty_entries_are_stored_as_empty_bytes(tmp_path: Path) -> None:
     run = info()
-    odd = [(0, b"{}", b"short"), (1, b"[]", b"x" * 40)]
+    batch = EntryBatch(0, [b"\x00{}", b"\x00"], [b"1" * 32, b"2" * 32])
+    with SQLiteStore(tmp_path / "ledger.db") as store:
+        store.begin_run(run, batch)
+        store.append(run.run_id, "owner-a", [(2, b"", b"3" * 32)])
+        assert store.read(run.run_id) == [b"{}", b"", b""]
+
+
+def test_a_group_larger_than_one_bulk_statement_is_split(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bound blobs stay far below SQLite's length limit: a big group is several statements
+    (in one transaction), whatever the sizes, one entry at least per statement."""
+    monkeypatch.setattr(sqlite_module, "_BULK_BYTES", 2500)
+    run = info()
+    entries = ledger(run.run_id, 60)
+    entries[30] = (30, entries[30][1] + b" " * 2000, entries[30][2])  # alone over the limit
+    batch = EntryBatch(0, [b"\x00" + e for _, e, _ in entries], [h for *_, h in entries])
+    statements: list[str] = []
+    with SQLiteStore(tmp_path / "ledger.db") as store:
+        store.begin_run(run, batch[:1])
+        assert store._conn is not None
+        store._conn.set_trace_callback(statements.append)
+        store.append(run.run_id, "owner-a", EntryBatch(1, batch.prefixed[1:], batch.leaves[1:]))
+        assert store.read(run.run_id) == blobs(entries)
+    bulk = [sql for sql in statements if "json_each" in sql]
+    assert 59 > len(bulk) > 59 * len(entries[1][1]) // 2500 // 2  # several entries each
+    with sqlite3.connect(tmp_path / "ledger.db") as conn:
+        rows = conn.execute(
+            "SELECT seq, entry, leaf_hash FROM codon_events ORDER BY seq"
+        ).fetchall()
+    conn.close()
+    assert rows == entries
+
+
+@pytest.mark.parametrize(
+    "leaves",
+    [[b"short", b"x" * 40], [b"A" * 31, b"B" * 33]],  # the second pair totals 2 x 32 bytes
+    ids=["short-and-long", "31-and-33"],
+)
+def test_leaf_hashes_of_another_length_take_the_executemany_path(
+    tmp_path: Path, leaves: list[bytes]
+) -> None:
+    run = info()
+    odd = [(0, b"{}", leaves[0]), (1, b"[]", leaves[1])]
     with SQLiteStore(tmp_path / "ledger.db") as store:
         store.begin_run(run, odd)
         assert store.read(run.run_id) == [b"{}", b"[]"]
     with sqlite3.connect(tmp_path / "ledger.db") as conn:
-        leaves = [row[0] for row in conn.execute("SELECT leaf_hash FROM codon_events ORDER BY seq")]
+        stored = [row[0] for row in conn.execute("SELECT leaf_hash FROM codon_events ORDER BY seq")]
     conn.close()
-    assert leaves == [b"short", b"x" * 40]
+    assert stored == leaves
 
 
 @pytest.mark.parametrize(("mode", "level"), [("NORMAL", 1), ("full", 2)])

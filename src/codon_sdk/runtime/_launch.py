@@ -313,7 +313,7 @@ def resume_run(
         )
         opts.validate()
         owner = new_owner()
-        info = ledger.claim(run_id, owner)
+        info = ledger.claim(run_id, owner, event_count=len(entries))  # as read, or refused
         writer = RunWriter(
             ledger,
             info,

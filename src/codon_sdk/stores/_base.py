@@ -39,6 +39,7 @@ from codon_sdk.runtime._records import from_us
 
 __all__ = [
     "EntryBatch",
+    "check_claim",
     "check_seqs",
     "entry_bytes",
     "RUN_STATUSES",
@@ -205,16 +206,29 @@ class ListRuns:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ClaimRun:
-    """Compare-and-set the owner of a run: succeeds only if the current owner is ``expected``.
+    """Compare-and-set the owner of a run: succeeds only if the current owner is ``expected``
+    (and, when ``event_count`` is given, the run still holds exactly that many events).
 
     Returns the updated :class:`RunInfo` (status ``running``), or raises
-    ``RunConflictError`` when the owner is no longer ``expected``.
+    ``RunConflictError`` when the owner is no longer ``expected`` or the run has grown.
     """
 
     run_id: str
     expected: str | None
     owner: str
     now_us: int
+    event_count: int | None = None
+
+
+def check_claim(info: RunInfo, op: ClaimRun) -> None:
+    """What every backend checks, inside its transaction, before it grants a claim."""
+    if info.owner != op.expected:
+        raise RunConflictError(f"run {op.run_id!r} was claimed by {info.owner!r} in the meantime")
+    if op.event_count is not None and info.event_count != op.event_count:
+        raise RunConflictError(
+            f"run {op.run_id!r} holds {info.event_count} events, not the {op.event_count} read "
+            "before claiming it: another process went on with it in the meantime; resume again"
+        )
 
 
 Op: TypeAlias = (
@@ -379,8 +393,16 @@ class LedgerStore(abc.ABC):
         )
         return result
 
-    def claim(self, run_id: str, owner: str, *, ttl_s: float = DEFAULT_LEASE_TTL_S) -> RunInfo:
-        """Take over a run for ``owner`` (resume): refused while a live owner holds it."""
+    def claim(
+        self,
+        run_id: str,
+        owner: str,
+        *,
+        ttl_s: float = DEFAULT_LEASE_TTL_S,
+        event_count: int | None = None,
+    ) -> RunInfo:
+        """Take over a run for ``owner`` (resume): refused while a live owner holds it, and,
+        with ``event_count``, when the run no longer holds exactly the events read."""
         info = self.get_run(run_id)
         now = time.time_ns() // 1000
         if info.status in ("completed", "stopped", "failed"):
@@ -397,7 +419,13 @@ class LedgerStore(abc.ABC):
                 "finish, or resume after its lease expires"
             )
         claimed: RunInfo = self.execute(
-            ClaimRun(run_id=run_id, expected=info.owner, owner=owner, now_us=now)
+            ClaimRun(
+                run_id=run_id,
+                expected=info.owner,
+                owner=owner,
+                now_us=now,
+                event_count=event_count,
+            )
         )
         return claimed
 

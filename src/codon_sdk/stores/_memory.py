@@ -23,6 +23,7 @@ from codon_sdk.stores._base import (
     ReadEntries,
     ReadRunsLog,
     RunInfo,
+    check_claim,
     check_seqs,
     entry_bytes,
 )
@@ -139,10 +140,7 @@ class MemoryStore(LedgerStore):
 
     def _claim(self, op: ClaimRun) -> RunInfo:
         info = self._info(op.run_id)
-        if info.owner != op.expected:
-            raise RunConflictError(
-                f"run {op.run_id!r} was claimed by {info.owner!r} in the meantime"
-            )
+        check_claim(info, op)
         claimed = replace(info, owner=op.owner, heartbeat_us=op.now_us, status="running")
         self._runs[op.run_id] = claimed
         return claimed

@@ -36,6 +36,7 @@ from codon_sdk.stores._base import (
     PutCheckpoint,
     ReadEntries,
     RunInfo,
+    check_claim,
     check_seqs,
 )
 from codon_sdk.stores._open import mask_url
@@ -323,10 +324,7 @@ class PostgresStore(SQLStore):
     def _claim(self, conn: _Conn, op: ClaimRun) -> RunInfo:
         with conn.transaction():
             info = self._get(conn, op.run_id, lock=True)
-            if info.owner != op.expected:
-                raise RunConflictError(
-                    f"run {op.run_id!r} was claimed by {info.owner!r} in the meantime"
-                )
+            check_claim(info, op)
             conn.execute(_UPDATE_CLAIM, (op.owner, op.now_us, op.run_id))
         return replace(info, owner=op.owner, heartbeat_us=op.now_us, status="running")
 

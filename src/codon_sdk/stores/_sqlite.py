@@ -7,6 +7,7 @@ import os
 import sqlite3
 import threading
 import time
+from bisect import bisect_right
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import replace
@@ -34,6 +35,7 @@ from codon_sdk.stores._base import (
     PutCheckpoint,
     ReadEntries,
     RunInfo,
+    check_claim,
     check_seqs,
 )
 from codon_sdk.stores._sql import SQLStore
@@ -67,6 +69,7 @@ _INSERT_EVENTS_BULK: Final = (
     "substr(?4, 32 * key + 1, 32) FROM json_each(?5)"
 )
 _LEAF_SIZE: Final = 32
+_BULK_BYTES = 64 * 1024 * 1024  # per bound blob: far below SQLite's 1 GB SQLITE_LIMIT_LENGTH
 _UPDATE_AFTER_APPEND: Final = (
     f"UPDATE {schema.RUNS_TABLE} SET event_count = event_count + ?, head = COALESCE(?, head), "
     "status = COALESCE(?, status), finished_us = COALESCE(?, finished_us), "
@@ -374,23 +377,43 @@ class SQLiteStore(SQLStore):
             raise
 
     def _insert(self, conn: sqlite3.Connection, run_id: str, entries: Sequence[Entry]) -> None:
-        """Insert checked entries: one bulk statement (see ``_INSERT_EVENTS_BULK``), or one
-        ``executemany`` where SQLite lacks JSON or a leaf hash is not 32 bytes."""
+        """Insert checked entries: bulk statements (see ``_INSERT_EVENTS_BULK``) of at most
+        ``_BULK_BYTES`` each, or one ``executemany`` where SQLite lacks JSON or an entry is
+        not plain bytes with a 32-byte leaf hash (which the bulk form cannot carry)."""
         if isinstance(entries, EntryBatch):  # from the runtime: entries behind a 0x00 byte
-            pieces, skip, leaves = entries.prefixed, 1, b"".join(entries.leaves)
+            pieces, skip, leaves = entries.prefixed, 1, entries.leaves
         else:
-            pieces, skip, leaves = list(map(_ENTRY, entries)), 0, b"".join(map(_LEAF, entries))
-        if not self._bulk or len(leaves) != _LEAF_SIZE * len(entries):
+            pieces, skip, leaves = list(map(_ENTRY, entries)), 0, list(map(_LEAF, entries))
+        lengths = list(map(len, pieces))
+        if (
+            not self._bulk
+            or set(map(type, leaves)) != {bytes}
+            or set(map(len, leaves)) != {_LEAF_SIZE}
+            or set(map(type, pieces)) != {bytes}
+            or min(lengths) <= skip  # an empty entry: substr() would make it NULL
+        ):
             conn.executemany(_INSERT_EVENTS, schema.insert_params(run_id, entries))
             return
-        lengths = list(map(len, pieces))
-        starts = accumulate(lengths, initial=1 + skip)  # 1-based, past any prefix byte
-        sizes = map(operator.sub, lengths, repeat(skip))
-        spans = list(map(operator.or_, map(operator.lshift, starts, repeat(32)), sizes))
-        conn.execute(
-            _INSERT_EVENTS_BULK,
-            (run_id, entries[0][0], b"".join(pieces), leaves, orjson.dumps(spans)),
-        )
+        first, n, start = entries[0][0], len(pieces), 0
+        ends = list(accumulate(lengths))
+        while start < n:  # groups of at most _BULK_BYTES (one entry at least)
+            base = ends[start - 1] if start else 0
+            stop = max(bisect_right(ends, base + _BULK_BYTES, start), start + 1)
+            part = lengths[start:stop]
+            starts = accumulate(part, initial=1 + skip)  # 1-based, past any prefix byte
+            sizes = map(operator.sub, part, repeat(skip))
+            spans = list(map(operator.or_, map(operator.lshift, starts, repeat(32)), sizes))
+            conn.execute(
+                _INSERT_EVENTS_BULK,
+                (
+                    run_id,
+                    first + start,
+                    b"".join(pieces[start:stop]),
+                    b"".join(leaves[start:stop]),
+                    orjson.dumps(spans),
+                ),
+            )
+            start = stop
 
     def _audit_rows(self, conn: sqlite3.Connection, op: AppendEntries) -> None:
         """Checkpoints and the log-of-runs line that go with an append (same transaction)."""
@@ -439,10 +462,7 @@ class SQLiteStore(SQLStore):
     def _claim(self, conn: sqlite3.Connection, op: ClaimRun) -> RunInfo:
         with self._write(conn):
             info = self._get(conn, op.run_id)
-            if info.owner != op.expected:
-                raise RunConflictError(
-                    f"run {op.run_id!r} was claimed by {info.owner!r} in the meantime"
-                )
+            check_claim(info, op)
             conn.execute(_UPDATE_CLAIM, (op.owner, op.now_us, op.run_id))
         return replace(info, owner=op.owner, heartbeat_us=op.now_us, status="running")
 

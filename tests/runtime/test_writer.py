@@ -131,14 +131,27 @@ def test_a_store_failure_reaches_the_engine_and_keeps_what_was_committed() -> No
 
 
 def test_a_run_whose_store_fails_mid_way_fails_loudly() -> None:
-    store = LaggingStore(fail_after=3, delay=0.001)
+    """The store breaks on its second append while steps keep coming (a pause every 50
+    steps guarantees several commits): the run fails with the store's error and what was
+    committed before stays readable."""
+
+    def step(i: int, *, runtime: Any, context: Any) -> int:
+        if i % 50 == 0:
+            time.sleep(0.01)  # longer than the writer's poll: the next steps form a new group
+        if i < 400:
+            runtime.emit("step", i + 1)
+        return i
+
+    workload = CodonWorkload(name="breaks", version="1", org_namespace="tests")
+    workload.add_node(step, "step", "worker")
+    workload.add_edge("step", "step")
+    store = LaggingStore(fail_after=1)
     with pytest.raises((StoreError, WorkloadRuntimeError), match="the disk went away"):
-        counter(2_000).execute(
-            0, deployment_id="test", store=store, run_id="broken", max_steps=5_000
-        )
+        workload.execute(0, deployment_id="test", store=store, run_id="broken")
     stored = store.read("broken")
     assert stored
     assert all(parse_entry(e).run_id == "broken" for e in stored)
+    assert len(store.appends) == 1
 
 
 def test_steps_are_committed_while_the_next_node_runs_even_after_an_idle_spell(
@@ -174,3 +187,38 @@ def test_steps_are_committed_while_the_next_node_runs_even_after_an_idle_spell(
     assert report.status == "completed"
     assert seen[3] == [0, 1, 2]  # written while step 3 ran, not at the end of the run
     assert seen[6] == [0, 1, 2, 3, 4, 5]
+
+
+class SlowOutbox(list):  # type: ignore[type-arg]
+    """An outbox whose appends are slow: widens the window between a recorder's seq moving
+    on and the entry reaching the outbox, where another thread could mark a step."""
+
+    def append(self, item: Any) -> None:
+        time.sleep(0.05)
+        super().append(item)
+
+
+def test_a_step_marked_while_another_thread_records_never_splits_an_entry() -> None:
+    """With several activations at once (LockedRecorder), marking a step must wait for an
+    event being recorded by another thread: the mark and the outbox agree."""
+    from codon_sdk.runtime._recorder import LockedRecorder
+
+    store = MemoryStore()
+    writer = RunWriter(store, info("threads"))
+    writer.entries = SlowOutbox()
+    rec = LockedRecorder("threads", sink=writer)
+    try:
+        rec.append("run_started", T0)
+        rec.step_boundary()
+        worker = threading.Thread(target=lambda: rec.append("custom", T0 + 1, "n", "t1"))
+        worker.start()
+        time.sleep(0.01)  # the worker is inside the recorder, its entry not yet in the outbox
+        rec.step_boundary()
+        worker.join()
+        rec.append("custom", T0 + 2, "n", "t2")
+        rec.barrier(status="completed", finished_us=T0 + 3, release=True)
+    finally:
+        writer.close()
+    stored = store.read("threads")
+    assert [parse_entry(e).seq for e in stored] == [0, 1, 2]
+    assert stored == list(rec.entries())

@@ -640,9 +640,17 @@ class LockedRecorder(Recorder):
         with self._lock:
             super().completion(*args)
 
+    def enqueued(self, *args: Any) -> None:
+        with self._lock:
+            super().enqueued(*args)
+
     def commit(self) -> None:
         with self._lock:
             super().commit()
+
+    def step_boundary(self) -> None:
+        with self._lock:  # seq and the outbox agree only between two recordings
+            super().step_boundary()
 
     def barrier(self, **index: Any) -> None:
         with self._lock:

@@ -113,7 +113,8 @@ class RunWriter:
         """The outbox holds whole steps below ``seq``: commit them now (``sync``), soon
         (``batch``: the writer thread's next poll) or when the run ends (``exit``)."""
         if self.durability == "batch":
-            self._ready = seq
+            if seq > self._ready:  # a barrier may have moved the mark on already
+                self._ready = seq
             if self._idle:
                 with self._cond:
                     self._cond.notify_all()

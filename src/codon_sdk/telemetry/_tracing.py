@@ -203,8 +203,10 @@ class _NodeSpan:
                     span.record_exception(exc)
                     span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
         finally:
-            self._tracer._unstamp(self._run, self._previous)
-            self._tracer._record_duration(
-                self.node.name, time.perf_counter() - self._started, error
-            )
-            span.end()
+            try:
+                self._tracer._unstamp(self._run, self._previous)
+                self._tracer._record_duration(
+                    self.node.name, time.perf_counter() - self._started, error
+                )
+            finally:
+                span.end()

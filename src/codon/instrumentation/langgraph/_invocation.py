@@ -287,11 +287,13 @@ class Invocation:
 
     def end(self, act: Activation, result: Any) -> None:
         """Record a completed activation: ``node_completed`` with the node's update."""
+        value, opaque, prepared = result, None, ABSENT
         try:  # one walk for the common, encodable update
-            value, opaque, prepared = result, None, self.run.prep(result)
+            prepared = self.run.prep(result)
         except CanonicalEncodingError:
             value, opaque = recordable(result, where=act.node)
-            prepared = ABSENT  # end_external prepares it (and records the failure if it fails)
+        except Exception:  # a failing redactor: end_external prepares again, records the failure
+            pass
         handle = act.handle
         error: BaseException | None = None
         with self.lock:

@@ -59,6 +59,7 @@ from codon_sdk.runtime._handle import (
     NodeRuntime,
     integrations_active,
 )
+from codon_sdk.runtime._outcome import NodeFailed, run_to_end
 from codon_sdk.runtime._policy import RetryPolicy
 from codon_sdk.runtime._rebuild import RecordedEffect
 from codon_sdk.runtime._recorder import ABSENT, Recorder
@@ -112,18 +113,6 @@ class NodeDef:
             self.retry,
             self.timeout,
         )
-
-
-class _NodeFailed(Exception):
-    """Internal: a node raised; carries what the caller needs to build the error."""
-
-    wraps_node_error = True  # spans report ``error``, what the node raised (see _NodeSpan)
-
-    def __init__(self, node: str, token_id: str, error: BaseException, message: str) -> None:
-        super().__init__(message)
-        self.node = node
-        self.token_id = token_id
-        self.error = error
 
 
 class Run:
@@ -563,7 +552,7 @@ class Run:
         else:
             message = f"node {node!r} failed on token {tid}: {type(exc).__name__}: {exc}"
         self._record_failure(node, tid, exc, cancelled=False)
-        return _NodeFailed(node, tid, exc, message)
+        return NodeFailed(node, tid, exc, message)
 
     def _record_failure(self, node: str, tid: str, exc: BaseException, *, cancelled: bool) -> None:
         meta: dict[str, Any] = {
@@ -699,10 +688,10 @@ class Run:
         """Drive the run to its end (or a pause) and return its report; raise if it failed."""
         try:
             if self.tracer is None:
-                return await self._execute()
+                return await run_to_end(self)
             with self.tracer.run_span(self) as span:
                 try:
-                    report = await self._execute()
+                    report = await run_to_end(self)
                 except WorkloadRuntimeError as exc:
                     span.set_attribute("error.type", type(exc.__cause__ or exc).__qualname__)
                     raise
@@ -713,71 +702,3 @@ class Run:
         finally:
             for close in self.on_close:
                 close()
-
-    async def _execute(self) -> ExecutionReport:
-        try:
-            await self.drive()
-        except Interrupt as intr:
-            return self._paused(intr)
-        except _NodeFailed as failure:
-            kind = type(failure.error)
-            error_type = kind if issubclass(kind, WorkloadRuntimeError) else WorkloadRuntimeError
-            raise self._failed(str(failure), error_type) from failure.error
-        except (StepLimitExceededError, RunTimeoutError) as exc:
-            reason = (
-                f"max_steps={self.max_steps} exceeded"
-                if isinstance(exc, StepLimitExceededError)
-                else f"timeout of {self.timeout}s exceeded"
-            )
-            raise self._failed(reason, type(exc), str(exc)) from None
-        except StoreError as exc:
-            raise WorkloadRuntimeError(
-                f"the ledger store failed during run {self.run_id}; the run cannot go on "
-                f"without its audit trail: {exc}",
-                report=self.report("failed", str(exc)),
-            ) from exc
-        except BaseException as exc:
-            with contextlib.suppress(Exception):
-                self.pause(None, f"cancelled: {type(exc).__name__}", "cancelled")
-            raise
-        status = "stopped" if self.stop_request is not None else "completed"
-        try:
-            self.finish(status)
-        except StoreError as exc:
-            raise WorkloadRuntimeError(
-                f"the ledger store failed while ending run {self.run_id}; its last events "
-                f"may not be durable: {exc}",
-                report=self.report("failed", str(exc)),
-            ) from exc
-        report = self.report(status)
-        self.observe("workflow_finished", {"report": report, "status": status})
-        return report
-
-    def _failed(
-        self, reason: str, error_type: type[WorkloadRuntimeError], message: str | None = None
-    ) -> WorkloadRuntimeError:
-        try:
-            self.finish("failed", reason)
-        except StoreError as exc:
-            reason = f"{reason}; and the ledger store failed while recording it: {exc}"
-        return error_type(message or reason, report=self.report("failed", reason))
-
-    def _paused(self, intr: Interrupt) -> ExecutionReport:
-        self.pause(intr, intr.reason, "interrupt")
-        from codon_sdk.ledger._events import parse_entry
-        from codon_sdk.runtime._rebuild import rebuild
-
-        report = self.report("interrupted", intr.reason)
-        # the interrupted activation runs again on resume: report the state as recorded
-        report.state = rebuild(parse_entry(e) for e in self.rec.entries()).state
-        self.observe(
-            "run_interrupted",
-            {
-                "node": intr.node,
-                "token_id": intr.token_id,
-                "reason": intr.reason,
-                "payload": intr.payload,
-            },
-        )
-        self.observe("workflow_finished", {"report": report, "status": "interrupted"})
-        return report

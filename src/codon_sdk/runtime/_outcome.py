@@ -1,0 +1,111 @@
+"""How a run ends: driving it to completion, a pause or a failure, and the report of each.
+
+:func:`run_to_end` is the body of ``Run.execute``: it drives the run and turns
+what stopped it into the run's last ledger events and its report. A node that
+raised reaches it as :class:`NodeFailed`, a pause as ``Interrupt``; a failure
+is recorded (``run_finished(failed)``) before ``WorkloadRuntimeError`` (or the
+subclass the cause calls for) is raised with the report of the ledger so far.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING
+
+from codon_sdk.errors import (
+    RunTimeoutError,
+    StepLimitExceededError,
+    StoreError,
+    WorkloadRuntimeError,
+)
+from codon_sdk.runtime._handle import Interrupt
+from codon_sdk.runtime._report import ExecutionReport
+
+if TYPE_CHECKING:  # pragma: no cover
+    from codon_sdk.runtime._engine import Run
+
+__all__ = ["NodeFailed", "run_to_end"]
+
+
+class NodeFailed(Exception):
+    """Internal: a node raised; carries what the caller needs to build the error."""
+
+    wraps_node_error = True  # spans report ``error``, what the node raised (see _NodeSpan)
+
+    def __init__(self, node: str, token_id: str, error: BaseException, message: str) -> None:
+        super().__init__(message)
+        self.node = node
+        self.token_id = token_id
+        self.error = error
+
+
+async def run_to_end(run: Run) -> ExecutionReport:
+    """Drive ``run`` and record how it ended; the report, or raise the failure."""
+    try:
+        await run.drive()
+    except Interrupt as intr:
+        return _paused(run, intr)
+    except NodeFailed as failure:
+        kind = type(failure.error)
+        error_type = kind if issubclass(kind, WorkloadRuntimeError) else WorkloadRuntimeError
+        raise _failed(run, str(failure), error_type) from failure.error
+    except (StepLimitExceededError, RunTimeoutError) as exc:
+        reason = (
+            f"max_steps={run.max_steps} exceeded"
+            if isinstance(exc, StepLimitExceededError)
+            else f"timeout of {run.timeout}s exceeded"
+        )
+        raise _failed(run, reason, type(exc), str(exc)) from None
+    except StoreError as exc:
+        raise WorkloadRuntimeError(
+            f"the ledger store failed during run {run.run_id}; the run cannot go on "
+            f"without its audit trail: {exc}",
+            report=run.report("failed", str(exc)),
+        ) from exc
+    except BaseException as exc:
+        with contextlib.suppress(Exception):
+            run.pause(None, f"cancelled: {type(exc).__name__}", "cancelled")
+        raise
+    status = "stopped" if run.stop_request is not None else "completed"
+    try:
+        run.finish(status)
+    except StoreError as exc:
+        raise WorkloadRuntimeError(
+            f"the ledger store failed while ending run {run.run_id}; its last events "
+            f"may not be durable: {exc}",
+            report=run.report("failed", str(exc)),
+        ) from exc
+    report = run.report(status)
+    run.observe("workflow_finished", {"report": report, "status": status})
+    return report
+
+
+def _failed(
+    run: Run, reason: str, error_type: type[WorkloadRuntimeError], message: str | None = None
+) -> WorkloadRuntimeError:
+    try:
+        run.finish("failed", reason)
+    except StoreError as exc:
+        reason = f"{reason}; and the ledger store failed while recording it: {exc}"
+    return error_type(message or reason, report=run.report("failed", reason))
+
+
+def _paused(run: Run, intr: Interrupt) -> ExecutionReport:
+    run.pause(intr, intr.reason, "interrupt")
+    from codon_sdk.ledger._events import parse_entry
+    from codon_sdk.runtime._rebuild import rebuild
+
+    report = run.report("interrupted", intr.reason)
+    # the interrupted activation runs again on resume: report the state as recorded
+    report.state = rebuild(parse_entry(e) for e in run.rec.entries()).state
+    run.observe(
+        "run_interrupted",
+        {
+            "node": intr.node,
+            "token_id": intr.token_id,
+            "reason": intr.reason,
+            "payload": intr.payload,
+        },
+    )
+    run.observe("workflow_finished", {"report": report, "status": "interrupted"})
+    return report

@@ -9,8 +9,10 @@ durability     what a crash (SIGKILL, power loss aside) can lose
                crash: at each step boundary the step's events are handed to a
                writer thread that, every 2 ms or as soon as it is done with the
                last group, commits everything handed over so far in one
-               transaction (group commit), while the engine goes on. A commit
-               always holds whole steps, never part of an activation. Recorded
+               transaction (group commit), while the engine goes on; after 50 ms
+               without a step it sleeps until the next one wakes it. A commit
+               holds whole steps (with ``max_concurrency`` > 1, possibly the start
+               of an activation still running). Recorded
                effects, pauses (interrupts), failures and the end of the run are
                barriers: they wait until everything before them is committed. At
                most ``max_pending`` events (default 4096) are ever uncommitted; a

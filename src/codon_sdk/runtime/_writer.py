@@ -241,10 +241,11 @@ class RunWriter:
         every = notary.every if notary is not None else 0
         if not every:
             tree.extend(leaves)
-        for leaf in leaves if every else ():
-            tree.append(leaf)
-            if tree.size % every == 0:
-                due.append((tree.size, tree.root()))
+        else:
+            for leaf in leaves:
+                tree.append(leaf)
+                if tree.size % every == 0:
+                    due.append((tree.size, tree.root()))
         pausing = status in _ENDS or status == "interrupted"
         if pausing and notary is not None and tree.size and (not due or due[-1][0] != tree.size):
             due.append((tree.size, tree.root()))

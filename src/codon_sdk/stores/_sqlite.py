@@ -37,12 +37,12 @@ from codon_sdk.stores._base import (
     RunInfo,
     check_claim,
     check_seqs,
+    entry_bytes,
 )
 from codon_sdk.stores._sql import SQLStore
 
 __all__ = ["SQLiteStore"]
 
-_ENTRY: Final = operator.itemgetter(1)
 _LEAF: Final = operator.itemgetter(2)
 
 SYNCHRONOUS_MODES: Final = ("OFF", "NORMAL", "FULL", "EXTRA")
@@ -383,7 +383,7 @@ class SQLiteStore(SQLStore):
         if isinstance(entries, EntryBatch):  # from the runtime: entries behind a 0x00 byte
             pieces, skip, leaves = entries.prefixed, 1, entries.leaves
         else:
-            pieces, skip, leaves = list(map(_ENTRY, entries)), 0, list(map(_LEAF, entries))
+            pieces, skip, leaves = entry_bytes(entries), 0, list(map(_LEAF, entries))
         lengths = list(map(len, pieces))
         if (
             not self._bulk

@@ -37,7 +37,6 @@ __all__ = ["MARKER", "recordable", "recordable_value"]
 MARKER: Final = "$langgraph"
 _log = logging.getLogger("codon.instrumentation.langgraph")
 _PLAIN = (str, int, float, bool, type(None))
-_SCALARS = frozenset(_PLAIN)
 _warned: set[tuple[str, str]] = set()
 
 
@@ -48,8 +47,6 @@ def recordable(value: Any, *, where: str = "") -> tuple[Any, list[str]]:
     to find out); only a value that fails is rebuilt. The result is meant for
     APIs that prepare values themselves (``prepare`` is not idempotent).
     """
-    if _flat_plain(value):
-        return value, []
     try:
         prepare(value)
     except CanonicalEncodingError:
@@ -67,19 +64,6 @@ def recordable(value: Any, *, where: str = "") -> tuple[Any, list[str]]:
                 )
         return clean, opaque
     return value, []
-
-
-def _flat_plain(value: Any) -> bool:
-    """A dict (or list) of plain scalars with string keys: certainly encodable (the common
-    LangGraph update), found without the full canonical walk."""
-    if type(value) is dict:
-        for key, item in value.items():
-            if type(key) is not str or type(item) not in _SCALARS:
-                return False
-        return True
-    if type(value) is list:
-        return all(type(item) in _SCALARS for item in value)
-    return type(value) in _SCALARS
 
 
 def recordable_value(value: Any) -> Any:

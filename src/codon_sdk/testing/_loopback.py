@@ -14,11 +14,35 @@ import socket
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
 from typing import Any
 
-__all__ = ["LoopbackHTTPServer", "QuietHandler", "read_body"]
+from typing_extensions import Self
+
+__all__ = ["LoopbackHTTPServer", "QuietHandler", "Served", "read_body"]
 
 _log = logging.getLogger("codon_sdk.testing")
+
+
+class Served:
+    """Base of the test servers: ``with Server(...) as server:`` starts and stops it."""
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
 
 
 class LoopbackHTTPServer(ThreadingHTTPServer):

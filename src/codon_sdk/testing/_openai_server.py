@@ -24,12 +24,11 @@ import os
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from types import TracebackType
 from typing import Any
 
 from typing_extensions import Self
 
-from codon_sdk.testing._loopback import LoopbackHTTPServer, QuietHandler, read_body
+from codon_sdk.testing._loopback import LoopbackHTTPServer, QuietHandler, Served, read_body
 from codon_sdk.testing._openai_wire import (
     chat_stream,
     encode_embeddings,
@@ -53,7 +52,7 @@ _STREAMABLE = frozenset({"/v1/chat/completions", "/v1/responses"})
 Fallback = Callable[[RecordedRequest], Recording]
 
 
-class OpenAIProtocolServer:
+class OpenAIProtocolServer(Served):
     """Threaded OpenAI-protocol server on 127.0.0.1 answering from recordings.
 
     Args:
@@ -94,17 +93,6 @@ class OpenAIProtocolServer:
         http, self._http = self._http, None
         if http is not None:
             http.stop()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     @property
     def port(self) -> int:

@@ -21,7 +21,6 @@ import zlib
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any, Literal
 
 from typing_extensions import Self
@@ -41,7 +40,7 @@ except ImportError as err:  # pragma: no cover - exercised without the extra
         'The OTLP receiver needs grpcio and opentelemetry-proto: pip install "codon-sdk[otel]"'
     ) from err
 
-from codon_sdk.testing._loopback import LoopbackHTTPServer, QuietHandler, read_body
+from codon_sdk.testing._loopback import LoopbackHTTPServer, QuietHandler, Served, read_body
 from codon_sdk.testing._otlp_records import (
     OTLPMetric,
     OTLPSpan,
@@ -76,7 +75,7 @@ class OTLPExport:
     headers: Mapping[str, str] = field(repr=False)
 
 
-class OTLPReceiver:
+class OTLPReceiver(Served):
     """OTLP receiver on 127.0.0.1 (ephemeral ports) for gRPC and HTTP/protobuf exporters.
 
     Thread-safe; a context manager. Received spans and metrics are kept in
@@ -134,17 +133,6 @@ class OTLPReceiver:
         pool, self._grpc_pool = self._grpc_pool, None
         if pool is not None:
             pool.shutdown(wait=True)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     @property
     def grpc_endpoint(self) -> str:

@@ -16,6 +16,7 @@ openai and friends are translated at the boundary with ``raise Ours(...) from ex
     │   ├── RunTimeoutError                   the whole run exceeded its timeout
     │   └── LogicChangedError                 resume refused: the code changed
     ├── LedgerError(ValueError)               a ledger event is malformed or unknown
+    │   └── UntrustedRunError                 a reader refused a run that does not verify
     ├── StoreError(RuntimeError)              a ledger store failed
     │   ├── InvalidStoreURLError(ValueError)  ``open_store`` cannot parse the URL
     │   ├── StoreConnectionError              the database cannot be reached
@@ -23,9 +24,11 @@ openai and friends are translated at the boundary with ``raise Ours(...) from ex
     │   ├── SchemaVersionError                the database was written by a newer SDK
     │   ├── RunNotFoundError(LookupError)     no run with that id in the store
     │   └── RunConflictError                  the run exists, has ended, or another process holds it
+    │       └── LeaseLostError                this process's lease on the run was taken over
     ├── ConfigurationError(ValueError)        a setting (price, option) has an impossible value
     ├── CheckpointError(ValueError)           a signed checkpoint or key cannot be parsed
     ├── ProofError(ValueError)                an inclusion or consistency proof is malformed
+    ├── RecordedError(Exception)              a recorded effect's error, raised again on resume
     └── ReplayError(RuntimeError)             a run cannot be replayed or forked
 """
 
@@ -42,12 +45,14 @@ __all__ = [
     "CodonError",
     "ConfigurationError",
     "InvalidStoreURLError",
+    "LeaseLostError",
     "LedgerError",
     "LogicChangedError",
     "NodeSpecValidationError",
     "NodeTimeoutError",
     "PayloadTooLargeError",
     "ProofError",
+    "RecordedError",
     "ReplayError",
     "RunConflictError",
     "RunNotFoundError",
@@ -57,6 +62,7 @@ __all__ = [
     "StoreConnectionError",
     "StoreCorruptError",
     "StoreError",
+    "UntrustedRunError",
     "WorkloadRegistrationError",
     "WorkloadRuntimeError",
 ]
@@ -119,6 +125,16 @@ class LedgerError(CodonError, ValueError):
     """A ledger event is malformed, of an unknown format version, or uses a reserved name."""
 
 
+class UntrustedRunError(LedgerError):
+    """A reader (resume, replay, fork, ``runs show``, export, the report) refused a run whose
+    ledger does not verify: its chain is broken, or, with a notary, its history is not
+    vouched for by the store's signed checkpoints. ``findings`` lists why."""
+
+    def __init__(self, message: str, *, findings: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.findings = findings
+
+
 class StoreError(CodonError, RuntimeError):
     """A ledger store could not read or write."""
 
@@ -147,6 +163,12 @@ class RunConflictError(StoreError):
     """The run already exists, has finished, or is being executed by another process."""
 
 
+class LeaseLostError(RunConflictError):
+    """This process no longer holds the run: its lease expired (a long pause, a suspended
+    process) and another owner claimed the run. Nothing more is appended or executed here;
+    the new owner carries the run on."""
+
+
 class ConfigurationError(CodonError, ValueError):
     """A configuration value is impossible (a negative price, an unknown option value...)."""
 
@@ -157,6 +179,23 @@ class CheckpointError(CodonError, ValueError):
 
 class ProofError(CodonError, ValueError):
     """An inclusion or consistency proof is malformed."""
+
+
+class RecordedError(CodonError):
+    """An error that a recorded effect raised, raised again from the ledger on resume or replay.
+
+    The ledger names the original type, but never chooses what is imported or called: the
+    error comes back as this type, carrying ``type_name`` (``module:qualname`` as recorded),
+    ``message`` and ``traceback_text``. For standard-library exception types and types the
+    application registered (``codon_sdk.identity.register_type``) the instance is also an
+    instance of the original class, so ``except ValueError`` in node code still matches.
+    """
+
+    def __init__(self, message: str = "", *, type_name: str = "", traceback_text: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.type_name = type_name
+        self.traceback_text = traceback_text
 
 
 class ReplayError(CodonError, RuntimeError):

@@ -1,0 +1,38 @@
+"""Showing untrusted text safely: ledger strings on an operator's terminal or page.
+
+Ledger strings (actors, node names, event types, reasons, messages) are data an
+attacker with write access to the database, or a node copying untrusted input,
+may have chosen. Printed raw, a newline forges an extra ledger line and an ANSI
+escape sequence rewrites the screen. :func:`printable` shows every character that
+is not printable (control characters, ANSI escapes, bidirectional overrides, line
+separators, lone surrogates) as a visible escape, ``\\x1b``, ``\\n``, ``\\u202e``,
+and leaves everything else, non-ASCII letters included, as it is.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = ["printable"]
+
+_NAMED: Final = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def printable(text: object) -> str:
+    """``text`` (made a string with ``str``) with every non-printable character escaped."""
+    s = text if type(text) is str else str(text)
+    if s.isprintable():
+        return s
+    return "".join(c if c.isprintable() else _escape(c) for c in s)
+
+
+def _escape(c: str) -> str:
+    named = _NAMED.get(c)
+    if named is not None:
+        return named
+    n = ord(c)
+    if n < 0x100:
+        return f"\\x{n:02x}"
+    if n < 0x10000:
+        return f"\\u{n:04x}"
+    return f"\\U{n:08x}"

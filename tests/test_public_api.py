@@ -62,6 +62,7 @@ EXPECTED_ALL = [
     "StoreError",
     "StoreVerification",
     "StreamEvent",
+    "TaggedValue",
     "Token",
     "Topology",
     "UntrustedRunError",
@@ -78,6 +79,7 @@ EXPECTED_ALL = [
     "generate_logic_id",
     "load_report",
     "open_store",
+    "register_type",
     "verify_all",
     "verify_run",
 ]

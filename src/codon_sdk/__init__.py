@@ -38,6 +38,7 @@ from codon_sdk.errors import (
     WorkloadRegistrationError,
     WorkloadRuntimeError,
 )
+from codon_sdk.identity import TaggedValue, register_type
 from codon_sdk.identity._canonical import canonical_bytes
 from codon_sdk.identity._logic import (
     AgentClass,
@@ -119,6 +120,7 @@ __all__ = [
     "StoreError",
     "StoreVerification",
     "StreamEvent",
+    "TaggedValue",
     "Token",
     "Topology",
     "UntrustedRunError",
@@ -135,6 +137,7 @@ __all__ = [
     "generate_logic_id",
     "load_report",
     "open_store",
+    "register_type",
     "verify_all",
     "verify_run",
 ]

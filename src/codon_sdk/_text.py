@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["printable"]
+__all__ = ["exception_message", "exception_text", "printable", "valid_unicode"]
 
 _NAMED: Final = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
@@ -36,3 +36,30 @@ def _escape(c: str) -> str:
     if n < 0x10000:
         return f"\\u{n:04x}"
     return f"\\U{n:08x}"
+
+
+def valid_unicode(text: str) -> str:
+    """``text`` with any lone surrogate (not valid Unicode, so it cannot be recorded) written
+    as a visible ``\\udXXX`` escape; valid text is returned as it is."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+def exception_message(exc: BaseException) -> str:
+    """``str(exc)`` for the ledger: never raises (an exception whose ``__str__`` fails is
+    described as such) and is always valid Unicode."""
+    try:
+        message = str(exc)
+    except Exception as failure:
+        message = f"<the exception's __str__ raised {type(failure).__name__}>"
+    return valid_unicode(message)
+
+
+def exception_text(exc: BaseException) -> str:
+    """``"<type name>: <message>"`` of an exception (see :func:`exception_message`)."""
+    return f"{type(exc).__name__}: {exception_message(exc)}"

@@ -197,6 +197,9 @@ class RecordedError(CodonError):
         self.type_name = type_name
         self.traceback_text = traceback_text
 
+    def __str__(self) -> str:
+        return self.message
+
 
 class ReplayError(CodonError, RuntimeError):
     """A run cannot be replayed or forked (for example, it is not in the store)."""

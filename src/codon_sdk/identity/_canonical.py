@@ -40,31 +40,38 @@ Subclasses of dict, list, str and int encode as their base type. Anything else,
 a reference cycle, a lone surrogate or nesting deeper than ``MAX_DEPTH`` raises
 :class:`~codon_sdk.errors.CanonicalEncodingError` naming the path and the type:
 never a silent ``repr``. Integral floats come back as ints (JCS writes ``2.0`` as
-``2``), tuples as tuples, and a tagged type that cannot be imported on decode as
-its tagged mapping.
+``2``) and tuples as tuples.
+
+Decoding never lets ledger data choose what is imported or called: the ``enum``,
+``dataclass`` and ``pydantic`` tags revive only classes on the allowlist of
+``codon_sdk/identity/_types.py`` (classes this process encoded, or registered with
+``register_type``); an unregistered type, an unknown tag or a malformed encoding
+decodes to an inert :class:`TaggedValue` that keeps what was recorded.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import dataclasses
 import datetime as _dt
 import decimal
 import enum
-import importlib
 import math
 import pathlib
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
 from codon_sdk.errors import CanonicalEncodingError
+from codon_sdk.identity._types import allowed_type, remember_type, type_path
 
 __all__ = [
     "MAX_DEPTH",
     "TAG",
+    "TaggedValue",
     "canonical_bytes",
     "decode",
     "json_canonical",
@@ -95,11 +102,7 @@ def json_canonical(parsed: Any) -> bytes:
     Unlike :func:`canonical_bytes`, an object with a ``"$codon"`` key is just an
     object here (nothing to escape): this is what re-checks stored entries.
     """
-    walk = _Walk(escape_tags=False)
-    out = walk.prep(parsed, "$", 0)
-    if walk.utf16:
-        out = orjson.Fragment(orjson.dumps(_utf16_sorted(out)))
-    return dumps(out)
+    return dumps(_literal(parsed, "$", 0))
 
 
 def dumps(prepared: Any) -> bytes:
@@ -107,11 +110,7 @@ def dumps(prepared: Any) -> bytes:
     try:
         return orjson.dumps(prepared, option=_SORT)
     except orjson.JSONEncodeError as exc:
-        raise CanonicalEncodingError(
-            f"value cannot be canonically encoded: {exc}; strings must be valid Unicode "
-            "(no lone surrogates)",
-            type_name="str",
-        ) from exc
+        raise unencodable(prepared, exc) from exc
 
 
 def prepare(value: Any, redact: Redact | None = None) -> Any:
@@ -168,11 +167,6 @@ def _flat_dict(d: dict[Any, Any], redact: Redact | None) -> dict[str, Any] | Non
     return d if out is None else out
 
 
-def type_path(cls: type) -> str:
-    """``module:qualname`` of a class, the form tagged encodings use to name types."""
-    return f"{cls.__module__}:{cls.__qualname__}"
-
-
 class _Walk:
     __slots__ = ("active", "escape_tags", "redact", "utf16")
 
@@ -193,7 +187,7 @@ class _Walk:
                 return v
             if not self.escape_tags:  # a parsed JSON number: JCS reads it as a double
                 return _parsed_number(v)
-            return {TAG: "int", "v": str(v)}
+            return {TAG: "int", "v": _digits(v, path)}
         if tv is float:
             return _float(v)
         if (
@@ -303,7 +297,10 @@ class _Walk:
         return pairs
 
     def _other(self, v: Any, tv: type, path: str, depth: int) -> Any:
+        if tv is TaggedValue:  # read from a ledger and not revived: written back as it was
+            return orjson.Fragment(json_canonical(v.raw))
         if isinstance(v, enum.Enum):
+            remember_type(tv)
             return {
                 TAG: "enum",
                 "type": type_path(tv),
@@ -354,6 +351,7 @@ class _Walk:
                 }
             finally:
                 self.active.discard(key)
+            remember_type(tv)
             return {TAG: "dataclass", "type": type_path(tv), "v": fields}
         dump = getattr(v, "model_dump", None)
         if callable(dump) and hasattr(tv, "model_fields"):
@@ -362,6 +360,7 @@ class _Walk:
                 data = self.prep(dump(mode="python", by_alias=True), path, depth + 1)
             finally:
                 self.active.discard(key)
+            remember_type(tv)
             return {TAG: "pydantic", "type": type_path(tv), "v": data}
         raise CanonicalEncodingError(
             f"value at {path} of type {tv.__module__}.{tv.__qualname__} has no canonical "
@@ -440,6 +439,60 @@ def _utf16_key(k: str) -> bytes:
 # --------------------------------------------------------------------------- decoding
 
 
+class TaggedValue:
+    """A tagged value read from ledger data that was not brought back to life.
+
+    An unknown tag, a type that is not registered (``codon_sdk.identity.register_type``:
+    ledger data never chooses what is imported or called), or a malformed encoding
+    decodes to this inert value instead of failing: ``tag``, ``type_name`` and ``data``
+    (the JSON under ``"v"``, unrevived) are kept as recorded, and encoding it again gives
+    exactly the tagged object that was read.
+    """
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: dict[str, Any]) -> None:
+        self.raw = raw
+
+    @property
+    def tag(self) -> str:
+        return str(self.raw.get(TAG))
+
+    @property
+    def type_name(self) -> str | None:
+        name = self.raw.get("type")
+        return name if isinstance(name, str) else None
+
+    @property
+    def data(self) -> Any:
+        return self.raw.get("v")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, TaggedValue) and self.raw == other.raw
+
+    def __hash__(self) -> int:
+        return hash(orjson.dumps(self.raw, option=_SORT))
+
+    def __repr__(self) -> str:
+        kind = f", type={self.type_name!r}" if self.type_name is not None else ""
+        return f"TaggedValue({self.tag!r}{kind})"
+
+
+#: Nesting beyond which decoding leaves values as parsed: the encoder refuses anything
+#: deeper than ``MAX_DEPTH``, so only hostile data gets there.
+_REVIVE_DEPTH: Final = MAX_DEPTH + 8
+_DECODE_ERRORS: Final = (
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    OverflowError,
+    AttributeError,
+    binascii.Error,
+    decimal.InvalidOperation,
+)
+
+
 def decode(data: bytes | bytearray | memoryview | str) -> Any:
     """Parse canonical bytes back into Python values, reviving tagged encodings."""
     raw = bytes(data) if isinstance(data, (bytearray, memoryview)) else data
@@ -450,70 +503,112 @@ def decode(data: bytes | bytearray | memoryview | str) -> Any:
     return revive(value)
 
 
-def revive(v: Any) -> Any:
-    """Turn tagged encodings inside already-parsed JSON back into Python values."""
+def revive(v: Any, depth: int = 0) -> Any:
+    """Turn tagged encodings inside already-parsed JSON back into Python values.
+
+    Total over any parsed JSON: it never raises, never imports, and calls only the
+    constructors of the documented value types and of registered classes; whatever it
+    cannot revive stays as it was (a tagged object as a :class:`TaggedValue`).
+    """
     tv = type(v)
+    if depth >= _REVIVE_DEPTH:
+        return v
     if tv is dict:
         tag = v.get(TAG)
         if type(tag) is str and "v" in v:
-            return _revive_tagged(tag, v)
-        return {k: revive(x) for k, x in v.items()}
+            return _revive_tagged(tag, v, depth)
+        return {k: revive(x, depth + 1) for k, x in v.items()}
     if tv is list:
-        return [revive(x) for x in v]
+        return [revive(x, depth + 1) for x in v]
     return v
 
 
-def _revive_tagged(tag: str, obj: dict[str, Any]) -> Any:
+def _revive_tagged(tag: str, obj: dict[str, Any], depth: int) -> Any:
+    try:
+        return _revive_known(tag, obj, depth)
+    except _DECODE_ERRORS:
+        return TaggedValue(obj)
+    except Exception:  # a registered type whose constructor refuses the recorded data
+        return TaggedValue(obj)
+
+
+def _revive_known(tag: str, obj: dict[str, Any], depth: int) -> Any:
     raw = obj["v"]
+    inner = depth + 1
     if tag == "int":
-        return int(raw)
+        return int(_text(raw))
     if tag == "float":
         return float({"NaN": "nan", "Infinity": "inf", "-Infinity": "-inf"}[raw])
     if tag == "tuple":
-        return tuple(revive(x) for x in raw)
+        return tuple(revive(x, inner) for x in _items(raw))
     if tag == "set":
-        return {revive(x) for x in raw}
+        return {revive(x, inner) for x in _items(raw)}
     if tag == "frozenset":
-        return frozenset(revive(x) for x in raw)
+        return frozenset(revive(x, inner) for x in _items(raw))
     if tag == "map":
-        return {_hashable(revive(k)): revive(x) for k, x in raw}
+        return {
+            _hashable(revive(k, inner), inner): revive(x, inner) for k, x in map(_pair, _items(raw))
+        }
     if tag == "bytes":
-        return base64.b64decode(raw)
+        return base64.b64decode(_text(raw), validate=True)
     if tag == "datetime":
-        return _dt.datetime.fromisoformat(raw)
+        return _dt.datetime.fromisoformat(_text(raw))
     if tag == "date":
-        return _dt.date.fromisoformat(raw)
+        return _dt.date.fromisoformat(_text(raw))
     if tag == "time":
-        return _dt.time.fromisoformat(raw)
+        return _dt.time.fromisoformat(_text(raw))
     if tag == "timedelta":
-        return _dt.timedelta(days=raw[0], seconds=raw[1], microseconds=raw[2])
+        days, seconds, micros = _items(raw)
+        return _dt.timedelta(days=_int(days), seconds=_int(seconds), microseconds=_int(micros))
     if tag == "decimal":
-        return decimal.Decimal(raw)
+        return decimal.Decimal(_text(raw))
     if tag == "uuid":
-        return uuid.UUID(raw)
+        return uuid.UUID(_text(raw))
     if tag == "path":
-        return pathlib.PurePosixPath(raw)
-    cls = _import_type(obj.get("type"))
+        return pathlib.PurePosixPath(_text(raw))
+    cls = allowed_type(obj.get("type"))
     if cls is None:
-        return {k: revive(x) if k == "v" else x for k, x in obj.items()}
-    value = revive(raw)
-    try:
-        if tag == "enum":
-            return cls(value)
-        if tag == "dataclass":
-            return _build_dataclass(cls, value)
-        if tag == "pydantic":
-            return cls.model_validate(value)
-    except Exception:  # a type that changed shape since it was recorded
-        return {k: value if k == "v" else x for k, x in obj.items()}
-    return {k: value if k == "v" else x for k, x in obj.items()}
+        return TaggedValue(obj)
+    if tag == "enum" and issubclass(cls, enum.Enum):
+        return cls(revive(raw, inner))
+    if tag == "dataclass" and dataclasses.is_dataclass(cls) and type(raw) is dict:
+        return _build_dataclass(cls, revive(raw, inner))
+    if tag == "pydantic" and callable(getattr(cls, "model_validate", None)):
+        return cls.model_validate(revive(raw, inner))  # type: ignore[attr-defined]
+    return TaggedValue(obj)
 
 
-def _hashable(k: Any) -> Any:
+def _text(raw: Any) -> str:
+    if type(raw) is not str:
+        raise TypeError("expected a string")
+    return raw
+
+
+def _int(raw: Any) -> int:
+    if type(raw) is not int:
+        raise TypeError("expected an integer")
+    return raw
+
+
+def _items(raw: Any) -> list[Any]:
+    if type(raw) is not list:
+        raise TypeError("expected a list")
+    return raw
+
+
+def _pair(item: Any) -> tuple[Any, Any]:
+    if type(item) is not list or len(item) != 2:
+        raise TypeError("expected a [key, value] pair")
+    return item[0], item[1]
+
+
+def _hashable(k: Any, depth: int) -> Any:
+    if depth >= _REVIVE_DEPTH:
+        raise TypeError("key nested too deep")
     if isinstance(k, list):
-        return tuple(_hashable(x) for x in k)
+        return tuple(_hashable(x, depth + 1) for x in k)
     if isinstance(k, dict):
-        return tuple(sorted((key, _hashable(x)) for key, x in k.items()))
+        return tuple(sorted((key, _hashable(x, depth + 1)) for key, x in k.items()))
     return k
 
 
@@ -526,14 +621,96 @@ def _build_dataclass(cls: Any, fields: dict[str, Any]) -> Any:
     return obj
 
 
-def _import_type(path: Any) -> Any:
-    if not isinstance(path, str) or ":" not in path:
-        return None
-    module_name, _, qualname = path.partition(":")
+def _digits(n: int, path: str) -> str:
+    """The decimal digits of a big integer, or CanonicalEncodingError past Python's limit on
+    integer-to-string conversion (4,300 digits by default)."""
     try:
-        obj: Any = importlib.import_module(module_name)
-        for part in qualname.split("."):
-            obj = getattr(obj, part)
-    except Exception:
+        return str(n)
+    except ValueError as exc:
+        raise CanonicalEncodingError(
+            f"integer at {path} has more digits than can be converted to text ({exc}); "
+            "record it as a string or bytes",
+            path=path,
+            type_name="int",
+        ) from None
+
+
+# --------------------------------------------------------------------------- re-checking entries
+
+#: Nesting that :func:`json_canonical` accepts (``orjson`` refuses to write deeper than 255).
+LITERAL_DEPTH: Final = 250
+
+
+def _literal(v: Any, path: str, depth: int) -> Any:
+    """An already-parsed JSON value prepared for its RFC 8785 bytes, taken literally: floats
+    formatted the ECMAScript way, integers past 2^53 read as the doubles JCS sees, objects
+    with keys outside the Basic Multilingual Plane sorted by UTF-16 code units."""
+    tv = type(v)
+    if tv is str or tv is bool or v is None:
+        return v
+    if tv is int:
+        return v if -_MAX_SAFE_INT <= v <= _MAX_SAFE_INT else _parsed_number(v)
+    if tv is float:
+        return _float(v)
+    if depth >= LITERAL_DEPTH:
+        raise CanonicalEncodingError(
+            f"value at {path} is nested more than {LITERAL_DEPTH} levels deep",
+            path=path,
+            type_name=tv.__name__,
+        )
+    if tv is list:
+        return [_literal(x, f"{path}[{i}]", depth + 1) for i, x in enumerate(v)]
+    if tv is dict:
+        out = {k: _literal(x, f"{path}[{k!r}]", depth + 1) for k, x in v.items()}
+        if any(not k.isascii() and max(k) > "\uffff" for k in out):
+            return orjson.Fragment(orjson.dumps(_utf16_sorted(out)))
+        return out
+    raise CanonicalEncodingError(
+        f"value at {path} of type {tv.__name__} is not JSON", path=path, type_name=tv.__name__
+    )
+
+
+def unencodable(prepared: Any, exc: Exception) -> CanonicalEncodingError:
+    """The CanonicalEncodingError for a prepared value ``orjson`` refused to write, naming
+    where the offending string (a lone surrogate: not valid Unicode) or nesting is."""
+    where = _bad_text(prepared, "$", 0)
+    if where is not None:
+        return CanonicalEncodingError(
+            f"string at {where} is not valid Unicode (it holds a lone surrogate) and cannot be "
+            "recorded; decode bytes with errors='replace' or 'backslashreplace' first",
+            path=where,
+            type_name="str",
+        )
+    return CanonicalEncodingError(f"value cannot be canonically encoded: {exc}", type_name="")
+
+
+def _bad_text(v: Any, path: str, depth: int) -> str | None:
+    """Path of the first string (or key) holding a lone surrogate in a prepared value."""
+    tv = type(v)
+    if tv is str:
+        return None if _valid_unicode(v) else path
+    if depth > LITERAL_DEPTH:
         return None
-    return obj if isinstance(obj, type) else None
+    if tv is dict:
+        for k, x in v.items():
+            if type(k) is str and not _valid_unicode(k):
+                return f"{path}<key {k!r}>"
+            found = _bad_text(x, f"{path}[{k!r}]", depth + 1)
+            if found is not None:
+                return found
+    elif tv is list:
+        for i, x in enumerate(v):
+            found = _bad_text(x, f"{path}[{i}]", depth + 1)
+            if found is not None:
+                return found
+    return None
+
+
+def _valid_unicode(s: str) -> bool:
+    if s.isascii():
+        return True
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

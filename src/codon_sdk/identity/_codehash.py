@@ -29,6 +29,7 @@ import types
 from collections.abc import Callable
 from typing import Any
 
+from codon_sdk._text import valid_unicode
 from codon_sdk.identity._canonical import canonical_bytes
 
 __all__ = ["code_fingerprint", "code_hash"]
@@ -128,11 +129,7 @@ def _serialise(node: Any) -> Any:
     if isinstance(node, list):
         return [x for x in (_serialise(v) for v in node) if x is not None]
     if isinstance(node, _CONSTANT_TYPES):
-        if isinstance(node, bytes):
-            return {"bytes": node.hex()}
-        if isinstance(node, float):
-            return {"float": repr(node)}
-        return node
+        return _value(node)
     return {"repr": repr(node)}  # complex, Ellipsis: repr of a literal is deterministic
 
 
@@ -222,6 +219,9 @@ def _value(value: Any) -> Any:
         return {"bytes": value.hex()}
     if isinstance(value, float):
         return {"float": repr(value)}
+    if isinstance(value, str) and valid_unicode(value) is not value:
+        # a lone surrogate (not valid Unicode, no JSON form): its code points, surrogates kept
+        return {"invalid_str": value.encode("utf-8", "surrogatepass").hex()}
     if isinstance(value, _CONSTANT_TYPES):
         return value
     if isinstance(value, tuple):

@@ -113,6 +113,11 @@ def check_custom_type(event_type: object) -> str:
     """Validate the name of a custom event; built-in names and ``codon.*`` are reserved."""
     if not isinstance(event_type, str) or not event_type.strip():
         raise LedgerError(f"custom event type must be a non-empty string, got {event_type!r}")
+    if len(event_type) > 200 or not event_type.isprintable():
+        raise LedgerError(
+            f"custom event type {event_type!r} must be at most 200 printable characters "
+            "(no control characters, line breaks or escape sequences)"
+        )
     if event_type in BUILTIN_TYPES or event_type.startswith(RESERVED_PREFIX):
         raise LedgerError(
             f"custom event type {event_type!r} collides with a built-in ledger event type; "

@@ -31,6 +31,7 @@ from concurrent.futures import Future, InvalidStateError, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from codon_sdk._text import exception_text, valid_unicode
 from codon_sdk.errors import (
     CanonicalEncodingError,
     NodeTimeoutError,
@@ -78,6 +79,15 @@ _CoroutineType = types.CoroutineType
 _SAFE = 2**53 - 1
 _ATTEMPT = CodonNodeAttributes.ATTEMPT.value
 _SEQ_END = CodonLedgerAttributes.SEQ_END.value
+
+
+def _unrecordable_part(path: str) -> str:
+    """Which part of an activation a value that cannot be recorded was, from its path."""
+    if path.startswith(("state[", "$['state']")):
+        return "set a state value"
+    if path.startswith("$['emitted']"):
+        return "emitted a token payload"
+    return "returned a result"
 
 
 def now_us() -> int:
@@ -404,7 +414,7 @@ class Run:
             "attempt": attempt,
             "next_attempt": attempt + 1,
             "error_type": type(exc).__qualname__,
-            "exception": f"{type(exc).__name__}: {exc}",
+            "exception": exception_text(exc),
             "delay_s": delay,
             "timeout": isinstance(exc, NodeTimeoutError),
         }
@@ -546,17 +556,17 @@ class Run:
             message = f"node {node!r}: {exc}"
         elif isinstance(exc, CanonicalEncodingError):
             message = (
-                f"node {node!r} returned a result that cannot be recorded "
+                f"node {node!r} {_unrecordable_part(exc.path)} that cannot be recorded "
                 f"({exc.type_name} at {exc.path}): {exc}"
             )
         else:
-            message = f"node {node!r} failed on token {tid}: {type(exc).__name__}: {exc}"
+            message = f"node {node!r} failed on token {tid}: {exception_text(exc)}"
         self._record_failure(node, tid, exc, cancelled=False)
         return NodeFailed(node, tid, exc, message)
 
     def _record_failure(self, node: str, tid: str, exc: BaseException, *, cancelled: bool) -> None:
         meta: dict[str, Any] = {
-            "exception": f"{type(exc).__name__}: {exc}",
+            "exception": exception_text(exc),
             "error_type": type(exc).__qualname__,
             "attempt": self.attempts.get(tid, 0),
         }
@@ -651,7 +661,7 @@ class Run:
         rec.flush_held()
         meta: dict[str, Any] = {"status": status, "events": rec.seq, "activations": self.steps}
         if reason:
-            meta["reason"] = reason
+            meta["reason"] = valid_unicode(reason)
         if skipped:
             meta["unrecorded_state"] = skipped
         rec.append(RUN_FINISHED, ts, metadata=self.prep(meta))

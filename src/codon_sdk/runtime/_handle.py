@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import contextvars
-import importlib
 import inspect
 import random as _random
 import time
+import traceback
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from codon_sdk._text import exception_message, valid_unicode
 from codon_sdk.errors import CanonicalEncodingError, LedgerError, ReplayError, WorkloadRuntimeError
-from codon_sdk.identity._canonical import type_path
+from codon_sdk.identity._types import recorded_error, remember_type, type_path
 from codon_sdk.ledger._events import check_custom_type
 from codon_sdk.runtime._records import Token
 
@@ -388,8 +389,21 @@ class EffectSlot:
     def record_error(
         self, error: BaseException, *, metadata: Mapping[str, Any] | None = None
     ) -> None:
-        """Record that the effect raised ``error`` (resume and replay raise it again)."""
-        self._write(None, metadata, {"type": type_path(type(error)), "message": str(error)})
+        """Record that the effect raised ``error`` (resume and replay raise it again, as a
+        :class:`~codon_sdk.errors.RecordedError` that is also an instance of its class when
+        that class is a standard-library or registered one)."""
+        kind = type(error)
+        remember_type(kind)
+        trace = "".join(traceback.format_exception(kind, error, error.__traceback__))
+        self._write(
+            None,
+            metadata,
+            {
+                "type": type_path(kind),
+                "message": exception_message(error),
+                "traceback": valid_unicode(trace[-8192:]),
+            },
+        )
 
     def _write(self, prepared: Any, metadata: Mapping[str, Any] | None, error: Any) -> None:
         if self._done or self.recorded is not None:
@@ -422,16 +436,5 @@ def _utc_now() -> datetime:
 
 
 def _rebuild_error(error: Mapping[str, Any]) -> BaseException:
-    """The exception a recorded effect raised, rebuilt (same class where it can be imported)."""
-    path = str(error.get("type", ""))
-    message = str(error.get("message", ""))
-    module_name, _, qualname = path.partition(":")
-    try:
-        obj: Any = importlib.import_module(module_name)
-        for part in qualname.split("."):
-            obj = getattr(obj, part)
-        if isinstance(obj, type) and issubclass(obj, Exception):
-            return obj(message)
-    except Exception:
-        pass
-    return WorkloadRuntimeError(f"recorded effect failed with {path}: {message}")
+    """The exception a recorded effect raised, rebuilt from the ledger without trusting it."""
+    return recorded_error(error.get("type"), error.get("message"), error.get("traceback", ""))

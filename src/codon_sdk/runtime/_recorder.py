@@ -36,6 +36,7 @@ from typing import Any, Final, Protocol
 import orjson
 
 from codon_sdk.errors import PayloadTooLargeError
+from codon_sdk.identity._canonical import unencodable
 from codon_sdk.ledger._events import (
     FORMAT_VERSION,
     NODE_COMPLETED,
@@ -291,7 +292,11 @@ class Recorder:
             ev["trace_id"], ev["span_id"] = ids
         if self._prev is not None:
             ev["prev"] = self._prev.decode("ascii")
-        return self._seal(b"\x00" + _dumps(ev, option=_SORT), type_, node)
+        try:
+            body = _dumps(ev, option=_SORT)
+        except orjson.JSONEncodeError as exc:
+            raise unencodable(ev, exc) from exc
+        return self._seal(b"\x00" + body, type_, node)
 
     def _seal(self, full: bytes, type_: str, node: str | None) -> int:
         """Hash, chain and keep one entry given with its 0x00 prefix."""
@@ -400,6 +405,38 @@ class Recorder:
             self.append(NODE_COMPLETED, ts, node, token_id, result, {"emissions": n})
             return
         # the hot path, written out: format, hash, chain, keep; three times at most
+        tail, held = self._entries.tail, self._held
+        mark = len(tail)
+        try:
+            self._complete_fast(node, token_id, emitted, change, result, ts, n)
+        except orjson.JSONEncodeError as exc:  # a lone surrogate: undo, then say where
+            self._undo(len(tail) - mark)
+            self._held = held
+            payloads = [e[3] for e in emitted or ()]
+            raise unencodable(
+                {"emitted": payloads, "state": change, "result": result}, exc
+            ) from exc
+
+    def _undo(self, k: int) -> None:
+        """Forget the last ``k`` entries kept but not yet chained (``seq`` not advanced): the
+        sink's writer only ever takes entries off the front of its outbox."""
+        if k > 0:
+            del self._entries.tail[-k:]
+            if self._sink is not None:
+                del self._pending[-k:], self._leaves[-k:]
+
+    def _complete_fast(
+        self,
+        node: str,
+        token_id: str,
+        emitted: list[tuple[str, str, Any, Any, Any]] | None,
+        change: Any,
+        result: Any,
+        ts: int,
+        n: int,
+    ) -> None:
+        """The fixed-shape path of :meth:`completion` (its writes are undone by the caller if
+        ``orjson`` refuses a value)."""
         try:
             enq, enq_null, state_t, done_t, done_null = self._tpl[node]
         except KeyError:
@@ -492,13 +529,16 @@ class Recorder:
         if self._held is not None:
             self.flush_held()
         parts = [b"\x00{"]
-        if metadata:
-            parts += (b'"metadata":', _dumps(metadata, option=_SORT), b",")
-        parts += (b'"node":', self._j(origin), b",")
-        if parent_token_id is not None:
-            parts += (b'"parent_token_id":', _dumps(parent_token_id), b",")
-        if payload is not None and payload is not ABSENT:
-            parts += (b'"payload":', _json_value(payload), b",")
+        try:
+            if metadata:
+                parts += (b'"metadata":', _dumps(metadata, option=_SORT), b",")
+            parts += (b'"node":', self._j(origin), b",")
+            if parent_token_id is not None:
+                parts += (b'"parent_token_id":', _dumps(parent_token_id), b",")
+            if payload is not None and payload is not ABSENT:
+                parts += (b'"payload":', _json_value(payload), b",")
+        except orjson.JSONEncodeError as exc:
+            raise unencodable({"payload": payload, "metadata": metadata}, exc) from exc
         sid, tid = self._ids
         parts.append(
             b'"prev":"%s","run_id":%s,"seq":%d,%s"target":%s,"token_id":%s,%s"ts":%d,'

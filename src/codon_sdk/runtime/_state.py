@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from codon_sdk.errors import CanonicalEncodingError
-from codon_sdk.identity._canonical import Redact, canonical_bytes, decode, prepare
+from codon_sdk.identity._canonical import TAG, Redact, canonical_bytes, decode, prepare
 
 __all__ = ["RunState", "apply_change"]
 
@@ -165,14 +165,14 @@ class RunState(dict[Any, Any]):
                     snapshot = canonical_bytes(value, self._redact)
                 except CanonicalEncodingError as exc:
                     if skipped is None:
-                        raise
+                        raise _at_key(key, exc) from exc
                     skipped.append(f"state[{key!r}]: {exc}")
                     continue
                 if old == snapshot:
                     continue
                 recorded[key] = snapshot
                 plain = False
-            plain = plain and type(key) is str
+            plain = plain and _plain_key(key)
             changed[key] = value
         if not changed and not deleted:
             return None
@@ -209,6 +209,19 @@ class RunState(dict[Any, Any]):
             plain = tv in _PLAIN or (tv is int and -_SAFE <= value <= _SAFE)
             self._recorded[key] = value if plain else canonical_bytes(value)
         self._dirty = set()
+
+
+def _plain_key(key: Any) -> bool:
+    """Whether a key can be written as it is: a string that is not the tag key (which must be
+    escaped, or ledger data would hold a live tagged object) and whose code-point order is
+    RFC 8785's UTF-16 order (no character from U+D800 on)."""
+    return type(key) is str and key != TAG and (key.isascii() or max(key) < "\ud800")
+
+
+def _at_key(key: Any, exc: CanonicalEncodingError) -> CanonicalEncodingError:
+    path = f"state[{key!r}]" + exc.path[1:]
+    message = str(exc).replace(f"at {exc.path}", f"at {path}", 1)
+    return CanonicalEncodingError(message, path=path, type_name=exc.type_name)
 
 
 def apply_change(state: dict[Any, Any], change: Mapping[str, Any]) -> None:

@@ -121,9 +121,10 @@ class CodonWorkload(Workload):
         redactor: Redactor | None = None,
     ) -> None:
         for label, value in (("name", name), ("version", version)):
-            if not isinstance(value, str) or not value.strip():
+            if not isinstance(value, str) or not value.strip() or not value.isprintable():
                 raise WorkloadRegistrationError(
-                    f"workload {label} must be a non-empty string, got {value!r}"
+                    f"workload {label} must be a non-empty string of printable characters, "
+                    f"got {value!r}"
                 )
         self._name = name
         self._version = version
@@ -161,6 +162,11 @@ class CodonWorkload(Workload):
         """
         if not isinstance(name, str) or not name.strip():
             raise WorkloadRegistrationError(f"node name must be a non-empty string, got {name!r}")
+        if len(name) > 200 or not name.isprintable():
+            raise WorkloadRegistrationError(
+                f"node name {name!r} must be at most 200 printable characters (no control "
+                "characters, line breaks or escape sequences)"
+            )
         if name in _RESERVED_NODE_NAMES:
             raise WorkloadRegistrationError(f"node name {name!r} is reserved; choose another name")
         if name in self._nodes:

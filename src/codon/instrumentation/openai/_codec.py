@@ -25,12 +25,15 @@ from __future__ import annotations
 
 import importlib
 import json
+import sys
 from collections.abc import Mapping
 from typing import Any
 
 import openai
-from codon_sdk.errors import ReplayError, WorkloadRuntimeError
+from codon_sdk._text import printable
+from codon_sdk.errors import ReplayError
 from codon_sdk.identity._canonical import type_path
+from codon_sdk.identity._types import allowed_type, recorded_error, remember_type
 from codon_sdk.telemetry._genai import jsonable, scrub
 
 __all__ = [
@@ -73,17 +76,22 @@ def _http() -> Any:
         return importlib.import_module("httpx")
 
 
-def _import(path: Any) -> Any:
-    if not isinstance(path, str) or ":" not in path:
-        return None
-    module_name, _, qualname = path.partition(":")
-    try:
-        obj: Any = importlib.import_module(module_name)
-        for part in qualname.split("."):
-            obj = getattr(obj, part)
-    except Exception:
-        return None
-    return obj if isinstance(obj, type) else None
+def _openai_class(path: Any, base: type) -> Any:
+    """The class ``path`` (``module:qualname``) names, when it is ``base`` or a subclass and
+    either registered (``codon_sdk.identity``'s allowlist, which every response type this
+    process recorded is on) or defined in an already-imported module of the ``openai``
+    package. Ledger data never chooses what is imported: nothing is imported here, and
+    module ``__getattr__`` hooks (lazy imports) are not consulted."""
+    found = allowed_type(path)
+    if found is None and isinstance(path, str):
+        module_name, _, qualname = path.partition(":")
+        if module_name == "openai" or module_name.startswith("openai."):
+            obj: Any = sys.modules.get(module_name)
+            for part in qualname.split(".") if obj is not None else ():
+                namespace = getattr(obj, "__dict__", None)
+                obj = namespace.get(part) if isinstance(namespace, dict) else None
+            found = obj
+    return found if isinstance(found, type) and issubclass(found, base) else None
 
 
 # --------------------------------------------------------------------------- objects
@@ -95,6 +103,7 @@ def encode_object(obj: Any, *, headers: Mapping[str, str] | None = None) -> dict
     if not callable(dump):
         return {FORMAT_KEY: _VERSION, "value": obj}
     data = dump(mode="json", by_alias=True, exclude_unset=True, warnings=False)
+    remember_type(type(obj))
     out: dict[str, Any] = {FORMAT_KEY: _VERSION, "type": type_path(type(obj)), "data": data}
     request_id = getattr(obj, "_request_id", None)
     if isinstance(request_id, str):
@@ -119,20 +128,23 @@ def decode_object(record: Any) -> Any:
     record = _check(record, "response")
     if "value" in record:
         return record["value"]
-    cls = _import(record.get("type"))
+    cls = _openai_class(record.get("type"), openai.BaseModel)
     if cls is None:
         raise ReplayError(
-            f"recorded OpenAI response type {record.get('type')!r} cannot be imported; "
-            "install an openai version that has it"
+            f"recorded OpenAI response type {printable(record.get('type'))!r} is not a response "
+            "type of the installed openai package; install an openai version that has it"
         )
-    data = record.get("data") or {}
-    if issubclass(cls, openai.BaseModel):
-        obj = cls.construct(**data)
-        request_id = record.get("request_id")
-        if isinstance(request_id, str):
-            obj._request_id = request_id
-        return obj
-    return cls.model_validate(data)
+    data = record.get("data")
+    if not isinstance(data, dict):
+        raise ReplayError(
+            f"the recorded OpenAI {cls.__name__} holds {type(data).__name__} where its "
+            "fields were expected; the ledger entry is damaged"
+        )
+    obj = cls.construct(**data)
+    request_id = record.get("request_id")
+    if isinstance(request_id, str):
+        obj._request_id = request_id
+    return obj
 
 
 def recorded_headers(record: Any) -> dict[str, str]:
@@ -244,18 +256,22 @@ def scrub_exception(exc: BaseException, secrets: tuple[str, ...]) -> None:
 
 
 def rebuild_error(info: Mapping[str, Any]) -> BaseException:
-    """The exception ``info`` describes: the same class where it can be built, else
-    a :class:`~codon_sdk.errors.WorkloadRuntimeError` naming it."""
-    cls = _import(info.get("type"))
+    """The exception ``info`` describes: the same class where it is one of the openai
+    package's errors (or ``json.JSONDecodeError``), else a
+    :class:`~codon_sdk.errors.RecordedError` naming it (see ``codon_sdk.identity``)."""
+    name = info.get("type")
     message = str(info.get("message", ""))
-    if cls is not None and issubclass(cls, BaseException):
+    cls = _openai_class(name, openai.OpenAIError)
+    if cls is None and name == "json.decoder:JSONDecodeError":
+        cls = json.JSONDecodeError
+    if cls is not None:
         try:
             built = _build(cls, str(info.get("kind")), message, info)
         except Exception:
             built = None
         if isinstance(built, BaseException):
             return built
-    return WorkloadRuntimeError(f"recorded OpenAI call failed with {info.get('type')}: {message}")
+    return recorded_error(name, message)
 
 
 def _build(cls: Any, kind: str, message: str, info: Mapping[str, Any]) -> Any:

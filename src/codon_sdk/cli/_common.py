@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import re
 import sys
 from collections.abc import Iterator
 from typing import Any, Final, NoReturn
 
 import orjson
 
+from codon_sdk._text import printable
 from codon_sdk.errors import CodonError, RunNotFoundError, StoreError
 from codon_sdk.stores._base import LedgerStore
 from codon_sdk.stores._open import default_ledger_url, mask_url, open_store
@@ -71,8 +73,16 @@ def opened_store(url: str | None, *, must_exist: bool = True) -> Iterator[Ledger
         store.close()
 
 
+# Characters JSON leaves unescaped that a terminal may still act on: DEL and the C1 controls
+# (U+009B is a CSI in 8-bit mode), line and paragraph separators, bidirectional controls.
+_UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
 def emit_json(value: Any) -> None:
-    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2, default=str).decode() + "\n")
+    """Print ``value`` as indented JSON, every character a terminal could act on escaped."""
+    text = orjson.dumps(value, option=orjson.OPT_INDENT_2, default=str).decode()
+    text = _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    sys.stdout.write(text + "\n")
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
@@ -83,10 +93,10 @@ def run_command(func: Any, args: argparse.Namespace) -> int:
     try:
         return int(func(args))
     except CliError as exc:
-        print(f"codon: {exc}", file=sys.stderr)
+        print(f"codon: {printable(exc)}", file=sys.stderr)
         return exc.code
     except CodonError as exc:
-        print(f"codon: {exc}", file=sys.stderr)
+        print(f"codon: {printable(exc)}", file=sys.stderr)
         return EXIT_FAILED
     except BrokenPipeError:  # `codon export ... | head`
         return EXIT_OK

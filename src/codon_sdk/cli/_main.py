@@ -41,6 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("run_id")
     export.add_argument("--ledger", metavar="URL", help="ledger store URL")
     export.add_argument("--format", default="jsonl", help="output format (jsonl)")
+    export.add_argument(
+        "--force",
+        action="store_true",
+        help="export a run that does not verify anyway (a warning goes to stderr)",
+    )
     export.set_defaults(func=_runs.export)
 
     verify = commands.add_parser(

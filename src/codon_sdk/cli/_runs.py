@@ -1,4 +1,10 @@
-"""``codon runs list``, ``codon runs show``, ``codon export``."""
+"""``codon runs list``, ``codon runs show``, ``codon export``.
+
+Every string that comes from a ledger is shown through ``printable`` (control characters
+and escape sequences escaped, never interpreted), and a run is checked before it is shown
+or exported (``runtime/_trust.py``): ``runs show`` puts a warning above a run that does not
+verify, ``export`` refuses one unless ``--force``.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +13,14 @@ import sys
 
 import orjson
 
-from codon_sdk.cli._common import EXIT_OK, CliError, emit_json, opened_store
-from codon_sdk.runtime._launch import load_report
-from codon_sdk.stores._base import RUN_STATUSES
+from codon_sdk._text import printable
+from codon_sdk.cli._common import EXIT_FAILED, EXIT_OK, CliError, emit_json, opened_store
+from codon_sdk.errors import LedgerError
+from codon_sdk.ledger._events import parse_entry
+from codon_sdk.runtime._launch import report_from_trust
+from codon_sdk.runtime._report import ExecutionReport
+from codon_sdk.runtime._trust import Trust, check_trust, untrusted_warning
+from codon_sdk.stores._base import RUN_STATUSES, RunInfo
 
 __all__ = ["export", "runs_list", "runs_show"]
 
@@ -27,10 +38,10 @@ def runs_list(args: argparse.Namespace) -> int:
         return EXIT_OK
     print(f"{'RUN ID':<34} {'STATUS':<12} {'WORKLOAD':<24} {'EVENTS':>7}  STARTED")
     for r in runs:
-        workload = f"{r.workload_name}:{r.workload_version}"
+        workload = printable(f"{r.workload_name}:{r.workload_version}")
         print(
-            f"{r.run_id:<34} {r.status:<12} {workload:<24} {r.event_count:>7}  "
-            f"{r.started_at.isoformat(timespec='seconds')}"
+            f"{printable(r.run_id):<34} {printable(r.status):<12} {workload:<24} "
+            f"{r.event_count:>7}  {r.started_at.isoformat(timespec='seconds')}"
         )
     return EXIT_OK
 
@@ -38,45 +49,98 @@ def runs_list(args: argparse.Namespace) -> int:
 def runs_show(args: argparse.Namespace) -> int:
     with opened_store(args.ledger) as store:
         info = store.get_run(args.run_id)
-        report = load_report(store, args.run_id)
+        trust = check_trust(store, args.run_id)
+    try:
+        report: ExecutionReport | None = report_from_trust(trust)
+    except LedgerError:  # nothing before the first broken entry makes a run
+        report = None
     if args.json:
-        emit_json(
-            {
-                "run": info.to_dict(),
-                "state": report.state,
-                "results": {
-                    node: [r.result for r in records] for node, records in report.results.items()
-                },
-                "events": [orjson.loads(e) for e in report.entries],
-            }
-        )
-        return EXIT_OK
-    print(report.summary())
+        emit_json(_show_json(info, trust, report))
+    else:
+        _show_text(trust, report)
+    return EXIT_OK if trust.trusted else EXIT_FAILED
+
+
+def _show_json(info: RunInfo, trust: Trust, report: ExecutionReport | None) -> dict[str, object]:
+    events: list[object] = []
+    for seq, entry in enumerate(trust.entries):
+        try:
+            events.append(orjson.loads(entry))
+        except orjson.JSONDecodeError:
+            events.append({"seq": seq, "unparseable": entry[:200].decode("utf-8", "replace")})
+    return {
+        "run": info.to_dict(),
+        "verification": trust.report.to_dict(),
+        "trusted": trust.trusted,
+        "problems": list(trust.problems),
+        "state": report.state if report is not None else None,
+        "results": {}
+        if report is None
+        else {node: [r.result for r in records] for node, records in report.results.items()},
+        "events": events,
+    }
+
+
+def _show_text(trust: Trust, report: ExecutionReport | None) -> None:
+    if not trust.trusted:
+        print(printable(untrusted_warning(trust)))
+        print("  (what follows is what the database holds, not a verified record)")
+    if report is not None:
+        print(report.summary())
     print("  ledger:")
-    for ev in report.ledger:
-        who = ev.source_node or ""
-        if ev.target_node:
-            who += f" -> {ev.target_node}"
-        token = f" [{ev.token_id}]" if ev.token_id else ""
-        actor = f" by {ev.actor}" if ev.actor else ""
-        print(
-            f"    {ev.seq:>5}  {ev.timestamp.isoformat(timespec='milliseconds')}  "
-            f"{ev.event_type:<16} {who}{token}{actor}"
-        )
-    return EXIT_OK
+    origins: dict[str, str | None] = {}
+    for seq, entry in enumerate(trust.entries):
+        try:
+            ev = parse_entry(entry)
+        except LedgerError as exc:
+            print(f"    {seq:>5}  <entry cannot be read: {printable(exc)}>")
+            continue
+        source, target = ev.node, ev.target
+        if ev.type == "token_enqueued" and ev.token_id is not None:
+            origins[ev.token_id] = ev.node
+        elif ev.type == "token_dequeued":
+            source, target = origins.get(ev.token_id or ""), ev.node
+        who = printable(source or "") + (f" -> {printable(target)}" if target else "")
+        token = f" [{printable(ev.token_id)}]" if ev.token_id else ""
+        actor = f" by {printable(ev.actor)}" if ev.actor else ""
+        when = _when(ev.ts)
+        print(f"    {ev.seq:>5}  {when}  {printable(ev.type):<16} {who}{token}{actor}")
+
+
+def _when(ts: int) -> str:
+    from codon_sdk.runtime._records import from_us
+
+    try:
+        return from_us(ts).isoformat(timespec="milliseconds")
+    except (ValueError, OverflowError, OSError):
+        return f"<ts {ts}>"
 
 
 def export(args: argparse.Namespace) -> int:
     if args.format != "jsonl":
         raise CliError(f"unknown --format {args.format!r}; supported: jsonl")
     with opened_store(args.ledger) as store:
-        entries = store.read(args.run_id)
+        trust = check_trust(store, args.run_id)
         notes = store.checkpoints(args.run_id)
+    if not trust.trusted:
+        if not args.force:
+            raise CliError(
+                f"{untrusted_warning(trust)}; not exported (pass --force to export what the "
+                "database holds anyway)",
+                EXIT_FAILED,
+            )
+        print(
+            f"codon: {printable(untrusted_warning(trust))}; exported anyway (--force)",
+            file=sys.stderr,
+        )
     out = sys.stdout.buffer
-    for entry in entries:
-        out.write(entry + b"\n")
+    shown = sys.stdout.isatty()  # exact bytes for files and pipes, escaped text for a screen
+    for entry in trust.entries:
+        line = printable(entry.decode("utf-8", "replace")).encode() if shown else entry
+        out.write(line + b"\n")
     if notes:  # the last line: the latest signed checkpoint, to verify the lines above
         size, note = notes[-1]
-        out.write(orjson.dumps({"codon_checkpoint": {"size": size, "note": note.decode()}}) + b"\n")
+        text = note.decode("utf-8", "replace")
+        out.write(orjson.dumps({"codon_checkpoint": {"size": size, "note": text}}) + b"\n")
     out.flush()
     return EXIT_OK

@@ -16,15 +16,16 @@ checkpoint (see ``_verify``) or the head hash recorded elsewhere reveals it.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
 from codon_sdk.errors import CanonicalEncodingError, LedgerError
-from codon_sdk.identity._canonical import json_canonical
+from codon_sdk.identity._canonical import LITERAL_DEPTH, MAX_DEPTH, json_canonical
 from codon_sdk.ledger._events import (
     RUN_FINISHED,
     RUN_INTERRUPTED,
@@ -33,7 +34,15 @@ from codon_sdk.ledger._events import (
 )
 from codon_sdk.ledger._merkle import leaf_hash
 
-__all__ = ["ChainCheck", "ChainWalk", "check_chain", "check_entry", "is_canonical", "walk_chain"]
+__all__ = [
+    "MAX_ENTRY_BYTES",
+    "ChainCheck",
+    "ChainWalk",
+    "check_chain",
+    "check_entry",
+    "is_canonical",
+    "walk_chain",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +78,9 @@ class ChainWalk:
     problem: str | None = None
     started: dict[str, Any] = field(default_factory=dict)
     pauses: list[int] = field(default_factory=list)
+    #: Past a fault: whether some later entry still parses as ``run_finished`` (the end is
+    #: there, the chain leading to it is broken), so nobody claims the tail was cut off.
+    end_after_fault: bool = False
 
 
 def walk_chain(entries: Sequence[bytes], *, run_id: str | None = None) -> ChainWalk:
@@ -77,12 +89,15 @@ def walk_chain(entries: Sequence[bytes], *, run_id: str | None = None) -> ChainW
     prev_hex: str | None = None
     expected_run = run_id
     for seq, entry in enumerate(entries):
+        entry = _as_bytes(entry)
         leaf = leaf_hash(entry)
         obj, problem = check_entry(entry, seq, expected_run, prev_hex, walk.ended)
         if problem is not None or obj is None:
-            walk.leaves.extend(leaf_hash(e) for e in entries[seq:])
+            rest = [_as_bytes(e) for e in entries[seq:]]
+            walk.leaves.extend(leaf_hash(e) for e in rest)
             walk.bad_seq, walk.problem = _blame(entries, seq, leaf, obj, problem)
             walk.ended = False
+            walk.end_after_fault = any(_is_end(e) for e in rest)
             return walk
         walk.leaves.append(leaf)
         kind = obj["type"]
@@ -94,6 +109,24 @@ def walk_chain(entries: Sequence[bytes], *, run_id: str | None = None) -> ChainW
         walk.ended = walk.ended or kind == RUN_FINISHED
         prev_hex = leaf.hex()
     return walk
+
+
+def _as_bytes(entry: Any) -> bytes:
+    """A stored entry as bytes (a driver may hand out memoryview or bytearray; anything that
+    is no byte string at all becomes an empty entry, which fails to parse)."""
+    if type(entry) is bytes:
+        return entry
+    if isinstance(entry, (bytearray, memoryview)):
+        return bytes(entry)
+    return b""
+
+
+def _is_end(entry: bytes) -> bool:
+    try:
+        obj = orjson.loads(entry)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(obj, dict) and obj.get("type") == RUN_FINISHED
 
 
 def _blame(
@@ -143,21 +176,107 @@ def check_chain(
     return ChainCheck(True, len(items), head)
 
 
+#: Entries larger than this are not parsed (the recorder's default limit is 16 MiB).
+MAX_ENTRY_BYTES: Final = 256 * 1024 * 1024
+
+
 def check_entry(
     entry: bytes, seq: int, run_id: str | None, prev_hex: str | None, finished: bool
 ) -> tuple[dict[str, Any] | None, str | None]:
-    """Check one entry at position ``seq``; return (the parsed entry or None, problem or None)."""
+    """Check one entry at position ``seq``; return (the parsed entry or None, problem or None).
+
+    Total over any bytes: every way an entry can be wrong is a specific problem, never an
+    exception (size, encoding, nesting, number range, duplicate keys, field types...).
+    """
+    if len(entry) > MAX_ENTRY_BYTES:
+        return None, (
+            f"entry is {len(entry)} bytes, over the {MAX_ENTRY_BYTES} bytes a ledger entry may "
+            "hold; it was not parsed"
+        )
     try:
         obj = orjson.loads(entry)
+    except orjson.JSONDecodeError as exc:
+        return None, _parse_problem(exc)
+    try:
         validate_parsed(obj)
-    except (LedgerError, orjson.JSONDecodeError) as exc:
+    except LedgerError as exc:
         return None, f"entry cannot be parsed: {exc}"
     try:
-        if not is_canonical(obj, entry):
-            return obj, "entry bytes are not in canonical (RFC 8785) form"
-    except CanonicalEncodingError as exc:
-        return obj, f"entry cannot be re-encoded canonically: {exc}"
+        canonical = is_canonical(obj, entry)
+    except (CanonicalEncodingError, TypeError, ValueError, RecursionError, OverflowError) as exc:
+        return obj, _encoding_problem(obj, exc)
+    if not canonical:
+        return obj, _canonical_problem(entry)
     return obj, _check_fields(obj, seq, run_id, prev_hex, finished)
+
+
+def _parse_problem(exc: orjson.JSONDecodeError) -> str:
+    text = str(exc)
+    if "depth limit" in text:
+        why = "it is nested deeper than the 1,024 levels a JSON parser here accepts"
+    elif "surrogate" in text or "UTF-8" in text:
+        why = "it is not valid UTF-8 (or holds a lone surrogate escape)"
+    elif "infinity" in text:
+        why = "it holds a number outside the range of a double"
+    elif "byte order mark" in text:
+        why = "it starts with a byte order mark"
+    else:
+        why = f"it is not valid JSON ({text})"
+    return f"entry cannot be parsed: {why}"
+
+
+def _encoding_problem(obj: Any, exc: BaseException) -> str:
+    depth = _depth(obj)
+    if depth > LITERAL_DEPTH:
+        return (
+            f"entry is nested {depth} levels deep; the SDK never writes entries deeper than "
+            f"{LITERAL_DEPTH} levels (values are refused past {MAX_DEPTH})"
+        )
+    return f"entry cannot be re-encoded canonically: {exc}"
+
+
+def _canonical_problem(entry: bytes) -> str:
+    duplicate = _duplicate_key(entry)
+    if duplicate is not None:
+        return (
+            f"entry has the key {duplicate!r} twice in one object; canonical (RFC 8785) "
+            "entries never repeat a key"
+        )
+    return "entry bytes are not in canonical (RFC 8785) form"
+
+
+def _depth(value: Any) -> int:
+    """How deeply containers nest in a parsed value (iterative: hostile data is deep)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            stack.extend((x, depth + 1) for x in item.values())
+        elif isinstance(item, list):
+            stack.extend((x, depth + 1) for x in item)
+        else:
+            continue
+        deepest = max(deepest, depth + 1)
+    return deepest
+
+
+def _duplicate_key(entry: bytes) -> str | None:
+    found: list[str] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: set[str] = set()
+        for key, _ in items:
+            if key in seen and not found:
+                found.append(key)
+            seen.add(key)
+        return dict(items)
+
+    try:
+        json.loads(entry, object_pairs_hook=pairs)
+    except (ValueError, RecursionError):
+        return None
+    return found[0] if found else None
 
 
 # orjson with sorted keys writes RFC 8785 bytes except for floats, integers past 2^53
@@ -198,7 +317,7 @@ def _plain_numbers(value: Any) -> bool:
         return all(_plain_numbers(item) for item in value.values())
     if kind is list:
         return all(_plain_numbers(item) for item in value)
-    return False
+    return False  # a float
 
 
 def _check_fields(

@@ -27,8 +27,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from codon_sdk._text import printable
 from codon_sdk.errors import CheckpointError
-from codon_sdk.ledger._chain import walk_chain
+from codon_sdk.ledger._chain import ChainWalk, walk_chain
 from codon_sdk.ledger._checkpoint import Checkpoint, run_leaf
 from codon_sdk.ledger._merkle import MerkleAccumulator, leaf_hash
 from codon_sdk.ledger._note import Verifier, check_note
@@ -83,13 +84,14 @@ class VerificationReport:
         return self.ok
 
     def summary(self) -> str:
+        """A human-readable verdict (strings that came from the ledger shown escaped)."""
         lines = [
-            f"run {self.run_id}: {self.status.upper()} ({self.event_count} events, "
+            f"run {printable(self.run_id)}: {self.status.upper()} ({self.event_count} events, "
             f"root {self.root[:16]}…)"
         ]
-        lines.extend(f"  checked: {c}" for c in self.checked)
-        lines.extend(f"  anchor:  {a}" for a in self.anchors)
-        lines.extend(f"  {'TAMPER' if f.tamper else 'note'}: {f}" for f in self.findings)
+        lines.extend(f"  checked: {printable(c)}" for c in self.checked)
+        lines.extend(f"  anchor:  {printable(a)}" for a in self.anchors)
+        lines.extend(f"  {'TAMPER' if f.tamper else 'note'}: {printable(f)}" for f in self.findings)
         if self.status == UNANCHORED:
             lines.append(
                 "  no checkpoint held outside the database was checked: export checkpoints "
@@ -154,8 +156,50 @@ def verify_entries(
     shorter than the index, or with another head, was cut. A malformed verifier
     key raises :class:`CheckpointError` (the caller's mistake, not the ledger's).
     """
+    verifiers = _verifiers(vkeys)  # a malformed key is the caller's mistake: it raises
+    try:
+        return _verify(
+            run_id,
+            entries,
+            stored_checkpoints,
+            external_checkpoints,
+            verifiers,
+            index_says_ended,
+            index_event_count,
+            index_head,
+        )
+    except Exception as exc:  # hostile data no check foresaw: still a verdict, never a crash
+        return VerificationReport(
+            run_id=run_id,
+            status=TAMPERED,
+            event_count=len(entries),
+            head=None,
+            root=_EMPTY_ROOT,
+            findings=(
+                Finding(
+                    None,
+                    "unverifiable",
+                    f"verification could not complete on this run's data ({type(exc).__name__}: "
+                    f"{exc}); its ledger cannot be trusted",
+                ),
+            ),
+        )
+
+
+_EMPTY_ROOT: Final = MerkleAccumulator().root().hex()
+
+
+def _verify(
+    run_id: str,
+    entries: Sequence[bytes],
+    stored_checkpoints: Sequence[bytes],
+    external_checkpoints: Sequence[bytes],
+    verifiers: list[Verifier] | None,
+    index_says_ended: bool | None,
+    index_event_count: int | None,
+    index_head: str | None,
+) -> VerificationReport:
     state = _State()
-    verifiers = _verifiers(vkeys)
     walk = walk_chain(entries, run_id=run_id)
     if walk.problem is not None:
         state.tamper(walk.bad_seq, "chain", walk.problem)
@@ -165,35 +209,33 @@ def verify_entries(
         f"{len(entries)} entries: canonical bytes, run id, seq, prev chain, start and end events"
     )
     leaves, ended = walk.leaves, walk.ended
-    announced = dict(walk.started.get("checkpoints") or {}) if walk.problem is None else {}
+    announced = walk.started.get("checkpoints") if walk.problem is None else None
+    if not isinstance(announced, dict):
+        announced = {}
     _check_index(entries, leaves, index_event_count, index_head, state)
     checkpoints = [
         *_open_all(stored_checkpoints, "stored", verifiers, state),
         *_open_all(external_checkpoints, "external", verifiers, state),
     ]
-    roots = _check_checkpoints(
+    roots, anchored = _check_checkpoints(
         run_id, leaves, checkpoints, announced, ended, walk.pauses, verifiers, state
     )
     if not ended:
-        if index_says_ended:
-            state.tamper(
-                len(entries),
-                "end_missing",
-                "the runs index says this run ended but its ledger has no run_finished: "
-                "the tail was cut off",
-            )
-        else:
-            state.findings.append(
-                Finding(
-                    None, "not_ended", "the run has not ended (running, crashed or paused)", False
-                )
-            )
+        _not_ended(walk, index_says_ended, len(entries), state)
+    elif state.anchors and anchored < len(leaves):
+        state.note(
+            None,
+            "partly_anchored",
+            f"checkpoints held outside the database anchor the first {anchored} of "
+            f"{len(leaves)} events; the last {len(leaves) - anchored} are not anchored "
+            "(export the checkpoint made at the end of the run)",
+        )
     tampered = any(f.tamper for f in state.findings)
     if tampered:
         status = TAMPERED
     elif not ended:
         status = INCOMPLETE
-    elif state.anchors:
+    elif state.anchors and anchored == len(leaves):
         status = VERIFIED
     else:
         status = UNANCHORED
@@ -207,6 +249,27 @@ def verify_entries(
         anchors=tuple(state.anchors),
         checked=tuple(state.checked),
     )
+
+
+def _not_ended(walk: ChainWalk, index_says_ended: bool | None, count: int, state: _State) -> None:
+    """What a ledger without (an intact chain to) ``run_finished`` means, and no more."""
+    if walk.problem is None:
+        if index_says_ended:
+            state.tamper(
+                count,
+                "end_missing",
+                "the runs index says this run ended but its ledger has no run_finished: "
+                "the tail was cut off",
+            )
+        else:
+            state.note(None, "not_ended", "the run has not ended (running, crashed or paused)")
+    elif index_says_ended and not walk.end_after_fault:
+        state.tamper(
+            count,
+            "end_missing",
+            "the runs index says this run ended but no run_finished event is left in its "
+            "ledger: the end was removed (or the tail cut off)",
+        )
 
 
 def _verifiers(vkeys: Iterable[str | Verifier] | None) -> list[Verifier] | None:
@@ -254,7 +317,7 @@ def _open_all(
                 continue
             check = check_note(note, verifiers)
             checkpoint = Checkpoint.parse(check.text)
-        except CheckpointError as exc:
+        except (CheckpointError, ValueError, TypeError) as exc:  # hostile bytes: a finding
             state.tamper(None, "checkpoint_malformed", f"{label} is malformed: {exc}")
             continue
         if check.bad:
@@ -287,12 +350,14 @@ def _check_checkpoints(
     pauses: list[int],
     verifiers: list[Verifier] | None,
     state: _State,
-) -> dict[int, bytes]:
-    """Check every checkpoint against the leaves; return the roots computed (by size)."""
+) -> tuple[dict[int, bytes], int]:
+    """Check every checkpoint against the leaves; return the roots computed (by size) and
+    how many events the largest trusted external checkpoint anchors."""
     origin = announced.get("origin")
     suffix = f"/run/{run_id}"
     sizes = {c.checkpoint.size for c in checkpoints if c.checkpoint.size <= len(leaves)}
     roots = _prefix_roots(leaves, sorted(sizes | {len(leaves)}))
+    anchored = 0
     for item in checkpoints:
         cp = item.checkpoint
         if (origin is not None and cp.origin != origin) or not cp.origin.endswith(suffix):
@@ -326,9 +391,10 @@ def _check_checkpoints(
         if item.source == "external" and verifiers is not None:
             # only a checkpoint whose signature a trusted key vouches for anchors the run
             state.anchors.append(f"{item.label}: size {cp.size}{signed}")
+            anchored = max(anchored, cp.size)
     if announced:
         _check_announced(leaves, checkpoints, announced, ended, pauses, state)
-    return roots
+    return roots, anchored
 
 
 def _check_announced(

@@ -9,19 +9,19 @@ from typing import TYPE_CHECKING, Any
 
 from codon_sdk.errors import (
     CanonicalEncodingError,
-    LedgerError,
     LogicChangedError,
     RunConflictError,
+    UntrustedRunError,
     WorkloadRuntimeError,
 )
 from codon_sdk.identity._canonical import Redact, prepare
-from codon_sdk.ledger._chain import check_chain
 from codon_sdk.ledger._events import RUN_RESUMED, parse_entry
 from codon_sdk.ledger._merkle import leaf_hash
 from codon_sdk.runtime._engine import NodeDef, Observer, Run, now_us
 from codon_sdk.runtime._rebuild import RebuiltRun, rebuild
 from codon_sdk.runtime._recorder import DURABILITY_MODES, LockedRecorder, Recorder
 from codon_sdk.runtime._report import ExecutionReport
+from codon_sdk.runtime._trust import Trust, check_trust, trusted_entries
 from codon_sdk.runtime._writer import RunWriter
 from codon_sdk.stores._base import LedgerStore, RunInfo, new_owner
 from codon_sdk.stores._open import open_store
@@ -31,7 +31,7 @@ from codon_sdk.telemetry._tracing import RunTracer
 if TYPE_CHECKING:  # pragma: no cover
     from codon_sdk.runtime._workload import CodonWorkload
 
-__all__ = ["RunOptions", "load_report", "new_run", "resume_run"]
+__all__ = ["RunOptions", "load_report", "new_run", "report_from_trust", "resume_run"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -175,47 +175,53 @@ def new_run(
     return run
 
 
-def _read_checked(ledger: LedgerStore, run_id: str) -> list[bytes]:
-    """A run's entries, refused if they do not verify: the chain always, and with a notary
-    its signed checkpoints, stored and exported (so a rewritten history is never resumed,
-    replayed or forked, let alone signed over)."""
-    entries = ledger.read(run_id)
-    notary = ledger.notary
-    if notary is None or notary.vkey is None:
-        chain = check_chain(entries, run_id=run_id)
-        problem = None if chain.ok else f"seq {chain.bad_seq}: {chain.problem}"
-    else:
-        from codon_sdk.ledger._verify import verify_entries
-
-        info = ledger.get_run(run_id)
-        report = verify_entries(
-            run_id,
-            entries,
-            stored_checkpoints=[note for _, note in ledger.checkpoints(run_id)],
-            external_checkpoints=notary.exported(run_id),
-            vkeys=[notary.vkey],
-            index_event_count=info.event_count,
-            index_head=info.head,
-        )
-        bad = [f for f in report.findings if f.tamper]
-        problem = "; ".join(str(f) for f in bad) if bad else None
-    if problem is not None:
-        raise LedgerError(
-            f"run {run_id} in {ledger.url} does not verify ({problem}); it cannot be "
-            "trusted, so it is not resumed, replayed or forked (run `codon verify` for details)"
-        )
-    return entries
+def _read_checked(
+    ledger: LedgerStore, run_id: str, *, action: str = "resumed, replayed or forked"
+) -> list[bytes]:
+    """A run's entries, refused if they do not verify (see ``runtime/_trust.py``): a rewritten
+    or planted history is never resumed, replayed or forked, let alone signed over."""
+    return trusted_entries(ledger, run_id, action=action)
 
 
-def load_report(store: str | LedgerStore, run_id: str) -> ExecutionReport:
-    """The report of a recorded run, read from its store (no workload code needed)."""
+def load_report(store: str | LedgerStore, run_id: str, *, force: bool = False) -> ExecutionReport:
+    """The report of a recorded run, read from its store (no workload code needed).
+
+    The run is checked first, as every reader checks it (``runtime/_trust.py``): one that
+    does not verify raises :class:`~codon_sdk.errors.UntrustedRunError`, unless
+    ``force=True``; a forced report of an untrusted run is built from the entries before
+    the first broken one, and ``report.verification`` says what is wrong.
+    """
     ledger, opened = _open(store)
     try:
-        entries = ledger.read(run_id)
+        trust = check_trust(ledger, run_id)
     finally:
         if opened:
             ledger.close()
-    return _report_from(entries, rebuild(parse_entry(e) for e in entries))
+    if not trust.trusted and not force:
+        raise UntrustedRunError(
+            f"run {run_id} does not verify, so no report is built from it: "
+            + "; ".join(trust.problems)
+            + " (pass force=True to read it anyway, or run `codon verify`)",
+            findings=trust.problems,
+        )
+    return report_from_trust(trust)
+
+
+def report_from_trust(trust: Trust) -> ExecutionReport:
+    """The report of a checked run (an untrusted one: of its entries before the first
+    broken one), with ``report.verification`` set."""
+    entries = trust.entries
+    if not trust.trusted:
+        entries = entries[: _first_bad(trust)]
+    report = _report_from(entries, rebuild(parse_entry(e) for e in entries))
+    report.verification = trust.report
+    return report
+
+
+def _first_bad(trust: Trust) -> int:
+    """How many entries precede the first one a finding names (all when none does)."""
+    seqs = [f.seq for f in trust.report.findings if f.tamper and f.seq is not None]
+    return min(seqs) if seqs else len(trust.entries)
 
 
 def _report_from(entries: list[bytes], rebuilt: RebuiltRun) -> ExecutionReport:
@@ -279,7 +285,7 @@ def resume_run(
     ledger, opened = _open(store)
     closers: list[Any] = [ledger.close] if opened else []
     try:
-        entries = _read_checked(ledger, run_id)
+        entries = _read_checked(ledger, run_id, action="resumed")
         rebuilt = rebuild(parse_entry(e) for e in entries)
         if rebuilt.finished:
             for close in closers:

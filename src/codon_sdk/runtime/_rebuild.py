@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from codon_sdk.errors import LedgerError
 from codon_sdk.identity._canonical import revive
 from codon_sdk.ledger._events import (
     EFFECT_RECORDED,
@@ -80,7 +81,32 @@ class RebuiltRun:
 
 
 def rebuild(events: Iterable[LedgerEvent]) -> RebuiltRun:
-    """Fold a run's events (in seq order) into a :class:`RebuiltRun`."""
+    """Fold a run's events (in seq order) into a :class:`RebuiltRun`.
+
+    Ledger data is hostile input even when its chain checks (an attacker without the
+    signing key can write a consistent chain): an event whose built-in fields have the wrong
+    shape raises :class:`~codon_sdk.errors.LedgerError` naming it, never anything else.
+    """
+    current: list[LedgerEvent] = []
+    try:
+        return _fold(_tracked(events, current))
+    except LedgerError:
+        raise
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
+        where = f"event {current[0].seq} ({current[0].type!r})" if current else "the run"
+        raise LedgerError(
+            f"{where} of run {current[0].run_id if current else '?'} is malformed ({exc}); "
+            "the ledger was not written by the SDK this way: run `codon verify`"
+        ) from None
+
+
+def _tracked(events: Iterable[LedgerEvent], current: list[LedgerEvent]) -> Iterable[LedgerEvent]:
+    for ev in events:
+        current[:] = [ev]
+        yield ev
+
+
+def _fold(events: Iterable[LedgerEvent]) -> RebuiltRun:
     run: RebuiltRun | None = None
     pending_tokens: dict[str, list[tuple[str, str, Any, str, str | None, int]]] = {}
     pending_state: dict[str, list[Any]] = {}
@@ -90,7 +116,7 @@ def rebuild(events: Iterable[LedgerEvent]) -> RebuiltRun:
         if run is None:
             run = RebuiltRun(run_id=ev.run_id, started=dict(ev.metadata), started_us=ev.ts)
             if ev.type != RUN_STARTED:
-                raise ValueError(f"run {ev.run_id} does not start with run_started")
+                raise LedgerError(f"run {ev.run_id} does not start with run_started")
             continue
         run.last_us = ev.ts
         kind = ev.type
@@ -151,7 +177,7 @@ def rebuild(events: Iterable[LedgerEvent]) -> RebuiltRun:
             run.status = str(ev.metadata.get("status", "completed"))
             run.finish_reason = ev.metadata.get("reason")
     if run is None:
-        raise ValueError("the run has no events")
+        raise LedgerError("the run has no events")
     run.queue = [item for tid, item in real.items() if tid not in done]
     return run
 

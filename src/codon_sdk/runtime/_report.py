@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from codon_sdk._text import printable
 from codon_sdk.identity._canonical import canonical_bytes, revive
 from codon_sdk.ledger._chain import ChainCheck, check_chain
 from codon_sdk.ledger._events import (
@@ -26,6 +27,7 @@ from codon_sdk.ledger._events import (
     LedgerEvent,
     parse_entry,
 )
+from codon_sdk.ledger._verify import VerificationReport
 from codon_sdk.runtime._records import AuditEvent, NodeExecutionRecord, from_us
 
 __all__ = ["ExecutionReport", "LedgerView", "usage_from"]
@@ -129,6 +131,9 @@ class ExecutionReport:
         self._results: dict[str, list[NodeExecutionRecord]] | None = None
         self._ledger: list[AuditEvent] | None = None
         self._usage: dict[str, Any] | None = None
+        #: How the run verified when the report was read from a store (None: made in this
+        #: process). A report forced out of a run that does not verify says why here.
+        self.verification: VerificationReport | None = None
 
     # ------------------------------------------------------------------ identity & timing
 
@@ -253,20 +258,22 @@ class ExecutionReport:
         )
 
     def summary(self) -> str:
-        """A short human-readable account of the run."""
+        """A short human-readable account of the run (ledger strings shown escaped)."""
+        reason = f" ({printable(self.reason)})" if self.reason else ""
         lines = [
-            f"run {self.run_id}: {self.status}"
-            + (f" ({self.reason})" if self.reason else "")
-            + f" in {self.duration_ms:.1f} ms",
-            f"  logic id    {self.logic_id}",
-            f"  deployment  {self.deployment_id}",
+            f"run {printable(self.run_id)}: {printable(self.status)}{reason} "
+            f"in {self.duration_ms:.1f} ms",
+            f"  logic id    {printable(self.logic_id)}",
+            f"  deployment  {printable(self.deployment_id)}",
             f"  events      {self.event_count}   head {self.head_hash}",
             "  nodes:",
         ]
         for node, records in self.results.items():
             total = sum(r.duration_ms for r in records)
-            lines.append(f"    {node:<20} {len(records):>5} activation(s)  {total:>9.2f} ms")
-        counts = Counter(e.event_type for e in self.ledger)
+            lines.append(
+                f"    {printable(node):<20} {len(records):>5} activation(s)  {total:>9.2f} ms"
+            )
+        counts = Counter(printable(e.event_type) for e in self.ledger)
         lines.append(
             "  events by type: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items()))
         )

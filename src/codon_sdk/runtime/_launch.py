@@ -7,8 +7,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from codon_sdk._text import printable
 from codon_sdk.errors import (
     CanonicalEncodingError,
+    LedgerError,
     LogicChangedError,
     RunConflictError,
     UntrustedRunError,
@@ -355,6 +357,7 @@ def resume_run(
 
 
 def _adopt(run: Run, entries: list[bytes], rebuilt: RebuiltRun) -> None:
+    check_queue(rebuilt, run.nodes)
     run.rec.load(entries)
     run.state.load(rebuilt.state)
     run.queue = deque(rebuilt.queue)
@@ -365,6 +368,18 @@ def _adopt(run: Run, entries: list[bytes], rebuilt: RebuiltRun) -> None:
     run.resume_inputs = dict(rebuilt.resume_inputs)
     run.attempts = dict(rebuilt.attempts)
     run.started_us = rebuilt.started_us
+
+
+def check_queue(rebuilt: RebuiltRun, nodes: dict[str, NodeDef]) -> None:
+    """Every token the ledger left queued must be for a node of this workload: a ledger that
+    names another (recorded by other code, or edited) is refused, naming it."""
+    for token_id, target, *_ in rebuilt.queue:
+        if target not in nodes:
+            raise LedgerError(
+                f"run {rebuilt.run_id} has token {printable(token_id)!r} queued for node "
+                f"{printable(target)!r}, which this workload does not have (known: "
+                f"{', '.join(sorted(nodes))}); resume it with the code that recorded it"
+            )
 
 
 def _record_resumed(

@@ -327,7 +327,9 @@ class NodeRuntime:
         self._effects += 1
         run = self._run
         recorded = run.effects.get(key)
-        asked = None if request is _NO_REQUEST else ask(request, run.redact)
+        # a resume serves what it holds without writing or comparing: nothing to ask
+        needed = request is not _NO_REQUEST and (recorded is None or run.replaying)
+        asked = ask(request, run.redact) if needed else None
         if run.replaying:
             live = self._node.name in run.live
             if recorded is not None and recorded.name == name and asked is not None:

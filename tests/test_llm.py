@@ -121,6 +121,31 @@ def test_replay_serves_the_recorded_result_without_calling_the_function() -> Non
     assert fake.calls == 1
 
 
+def test_replay_of_a_changed_prompt_reports_the_request_and_serves_the_recording() -> None:
+    """The request (llm.request, kept once) is compared: another prompt is ``request changed``;
+    ``live=["ask"]`` calls the function again with today's prompt."""
+    fake = FakeLLM()
+    prompt = {"text": "hi"}
+
+    def ask(message: Any, *, runtime: Any, context: Any) -> Any:
+        return track_llm(fake.complete, model="gpt-4o-mini", prompt=prompt["text"])["id"]
+
+    store = MemoryStore()
+    wl = _one_node(ask)
+    report = wl.execute(None, deployment_id="dev", store=store)
+    [effect] = _effects(report)
+    assert effect.metadata["request"] == {"value_at": "llm.request"}
+    prompt["text"] = "hello"
+    replay = wl.replay(report.run_id, store=store)
+    assert [d.what for d in replay.divergences] == ["request changed"]
+    assert replay.divergences[0].differences == ("$['prompt']: recorded 'hi', replay 'hello'",)
+    assert fake.calls == 1
+    live = wl.replay(report.run_id, store=store, live=["ask"])
+    assert fake.calls == 2
+    assert live.report is not None
+    assert live.report.node_results("ask") == ["cmpl-2"]
+
+
 def test_track_llm_async_records_and_replays() -> None:
     """The async twin awaits the function; the replay serves the result."""
     fake = FakeLLM()

@@ -308,3 +308,134 @@ def test_a_run_streamed_in_messages_mode_replays_its_streamed_llm_calls(
     assert effect.metadata["llm"]["request"].get("stream") is True
     outcome = wrapped.workload.replay(report.run_id, store=store)
     assert outcome.identical, outcome.summary()
+
+
+# --------------------------------------------------------------------------- requests, live
+
+
+class Letter(TypedDict):
+    topic: str
+    draft: str
+    final: str
+
+
+def letter(base_url: str, prompt: str) -> StateGraph[Any]:
+    """``draft`` asks the model with ``prompt``; ``polish`` asks it about the draft."""
+    client = openai.OpenAI(base_url=base_url, api_key="sk-test", max_retries=0)
+
+    def chat(content: str) -> str:
+        reply = client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": content}]
+        )
+        return reply.choices[0].message.content or ""
+
+    def draft(state: Letter) -> dict[str, Any]:
+        return {"draft": chat(f"{prompt} {state['topic']}")}
+
+    def polish(state: Letter) -> dict[str, Any]:
+        return {"final": chat(f"Polish: {state['draft']}")}
+
+    graph = StateGraph(Letter)
+    graph.add_node("draft", draft)
+    graph.add_node("polish", polish)
+    graph.add_edge(START, "draft")
+    graph.add_edge("draft", "polish")
+    return graph
+
+
+def _letter_run(store: LedgerStore, server: OpenAIProtocolServer) -> str:
+    wrapped = LangGraphWorkloadAdapter.from_langgraph(
+        letter(server.base_url, "Write a letter about"), name="letters", version="1", store=store
+    )
+    out = wrapped.invoke({"topic": "tides", "draft": "", "final": ""})
+    assert out["final"] == "echo: Polish: echo: Write a letter about tides"
+    return str(wrapped.last_report.run_id)
+
+
+def _letters(base_url: str, prompt: str, store: LedgerStore) -> Any:
+    return LangGraphWorkloadAdapter.from_langgraph(
+        letter(base_url, prompt), name="letters", version="1", store=store
+    ).workload
+
+
+def test_a_changed_prompt_in_a_graph_node_is_a_request_divergence(
+    sqlite_store: LedgerStore,
+) -> None:
+    """Served from the ledger with the server stopped: the changed request is reported with
+    both prompts, and the recorded answers keep the rest of the run identical."""
+    with OpenAIProtocolServer(bundled_recordings(), fallback=echo_fallback) as server:
+        run_id = _letter_run(sqlite_store, server)
+        url = server.base_url
+    assert (
+        _letters(url, "Write a letter about", sqlite_store)
+        .replay(run_id, store=sqlite_store)
+        .identical
+    )
+    outcome = _letters(url, "Write a poem about", sqlite_store).replay(run_id, store=sqlite_store)
+    assert [(d.node, d.what) for d in outcome.divergences] == [("draft", "request changed")]
+    (changed,) = outcome.divergences
+    assert changed.expected["messages"][0]["content"] == "Write a letter about tides"
+    assert changed.actual["messages"][0]["content"] == "Write a poem about tides"
+    assert "'Write a letter about tides'" in outcome.summary()
+    assert len(server.requests) == 2
+
+
+def test_a_live_graph_node_calls_the_server_alone(sqlite_store: LedgerStore) -> None:
+    """``live=["draft"]``: one request, draft's, with today's prompt; polish is served."""
+    with OpenAIProtocolServer(bundled_recordings(), fallback=echo_fallback) as server:
+        run_id = _letter_run(sqlite_store, server)
+        workload = _letters(server.base_url, "Write a poem about", sqlite_store)
+        outcome = workload.replay(run_id, store=sqlite_store, live=["draft"])
+        sent = [r.body["messages"][0]["content"] for r in server.requests[2:]]
+        assert sent == ["Write a poem about tides"]
+        same = _letters(server.base_url, "Write a letter about", sqlite_store)
+        assert same.replay(run_id, store=sqlite_store, live=["draft"]).identical
+        assert len(server.requests) == 4
+        with pytest.raises(ReplayError, match=r"nodes are: .*draft, polish"):
+            workload.replay(run_id, store=sqlite_store, live=["drafts"])
+    assert outcome.live == ("draft",)
+    assert ("draft", "request changed") in {(d.node, d.what) for d in outcome.divergences}
+    assert ("polish", "request changed") in {(d.node, d.what) for d in outcome.divergences}
+
+
+def _nested_letter(base_url: str) -> StateGraph[Any]:
+    """``intro`` asks the model, then ``body`` (a compiled subgraph of one asking node)."""
+    client = openai.OpenAI(base_url=base_url, api_key="sk-test", max_retries=0)
+
+    def chat(content: str) -> str:
+        reply = client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": content}]
+        )
+        return reply.choices[0].message.content or ""
+
+    def intro(state: Letter) -> dict[str, Any]:
+        return {"draft": chat(f"Intro for {state['topic']}")}
+
+    def write(state: Letter) -> dict[str, Any]:
+        return {"final": chat(f"Body for {state['topic']}")}
+
+    inner = StateGraph(Letter)
+    inner.add_node("write", write)
+    inner.add_edge(START, "write")
+    graph = StateGraph(Letter)
+    graph.add_node("intro", intro)
+    graph.add_node("body", inner.compile())
+    graph.add_edge(START, "intro")
+    graph.add_edge("intro", "body")
+    return graph
+
+
+def test_a_live_node_that_runs_a_subgraph_makes_the_subgraphs_calls_for_real(
+    store: MemoryStore,
+) -> None:
+    """``live=["body"]``: the subgraph's call reaches the server; intro's is served."""
+    with OpenAIProtocolServer(bundled_recordings(), fallback=echo_fallback) as server:
+        wrapped = LangGraphWorkloadAdapter.from_langgraph(
+            _nested_letter(server.base_url), name="nested-letters", version="1", store=store
+        )
+        wrapped.invoke({"topic": "tides", "draft": "", "final": ""})
+        assert len(server.requests) == 2
+        outcome = wrapped.workload.replay(wrapped.last_report.run_id, store=store, live=["body"])
+        sent = [r.body["messages"][0]["content"] for r in server.requests[2:]]
+    assert sent == ["Body for tides"]
+    assert outcome.identical, outcome.summary()

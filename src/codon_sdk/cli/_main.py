@@ -97,6 +97,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay.add_argument("run_id")
     replay.add_argument("--workload", required=True, metavar="MODULE:ATTR")
+    replay.add_argument(
+        "--live",
+        action="append",
+        default=[],
+        metavar="NODE",
+        help="make this node's effects and LLM calls for real (repeatable); the rest is "
+        "served from the ledger",
+    )
     add_ledger(replay)
     replay.set_defaults(func=_replay.replay)
     return parser

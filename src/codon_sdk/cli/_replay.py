@@ -1,4 +1,5 @@
-"""``codon replay RUN_ID --workload MODULE:ATTR``."""
+"""``codon replay RUN_ID --workload MODULE:ATTR [--live NODE]...``: exit 0 identical, 1 diverged
+(a changed decision, or an effect or LLM call asked for something else than was recorded)."""
 
 from __future__ import annotations
 
@@ -64,7 +65,7 @@ def replay(args: argparse.Namespace) -> int:
     workload = load_workload(args.workload)
     with opened_store(args.ledger) as store:
         try:
-            outcome = workload.replay(args.run_id, store=store)
+            outcome = workload.replay(args.run_id, store=store, live=args.live)
         except ReplayError as exc:
             raise CliError(str(exc)) from exc
     if args.json:

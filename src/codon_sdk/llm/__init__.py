@@ -187,11 +187,6 @@ class _Tracked:
     def __init__(self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]):
         qualname = getattr(func, "__qualname__", None) or type(func).__qualname__
         self.label = qualname
-        runtime = current_runtime()
-        # reserved before anything else: during a replay a missing recording raises here
-        self.slot: EffectSlot | None = (
-            runtime.effect_slot(f"llm.{qualname}") if runtime is not None else None
-        )
         self.secrets = tuple(
             v for k, v in kwargs.items() if k.lower() in _SECRET_KEYS and isinstance(v, str) and v
         )
@@ -199,6 +194,14 @@ class _Tracked:
         self.request: dict[str, Any] = jsonable(public, self.secrets)
         if args:
             self.request["args"] = jsonable(list(args), self.secrets)
+        runtime = current_runtime()
+        # reserved before any call: during a replay a missing recording raises here, and a
+        # request other than the recorded one (kept once, as llm.request) is reported
+        self.slot: EffectSlot | None = (
+            runtime.effect_slot(f"llm.{qualname}", request=self.request, request_at="llm.request")
+            if runtime is not None
+            else None
+        )
         model = kwargs.get("model", kwargs.get("model_name"))
         self.request_model = model if isinstance(model, str) and model else None
         self.provider = _provider_of(func)

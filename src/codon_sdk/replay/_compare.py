@@ -4,7 +4,8 @@ A run's decisions are its completed activations, in completion order: which node
 processed which token, what it returned, which tokens it emitted (target and
 payload), what it changed in the shared state, which custom events it recorded,
 and how its failed attempts failed. Events that describe the process rather than
-the decisions are left out: dequeues, recorded effects (replay serves them),
+the decisions are left out: dequeues, recorded effects (replay serves them; what
+they were asked for is compared as it is served, see :func:`request_divergences`),
 pauses and resumes, timestamps, hashes. Attempts that never completed (a crash
 interrupted them, and resume ran them again) are dropped, so a crashed-and-resumed
 run compares equal to one that never crashed.
@@ -16,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from codon_sdk._text import printable
 from codon_sdk.ledger._events import (
     BUILTIN_TYPES,
     NODE_COMPLETED,
@@ -28,8 +30,21 @@ from codon_sdk.ledger._events import (
     TOKEN_ENQUEUED,
     LedgerEvent,
 )
+from codon_sdk.runtime._request import RequestChange
 
-__all__ = ["Activation", "Divergence", "activations", "compare", "outcome"]
+__all__ = [
+    "REQUEST_CHANGED",
+    "Activation",
+    "Divergence",
+    "activations",
+    "compare",
+    "in_order",
+    "outcome",
+    "request_divergences",
+]
+
+REQUEST_CHANGED = "request changed"
+"""The divergence of an effect or LLM call asked for something else than was recorded."""
 
 
 @dataclass(slots=True)
@@ -56,11 +71,18 @@ class Divergence:
     what: str
     expected: Any
     actual: Any
+    #: where ``expected`` and ``actual`` differ, when they are too large to show whole
+    differences: tuple[str, ...] = ()
+    #: the effect concerned, for a ``request changed`` divergence
+    effect: str | None = None
 
     def __str__(self) -> str:
         where = f"seq {self.seq}" if self.seq >= 0 else "end of run"
         who = f" node {self.node!r}" if self.node else ""
         tok = f" (token {self.token_id})" if self.token_id else ""
+        if self.differences:
+            of = f" (effect {printable(self.effect)})" if self.effect else ""
+            return f"{where}:{who}{tok} {self.what}{of}: " + "; ".join(self.differences)
         return f"{where}:{who}{tok} {self.what}: recorded {self.expected!r}, replay {self.actual!r}"
 
 
@@ -93,6 +115,28 @@ def activations(events: Iterable[LedgerEvent]) -> list[Activation]:
         elif ev.type not in BUILTIN_TYPES:
             act.custom.append((ev.type, ev.metadata))
     return done
+
+
+def request_divergences(changes: Iterable[RequestChange]) -> list[Divergence]:
+    """One ``request changed`` divergence per effect served for a changed request."""
+    return [
+        Divergence(
+            c.seq,
+            c.token_id,
+            c.node,
+            REQUEST_CHANGED,
+            c.recorded,
+            c.replay,
+            differences=c.differences,
+            effect=f"{c.effect} #{c.index}",
+        )
+        for c in changes
+    ]
+
+
+def in_order(found: Iterable[Divergence]) -> list[Divergence]:
+    """Divergences by the seq they point at (the end of the run last), ties as given."""
+    return sorted(found, key=lambda d: d.seq if d.seq >= 0 else float("inf"))
 
 
 def outcome(events: Iterable[LedgerEvent]) -> tuple[str, str | None, int]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +21,14 @@ from codon_sdk.ledger._events import (
     LedgerEvent,
     parse_entry,
 )
-from codon_sdk.replay._compare import Divergence, activations, compare, outcome
+from codon_sdk.replay._compare import (
+    Divergence,
+    activations,
+    compare,
+    in_order,
+    outcome,
+    request_divergences,
+)
 from codon_sdk.runtime._engine import Run, now_us
 from codon_sdk.runtime._launch import (
     RunOptions,
@@ -40,7 +47,7 @@ from codon_sdk.stores._base import LedgerStore
 if TYPE_CHECKING:  # pragma: no cover
     from codon_sdk.runtime._workload import CodonWorkload
 
-__all__ = ["ReplayReport", "fork_run", "replay_run"]
+__all__ = ["ReplayReport", "fork_run", "live_nodes", "replay_run"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +64,8 @@ class ReplayReport:
     replay_logic_id: str
     logic_diff: dict[str, Any] = field(default_factory=dict)
     report: ExecutionReport | None = None
+    #: the nodes whose effects and LLM calls the replay made for real (``live=``)
+    live: tuple[str, ...] = ()
 
     @property
     def logic_changed(self) -> bool:
@@ -89,6 +98,10 @@ class ReplayReport:
             )
         else:
             lines.append(f"  logic id unchanged: {self.replay_logic_id}")
+        if self.live:
+            lines.append(
+                f"  live nodes (effects and LLM calls made for real): {', '.join(self.live)}"
+            )
         lines.extend(f"  - {d}" for d in self.divergences)
         return "\n".join(lines)
 
@@ -105,6 +118,7 @@ class ReplayReport:
             "recorded_logic_id": self.recorded_logic_id,
             "replay_logic_id": self.replay_logic_id,
             "logic_diff": self.logic_diff,
+            "live": list(self.live),
             "divergences": [
                 {
                     "seq": d.seq,
@@ -113,6 +127,8 @@ class ReplayReport:
                     "what": d.what,
                     "expected": d.expected,
                     "actual": d.actual,
+                    "differences": list(d.differences),
+                    "effect": d.effect,
                     "text": str(d),
                 }
                 for d in self.divergences
@@ -163,10 +179,33 @@ def _number(token_id: str) -> int:
     return int(digits) if token_id.startswith("t") and digits.isdigit() else 0
 
 
+def live_nodes(live: Iterable[str], known: Iterable[str]) -> tuple[str, ...]:
+    """``live`` checked against the workload's node names (sorted, without repeats)."""
+    if isinstance(live, (str, bytes)):
+        raise ReplayError(
+            f"live must be a list of node names, such as [{live!r}], not the string {live!r}"
+        )
+    names = sorted(set(known))
+    asked = list(live)
+    unknown = sorted({repr(n) for n in asked if not isinstance(n, str) or n not in names})
+    if unknown:
+        raise ReplayError(
+            f"live names unknown node(s) {', '.join(unknown)}; the workload's nodes are: "
+            f"{', '.join(names) or '(none)'}"
+        )
+    return tuple(sorted(set(asked)))
+
+
 async def replay_run(
-    workload: CodonWorkload, run_id: str, *, store: str | LedgerStore
+    workload: CodonWorkload,
+    run_id: str,
+    *,
+    store: str | LedgerStore,
+    live: Iterable[str] = (),
 ) -> ReplayReport:
-    """Re-run a recorded run with today's code, never touching the outside world, and compare."""
+    """Re-run a recorded run with today's code and compare; only the ``live`` nodes' effects
+    reach the outside world, everything else is served from the ledger."""
+    live_set = live_nodes(live, workload._nodes)
     entries = _load(store, run_id)
     events = [parse_entry(e) for e in entries]
     rebuilt = rebuild(events)
@@ -190,6 +229,7 @@ async def replay_run(
         redact=_redact(workload),
     )
     run.replaying = True
+    run.live = frozenset(live_set)
     run.effects = dict(rebuilt.effects)
     run.resume_inputs = dict(rebuilt.resume_inputs)
     entry_nodes = [str(n) for n in started.get("entry_nodes") or []]
@@ -215,7 +255,8 @@ async def replay_run(
         replay_acts = replay_acts[: len(recorded_acts)]
         replay_status = "running"
     where = {a.token_id: a for a in recorded_acts}
-    divergences = [
+    divergences = request_divergences(run.request_changes)
+    divergences += [
         Divergence(
             where[tid].seq if tid in where else -1,
             tid,
@@ -226,7 +267,7 @@ async def replay_run(
         )
         for tid, message in run.divergences
     ][:1]
-    divergences += compare(recorded_acts, replay_acts)
+    divergences = in_order(divergences + compare(recorded_acts, replay_acts))[:20]
     if not divergences and recorded_status != replay_status:
         divergences.append(
             Divergence(-1, None, None, "the run ended differently", recorded_status, replay_status)
@@ -243,6 +284,7 @@ async def replay_run(
         replay_logic_id=workload.logic_id,
         logic_diff=logic_diff(started, workload) if recorded_logic != workload.logic_id else {},
         report=report,
+        live=live_set,
     )
 
 

@@ -66,6 +66,7 @@ from codon_sdk.runtime._rebuild import RecordedEffect
 from codon_sdk.runtime._recorder import ABSENT, Recorder
 from codon_sdk.runtime._records import ENTRY_ORIGIN
 from codon_sdk.runtime._report import ExecutionReport
+from codon_sdk.runtime._request import RequestChange
 from codon_sdk.runtime._state import RunState
 from codon_sdk.telemetry._attributes import CodonLedgerAttributes, CodonNodeAttributes
 from codon_sdk.telemetry._tracing import RunTracer
@@ -171,6 +172,9 @@ class Run:
         self.attempts: dict[str, int] = {}
         self.replaying = False
         self.divergences: list[tuple[str, str]] = []
+        # replay only: nodes whose effects are made for real, and requests that changed
+        self.live: frozenset[str] = frozenset()
+        self.request_changes: list[RequestChange] = []
         self.cost_usd: float | None = None  # LLM cost recorded in this process (for metrics)
         self.on_close: list[Callable[[], None]] = []
         self._pool: ThreadPoolExecutor | None = None

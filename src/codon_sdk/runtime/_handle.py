@@ -16,6 +16,7 @@ from codon_sdk.errors import CanonicalEncodingError, LedgerError, ReplayError, W
 from codon_sdk.identity._types import recorded_error, remember_type, type_path
 from codon_sdk.ledger._events import check_custom_type
 from codon_sdk.runtime._records import Token
+from codon_sdk.runtime._request import Request, RequestChange, ask, compare_request
 
 if TYPE_CHECKING:  # pragma: no cover
     from codon_sdk.runtime._engine import NodeDef, QueueItem, Run
@@ -87,6 +88,9 @@ class Interrupt(BaseException):
         self.node = node
         self.token_id = token_id
         self.index = index
+
+
+_NO_REQUEST: Any = object()  # effect_slot(request=...) not given: nothing is recorded or compared
 
 
 class EffectDivergence(ReplayError):
@@ -260,9 +264,16 @@ class NodeRuntime:
 
         On resume and replay the recorded result is returned without calling ``fn``
         (an error it raised is raised again). For an ``async`` ``fn`` this returns
-        an awaitable: ``value = await runtime.effect("fetch", fetch, url)``.
+        an awaitable: ``value = await runtime.effect("fetch", fetch, url)``. The
+        arguments are recorded with the result (``codon_sdk.runtime._request``), and a
+        replay whose code passes others reports ``request changed``.
         """
-        slot = self.effect_slot(name)
+        request: dict[str, Any] = {}
+        if args:
+            request["args"] = list(args)
+        if kwargs:
+            request["kwargs"] = kwargs
+        slot = self.effect_slot(name, request=request)
         if is_async_callable(fn):
             return self._aeffect(slot, fn, args, kwargs)
         if slot.recorded is not None:
@@ -292,34 +303,63 @@ class NodeRuntime:
         slot.record(value)
         return value
 
-    def effect_slot(self, name: str) -> EffectSlot:
+    def effect_slot(
+        self, name: str, *, request: Any = _NO_REQUEST, request_at: str | None = None
+    ) -> EffectSlot:
         """Reserve the next effect of this activation (for integrations that record later).
 
         ``slot.recorded`` is the recorded result when the ledger has one (resume,
         replay): serve it with ``slot.served()``. Otherwise make the call, then
         ``slot.record(value, metadata=...)`` or ``slot.record_error(exc)``: a
         streamed LLM response is recorded when its stream ends. During a replay a
-        slot the ledger lacks raises ``EffectDivergence`` here: replay never calls out.
+        slot the ledger lacks raises ``EffectDivergence`` here: replay never calls out,
+        except for the nodes the replay was asked to run ``live``.
+
+        ``request`` is what the effect asks for (JSON-like; parts with no canonical
+        encoding are recorded by type name): it is recorded with the effect, and a
+        replay asking for another one reports ``request changed`` and still serves
+        the recorded answer. ``request_at`` names the dotted metadata path where the
+        caller records the same request itself (``"llm.request"``), so it is kept once.
         """
         self._check_open("record an effect")
         if not isinstance(name, str) or not name:
             raise WorkloadRuntimeError(f"effect name must be a non-empty string, got {name!r}")
         key = (self._item[0], self._attempt, self._effects)
         self._effects += 1
-        slot = EffectSlot(self, name, key, self._run.effects.get(key))
-        if slot.recorded is None and self._run.replaying:
-            raise self._diverged(
-                f"replay: node {self._node.name!r} asked for effect {name!r} (#{key[2]} of token "
-                f"{key[0]}, attempt {key[1]}) which the ledger does not hold; replay never calls "
-                "the outside world"
-            )
-        if slot.recorded is not None and slot.recorded.name != name:
+        run = self._run
+        recorded = run.effects.get(key)
+        # a resume serves what it holds without writing or comparing: nothing to ask
+        needed = request is not _NO_REQUEST and (recorded is None or run.replaying)
+        asked = ask(request, run.redact) if needed else None
+        if run.replaying:
+            live = self._node.name in run.live
+            if recorded is not None and recorded.name == name and asked is not None:
+                self._compare_request(name, key, recorded, asked)
+            if live:  # called for real; the recording was only compared with
+                recorded = None
+            elif recorded is None:
+                raise self._diverged(
+                    f"replay: node {self._node.name!r} asked for effect {name!r} (#{key[2]} of "
+                    f"token {key[0]}, attempt {key[1]}) which the ledger does not hold; replay "
+                    "never calls the outside world"
+                )
+        if recorded is not None and recorded.name != name:
             raise self._diverged(
                 f"node {self._node.name!r} asked for effect {name!r} as #{key[2]} of token "
-                f"{key[0]}, but the ledger recorded {slot.recorded.name!r} there; the code changed "
+                f"{key[0]}, but the ledger recorded {recorded.name!r} there; the code changed "
                 "its calls"
             )
-        return slot
+        return EffectSlot(self, name, key, recorded, asked=asked, asked_at=request_at)
+
+    def _compare_request(
+        self, name: str, key: tuple[str, int, int], recorded: RecordedEffect, asked: Request
+    ) -> None:
+        changed = compare_request(recorded.metadata, asked)
+        if changed is not None:
+            was, now, found = changed
+            self._run.request_changes.append(
+                RequestChange(key[0], self._node.name, name, key[2], recorded.seq, was, now, found)
+            )
 
     def now(self) -> datetime:
         """The current UTC time, recorded as an effect (the same instant on resume and replay)."""
@@ -348,7 +388,7 @@ class NodeRuntime:
 class EffectSlot:
     """One reserved effect of an activation (see :meth:`NodeRuntime.effect_slot`)."""
 
-    __slots__ = ("_done", "_handle", "key", "name", "recorded")
+    __slots__ = ("_asked", "_asked_at", "_done", "_handle", "key", "name", "recorded")
 
     def __init__(
         self,
@@ -356,11 +396,16 @@ class EffectSlot:
         name: str,
         key: tuple[str, int, int],
         recorded: RecordedEffect | None,
+        *,
+        asked: Request | None = None,
+        asked_at: str | None = None,
     ) -> None:
         self._handle = handle
         self.name = name
         self.key = key
         self.recorded = recorded
+        self._asked = asked
+        self._asked_at = asked_at
         self._done = False
 
     @property
@@ -413,6 +458,8 @@ class EffectSlot:
         meta.update({"name": self.name, "attempt": self.key[1], "index": self.key[2]})
         if error is not None:
             meta["error"] = error
+        if self._asked is not None:
+            meta["request"] = self._asked.record(meta, self._asked_at)
         self._handle._record(self, prepared, meta)
 
 

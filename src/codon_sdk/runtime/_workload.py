@@ -401,22 +401,30 @@ class CodonWorkload(Workload):
             return outcome
         return await outcome.execute()
 
-    def replay(self, run_id: str, *, store: str | LedgerStore) -> ReplayReport:
+    def replay(
+        self, run_id: str, *, store: str | LedgerStore, live: Iterable[str] = ()
+    ) -> ReplayReport:
         """Re-run a recorded run with this code, offline, and say where it decides differently.
 
         Recorded effects (LLM calls, ``runtime.now()``...) and resume inputs are served
-        from the ledger; an effect the ledger lacks is a divergence, never a live call.
+        from the ledger; an effect the ledger lacks is a divergence, never a live call,
+        and one asked for with other arguments (another prompt) is a ``request
+        changed`` divergence, still served from the ledger. The nodes named in
+        ``live`` make their effects and LLM calls for real instead, to try a change
+        against the rest of a recorded run; an unknown name raises ``ReplayError``.
         Nothing is written to ``store``. Never raises for a diverging run.
         """
         from codon_sdk.replay._replay import replay_run
 
-        return run_coroutine(lambda: replay_run(self, run_id, store=store))
+        return run_coroutine(lambda: replay_run(self, run_id, store=store, live=live))
 
-    async def areplay(self, run_id: str, *, store: str | LedgerStore) -> ReplayReport:
+    async def areplay(
+        self, run_id: str, *, store: str | LedgerStore, live: Iterable[str] = ()
+    ) -> ReplayReport:
         """Async twin of :meth:`replay`."""
         from codon_sdk.replay._replay import replay_run
 
-        return await replay_run(self, run_id, store=store)
+        return await replay_run(self, run_id, store=store, live=live)
 
     def fork(
         self,

@@ -8,8 +8,12 @@ breakpoint). Every activation is recorded into an in-memory ledger exactly as a
 live run would be; each task is matched to the recorded task with the same key
 (invocation, step, path, attempt) and served that task's recorded effects, so an
 instrumented LLM call returns the recorded response and a call the recording
-lacks is a divergence (``EffectDivergence``), never a live call. Subgraph runs
-are replayed the same way from their own recorded ledgers.
+lacks is a divergence (``EffectDivergence``), never a live call; one asked for
+something else than was recorded (another prompt) is a ``request changed``
+divergence, still served from the ledger. The top-level graph's nodes named in
+``live`` make their effects and LLM calls for real, and so does every node of a
+subgraph such a node runs. Subgraph runs are replayed the same way from their
+own recorded ledgers.
 
 The comparison uses ``codon_sdk.replay._compare``: completed activations (node,
 result, custom events), keyed by task rather than by token number, sorted by
@@ -29,10 +33,16 @@ from codon.instrumentation.langgraph._invocation import TASK
 from codon_sdk.errors import ReplayError
 from codon_sdk.ledger._events import TOKEN_ENQUEUED, LedgerEvent, parse_entry
 from codon_sdk.replay._compare import Activation as Act
-from codon_sdk.replay._compare import Divergence, activations, compare, outcome
-from codon_sdk.replay._replay import ReplayReport, _load
+from codon_sdk.replay._compare import (
+    Divergence,
+    activations,
+    compare,
+    outcome,
+    request_divergences,
+)
+from codon_sdk.replay._replay import ReplayReport, _load, live_nodes
 from codon_sdk.runtime._engine import Run
-from codon_sdk.runtime._launch import _nodes, logic_diff
+from codon_sdk.runtime._launch import _nodes, _redact, logic_diff
 from codon_sdk.runtime._rebuild import RecordedEffect, rebuild
 from codon_sdk.runtime._recorder import Recorder
 from codon_sdk.stores._base import LedgerStore
@@ -79,9 +89,10 @@ class ReplayCursor:
 class ReplaySession:
     """One replay: the top-level run and the subgraph runs it reaches, read from ``store``."""
 
-    def __init__(self, store: LedgerStore, top: ReplayCursor) -> None:
+    def __init__(self, store: LedgerStore, top: ReplayCursor, live: tuple[str, ...] = ()) -> None:
         self.store = store
         self.top = top
+        self.live = live
         self.children: dict[str, ReplayCursor | None] = {}
         self.unrecorded: list[Divergence] = []
 
@@ -100,9 +111,13 @@ class ReplaySession:
         )
         from codon.instrumentation.langgraph._invocation import Invocation
 
+        live: frozenset[str] = frozenset()
         if parent is None:
             cursor = self.top
+            live = frozenset(self.live)
         else:
+            if parent.node in parent.invocation.run.live:  # a live node's subgraph is all live
+                live = frozenset(binding.workload._nodes)
             run_id = child_run_id(parent, binding.workload.logic_id)
             cursor = self._child(run_id, parent)
             parent.handle.record_event(
@@ -110,6 +125,7 @@ class ReplaySession:
             )
         if cursor.run is None:
             cursor.run = _replay_run(binding, cursor)
+            cursor.run.live = live
         run = cursor.run
         resumed, _ = resumable_tasks(run) if cursor.invocations else ({}, 0)
         inv = Invocation(
@@ -156,6 +172,7 @@ def _replay_run(binding: GraphBinding, cursor: ReplayCursor) -> Run:
         recorder=Recorder(cursor.run_id),
         max_steps=int(limits.get("max_steps", 10_000)),
         max_concurrency=1,
+        redact=_redact(workload),  # as the recorded run: the same requests, the same results
     )
     run.replaying = True
     run.record_started(
@@ -208,11 +225,12 @@ def _seed(saver: Any, thread: str, start: Any) -> None:
 
 
 async def replay_graph_run(
-    binding: GraphBinding, run_id: str, *, store: str | LedgerStore
+    binding: GraphBinding, run_id: str, *, store: str | LedgerStore, live: Any = ()
 ) -> ReplayReport:
     """``workload.replay``: see the module docstring."""
     from langgraph.checkpoint.memory import InMemorySaver
 
+    live_set = live_nodes(live, binding.workload._nodes)
     ledger = open_store(store)
     try:
         events = [parse_entry(e) for e in _load(ledger, run_id)]
@@ -223,7 +241,7 @@ async def replay_graph_run(
                 "CodonWorkload that ran it"
             )
         top = ReplayCursor(run_id, events)
-        session = ReplaySession(ledger, top)
+        session = ReplaySession(ledger, top, live_set)
         calls = _invocations(events)
         thread = str((started.get("context") or {}).get("conversation_id") or _REPLAY_THREAD)
         graph = binding.graph
@@ -298,6 +316,7 @@ def _divergences(cursor: ReplayCursor) -> tuple[list[Divergence], int, str, str]
     replay_status = outcome(replay_events)[0] if replay_events else "not run"
     found: list[Divergence] = []
     if run is not None:
+        found += request_divergences(run.request_changes)
         found += [
             Divergence(-1, tid, None, "effect divergence", "recorded effect", message)
             for tid, message in run.divergences
@@ -334,4 +353,5 @@ def _report(binding: GraphBinding, session: ReplaySession) -> ReplayReport:
         replay_logic_id=workload.logic_id,
         logic_diff=logic_diff(top.started, workload) if recorded_logic != workload.logic_id else {},
         report=None if run is None else run.report(replay_status),
+        live=session.live,
     )

@@ -9,7 +9,7 @@ LLM calls served from the ledger.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from codon.instrumentation.langgraph._compat import langgraph_version
@@ -195,23 +195,30 @@ class LangGraphWorkload(CodonWorkload):
             config=options.pop("config", None),
         )
 
-    def replay(self, run_id: str, *, store: str | LedgerStore) -> ReplayReport:
+    def replay(
+        self, run_id: str, *, store: str | LedgerStore, live: Iterable[str] = ()
+    ) -> ReplayReport:
         """Re-run recorded run ``run_id`` through the LangGraph graph, offline, and compare.
 
         Every invocation of the run is repeated in order (the first, then each
         resume with its recorded input) on a private in-memory checkpointer; LLM
         calls are served from the ledger and a call the ledger lacks is a
-        divergence, never a live call. Activations are compared per LangGraph task
-        (step, path, attempt), so parallel branches finishing in another order are
-        not a divergence. Nothing is written to ``store``.
+        divergence, never a live call; a call asked with another request (another
+        prompt) is a ``request changed`` divergence. The graph's nodes named in
+        ``live`` (and the subgraphs they run) make their LLM calls for real.
+        Activations are compared per LangGraph task (step, path, attempt), so
+        parallel branches finishing in another order are not a divergence.
+        Nothing is written to ``store``.
         """
-        return run_coroutine(lambda: self.areplay(run_id, store=store))
+        return run_coroutine(lambda: self.areplay(run_id, store=store, live=live))
 
-    async def areplay(self, run_id: str, *, store: str | LedgerStore) -> ReplayReport:
+    async def areplay(
+        self, run_id: str, *, store: str | LedgerStore, live: Iterable[str] = ()
+    ) -> ReplayReport:
         """Async twin of :meth:`replay`."""
         from codon.instrumentation.langgraph._replay import replay_graph_run
 
-        return await replay_graph_run(self._bound(), run_id, store=store)
+        return await replay_graph_run(self._bound(), run_id, store=store, live=live)
 
     def fork(self, run_id: str, **kwargs: Any) -> ExecutionReport:
         """Not available for LangGraph runs: fork the thread with LangGraph's own time

@@ -3,11 +3,14 @@
 Inside a Codon node each call is a recorded effect (``openai.chat``,
 ``openai.chat.stream``, ``openai.responses``, ``openai.responses.stream``,
 ``openai.embeddings``). The effect slot is reserved before anything else, so a
-replay missing the recording fails there, before any HTTP; a slot the ledger
-holds is served without the network: the response object, a stand-in stream,
-or the recorded error raised again. Otherwise the client is called inside the
-call's CLIENT span, and the response (or error, or the stream when it ends) is
-recorded with the ``llm`` metadata. Outside a node calls are traced only.
+replay missing the recording fails there, before any HTTP; the request (model,
+messages or input, parameters; never credentials or transport headers) is
+recorded with the call, and a replay asking for another one reports ``request
+changed``. A slot the ledger holds is served without the network: the response
+object, a stand-in stream, or the recorded error raised again. Otherwise the
+client is called inside the call's CLIENT span, and the response (or error, or
+the stream when it ends) is recorded with the ``llm`` metadata. Outside a node
+calls are traced only.
 """
 
 from __future__ import annotations
@@ -60,6 +63,7 @@ __all__ = ["Config", "Patch", "acall", "call"]
 
 _log = logging.getLogger("codon.instrumentation.openai")
 _RAW_HEADER = "x-stainless-raw-response"
+_REQUEST_AT = "llm.request"  # where the llm metadata holds the request (effect_slot)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -242,8 +246,13 @@ class OpenAICall:
         self.request = _describe_request(patch.operation, kwargs, self.secrets, self.capture)
         runtime = current_runtime()
         name = f"openai.{self.operation}" + (".stream" if self.request.stream else "")
-        # first thing that can fail: during a replay a missing recording raises here
-        self.slot: EffectSlot | None = runtime.effect_slot(name) if runtime is not None else None
+        # first thing that can fail: during a replay a missing recording raises here; the
+        # request (recorded once, as llm.request) is compared with the recorded one
+        self.slot: EffectSlot | None = (
+            runtime.effect_slot(name, request=self.request.params, request_at=_REQUEST_AT)
+            if runtime is not None
+            else None
+        )
         address, port = _server(client)
         self.genai = GenAICall(
             operation=self.request.span_operation,

@@ -318,3 +318,46 @@ def test_each_hostile_entry_gets_a_specific_finding_and_the_rest_still_reads(
     assert listed.returncode == 1
     assert "victim" in listed.stdout
     assert "other" in listed.stdout
+
+
+def test_replay_refuses_a_tampered_run_and_force_replays_what_reads_saying_so(
+    tmp_path: Path,
+) -> None:
+    """An edit that breaks the chain: replay refuses; ``force=True`` (``--force``) replays
+    the entries before the break and the report, and the command's output, say why."""
+    path = tmp_path / "ledger.db"
+    url = f"sqlite:///{path}"
+    wl = build()
+    wl.execute("widget", deployment_id="dev", store=url, run_id="edited")
+    db = Database("sqlite", path)
+    try:
+        entries = db.entries("edited")
+        obj = orjson.loads(entries[6])
+        obj["ts"] += 1
+        db.set_entry("edited", 6, json_canonical(obj))
+    finally:
+        db.close()
+    with pytest.raises(UntrustedRunError, match="not replayed"):
+        wl.replay("edited", store=url)
+    forced = wl.replay("edited", store=url, force=True)
+    assert forced.untrusted
+    assert forced.summary().startswith("WARNING: the recorded run does not verify")
+    done = codon(
+        "replay",
+        "edited",
+        "--workload",
+        "tests.hostile._agent:workload",
+        "--force",
+        env={"CODON_LEDGER_URL": url},
+    )
+    assert done.returncode == 1, done.stderr
+    assert done.stdout.startswith("WARNING: the recorded run does not verify")
+    refused = codon(
+        "replay",
+        "edited",
+        "--workload",
+        "tests.hostile._agent:workload",
+        env={"CODON_LEDGER_URL": url},
+    )
+    assert refused.returncode == 1
+    assert "does not verify" in refused.stderr

@@ -105,6 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="make this node's effects and LLM calls for real (repeatable); the rest is "
         "served from the ledger",
     )
+    replay.add_argument(
+        "--force",
+        action="store_true",
+        help="replay a recorded run that does not verify anyway (the output says so; exit 1)",
+    )
     add_ledger(replay)
     replay.set_defaults(func=_replay.replay)
     return parser

@@ -65,11 +65,11 @@ def replay(args: argparse.Namespace) -> int:
     workload = load_workload(args.workload)
     with opened_store(args.ledger) as store:
         try:
-            outcome = workload.replay(args.run_id, store=store, live=args.live)
+            outcome = workload.replay(args.run_id, store=store, live=args.live, force=args.force)
         except ReplayError as exc:
             raise CliError(str(exc)) from exc
     if args.json:
         emit_json(outcome.to_dict())
     else:
         print(outcome.summary())
-    return EXIT_OK if outcome.identical else EXIT_FAILED
+    return EXIT_OK if outcome.identical and not outcome.untrusted else EXIT_FAILED

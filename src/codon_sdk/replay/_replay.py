@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from codon_sdk._text import printable
 from codon_sdk.errors import (
     CanonicalEncodingError,
     ReplayError,
@@ -42,6 +43,7 @@ from codon_sdk.runtime._launch import (
 from codon_sdk.runtime._rebuild import rebuild
 from codon_sdk.runtime._recorder import Recorder
 from codon_sdk.runtime._report import ExecutionReport
+from codon_sdk.runtime._trust import check_trust, readable_entries
 from codon_sdk.stores._base import LedgerStore
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -66,6 +68,9 @@ class ReplayReport:
     report: ExecutionReport | None = None
     #: the nodes whose effects and LLM calls the replay made for real (``live=``)
     live: tuple[str, ...] = ()
+    #: why the recorded run does not verify, when ``force=True`` replayed it anyway (then
+    #: only its entries before the first broken one were replayed)
+    untrusted: tuple[str, ...] = ()
 
     @property
     def logic_changed(self) -> bool:
@@ -80,7 +85,7 @@ class ReplayReport:
 
     def summary(self) -> str:
         head = (
-            f"replay of run {self.run_id}: "
+            f"replay of run {printable(self.run_id)}: "
             + (
                 "IDENTICAL"
                 if self.identical
@@ -90,6 +95,12 @@ class ReplayReport:
             f"status recorded {self.recorded_status}, replay {self.replay_status}"
         )
         lines = [head]
+        if self.untrusted:
+            lines.insert(
+                0,
+                "WARNING: the recorded run does not verify (replayed with --force): "
+                + printable("; ".join(self.untrusted)),
+            )
         if self.logic_changed:
             changed = ", ".join(self.logic_diff.get("changed_nodes", [])) or "none"
             lines.append(
@@ -119,6 +130,7 @@ class ReplayReport:
             "replay_logic_id": self.replay_logic_id,
             "logic_diff": self.logic_diff,
             "live": list(self.live),
+            "untrusted": list(self.untrusted),
             "divergences": [
                 {
                     "seq": d.seq,
@@ -136,15 +148,22 @@ class ReplayReport:
         }
 
 
-def _load(store: str | LedgerStore, run_id: str) -> list[bytes]:
+def _load(
+    store: str | LedgerStore, run_id: str, *, force: bool
+) -> tuple[list[bytes], tuple[str, ...]]:
+    """The entries to replay and, when ``force`` let an untrusted run through, why it does
+    not verify (then only the entries before the first broken one are replayed)."""
     ledger, opened = _open(store)
     try:
-        return _read_checked(ledger, run_id)
+        if not force:
+            return _read_checked(ledger, run_id, action="replayed"), ()
+        trust = check_trust(ledger, run_id)
     except RunNotFoundError as exc:
         raise ReplayError(f"cannot replay: {exc}") from exc
     finally:
         if opened:
             ledger.close()
+    return readable_entries(trust), trust.problems
 
 
 def _initial(events: list[LedgerEvent]) -> list[LedgerEvent]:
@@ -162,6 +181,11 @@ def _seed(run: Run, start: list[LedgerEvent]) -> None:
     """Re-record a run's starting point into ``run`` and queue its tokens with their ids."""
     rec = run.rec
     for ev in start:
+        if ev.type == TOKEN_ENQUEUED and ev.token_id and ev.target not in (None, *run.nodes):
+            raise ReplayError(
+                f"run {run.run_id} seeds node {printable(ev.target)!r}, which this workload "
+                f"does not have (known: {', '.join(sorted(run.nodes))})"
+            )
         if ev.type == TOKEN_ENQUEUED and ev.token_id and ev.target:
             rec.append(
                 TOKEN_ENQUEUED, now_us(), ev.node, ev.token_id, ev.payload, ev.metadata, ev.target
@@ -202,11 +226,13 @@ async def replay_run(
     *,
     store: str | LedgerStore,
     live: Iterable[str] = (),
+    force: bool = False,
 ) -> ReplayReport:
     """Re-run a recorded run with today's code and compare; only the ``live`` nodes' effects
-    reach the outside world, everything else is served from the ledger."""
+    reach the outside world, everything else is served from the ledger. A run that does not
+    verify is refused unless ``force`` (the report then says why it is untrusted)."""
     live_set = live_nodes(live, workload._nodes)
-    entries = _load(store, run_id)
+    entries, untrusted = _load(store, run_id, force=force)
     events = [parse_entry(e) for e in entries]
     rebuilt = rebuild(events)
     started = rebuilt.started
@@ -285,6 +311,7 @@ async def replay_run(
         logic_diff=logic_diff(started, workload) if recorded_logic != workload.logic_id else {},
         report=report,
         live=live_set,
+        untrusted=untrusted,
     )
 
 
@@ -307,7 +334,7 @@ async def fork_run(
     """
     ledger, opened = _open(store)
     try:
-        entries = _read_checked(ledger, run_id)
+        entries = _read_checked(ledger, run_id, action="forked")
         if type(at_seq) is not int or not 0 <= at_seq < len(entries):
             raise ReplayError(
                 f"at_seq must be a seq of run {run_id} (0 to {len(entries) - 1}), got {at_seq!r}"

@@ -23,7 +23,7 @@ from codon_sdk.runtime._engine import NodeDef, Observer, Run, now_us
 from codon_sdk.runtime._rebuild import RebuiltRun, rebuild
 from codon_sdk.runtime._recorder import DURABILITY_MODES, LockedRecorder, Recorder
 from codon_sdk.runtime._report import ExecutionReport
-from codon_sdk.runtime._trust import Trust, check_trust, trusted_entries
+from codon_sdk.runtime._trust import Trust, check_trust, readable_entries, trusted_entries
 from codon_sdk.runtime._writer import RunWriter
 from codon_sdk.stores._base import LedgerStore, RunInfo, new_owner
 from codon_sdk.stores._open import open_store
@@ -212,18 +212,10 @@ def load_report(store: str | LedgerStore, run_id: str, *, force: bool = False) -
 def report_from_trust(trust: Trust) -> ExecutionReport:
     """The report of a checked run (an untrusted one: of its entries before the first
     broken one), with ``report.verification`` set."""
-    entries = trust.entries
-    if not trust.trusted:
-        entries = entries[: _first_bad(trust)]
+    entries = readable_entries(trust)
     report = _report_from(entries, rebuild(parse_entry(e) for e in entries))
     report.verification = trust.report
     return report
-
-
-def _first_bad(trust: Trust) -> int:
-    """How many entries precede the first one a finding names (all when none does)."""
-    seqs = [f.seq for f in trust.report.findings if f.tamper and f.seq is not None]
-    return min(seqs) if seqs else len(trust.entries)
 
 
 def _report_from(entries: list[bytes], rebuilt: RebuiltRun) -> ExecutionReport:

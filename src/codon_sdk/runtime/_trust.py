@@ -31,7 +31,13 @@ from codon_sdk.ledger._note import check_note
 from codon_sdk.ledger._verify import VerificationReport, verify_entries
 from codon_sdk.stores._base import LedgerStore
 
-__all__ = ["Trust", "check_trust", "trusted_entries", "untrusted_warning"]
+__all__ = [
+    "Trust",
+    "check_trust",
+    "readable_entries",
+    "trusted_entries",
+    "untrusted_warning",
+]
 
 _ENDED = frozenset({"completed", "stopped", "failed"})
 
@@ -93,6 +99,13 @@ def trusted_entries(ledger: LedgerStore, run_id: str, *, action: str) -> list[by
             findings=trust.problems,
         )
     return trust.entries
+
+
+def readable_entries(trust: Trust) -> list[bytes]:
+    """The entries before the first one a tamper finding names (all of a trusted run): what a
+    forced read of an untrusted run may still show."""
+    seqs = [f.seq for f in trust.report.findings if f.tamper and f.seq is not None]
+    return trust.entries[: min(seqs)] if seqs else list(trust.entries)
 
 
 def untrusted_warning(trust: Trust) -> str:

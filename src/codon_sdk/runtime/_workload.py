@@ -402,7 +402,12 @@ class CodonWorkload(Workload):
         return await outcome.execute()
 
     def replay(
-        self, run_id: str, *, store: str | LedgerStore, live: Iterable[str] = ()
+        self,
+        run_id: str,
+        *,
+        store: str | LedgerStore,
+        live: Iterable[str] = (),
+        force: bool = False,
     ) -> ReplayReport:
         """Re-run a recorded run with this code, offline, and say where it decides differently.
 
@@ -412,19 +417,26 @@ class CodonWorkload(Workload):
         changed`` divergence, still served from the ledger. The nodes named in
         ``live`` make their effects and LLM calls for real instead, to try a change
         against the rest of a recorded run; an unknown name raises ``ReplayError``.
-        Nothing is written to ``store``. Never raises for a diverging run.
+        Nothing is written to ``store``. Never raises for a diverging run. A recorded
+        run that does not verify is refused (``UntrustedRunError``) unless ``force=True``,
+        which replays what can be read and says why it is untrusted (``untrusted``).
         """
         from codon_sdk.replay._replay import replay_run
 
-        return run_coroutine(lambda: replay_run(self, run_id, store=store, live=live))
+        return run_coroutine(lambda: replay_run(self, run_id, store=store, live=live, force=force))
 
     async def areplay(
-        self, run_id: str, *, store: str | LedgerStore, live: Iterable[str] = ()
+        self,
+        run_id: str,
+        *,
+        store: str | LedgerStore,
+        live: Iterable[str] = (),
+        force: bool = False,
     ) -> ReplayReport:
         """Async twin of :meth:`replay`."""
         from codon_sdk.replay._replay import replay_run
 
-        return await replay_run(self, run_id, store=store, live=live)
+        return await replay_run(self, run_id, store=store, live=live, force=force)
 
     def fork(
         self,

@@ -140,7 +140,8 @@ class ReplaySession:
         if cursor is not None:
             return cursor
         if self.store.has_run(run_id):
-            cursor = ReplayCursor(run_id, [parse_entry(e) for e in _load(self.store, run_id)])
+            entries, _ = _load(self.store, run_id, force=False)
+            cursor = ReplayCursor(run_id, [parse_entry(e) for e in entries])
         else:
             cursor = ReplayCursor(run_id, [])
             self.unrecorded.append(
@@ -225,7 +226,12 @@ def _seed(saver: Any, thread: str, start: Any) -> None:
 
 
 async def replay_graph_run(
-    binding: GraphBinding, run_id: str, *, store: str | LedgerStore, live: Any = ()
+    binding: GraphBinding,
+    run_id: str,
+    *,
+    store: str | LedgerStore,
+    live: Any = (),
+    force: bool = False,
 ) -> ReplayReport:
     """``workload.replay``: see the module docstring."""
     from langgraph.checkpoint.memory import InMemorySaver
@@ -233,7 +239,8 @@ async def replay_graph_run(
     live_set = live_nodes(live, binding.workload._nodes)
     ledger = open_store(store)
     try:
-        events = [parse_entry(e) for e in _load(ledger, run_id)]
+        entries, untrusted = _load(ledger, run_id, force=force)
+        events = [parse_entry(e) for e in entries]
         started = events[0].metadata
         if (started.get("framework") or {}).get("name") != "langgraph":
             raise ReplayError(
@@ -260,7 +267,7 @@ async def replay_graph_run(
                     pass
             except Exception:  # the recorded run may have failed the same way: compared below
                 break
-        return _report(binding, session)
+        return replace(_report(binding, session), untrusted=untrusted)
     finally:
         if ledger is not store:
             ledger.close()

@@ -196,7 +196,12 @@ class LangGraphWorkload(CodonWorkload):
         )
 
     def replay(
-        self, run_id: str, *, store: str | LedgerStore, live: Iterable[str] = ()
+        self,
+        run_id: str,
+        *,
+        store: str | LedgerStore,
+        live: Iterable[str] = (),
+        force: bool = False,
     ) -> ReplayReport:
         """Re-run recorded run ``run_id`` through the LangGraph graph, offline, and compare.
 
@@ -208,17 +213,23 @@ class LangGraphWorkload(CodonWorkload):
         ``live`` (and the subgraphs they run) make their LLM calls for real.
         Activations are compared per LangGraph task (step, path, attempt), so
         parallel branches finishing in another order are not a divergence.
-        Nothing is written to ``store``.
+        Nothing is written to ``store``. A run that does not verify is refused unless
+        ``force=True`` (see ``CodonWorkload.replay``).
         """
-        return run_coroutine(lambda: self.areplay(run_id, store=store, live=live))
+        return run_coroutine(lambda: self.areplay(run_id, store=store, live=live, force=force))
 
     async def areplay(
-        self, run_id: str, *, store: str | LedgerStore, live: Iterable[str] = ()
+        self,
+        run_id: str,
+        *,
+        store: str | LedgerStore,
+        live: Iterable[str] = (),
+        force: bool = False,
     ) -> ReplayReport:
         """Async twin of :meth:`replay`."""
         from codon.instrumentation.langgraph._replay import replay_graph_run
 
-        return await replay_graph_run(self._bound(), run_id, store=store, live=live)
+        return await replay_graph_run(self._bound(), run_id, store=store, live=live, force=force)
 
     def fork(self, run_id: str, **kwargs: Any) -> ExecutionReport:
         """Not available for LangGraph runs: fork the thread with LangGraph's own time

@@ -28,7 +28,9 @@ The writer also keeps the run's Merkle tree (an O(log n) accumulator fed with th
 leaf hashes the recorder computed): when the store has a notary it signs a
 checkpoint every ``every`` events and when the run ends or pauses, committed in
 the same transaction as the events it covers, then shipped to the notary's
-sinks; when the run ends, its size and root go into the log of runs.
+sinks; when the run ends, its size and root go into the log of runs (its start line
+goes in with its first entries, see ``stores/_base.py``), and after either commit
+the log of runs gets a signed checkpoint too (``stores/_notary.sign_runs_log``).
 """
 
 from __future__ import annotations
@@ -39,11 +41,9 @@ from collections.abc import Sequence
 from typing import Any, TypeAlias
 
 from codon_sdk.errors import StoreError
-from codon_sdk.ledger._checkpoint import run_leaf
-from codon_sdk.ledger._merkle import MerkleAccumulator, leaf_hash
-from codon_sdk.ledger._merkle import root as merkle_root
+from codon_sdk.ledger._merkle import MerkleAccumulator
 from codon_sdk.stores._base import Entry, EntryBatch, LedgerStore, RunInfo, hold, release
-from codon_sdk.stores._notary import Notary
+from codon_sdk.stores._notary import Notary, sign_runs_log
 
 _log = logging.getLogger("codon_sdk")
 _ENDS = frozenset({"completed", "stopped", "failed"})
@@ -214,7 +214,8 @@ class RunWriter:
         status = index.get("status")
         checkpoints, log_root = self._audit(leaves, status)
         entries: Sequence[Entry] = EntryBatch(first, fulls, leaves) if fulls else []
-        if not self._begun:
+        started = not self._begun
+        if started:
             # the run's first write (an "exit" run's only one): create it, still held
             self.store.begin_run(self._info, entries)
             self._begun = True
@@ -230,7 +231,7 @@ class RunWriter:
                 checkpoints=checkpoints,
                 log_root=log_root,
             )
-        self._after_commit(checkpoints, log_root)
+        self._after_commit(checkpoints, started or log_root is not None)
 
     def _audit(
         self, leaves: list[bytes], status: str | None
@@ -252,21 +253,14 @@ class RunWriter:
         checkpoints = notary.checkpoints(self.run_id, due) if notary is not None else []
         return checkpoints, (tree.root() if status in _ENDS else None)
 
-    def _after_commit(self, checkpoints: list[tuple[int, bytes]], log_root: bytes | None) -> None:
-        """Ship committed checkpoints; sign the log of runs after a run ended (best effort)."""
+    def _after_commit(self, checkpoints: list[tuple[int, bytes]], logged: bool) -> None:
+        """Ship committed checkpoints; sign the log of runs after the commit added a line to
+        it (the run's start, its end, or both at once in ``exit`` durability)."""
         notary = self._notary
         if notary is None:
             return
         origin = notary.origin(self.run_id)
         for size, note in checkpoints:
             notary.ship(self.run_id, origin, size, note)
-        if log_root is None:
-            return
-        try:
-            logged = self.store.runs_log()
-            leaves = [leaf_hash(run_leaf(run_id, size, root)) for _, run_id, size, root in logged]
-            note = notary.sign(notary.runs_origin, len(leaves), merkle_root(leaves))
-            self.store.put_checkpoint("", len(leaves), note)
-            notary.ship("", notary.runs_origin, len(leaves), note)
-        except Exception as exc:  # the run itself is safely recorded; the next run signs again
-            _log.warning("could not sign the log of runs after run %s: %s", self.run_id, exc)
+        if logged:
+            sign_runs_log(self.store, notary, after=f"run {self.run_id}")

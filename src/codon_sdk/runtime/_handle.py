@@ -318,6 +318,8 @@ class NodeRuntime:
                 f"{key[0]}, but the ledger recorded {slot.recorded.name!r} there; the code changed "
                 "its calls"
             )
+        if slot.recorded is None:  # about to call out: a durable run must still hold its lease
+            self._run.rec.confirm_lease()
         return slot
 
     def now(self) -> datetime:

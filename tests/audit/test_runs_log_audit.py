@@ -216,3 +216,29 @@ def test_ledger_strings_are_printed_escaped(sqlite_ledger: AuditLedger) -> None:
     assert "\x1b" not in out
     assert "evil\\x1b[2J\\nrun ok" in out
     assert not any(line.startswith("run ok") for line in out.splitlines())
+
+
+def test_a_run_id_that_is_not_text_is_a_verdict_not_a_traceback(
+    sqlite_ledger: AuditLedger,
+) -> None:
+    """SQLite keeps whatever type is written: a run id stored as a BLOB reads back as bytes."""
+    sqlite_ledger.record(RUN, limit=1)
+    sqlite_ledger.record(OTHER, limit=1)
+    sqlite_ledger.db._sql(
+        "UPDATE codon_runs SET run_id = CAST(run_id AS BLOB) WHERE run_id = ?", (OTHER,)
+    )
+    outcome = verify_all(
+        sqlite_ledger.store, vkeys=[sqlite_ledger.vkey], checkpoint_dir=sqlite_ledger.sink_dir
+    )
+    assert not outcome.ok
+    assert {str(r.run_id): r.status for r in outcome.runs}[RUN] == "verified"
+    code, _, err = codon(
+        "verify",
+        "--all",
+        "--ledger",
+        sqlite_ledger.url,
+        "--checkpoint-dir",
+        str(sqlite_ledger.sink_dir),
+    )
+    assert code == 1
+    assert "Traceback" not in err

@@ -107,7 +107,7 @@ def verify_runs_log(
     leaves, by_run = _read_lines(logged, len(logged) if settled is None else settled, state)
     for run_id, lines in by_run.items():
         _check_run_lines(run_id, lines, runs.get(run_id), state)
-    for run_id in sorted(runs):
+    for run_id in sorted(runs, key=str):  # ids read back from a store: any type
         now, held = runs[run_id], by_run.get(run_id)
         if now.first_leaf is not None and (held is None or not held.starts):
             state.tamper(

@@ -132,6 +132,23 @@ def _verify_one(
         return _Read(_unreadable(run_id, exc), LoggedRun(event_count=0, root=b"", readable=False))
 
 
+def _verify_listed(
+    ledger: LedgerStore, run_id: str, keys: list[Verifier] | None, directory: Directory | None
+) -> _Read:
+    """A run as ``verify_all`` lists it: even its id is read back from the store, so a hostile
+    one (not a string, not a file name) is that run's verdict too."""
+    try:
+        external = _exported(directory, run_id)
+    except OSError:
+        raise  # the checkpoint directory itself is unreadable: the caller's to fix
+    except Exception as exc:
+        return _Read(_unreadable(run_id, exc), LoggedRun(event_count=0, root=b"", readable=False))
+    try:
+        return _verify_one(ledger, run_id, keys, external)
+    except RunNotFoundError as exc:  # listed, then gone, or an id no lookup finds
+        return _Read(_unreadable(run_id, exc), LoggedRun(event_count=0, root=b"", readable=False))
+
+
 def _first_leaf(entries: list[bytes]) -> bytes | None:
     if not entries:
         return None
@@ -233,7 +250,7 @@ def verify_all(
         now: dict[str, LoggedRun] = {}
         signed = False
         for n, info in enumerate(infos, 1):
-            read = _verify_one(ledger, info.run_id, keys, _exported(checkpoint_dir, info.run_id))
+            read = _verify_listed(ledger, info.run_id, keys, checkpoint_dir)
             reports.append(read.report)
             now[info.run_id] = read.now
             signed = signed or read.signed
@@ -255,5 +272,5 @@ def verify_all(
         has_checkpoints=signed or bool(stored),
     )
     finished = {line[1] for line in logged if len(line) == 4 and line[2] != 1}
-    missing = sorted(rid for rid, run in now.items() if run.ended and rid not in finished)
+    missing = sorted((r for r, run in now.items() if run.ended and r not in finished), key=str)
     return StoreVerification(runs=reports, log=log, missing_from_log=missing)

@@ -42,7 +42,6 @@ the log of runs gets a signed checkpoint too (``stores/_notary.sign_runs_log``).
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Sequence
 from typing import Any, TypeAlias
@@ -61,7 +60,6 @@ from codon_sdk.stores._base import (
 )
 from codon_sdk.stores._notary import Notary, sign_runs_log
 
-_log = logging.getLogger("codon_sdk")
 _ENDS = frozenset({"completed", "stopped", "failed"})
 
 __all__ = ["DEFAULT_MAX_PENDING", "RunWriter"]

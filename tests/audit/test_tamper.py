@@ -84,7 +84,7 @@ def test_untouched_store_passes_verify_all(recorded: AuditLedger) -> None:
     outcome = verify_all(recorded.store, vkeys=[recorded.vkey])
     assert outcome.ok, [r.summary() for r in outcome.runs] + [str(f) for f in outcome.findings]
     assert sorted(r.run_id for r in outcome.runs) == [RUN, OTHER]
-    assert outcome.log.size == 2
+    assert outcome.log.size == 4  # a start and a finish line per run
 
 
 # --------------------------------------------------------------------------- events
@@ -405,12 +405,13 @@ def test_deleted_run_is_caught_by_the_log_of_runs(recorded: AuditLedger) -> None
 def test_deleted_newest_run_is_caught_by_the_exported_log_checkpoint(
     recorded: AuditLedger,
 ) -> None:
-    """The attacker also removes the stored log checkpoint that counted the newest run."""
+    """The attacker also removes the stored log checkpoints that counted the newest run (its
+    start and finish lines, the log's lines 2 and 3)."""
     recorded.record(OTHER)
     exported_log = recorded.exported("")[-1]
-    assert exported_log.name == "2.note"
+    assert exported_log.name == "4.note"
     recorded.db.delete_run(OTHER)
-    recorded.db.delete_checkpoints("", [2])
+    recorded.db.delete_checkpoints("", [3, 4])
     outcome = verify_all(recorded.store, vkeys=[recorded.vkey], log_checkpoints=[exported_log])
     assert not outcome.ok
     assert any(f.code == "runs_log_truncated" for f in outcome.findings)

@@ -144,7 +144,11 @@ def test_paused_run_is_incomplete_and_verified_once_resumed(ledger: AuditLedger)
     report = ledger.verify("p")
     assert report.status == "incomplete", report.summary()
     assert not report.ok
-    assert [(f.code, f.tamper) for f in report.findings] == [("not_ended", False)]
+    assert [(f.code, f.tamper) for f in report.findings] == [
+        ("not_ended", False),
+        ("run_status", False),
+    ]
+    assert "paused (interrupted)" in report.findings[-1].message
     code, _, _ = codon("verify", "p", "--ledger", ledger.url, "--vkey", ledger.vkey)
     assert code == 1
 
@@ -319,8 +323,9 @@ def test_malformed_checkpoint_file_makes_codon_verify_exit_1_with_a_message(
 
 
 def test_runs_finishing_together_all_land_in_the_log_of_runs(ledger: AuditLedger) -> None:
-    """Eight runs on one store from eight threads: every one logged once, everything verifies,
-    and the newest exported log checkpoint anchors the whole log."""
+    """Eight runs on one store from eight threads: every one logged once as started and once
+    as finished, everything verifies, and the newest exported log checkpoint anchors the
+    whole log."""
     errors: list[BaseException] = []
 
     def run(k: int) -> None:
@@ -335,11 +340,12 @@ def test_runs_finishing_together_all_land_in_the_log_of_runs(ledger: AuditLedger
     for thread in threads:
         thread.join()
     assert errors == []
-    assert sorted(run_id for _, run_id, _, _ in ledger.store.runs_log()) == [
-        f"t{k}" for k in range(8)
-    ]
+    log = ledger.store.runs_log()
+    assert sorted(run_id for _, run_id, size, _ in log if size == 1) == [f"t{k}" for k in range(8)]
+    assert sorted(run_id for _, run_id, size, _ in log if size > 1) == [f"t{k}" for k in range(8)]
     outcome = verify_all(
         ledger.store, vkeys=[ledger.vkey], log_checkpoints=[ledger.exported("")[-1]]
     )
     assert outcome.ok, [str(f) for f in outcome.findings]
-    assert outcome.log.size == 8
+    assert outcome.log.size == 16
+    assert outcome.log.anchors, outcome.log.checked

@@ -361,3 +361,61 @@ def test_replay_refuses_a_tampered_run_and_force_replays_what_reads_saying_so(
     )
     assert refused.returncode == 1
     assert "does not verify" in refused.stderr
+
+
+_CRASHING = """
+import os, sys
+from codon_sdk import CodonWorkload
+
+def first(message, *, runtime, context):
+    runtime.state["seen"] = message
+    runtime.emit("second", message)
+    return "ok"
+
+def second(message, *, runtime, context):
+    if os.environ.get("CRASH"):
+        os._exit(9)
+    return "done"
+
+wl = CodonWorkload(name="crashy", version="1", org_namespace="tests")
+wl.add_node(first, "first", "worker")
+wl.add_node(second, "second", "worker")
+wl.add_edge("first", "second")
+if __name__ == "__main__":
+    wl.execute("x", deployment_id="dev", store=sys.argv[1], run_id="crashed", durability="sync")
+"""
+
+
+def test_a_genuine_crashed_run_is_vouched_for_by_its_start_and_resumes(
+    backend: tuple[str, str, Any], tmp_path: Path
+) -> None:
+    """A run killed before its first checkpoint (fewer events than the interval, no pause) is
+    vouched for by the log-of-runs checkpoint signed when it started: resume goes on."""
+    _, url, _ = backend
+    script = tmp_path / "crashy.py"
+    script.write_text(_CRASHING)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "CRASH": "1",
+        "CODON_SIGNING_KEY": SKEY,
+        "CODON_CHECKPOINT_DIR": str(tmp_path / "exported"),
+        "CODON_CHECKPOINT_EVERY": "1000",
+    }
+    done = subprocess.run(
+        [sys.executable, str(script), url], env=env, capture_output=True, timeout=120, check=False
+    )
+    assert done.returncode == 9, done.stderr
+    store = _notarised(url, tmp_path)
+    try:
+        assert store.checkpoints("crashed") == []  # nothing of the run itself was signed
+        sys.path.insert(0, str(tmp_path))
+        try:
+            import crashy  # type: ignore[import-not-found]
+        finally:
+            sys.path.remove(str(tmp_path))
+        report = crashy.wl.resume("crashed", store=store)
+        assert report.status == "completed"
+        assert report.node_results("second") == ["done"]
+    finally:
+        store.close()

@@ -124,3 +124,59 @@ def test_processes_racing_on_one_run_keep_its_seqs_contiguous(url: str) -> None:
     assert seqs == list(range(len(data)))
     assert {int(entry.split(b":")[0]) for entry in data} == set(range(CONTENDERS))
     assert CONTENDERS * APPENDS_EACH <= len(data) <= CONTENDERS * APPENDS_EACH * 3
+
+
+STARTERS = 4
+THREADS_EACH = 2
+STARTS_EACH = 15
+
+
+def begin_many_runs(url: str, worker: int, barrier: Barrier) -> None:
+    """Child: two threads each begin ``STARTS_EACH`` runs, finishing every other one."""
+    import threading
+
+    with open_store(url) as store:
+        barrier.wait(timeout=60)
+
+        def starts(thread: int) -> None:
+            for k in range(STARTS_EACH):
+                run_id = f"run-{worker}-{thread}-{k}"
+                entries = ledger(run_id, 2)
+                store.begin_run(info(run_id, owner="o"), entries[:1])
+                if k % 2:
+                    store.append(run_id, "o", entries[1:], status="completed", log_root=b"r" * 32)
+
+        threads = [threading.Thread(target=starts, args=(t,)) for t in range(THREADS_EACH)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+
+def test_run_starts_from_several_processes_and_threads_keep_the_log_of_runs_gapless(
+    url: str,
+) -> None:
+    """Every run begun concurrently has exactly one start line, each finished one a finish line
+    after it, and the log's indexes are 0..n-1 without a gap or a repeat."""
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(STARTERS)
+    procs = [
+        ctx.Process(target=begin_many_runs, args=(url, worker, barrier))
+        for worker in range(STARTERS)
+    ]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=180)
+    assert [p.exitcode for p in procs] == [0] * STARTERS, "see the writers' stderr above"
+    with open_store(url) as store:
+        log = store.runs_log()
+        runs = store.runs()
+    assert [idx for idx, _, _, _ in log] == list(range(len(log)))
+    starts = [run_id for _, run_id, size, _ in log if size == 1]
+    finishes = [run_id for _, run_id, size, _ in log if size > 1]
+    assert sorted(starts) == sorted(r.run_id for r in runs)
+    assert len(starts) == STARTERS * THREADS_EACH * STARTS_EACH
+    assert sorted(finishes) == sorted(r.run_id for r in runs if r.status == "completed")
+    position = {(run_id, size > 1): idx for idx, run_id, size, _ in log}
+    assert all(position[(run_id, False)] < position[(run_id, True)] for run_id in finishes)

@@ -1,6 +1,8 @@
 """One conformance suite for every ledger store: memory, SQLite and PostgreSQL alike.
 
-Every test runs against each backend (fixture ``store``) and pins down one of
+Every test runs against each backend (fixture ``store``, in ``conftest.py``; leases and the
+log of runs have their own modules, ``test_conformance_leases.py`` and
+``test_conformance_runs_log.py``) and pins down one of
 the guarantees listed in ``codon_sdk.stores._base`` or the result of one
 operation, with MemoryStore as the reference. PostgreSQL tests get a fresh
 schema each (``search_path`` in the URL), SQLite tests a fresh file.
@@ -126,18 +128,6 @@ def open_backend(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> I
 
 BACKENDS = ["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 SQL_BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-
-
-@pytest.fixture(params=BACKENDS)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LedgerStore]:
-    with open_backend(request.param, request, tmp_path) as s:
-        yield s
-
-
-@pytest.fixture(params=SQL_BACKENDS)
-def sql_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LedgerStore]:
-    with open_backend(request.param, request, tmp_path) as s:
-        yield s
 
 
 def begun(store: LedgerStore, entries: Sequence[Entry] = (), **fields: Any) -> RunInfo:

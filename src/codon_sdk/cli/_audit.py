@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import pathlib
 import sys
 
+from codon_sdk._text import printable
 from codon_sdk.cli._common import EXIT_FAILED, EXIT_OK, CliError, emit_json, opened_store
 from codon_sdk.errors import CheckpointError, ProofError
 from codon_sdk.ledger._note import generate_key
 from codon_sdk.ledger._proof import build_inclusion_proof, verify_proof_file
 from codon_sdk.ledger._verify import VerificationReport
+from codon_sdk.stores._base import LedgerStore
 from codon_sdk.stores._verify import verify_all, verify_run
 
 __all__ = ["keygen", "prove", "verify", "verify_proof"]
@@ -37,52 +40,116 @@ def _progress(done: int, total: int, report: VerificationReport) -> None:
     width = 30
     filled = width * done // max(total, 1)
     sys.stderr.write(
-        f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {report.status:<10}"
+        f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {printable(report.status):<10}"
     )
     if done == total:
         sys.stderr.write("\n")
     sys.stderr.flush()
 
 
+def _checkpoint_dir(args: argparse.Namespace) -> str | None:
+    """``--checkpoint-dir``, else ``CODON_CHECKPOINT_DIR``; it must be a directory."""
+    directory = args.checkpoint_dir or os.environ.get("CODON_CHECKPOINT_DIR") or None
+    if directory is not None and not pathlib.Path(directory).is_dir():
+        source = "--checkpoint-dir" if args.checkpoint_dir else "CODON_CHECKPOINT_DIR"
+        raise CliError(
+            f"{source} {printable(directory)!r} is not a directory; give the directory the "
+            "checkpoint sink exports to"
+        )
+    return directory
+
+
+def _escaped(report: VerificationReport) -> VerificationReport:
+    """``report`` with every ledger-derived string escaped (``printable``), so its summary
+    shows a newline or an escape sequence in a run id or a message instead of obeying it."""
+    return dataclasses.replace(
+        report,
+        run_id=printable(report.run_id),
+        status=printable(report.status),
+        root=printable(report.root),
+        checked=tuple(map(printable, report.checked)),
+        anchors=tuple(map(printable, report.anchors)),
+        findings=tuple(
+            dataclasses.replace(f, code=printable(f.code), message=printable(f.message))
+            for f in report.findings
+        ),
+    )
+
+
 def verify(args: argparse.Namespace) -> int:
     if bool(args.run_id) == bool(args.all):
         raise CliError("give either a RUN_ID or --all")
     keys = _vkeys(args)
+    directory = _checkpoint_dir(args)
     try:
         with opened_store(args.ledger) as store:
             if args.all:
-                outcome = verify_all(
-                    store, vkeys=keys, log_checkpoints=args.checkpoint, progress=_progress
-                )
-                reports = outcome.runs
-                extra = [str(f) for f in outcome.findings]
-                ok = outcome.ok
-            else:
-                report = verify_run(store, args.run_id, vkeys=keys, checkpoints=args.checkpoint)
-                reports, extra, ok = [report], [], report.ok
+                return _verify_all(args, store, keys, directory)
+            report = verify_run(
+                store,
+                args.run_id,
+                vkeys=keys,
+                checkpoints=args.checkpoint,
+                checkpoint_dir=directory,
+            )
     except (OSError, CheckpointError) as exc:
         raise CliError(f"cannot read a checkpoint or key: {exc}") from exc
     if args.json:
-        emit_json(
-            {"ok": ok, "runs": [r.to_dict() for r in reports], "findings": extra}
-            if args.all
-            else reports[0].to_dict()
-        )
+        emit_json(report.to_dict())
     else:
-        for report in reports:
-            print(report.summary())
-        for line in extra:
-            print(f"TAMPER: {line}")
-        if args.all:
-            counts: dict[str, int] = {}
-            for report in reports:
-                counts[report.status] = counts.get(report.status, 0) + 1
-            summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-            print(
-                f"{len(reports)} run(s): {summary or 'none'}; log of runs "
-                f"{'ok' if not extra else 'TAMPERED'}"
-            )
-    return EXIT_OK if ok else EXIT_FAILED
+        print(_escaped(report).summary())
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def _verify_all(
+    args: argparse.Namespace, store: LedgerStore, keys: list[str] | None, directory: str | None
+) -> int:
+    """``verify --all``: exit 0 when nothing was tampered with (runs still running or paused
+    are reported as incomplete, with why, and do not fail it), 1 otherwise."""
+    outcome = verify_all(
+        store,
+        vkeys=keys,
+        log_checkpoints=args.checkpoint,
+        progress=_progress,
+        checkpoint_dir=directory,
+    )
+    log = outcome.log
+    if args.json:
+        emit_json(
+            {
+                "ok": outcome.ok,
+                "runs": [r.to_dict() for r in outcome.runs],
+                "findings": [str(f) for f in outcome.findings if f.tamper],
+                "log": {
+                    "ok": log.ok,
+                    "size": log.size,
+                    "root": log.root,
+                    "checked": list(log.checked),
+                    "anchors": list(log.anchors),
+                    "findings": [
+                        {"code": f.code, "message": f.message, "tamper": f.tamper}
+                        for f in log.findings
+                    ],
+                },
+            }
+        )
+        return EXIT_OK if outcome.ok else EXIT_FAILED
+    for report in outcome.runs:
+        print(_escaped(report).summary())
+    for line in (*log.checked, *log.anchors):
+        print(f"log of runs: {printable(line)}")
+    for finding in outcome.findings:
+        print(f"{'TAMPER' if finding.tamper else 'note'}: {printable(finding)}")
+    counts: dict[str, int] = {}
+    for report in outcome.runs:
+        counts[report.status] = counts.get(report.status, 0) + 1
+    summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    print(
+        f"{len(outcome.runs)} run(s): {printable(summary) or 'none'}; log of runs "
+        f"{'ok' if log.ok else 'TAMPERED'} ({log.size} lines); "
+        f"{'nothing was tampered with' if outcome.ok else 'TAMPERED'}"
+    )
+    return EXIT_OK if outcome.ok else EXIT_FAILED
 
 
 def keygen(args: argparse.Namespace) -> int:

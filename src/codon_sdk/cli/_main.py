@@ -50,10 +50,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     verify = commands.add_parser(
         "verify",
-        help="verify a run's ledger (exit 0 verified/unanchored, 1 tampered/incomplete, 2 usage)",
+        help="verify a run's ledger (exit 0 verified/unanchored, 1 tampered/incomplete, 2 usage); "
+        "with --all every run and the log of runs (exit 0 unless something was tampered with: "
+        "runs still running or paused are reported as incomplete)",
     )
     verify.add_argument("run_id", nargs="?")
     verify.add_argument("--all", action="store_true", help="every run, and the log of runs")
+    verify.add_argument(
+        "--checkpoint-dir",
+        metavar="DIR",
+        help="the directory checkpoints were exported to (a FileCheckpointSink): each run's "
+        "notes and the log's are checked (default $CODON_CHECKPOINT_DIR)",
+    )
     verify.add_argument(
         "--checkpoint",
         action="append",

@@ -30,16 +30,14 @@ from typing import Any, Final
 from codon_sdk._text import printable
 from codon_sdk.errors import CheckpointError
 from codon_sdk.ledger._chain import ChainWalk, walk_chain
-from codon_sdk.ledger._checkpoint import Checkpoint, run_leaf
-from codon_sdk.ledger._merkle import MerkleAccumulator, leaf_hash
+from codon_sdk.ledger._checkpoint import Checkpoint
+from codon_sdk.ledger._merkle import MerkleAccumulator
 from codon_sdk.ledger._note import Verifier, check_note
 
 __all__ = [
     "Finding",
-    "LogVerification",
     "VerificationReport",
     "verify_entries",
-    "verify_runs_log",
 ]
 
 VERIFIED: Final = "verified"
@@ -285,6 +283,16 @@ def _check_index(
     head: str | None,
     state: _State,
 ) -> None:
+    if (count is not None and type(count) is not int) or (
+        head is not None and type(head) is not str
+    ):
+        state.tamper(
+            None,
+            "index_malformed",
+            f"the runs index holds event_count {count!r} and head {head!r}, which no codon "
+            "store writes: the index was edited",
+        )
+        return
     if count is not None and count > len(entries):
         state.tamper(
             len(entries),
@@ -433,75 +441,3 @@ def _prefix_roots(leaves: list[bytes], sizes: list[int]) -> dict[int, bytes]:
         position = size
         roots[size] = acc.root()
     return roots
-
-
-# --------------------------------------------------------------------------- the log of runs
-
-
-@dataclass(frozen=True, slots=True)
-class LogVerification:
-    """Verdict on the log of finished runs: does every logged run still exist, unchanged?"""
-
-    ok: bool
-    size: int
-    root: str
-    findings: tuple[Finding, ...] = ()
-
-
-def verify_runs_log(
-    logged: Sequence[tuple[str, int, bytes]],
-    runs: dict[str, tuple[int, bytes]],
-    *,
-    checkpoints: Sequence[bytes] = (),
-    vkeys: Iterable[str | Verifier] | None = None,
-) -> LogVerification:
-    """Check the log of runs: ``logged`` is (run id, size, root) per finished run in log order;
-    ``runs`` maps each run still in the store to its (event count, Merkle root) now."""
-    state = _State()
-    verifiers = _verifiers(vkeys)
-    leaves = [leaf_hash(run_leaf(run_id, size, root)) for run_id, size, root in logged]
-    for run_id, size, root in logged:
-        now = runs.get(run_id)
-        if now is None:
-            state.tamper(None, "run_deleted", f"run {run_id} is in the log of runs but was deleted")
-        elif now != (size, root):
-            state.tamper(
-                None,
-                "run_changed",
-                f"run {run_id} was logged with {size} events and root {root.hex()[:16]}…, now has "
-                f"{now[0]} events and root {now[1].hex()[:16]}…",
-            )
-    opened = _open_all(checkpoints, "runs-log", verifiers, state)
-    for item in opened:
-        if not item.checkpoint.origin.endswith("/runs"):
-            state.tamper(
-                None,
-                "runs_log_origin",
-                f"{item.label} is for {item.checkpoint.origin!r}, not a log of runs",
-            )
-    opened = [item for item in opened if item.checkpoint.origin.endswith("/runs")]
-    roots = _prefix_roots(
-        leaves, sorted({c.checkpoint.size for c in opened if c.checkpoint.size <= len(leaves)})
-    )
-    for item in opened:
-        cp = item.checkpoint
-        if cp.size > len(leaves):
-            state.tamper(
-                None,
-                "runs_log_truncated",
-                f"{item.label} covers {cp.size} runs but the log holds {len(leaves)}: "
-                "runs were removed",
-            )
-        elif roots[cp.size] != cp.root:
-            state.tamper(
-                None,
-                "runs_log_root",
-                f"{item.label} (size {cp.size}) does not match the log of runs: an entry was "
-                "changed or removed",
-            )
-    return LogVerification(
-        ok=not any(f.tamper for f in state.findings),
-        size=len(leaves),
-        root=MerkleAccumulator(leaves).root().hex(),
-        findings=tuple(state.findings),
-    )

@@ -349,6 +349,8 @@ class NodeRuntime:
                 f"{key[0]}, but the ledger recorded {recorded.name!r} there; the code changed "
                 "its calls"
             )
+        if recorded is None:  # about to call out: a durable run must still hold its lease
+            run.rec.confirm_lease()
         return EffectSlot(self, name, key, recorded, asked=asked, asked_at=request_at)
 
     def _compare_request(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -46,6 +47,15 @@ class RunOptions:
     durability: str = "batch"
     timeout: float | None = None
     observer: Observer | None = None
+    #: The run's lease period in seconds (None: ``DEFAULT_LEASE_TTL_S``, 60): recorded in the
+    #: runs row; the heartbeat renews it every third of it, and a second resumer may take the
+    #: run over once this process has not renewed it for that long.
+    lease_ttl: float | None = None
+
+    @property
+    def lease_us(self) -> int | None:
+        """The lease period as the runs row records it (None: the default)."""
+        return None if self.lease_ttl is None else max(1, round(self.lease_ttl * 1_000_000))
 
     def validate(self) -> None:
         for label in ("max_steps", "max_concurrency", "max_event_bytes"):
@@ -60,6 +70,14 @@ class RunOptions:
             not isinstance(self.timeout, (int, float)) or self.timeout <= 0
         ):
             raise ValueError(f"timeout must be a positive number of seconds, got {self.timeout!r}")
+        lease = self.lease_ttl
+        if lease is not None and (
+            type(lease) not in (int, float) or not math.isfinite(lease) or lease <= 0
+        ):
+            raise ValueError(
+                f"lease_ttl must be a positive number of seconds (how long another process waits "
+                f"for this one's heartbeat before taking the run over), got {lease!r}"
+            )
 
 
 def _nodes(workload: CodonWorkload) -> dict[str, NodeDef]:
@@ -141,6 +159,7 @@ def new_run(
             owner=new_owner(),
             heartbeat_us=now_us(),
             parent_run_id=None if fork is None else str(fork["parent_run_id"]),
+            lease_us=options.lease_us,
         )
         writer = RunWriter(ledger, info, durability=options.durability)
         closers.insert(0, writer.close)
@@ -313,7 +332,8 @@ def resume_run(
         )
         opts.validate()
         owner = new_owner()
-        info = ledger.claim(run_id, owner, event_count=len(entries))  # as read, or refused
+        # as read, or refused; the holder is judged by the lease it declared
+        info = ledger.claim(run_id, owner, event_count=len(entries), lease_us=opts.lease_us)
         writer = RunWriter(
             ledger,
             info,

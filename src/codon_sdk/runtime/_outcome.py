@@ -5,6 +5,8 @@ what stopped it into the run's last ledger events and its report. A node that
 raised reaches it as :class:`NodeFailed`, a pause as ``Interrupt``; a failure
 is recorded (``run_finished(failed)``) before ``WorkloadRuntimeError`` (or the
 subclass the cause calls for) is raised with the report of the ledger so far.
+A lost lease (``LeaseLostError``) is raised as it is: another process holds the
+run now, so nothing more is recorded here and there is no failure to report.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import contextlib
 from typing import TYPE_CHECKING
 
 from codon_sdk.errors import (
+    LeaseLostError,
     RunTimeoutError,
     StepLimitExceededError,
     StoreError,
@@ -56,6 +59,8 @@ async def run_to_end(run: Run) -> ExecutionReport:
             else f"timeout of {run.timeout}s exceeded"
         )
         raise _failed(run, reason, type(exc), str(exc)) from None
+    except LeaseLostError:
+        raise
     except StoreError as exc:
         raise WorkloadRuntimeError(
             f"the ledger store failed during run {run.run_id}; the run cannot go on "
@@ -69,6 +74,8 @@ async def run_to_end(run: Run) -> ExecutionReport:
     status = "stopped" if run.stop_request is not None else "completed"
     try:
         run.finish(status)
+    except LeaseLostError:
+        raise
     except StoreError as exc:
         raise WorkloadRuntimeError(
             f"the ledger store failed while ending run {run.run_id}; its last events "

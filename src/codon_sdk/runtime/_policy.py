@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from codon_sdk.errors import LeaseLostError
+
 __all__ = ["RetryPolicy"]
 
 
@@ -19,6 +21,7 @@ class RetryPolicy:
     the ledger, with the error and the delay. A failed attempt leaves nothing
     behind: its emitted tokens are dropped and, in a sequential run
     (``max_concurrency=1``), its writes to ``runtime.state`` are rolled back.
+    ``LeaseLostError`` is never retried: another process holds the run now.
     """
 
     max_attempts: int = 3
@@ -45,4 +48,6 @@ class RetryPolicy:
 
     def retries(self, exc: BaseException, attempt: int) -> bool:
         """Whether attempt ``attempt`` (0-based) that raised ``exc`` is tried again."""
+        if isinstance(exc, LeaseLostError):
+            return False
         return attempt + 1 < self.max_attempts and isinstance(exc, self.retry_on)

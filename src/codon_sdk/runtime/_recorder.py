@@ -192,6 +192,9 @@ class EntrySink(Protocol):
     def barrier(self, seq: int, index: dict[str, Any]) -> None:
         """Commit everything below ``seq`` with runs-index updates; return once durable."""
 
+    def confirm_lease(self) -> None:
+        """Confirm this process still holds the run (before an effect calls out for real)."""
+
 
 class Recorder:
     """Sequences, encodes, chains and keeps one run's ledger entries."""
@@ -580,6 +583,12 @@ class Recorder:
             if self._held is not None:
                 self.flush_held()
             self._sink.barrier(self.seq, index)
+
+    def confirm_lease(self) -> None:
+        """Before a recorded effect calls out: a durable run confirms with its store that this
+        process still holds it (raises ``LeaseLostError`` otherwise); no-op without a sink."""
+        if self._sink is not None:
+            self._sink.confirm_lease()
 
     def step_boundary(self) -> None:
         """Called by the engine after each activation: in ``batch`` durability the step's

@@ -42,7 +42,9 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["CodonWorkload", "Workload", "WorkloadMetadata"]
 
 _RESERVED_NODE_NAMES = frozenset({ENTRY_ORIGIN})
-_RESUME_OPTIONS = frozenset({"max_steps", "max_concurrency", "durability", "timeout", "_observer"})
+_RESUME_OPTIONS = frozenset(
+    {"max_steps", "max_concurrency", "durability", "timeout", "lease_ttl", "_observer"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,6 +305,7 @@ class CodonWorkload(Workload):
         store: str | LedgerStore | None = None,
         durability: str = "batch",
         timeout: float | None = None,
+        lease_ttl: float | None = None,
         **context_extras: Any,
     ) -> ExecutionReport:
         """Run the graph on ``payload``; see :meth:`execute`.
@@ -310,7 +313,10 @@ class CodonWorkload(Workload):
         ``store`` (a store or a URL such as ``sqlite:///ledger.db``) makes the run
         durable with the given ``durability`` (``sync``, ``batch``, ``exit``; see
         ``codon_sdk.runtime._writer``); without one the ledger lives in memory only.
-        ``timeout`` bounds the whole run, in seconds.
+        ``timeout`` bounds the whole run, in seconds. ``lease_ttl`` (seconds, default
+        60) is how long a durable run's lease lasts without a heartbeat: this process
+        renews it every third of that while it runs, and another process may resume
+        the run once it has gone unrenewed for that long.
         """
         observer = context_extras.pop("_observer", None)
         if not self._nodes:
@@ -324,6 +330,7 @@ class CodonWorkload(Workload):
             durability=durability,
             timeout=timeout,
             observer=observer,
+            lease_ttl=lease_ttl,
         )
         options.validate()
         run = new_run(
@@ -379,7 +386,11 @@ class CodonWorkload(Workload):
         run's report is returned without running anything. Code whose logic id
         differs from the recorded run's is refused (``LogicChangedError``) unless
         ``allow_logic_change=True``, which the ledger records. ``options`` may set
-        ``max_steps``, ``max_concurrency``, ``durability``, ``timeout``.
+        ``max_steps``, ``max_concurrency``, ``durability``, ``timeout`` and
+        ``lease_ttl`` (this process's lease period, recorded in the runs row; see
+        :meth:`execute_async`). A run held by a live owner is refused
+        (``RunConflictError``); a process that loses its lease while the run goes on
+        stops with ``LeaseLostError`` and writes nothing more.
         """
         run_options = None
         if options:

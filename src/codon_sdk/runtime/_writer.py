@@ -24,28 +24,42 @@ durability     what a crash (SIGKILL, power loss aside) can lose
 A store failure is never swallowed: the next call into the writer raises it, the
 run fails loudly, and whatever was committed before stays intact.
 
+While the run is held in its store, the writer keeps its lease through the
+process's heartbeat (``runtime/_lease.py``). When the lease turns out lost
+(another owner took the run over), the writer takes nothing more to the store:
+the next write, barrier or effect raises ``LeaseLostError``. Before a recorded
+effect calls out for real, :meth:`RunWriter.confirm_lease` asks the store
+(one round trip) whether this process still holds the run.
+
 The writer also keeps the run's Merkle tree (an O(log n) accumulator fed with the
 leaf hashes the recorder computed): when the store has a notary it signs a
 checkpoint every ``every`` events and when the run ends or pauses, committed in
 the same transaction as the events it covers, then shipped to the notary's
-sinks; when the run ends, its size and root go into the log of runs.
+sinks; when the run ends, its size and root go into the log of runs (its start line
+goes in with its first entries, see ``stores/_base.py``), and after either commit
+the log of runs gets a signed checkpoint too (``stores/_notary.sign_runs_log``).
 """
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Sequence
 from typing import Any, TypeAlias
 
-from codon_sdk.errors import StoreError
-from codon_sdk.ledger._checkpoint import run_leaf
-from codon_sdk.ledger._merkle import MerkleAccumulator, leaf_hash
-from codon_sdk.ledger._merkle import root as merkle_root
-from codon_sdk.stores._base import Entry, EntryBatch, LedgerStore, RunInfo, hold, release
-from codon_sdk.stores._notary import Notary
+from codon_sdk.errors import LeaseLostError, StoreError
+from codon_sdk.ledger._merkle import MerkleAccumulator
+from codon_sdk.runtime._lease import HEARTBEAT
+from codon_sdk.stores._base import (
+    Entry,
+    EntryBatch,
+    LedgerStore,
+    RunInfo,
+    hold,
+    lease_seconds,
+    release,
+)
+from codon_sdk.stores._notary import Notary, sign_runs_log
 
-_log = logging.getLogger("codon_sdk")
 _ENDS = frozenset({"completed", "stopped", "failed"})
 
 __all__ = ["DEFAULT_MAX_PENDING", "RunWriter"]
@@ -102,7 +116,11 @@ class RunWriter:
         self._thread: threading.Thread | None = None
         self._tree = MerkleAccumulator(leaves)
         self._notary: Notary | None = store.notary
+        self._lease: int | None = None  # the heartbeat's token while the lease is kept
+        self._released = False  # the run was released (ended or paused): no lease to keep
         hold(self.owner)
+        if begun:  # a resumed run: claimed already
+            self._keep_lease()
         if durability == "batch":
             self._thread = threading.Thread(
                 target=self._loop, name=f"codon-writer-{self.run_id[:12]}", daemon=True
@@ -134,8 +152,23 @@ class RunWriter:
         elif self.durability == "sync" or index.get("release"):
             self._write_now(self._take(seq), index)
 
+    def confirm_lease(self) -> None:
+        """Confirm with the store that this process still holds the run (one round trip),
+        before a recorded effect calls out for real: an owner that was suspended past its
+        lease and woke up never runs the effect. Raises ``LeaseLostError`` (and the writer
+        writes nothing more), or the failure that already stopped the writer."""
+        self._raise_error()
+        if not self._begun or self._released:
+            return  # not in the store yet ("exit" durability): nobody else can hold it
+        try:
+            self.store.renew_lease(self.run_id, self.owner)
+        except LeaseLostError as exc:
+            self._lost(exc)
+            raise
+
     def close(self) -> None:
         """Stop the writer thread after committing what it holds; give up the lease."""
+        self._drop_lease()
         release(self.owner)
         if self._thread is not None and not self._closed:
             with self._cond:
@@ -145,7 +178,28 @@ class RunWriter:
 
     # ------------------------------------------------------------------ internals
 
+    def _keep_lease(self) -> None:
+        if self._lease is None and not self._released:
+            period = lease_seconds(self._info)
+            self._lease = HEARTBEAT.add(self.store, self.run_id, self.owner, period, self._lost)
+
+    def _drop_lease(self) -> None:
+        token, self._lease = self._lease, None
+        if token is not None:
+            HEARTBEAT.remove(token)
+
+    def _lost(self, exc: LeaseLostError) -> None:
+        """(heartbeat thread, or an effect's check) Another owner holds the run now: fail the
+        run's next write, and write nothing more."""
+        with self._cond:
+            if self._released or self._error is not None:
+                return
+            self._error = exc
+            self._cond.notify_all()
+
     def _raise_error(self) -> None:
+        if isinstance(self._error, LeaseLostError):
+            raise LeaseLostError(str(self._error)) from self._error
         if self._error is not None:
             raise StoreError(
                 f"writing run {self.run_id} to {self.store.url} failed: {self._error}"
@@ -191,6 +245,8 @@ class RunWriter:
                     if self._ready <= self._base and self._index is None and not self._closed:
                         cond.wait(_IDLE_WAIT_S)
                     self._idle = False
+                if self._error is not None:
+                    return  # the lease was lost: nothing more goes to the store
                 if self._ready <= self._base and self._index is None:
                     return  # closed, nothing left
                 upto, index = self._ready, self._index or {}
@@ -210,14 +266,37 @@ class RunWriter:
         """Commit ``part`` (consecutive entries) in one transaction with ``index``."""
         if part is None and not index:
             return
+        self._raise_error()  # a lost lease: write nothing more
+        if index.get("release"):  # the run ends or pauses: stop renewing before letting go
+            self._released = True
+            self._drop_lease()
         first, fulls, leaves = part if part is not None else (self._base, [], [])
         status = index.get("status")
         checkpoints, log_root = self._audit(leaves, status)
         entries: Sequence[Entry] = EntryBatch(first, fulls, leaves) if fulls else []
-        if not self._begun:
+        started = not self._begun
+        try:
+            self._commit(started, entries, index, status, checkpoints, log_root)
+        except LeaseLostError as exc:  # fenced: the store holds another owner now
+            with self._cond:
+                self._error = exc
+            raise
+        self._after_commit(checkpoints, started or log_root is not None)
+
+    def _commit(
+        self,
+        started: bool,
+        entries: Sequence[Entry],
+        index: dict[str, Any],
+        status: str | None,
+        checkpoints: list[tuple[int, bytes]],
+        log_root: bytes | None,
+    ) -> None:
+        if started:
             # the run's first write (an "exit" run's only one): create it, still held
             self.store.begin_run(self._info, entries)
             self._begun = True
+            self._keep_lease()
             entries = []
         if entries or index or checkpoints or log_root is not None:
             self.store.append(
@@ -230,7 +309,6 @@ class RunWriter:
                 checkpoints=checkpoints,
                 log_root=log_root,
             )
-        self._after_commit(checkpoints, log_root)
 
     def _audit(
         self, leaves: list[bytes], status: str | None
@@ -252,21 +330,14 @@ class RunWriter:
         checkpoints = notary.checkpoints(self.run_id, due) if notary is not None else []
         return checkpoints, (tree.root() if status in _ENDS else None)
 
-    def _after_commit(self, checkpoints: list[tuple[int, bytes]], log_root: bytes | None) -> None:
-        """Ship committed checkpoints; sign the log of runs after a run ended (best effort)."""
+    def _after_commit(self, checkpoints: list[tuple[int, bytes]], logged: bool) -> None:
+        """Ship committed checkpoints; sign the log of runs after the commit added a line to
+        it (the run's start, its end, or both at once in ``exit`` durability)."""
         notary = self._notary
         if notary is None:
             return
         origin = notary.origin(self.run_id)
         for size, note in checkpoints:
             notary.ship(self.run_id, origin, size, note)
-        if log_root is None:
-            return
-        try:
-            logged = self.store.runs_log()
-            leaves = [leaf_hash(run_leaf(run_id, size, root)) for _, run_id, size, root in logged]
-            note = notary.sign(notary.runs_origin, len(leaves), merkle_root(leaves))
-            self.store.put_checkpoint("", len(leaves), note)
-            notary.ship("", notary.runs_origin, len(leaves), note)
-        except Exception as exc:  # the run itself is safely recorded; the next run signs again
-            _log.warning("could not sign the log of runs after run %s: %s", self.run_id, exc)
+        if logged:
+            sign_runs_log(self.store, notary, run_id=self.run_id)

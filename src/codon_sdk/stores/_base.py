@@ -17,7 +17,13 @@ PostgreSQL alike):
 * events are append-only: where the database can enforce it (triggers), an
   UPDATE or DELETE of an event row fails;
 * the runs index (:class:`RunInfo`) is updated in the same transaction as the
-  events it describes.
+  events it describes;
+* fencing: only the run's current owner may append or renew its lease; anyone
+  else gets ``LeaseLostError`` (a ``RunConflictError``) and writes nothing;
+* the log of runs: a run's first entry adds a start line ``(idx, run id, 1, leaf
+  hash of seq 0)`` and its end a finish line ``(idx, run id, event count, Merkle
+  root)``, each in the transaction of the entries it describes; ``idx`` runs
+  0, 1, 2... in commit order, without a gap.
 """
 
 from __future__ import annotations
@@ -34,14 +40,21 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Final, TypeAlias, overload
 
-from codon_sdk.errors import RunConflictError, RunNotFoundError
+from codon_sdk.errors import LeaseLostError, RunConflictError, RunNotFoundError
 from codon_sdk.runtime._records import from_us
 
 __all__ = [
+    "DEFAULT_LEASE_TTL_S",
     "EntryBatch",
     "check_claim",
+    "check_finish_size",
+    "claimed",
+    "check_owner",
     "check_seqs",
     "entry_bytes",
+    "lease_lost",
+    "lease_seconds",
+    "start_leaf",
     "RUN_STATUSES",
     "AppendEntries",
     "BeginRun",
@@ -55,6 +68,7 @@ __all__ = [
     "ReadCheckpoints",
     "ReadEntries",
     "ReadRunsLog",
+    "RenewLease",
     "RunInfo",
     "hold",
     "lease_is_stale",
@@ -86,6 +100,8 @@ class RunInfo:
     parent_run_id: str | None = None
     owner: str | None = None
     heartbeat_us: int | None = None
+    #: The lease period the holder declared, in microseconds (None: ``DEFAULT_LEASE_TTL_S``).
+    lease_us: int | None = None
 
     @property
     def started_at(self) -> datetime:
@@ -119,7 +135,9 @@ class RunInfo:
 class BeginRun:
     """Create a run's index row, held by ``info.owner``, with its first entries.
 
-    Raises ``RunConflictError`` if the run id exists. Returns None.
+    When ``entries`` starts at seq 0 the run's start line goes into the log of
+    runs in the same transaction (see :func:`start_leaf`). Raises
+    ``RunConflictError`` if the run id exists. Returns None.
     """
 
     info: RunInfo
@@ -173,7 +191,11 @@ class PutCheckpoint:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ReadRunsLog:
-    """The log of finished runs, in log order: ``[(index, run_id, size, root bytes), ...]``."""
+    """The log of runs, in log order: ``[(index, run_id, size, root bytes), ...]``.
+
+    A line of size 1 is a run's start line (root: the leaf hash of its ``run_started``);
+    a longer one its finish line (root: the Merkle root of its events).
+    """
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -218,6 +240,22 @@ class ClaimRun:
     owner: str
     now_us: int
     event_count: int | None = None
+    #: The new holder's lease period (recorded in the runs row; None: the default).
+    lease_us: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RenewLease:
+    """Refresh the heartbeat of a run ``owner`` holds (to ``now_us``), and nothing else.
+
+    Raises ``LeaseLostError`` naming the current holder when ``owner`` no longer
+    holds the run (it was taken over, or it ended or paused), ``RunNotFoundError``
+    for an unknown run. Returns None.
+    """
+
+    run_id: str
+    owner: str
+    now_us: int
 
 
 def check_claim(info: RunInfo, op: ClaimRun) -> None:
@@ -241,7 +279,46 @@ Op: TypeAlias = (
     | ReadCheckpoints
     | PutCheckpoint
     | ReadRunsLog
+    | RenewLease
 )
+
+
+def lease_lost(run_id: str, holder: str | None, owner: str) -> LeaseLostError:
+    """The refusal an owner gets for a run it no longer holds (every backend's wording)."""
+    now = (
+        "nobody holds it now (it ended or paused)"
+        if holder is None
+        else f"{holder!r} holds it now: another process took it over after this process's "
+        "lease expired"
+    )
+    return LeaseLostError(
+        f"run {run_id!r} is held by {holder!r}, not {owner!r}; {now}. Nothing was written; "
+        "stop working on this run here (resume it again once its holder is done or gone)"
+    )
+
+
+def check_owner(run_id: str, holder: str | None, owner: str) -> None:
+    """Only the run's current holder may append to it or renew its lease (fencing)."""
+    if holder != owner:
+        raise lease_lost(run_id, holder, owner)
+
+
+def start_leaf(entries: Sequence[Entry]) -> bytes | None:
+    """The root of a run's start line, when ``entries`` begin the run: the leaf hash of seq 0
+    (the RFC 6962 root of a one-leaf tree is that leaf's hash)."""
+    if entries and entries[0][0] == 0:
+        return bytes(entries[0][2])
+    return None
+
+
+def check_finish_size(run_id: str, size: int) -> None:
+    """A finish line counts at least two events (``run_started``, ``run_finished``), so that a
+    line of size 1 is always a start line."""
+    if size < 2:
+        raise RunConflictError(
+            f"run {run_id!r} holds {size} event(s): a finished run holds at least run_started "
+            "and run_finished, so it cannot go into the log of runs yet"
+        )
 
 
 # --------------------------------------------------------------------------- leases
@@ -276,11 +353,22 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def lease_seconds(info: RunInfo, default: float = DEFAULT_LEASE_TTL_S) -> float:
+    """The lease period the run's holder declared (``default`` when none, or when the stored
+    value is not a positive integer: the row is read back from a database)."""
+    lease = info.lease_us
+    if type(lease) is int and lease > 0:
+        return lease / 1_000_000
+    return default
+
+
 def lease_is_stale(info: RunInfo, *, now_us: int, ttl_s: float = DEFAULT_LEASE_TTL_S) -> bool:
     """Whether the run's owner may be presumed gone.
 
     Free when nobody holds it; stale when the holder ran on this host and its
-    process no longer exists, or when its last heartbeat is older than ``ttl_s``.
+    process no longer exists, or when its last heartbeat is older than the lease
+    the holder declared (``info.lease_us``; ``ttl_s`` when it declared none).
+    A live holder renews its heartbeat every third of its lease (``runtime/_lease.py``).
     """
     if info.owner is None:
         return True
@@ -292,7 +380,7 @@ def lease_is_stale(info: RunInfo, *, now_us: int, ttl_s: float = DEFAULT_LEASE_T
         if not _pid_alive(int(pid_text)):
             return True
     heartbeat = info.heartbeat_us or info.started_us
-    return now_us - heartbeat > ttl_s * 1_000_000
+    return now_us - heartbeat > lease_seconds(info, ttl_s) * 1_000_000
 
 
 # --------------------------------------------------------------------------- the interface
@@ -400,9 +488,15 @@ class LedgerStore(abc.ABC):
         *,
         ttl_s: float = DEFAULT_LEASE_TTL_S,
         event_count: int | None = None,
+        lease_us: int | None = None,
     ) -> RunInfo:
         """Take over a run for ``owner`` (resume): refused while a live owner holds it, and,
-        with ``event_count``, when the run no longer holds exactly the events read."""
+        with ``event_count``, when the run no longer holds exactly the events read.
+
+        The holder's lease is judged by the period it declared (``ttl_s`` when it
+        declared none); ``lease_us`` is the period ``owner`` declares for itself,
+        recorded in the runs row (None: the default).
+        """
         info = self.get_run(run_id)
         now = time.time_ns() // 1000
         if info.status in ("completed", "stopped", "failed"):
@@ -415,8 +509,9 @@ class LedgerStore(abc.ABC):
         if not lease_is_stale(info, now_us=now, ttl_s=ttl_s):
             raise RunConflictError(
                 f"run {run_id} is being executed by {info.owner} (last heartbeat "
-                f"{(now - (info.heartbeat_us or info.started_us)) / 1e6:.1f}s ago); wait for it to "
-                "finish, or resume after its lease expires"
+                f"{(now - (info.heartbeat_us or info.started_us)) / 1e6:.1f}s ago, lease "
+                f"{lease_seconds(info, ttl_s):g}s); wait for it to finish, or resume after its "
+                "lease expires"
             )
         claimed: RunInfo = self.execute(
             ClaimRun(
@@ -425,9 +520,14 @@ class LedgerStore(abc.ABC):
                 owner=owner,
                 now_us=now,
                 event_count=event_count,
+                lease_us=lease_us,
             )
         )
         return claimed
+
+    def renew_lease(self, run_id: str, owner: str) -> None:
+        """Refresh ``owner``'s heartbeat on ``run_id``; ``LeaseLostError`` if it lost the run."""
+        self.execute(RenewLease(run_id=run_id, owner=owner, now_us=time.time_ns() // 1000))
 
     # async twins ------------------------------------------------------------------
 
@@ -520,6 +620,8 @@ def check_seqs(run_id: str, start: int, entries: Sequence[Entry]) -> None:
             )
 
 
-def with_owner(info: RunInfo, owner: str | None, now_us: int) -> RunInfo:
-    """A copy of ``info`` held by ``owner`` (running) as of ``now_us``."""
-    return replace(info, owner=owner, heartbeat_us=now_us, status="running")
+def claimed(info: RunInfo, op: ClaimRun) -> RunInfo:
+    """``info`` as a granted claim leaves it: held by ``op.owner``, running, as of ``op.now_us``."""
+    return replace(
+        info, owner=op.owner, heartbeat_us=op.now_us, status="running", lease_us=op.lease_us
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -14,6 +15,7 @@ from codon_sdk.stores._base import (
     AppendEntries,
     BeginRun,
     ClaimRun,
+    Entry,
     GetRun,
     LedgerStore,
     ListRuns,
@@ -22,10 +24,15 @@ from codon_sdk.stores._base import (
     ReadCheckpoints,
     ReadEntries,
     ReadRunsLog,
+    RenewLease,
     RunInfo,
     check_claim,
+    check_finish_size,
+    check_owner,
     check_seqs,
+    claimed,
     entry_bytes,
+    start_leaf,
 )
 
 __all__ = ["MemoryStore"]
@@ -63,6 +70,8 @@ class MemoryStore(LedgerStore):
                 return self._put_checkpoint(op.run_id, op.size, op.note)
             if isinstance(op, ReadRunsLog):
                 return list(self._log)
+            if isinstance(op, RenewLease):
+                return self._renew(op)
             assert_never(op)
 
     def _put_checkpoint(self, run_id: str, size: int, note: bytes) -> None:
@@ -94,14 +103,16 @@ class MemoryStore(LedgerStore):
             event_count=len(op.entries),
             head=op.entries[-1][2].hex() if op.entries else None,
         )
+        self._log_start(run_id, op.entries)
+
+    def _log_start(self, run_id: str, entries: Sequence[Entry]) -> None:
+        leaf = start_leaf(entries)
+        if leaf is not None:
+            self._log.append((len(self._log), run_id, 1, leaf))
 
     def _append(self, op: AppendEntries) -> None:
         info = self._info(op.run_id)
-        if info.owner != op.owner:
-            raise RunConflictError(
-                f"run {op.run_id!r} is held by {info.owner!r}, not {op.owner!r}; "
-                "another process took it over"
-            )
+        check_owner(op.run_id, info.owner, op.owner)
         events = self._events[op.run_id]
         check_seqs(op.run_id, len(events), op.entries)
         held = self._checkpoints.get(op.run_id, {})
@@ -110,11 +121,16 @@ class MemoryStore(LedgerStore):
                 raise RunConflictError(
                     f"run {op.run_id!r} already has a different checkpoint for size {size}"
                 )
-        if op.log_root is not None and any(r == op.run_id for _, r, _, _ in self._log):
-            raise RunConflictError(f"run {op.run_id!r} is already in the log of runs")
+        if op.log_root is not None:
+            check_finish_size(op.run_id, len(events) + len(op.entries))
+            if any(r == op.run_id and n > 1 for _, r, n, _ in self._log):
+                raise RunConflictError(
+                    f"run {op.run_id!r} already has a finish line in the log of runs"
+                )
         events += entry_bytes(op.entries)
         for size, note in op.checkpoints:
             self._put_checkpoint(op.run_id, size, note)
+        self._log_start(op.run_id, op.entries)
         if op.log_root is not None:
             self._log.append((len(self._log), op.run_id, len(events), op.log_root))
         last = op.entries[-1] if op.entries else None
@@ -141,9 +157,14 @@ class MemoryStore(LedgerStore):
     def _claim(self, op: ClaimRun) -> RunInfo:
         info = self._info(op.run_id)
         check_claim(info, op)
-        claimed = replace(info, owner=op.owner, heartbeat_us=op.now_us, status="running")
-        self._runs[op.run_id] = claimed
-        return claimed
+        granted = claimed(info, op)
+        self._runs[op.run_id] = granted
+        return granted
+
+    def _renew(self, op: RenewLease) -> None:
+        info = self._info(op.run_id)
+        check_owner(op.run_id, info.owner, op.owner)
+        self._runs[op.run_id] = replace(info, heartbeat_us=op.now_us)
 
 
 def _now_us() -> int:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import suppress
-from dataclasses import replace
 from typing import Any, Final
 from urllib.parse import unquote, urlsplit
 
@@ -31,13 +30,17 @@ from codon_sdk.stores._base import (
     AppendEntries,
     BeginRun,
     ClaimRun,
+    Entry,
     ListRuns,
     Op,
     PutCheckpoint,
     ReadEntries,
     RunInfo,
     check_claim,
+    check_finish_size,
     check_seqs,
+    claimed,
+    start_leaf,
 )
 from codon_sdk.stores._open import mask_url
 from codon_sdk.stores._sql import SQLStore
@@ -66,9 +69,12 @@ _UPDATE_AFTER_APPEND: Final = (
 )
 _AUDIT: Final = schema.audit_sql("%s")
 _UPDATE_CLAIM: Final = (
-    f"UPDATE {schema.RUNS_TABLE} SET owner = %s, heartbeat_us = %s, status = 'running' "
-    "WHERE run_id = %s"
+    f"UPDATE {schema.RUNS_TABLE} SET owner = %s, heartbeat_us = %s, lease_us = %s, "
+    "status = 'running' WHERE run_id = %s"
 )
+#: Log-of-runs writers one at a time (held until commit): idx follows commit order, without a
+#: gap, and a signed checkpoint of the log never sees a line appear before an earlier one.
+_LOCK_LOG: Final = f"LOCK TABLE {schema.RUNS_LOG_TABLE} IN SHARE ROW EXCLUSIVE MODE"
 _READ_EVENTS: Final = (
     f"SELECT entry FROM {schema.EVENTS_TABLE} WHERE run_id = %s AND seq >= %s AND seq < %s "
     "ORDER BY seq"
@@ -101,6 +107,7 @@ class PostgresStore(SQLStore):
     """
 
     _audit = _AUDIT
+    _renew_sql = schema.renew_sql("%s")
 
     def __init__(
         self,
@@ -255,6 +262,16 @@ class PostgresStore(SQLStore):
             check_seqs(run_id, 0, op.entries)
             if op.entries:
                 cur.executemany(_INSERT_EVENTS, schema.insert_params(run_id, op.entries))
+                self._log_start(cur, run_id, op.entries)
+
+    @staticmethod
+    def _log_start(cur: psycopg.Cursor[Any], run_id: str, entries: Sequence[Entry]) -> None:
+        """The run's start line, when ``entries`` begin it: the transaction's last statements,
+        so the log lock is held for as short a time as possible."""
+        leaf = start_leaf(entries)
+        if leaf is not None:
+            cur.execute(_LOCK_LOG)
+            cur.execute(_AUDIT["log_run"], (run_id, 1, leaf, time.time_ns() // 1000))
 
     def _append(self, conn: _Conn, op: AppendEntries) -> None:
         run_id, entries = op.run_id, op.entries
@@ -281,6 +298,8 @@ class PostgresStore(SQLStore):
             )
             if op.checkpoints or op.log_root is not None:
                 self._audit_rows(cur, op, count + len(entries))
+            if entries and entries[0][0] == 0:  # a run begun without events: its start line
+                self._log_start(cur, run_id, entries)
 
     def _audit_rows(self, cur: psycopg.Cursor[Any], op: AppendEntries, count: int) -> None:
         """Checkpoints and the log-of-runs line that go with an append (same transaction)."""
@@ -290,11 +309,10 @@ class PostgresStore(SQLStore):
             if schema.check_checkpoint(op.run_id, size, held and held[0], note):
                 cur.execute(_AUDIT["put_checkpoint"], (op.run_id, size, note, now))
         if op.log_root is not None:
-            # one writer at a time: log indexes follow commit order, so a signed
-            # checkpoint of the log never sees a line appear before an earlier one
-            cur.execute(f"LOCK TABLE {schema.RUNS_LOG_TABLE} IN SHARE ROW EXCLUSIVE MODE")
-            if cur.execute(_AUDIT["logged"], (op.run_id,)).fetchone() is not None:
-                raise RunConflictError(f"run {op.run_id!r} is already in the log of runs")
+            check_finish_size(op.run_id, count)
+            cur.execute(_LOCK_LOG)
+            if cur.execute(_AUDIT["finished_line"], (op.run_id,)).fetchone() is not None:
+                raise schema.finish_refused(op.run_id)
             cur.execute(_AUDIT["log_run"], (op.run_id, count, op.log_root, now))
 
     def _put_checkpoint(self, conn: _Conn, op: PutCheckpoint) -> None:
@@ -325,8 +343,8 @@ class PostgresStore(SQLStore):
         with conn.transaction():
             info = self._get(conn, op.run_id, lock=True)
             check_claim(info, op)
-            conn.execute(_UPDATE_CLAIM, (op.owner, op.now_us, op.run_id))
-        return replace(info, owner=op.owner, heartbeat_us=op.now_us, status="running")
+            conn.execute(_UPDATE_CLAIM, (op.owner, op.now_us, op.lease_us, op.run_id))
+        return claimed(info, op)
 
 
 _TABLES: Final = (schema.RUNS_TABLE, schema.EVENTS_TABLE)

@@ -9,7 +9,9 @@ have the same length, and migration ``i`` does the same thing in both. A later
 feature (signed checkpoints, a blob table) is a new migration appended to both
 lists, never an edit of an old one.
 
-Tables (version 1; version 2 adds ``codon_checkpoints`` and ``codon_runs_log``):
+Tables (version 1; version 2 adds ``codon_checkpoints`` and ``codon_runs_log``; version 3
+adds the runs column ``lease_us``, lets a run have two lines in the log of runs, a start
+line and a finish line, and backfills the start line of every run begun before it):
 
 * ``codon_meta(key, value)``: ``schema_version`` and room for other settings;
 * ``codon_runs``: one row per run, the :class:`~codon_sdk.stores._base.RunInfo` columns;
@@ -42,7 +44,9 @@ from codon_sdk.stores._base import (
     ReadCheckpoints,
     ReadEntries,
     ReadRunsLog,
+    RenewLease,
     RunInfo,
+    check_owner,
 )
 
 __all__ = [
@@ -64,6 +68,8 @@ __all__ = [
     "check_checkpoint",
     "check_owner",
     "check_version",
+    "finish_refused",
+    "renew_sql",
     "describe",
     "info_from_row",
     "insert_params",
@@ -108,7 +114,20 @@ RUN_COLUMNS: Final = (
     "parent_run_id",
     "owner",
     "heartbeat_us",
+    "lease_us",
 )
+
+#: Migration 3's start lines for runs that have none, in (started_us, run_id) order, numbered
+#: on from the log's end; ``{now}`` is the dialect's current time in microseconds.
+_BACKFILL_START_LINES: Final = f"""INSERT INTO {RUNS_LOG_TABLE} (idx, run_id, size, root, logged_us)
+    SELECT (SELECT COALESCE(MAX(idx) + 1, 0) FROM {RUNS_LOG_TABLE})
+               + ROW_NUMBER() OVER (ORDER BY r.started_us, r.run_id) - 1,
+           r.run_id, 1, e.leaf_hash, {{now}}
+    FROM {RUNS_TABLE} r JOIN {EVENTS_TABLE} e ON e.run_id = r.run_id AND e.seq = 0
+    WHERE NOT EXISTS (
+        SELECT 1 FROM {RUNS_LOG_TABLE} l WHERE l.run_id = r.run_id AND l.size = 1
+    )"""
+_RUNS_LOG_INDEX: Final = f"CREATE INDEX codon_runs_log_run ON {RUNS_LOG_TABLE} (run_id, size)"
 
 # --------------------------------------------------------------------------- SQLite
 
@@ -167,6 +186,31 @@ SQLITE_MIGRATIONS: Final[tuple[Migration, ...]] = (
             BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"""
             for table in (CHECKPOINTS_TABLE, RUNS_LOG_TABLE)
             for op in ("UPDATE", "DELETE")
+        ),
+    ),
+    # 3: the holder's lease period; start lines in the log of runs (a run may have two
+    # lines, so the UNIQUE run_id goes: SQLite rebuilds the table, its triggers with it).
+    (
+        f"ALTER TABLE {RUNS_TABLE} ADD COLUMN lease_us INTEGER",
+        f"""CREATE TABLE {RUNS_LOG_TABLE}_v3 (
+            idx INTEGER PRIMARY KEY,
+            run_id TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            root BLOB NOT NULL,
+            logged_us INTEGER NOT NULL
+        )""",
+        f"INSERT INTO {RUNS_LOG_TABLE}_v3 (idx, run_id, size, root, logged_us) "
+        f"SELECT idx, run_id, size, root, logged_us FROM {RUNS_LOG_TABLE}",
+        f"DROP TABLE {RUNS_LOG_TABLE}",  # and its triggers
+        f"ALTER TABLE {RUNS_LOG_TABLE}_v3 RENAME TO {RUNS_LOG_TABLE}",
+        _RUNS_LOG_INDEX,
+        *(
+            f"""CREATE TRIGGER {RUNS_LOG_TABLE}_no_{op.lower()} BEFORE {op} ON {RUNS_LOG_TABLE}
+            BEGIN SELECT RAISE(ABORT, '{RUNS_LOG_TABLE} is append-only'); END"""
+            for op in ("UPDATE", "DELETE")
+        ),
+        _BACKFILL_START_LINES.format(
+            now="CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER)"
         ),
     ),
 )
@@ -242,6 +286,23 @@ POSTGRES_MIGRATIONS: Final[tuple[Migration, ...]] = (
             for table in (CHECKPOINTS_TABLE, RUNS_LOG_TABLE)
         ),
     ),
+    # 3: the holder's lease period; start lines in the log of runs (a run may have two
+    # lines, so the UNIQUE run_id constraint goes, whatever it was named).
+    (
+        f"ALTER TABLE {RUNS_TABLE} ADD COLUMN lease_us BIGINT",
+        f"""DO $$
+            DECLARE found TEXT;
+            BEGIN
+                FOR found IN SELECT conname FROM pg_constraint
+                    WHERE conrelid = '{RUNS_LOG_TABLE}'::regclass AND contype = 'u'
+                LOOP
+                    EXECUTE format('ALTER TABLE {RUNS_LOG_TABLE} DROP CONSTRAINT %I', found);
+                END LOOP;
+            END
+            $$""",
+        _RUNS_LOG_INDEX,
+        _BACKFILL_START_LINES.format(now="(EXTRACT(EPOCH FROM clock_timestamp()) * 1e6)::BIGINT"),
+    ),
 )
 
 SCHEMA_VERSION: Final = len(SQLITE_MIGRATIONS) - 1
@@ -308,6 +369,7 @@ def run_row(info: RunInfo, entries: Sequence[Entry]) -> tuple[Any, ...]:
         info.parent_run_id,
         info.owner,
         info.heartbeat_us,
+        info.lease_us,
     )
 
 
@@ -352,14 +414,6 @@ def read_bounds(op: ReadEntries, event_count: Callable[[], int]) -> tuple[int, i
 # --------------------------------------------------------------------------- append checks
 
 
-def check_owner(run_id: str, holder: str | None, owner: str) -> None:
-    """Only the run's current holder may append to it."""
-    if holder != owner:
-        raise RunConflictError(
-            f"run {run_id!r} is held by {holder!r}, not {owner!r}; another process took it over"
-        )
-
-
 def describe(op: Op) -> str:
     """What an operation was doing, for error messages (``could not <describe(op)> ...``)."""
     if isinstance(op, AppendEntries):
@@ -380,6 +434,8 @@ def describe(op: Op) -> str:
         return f"store a checkpoint of size {op.size} for run {op.run_id!r}"
     if isinstance(op, ReadRunsLog):
         return "read the log of runs"
+    if isinstance(op, RenewLease):
+        return f"renew the lease of {op.owner!r} on run {op.run_id!r}"
     assert_never(op)
 
 
@@ -396,12 +452,26 @@ def audit_sql(placeholder: str) -> dict[str, str]:
             f"VALUES ({p}, {p}, {p}, {p})"
         ),
         "read_log": f"SELECT idx, run_id, size, root FROM {RUNS_LOG_TABLE} ORDER BY idx",
-        "logged": f"SELECT idx FROM {RUNS_LOG_TABLE} WHERE run_id = {p}",
+        "finished_line": f"SELECT idx FROM {RUNS_LOG_TABLE} WHERE run_id = {p} AND size > 1",
         "log_run": (
             f"INSERT INTO {RUNS_LOG_TABLE} (idx, run_id, size, root, logged_us) "
             f"SELECT COALESCE(MAX(idx) + 1, 0), {p}, {p}, {p}, {p} FROM {RUNS_LOG_TABLE}"
         ),
     }
+
+
+def finish_refused(run_id: str) -> RunConflictError:
+    return RunConflictError(f"run {run_id!r} already has a finish line in the log of runs")
+
+
+def renew_sql(placeholder: str) -> tuple[str, str]:
+    """The statements of :class:`RenewLease`: the fenced heartbeat update, and the holder
+    read to say why it matched nothing."""
+    p = placeholder
+    return (
+        f"UPDATE {RUNS_TABLE} SET heartbeat_us = {p} WHERE run_id = {p} AND owner = {p}",
+        f"SELECT owner FROM {RUNS_TABLE} WHERE run_id = {p}",
+    )
 
 
 def check_checkpoint(run_id: str, size: int, held: bytes | None, note: bytes) -> bool:

@@ -7,7 +7,7 @@ from typing import Any
 
 from typing_extensions import assert_never
 
-from codon_sdk.errors import RunNotFoundError
+from codon_sdk.errors import RunConflictError, RunNotFoundError
 from codon_sdk.stores._base import (
     AppendEntries,
     BeginRun,
@@ -20,7 +20,9 @@ from codon_sdk.stores._base import (
     ReadCheckpoints,
     ReadEntries,
     ReadRunsLog,
+    RenewLease,
     RunInfo,
+    check_owner,
 )
 
 __all__ = ["SQLStore"]
@@ -32,6 +34,8 @@ class SQLStore(LedgerStore):
 
     #: The audit statements in the backend's paramstyle (``schema.audit_sql``).
     _audit: dict[str, str]
+    #: The lease statements in the backend's paramstyle (``schema.renew_sql``).
+    _renew_sql: tuple[str, str]
 
     def _dispatch(self, conn: Any, op: Op) -> Any:
         if isinstance(op, AppendEntries):
@@ -54,7 +58,22 @@ class SQLStore(LedgerStore):
         if isinstance(op, ReadRunsLog):
             rows = conn.execute(self._audit["read_log"])
             return [(idx, run_id, size, bytes(root)) for idx, run_id, size, root in rows]
+        if isinstance(op, RenewLease):
+            return self._renew(conn, op)
         assert_never(op)
+
+    def _renew(self, conn: Any, op: RenewLease) -> None:
+        """One fenced UPDATE (its own transaction: both backends' connections autocommit)."""
+        update, holder = self._renew_sql
+        if conn.execute(update, (op.now_us, op.run_id, op.owner)).rowcount == 1:
+            return
+        row = conn.execute(holder, (op.run_id,)).fetchone()
+        if row is None:
+            raise self._not_found(op.run_id)
+        check_owner(op.run_id, row[0], op.owner)
+        raise RunConflictError(  # pragma: no cover - the holder changed back in between
+            f"run {op.run_id!r} changed hands while renewing the lease of {op.owner!r}; retry"
+        )
 
     def _not_found(self, run_id: str) -> RunNotFoundError:
         return RunNotFoundError(f"no run {run_id!r} in {self.url}")

@@ -10,7 +10,6 @@ import time
 from bisect import bisect_right
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import replace
 from itertools import accumulate, repeat
 from pathlib import Path
 from typing import Any, Final
@@ -36,8 +35,11 @@ from codon_sdk.stores._base import (
     ReadEntries,
     RunInfo,
     check_claim,
+    check_finish_size,
     check_seqs,
+    claimed,
     entry_bytes,
+    start_leaf,
 )
 from codon_sdk.stores._sql import SQLStore
 
@@ -78,8 +80,8 @@ _UPDATE_AFTER_APPEND: Final = (
 )
 _AUDIT: Final = schema.audit_sql("?")
 _UPDATE_CLAIM: Final = (
-    f"UPDATE {schema.RUNS_TABLE} SET owner = ?, heartbeat_us = ?, status = 'running' "
-    "WHERE run_id = ?"
+    f"UPDATE {schema.RUNS_TABLE} SET owner = ?, heartbeat_us = ?, lease_us = ?, "
+    "status = 'running' WHERE run_id = ?"
 )
 _READ_EVENTS: Final = (
     f"SELECT entry FROM {schema.EVENTS_TABLE} WHERE run_id = ? AND seq >= ? AND seq < ? "
@@ -144,6 +146,7 @@ class SQLiteStore(SQLStore):
     """
 
     _audit = _AUDIT
+    _renew_sql = schema.renew_sql("?")
 
     def __init__(
         self,
@@ -339,6 +342,15 @@ class SQLiteStore(SQLStore):
             conn.execute(_INSERT_RUN, schema.run_row(op.info, op.entries))
             if op.entries:
                 self._insert(conn, run_id, op.entries)
+                self._log_start(conn, run_id, op.entries)
+
+    @staticmethod
+    def _log_start(conn: sqlite3.Connection, run_id: str, entries: Sequence[Entry]) -> None:
+        """The run's start line, when ``entries`` begin it (inside the write transaction, which
+        SQLite holds alone: the next idx is always the one after the last)."""
+        leaf = start_leaf(entries)
+        if leaf is not None:
+            conn.execute(_AUDIT["log_run"], (run_id, 1, leaf, time.time_ns() // 1000))
 
     def _append(self, conn: sqlite3.Connection, op: AppendEntries) -> None:
         """One conditional UPDATE of the run row, one executemany, one commit.
@@ -369,6 +381,8 @@ class SQLiteStore(SQLStore):
             if entries:
                 check_seqs(run_id, entries[0][0], entries)
                 self._insert(conn, run_id, entries)
+                if entries[0][0] == 0:  # a run begun without events gets its start line now
+                    self._log_start(conn, run_id, entries)
             if op.checkpoints or op.log_root is not None:
                 self._audit_rows(conn, op)
             conn.execute("COMMIT")
@@ -423,9 +437,10 @@ class SQLiteStore(SQLStore):
             if schema.check_checkpoint(op.run_id, size, held and held[0], note):
                 conn.execute(_AUDIT["put_checkpoint"], (op.run_id, size, note, now))
         if op.log_root is not None:
-            if conn.execute(_AUDIT["logged"], (op.run_id,)).fetchone() is not None:
-                raise RunConflictError(f"run {op.run_id!r} is already in the log of runs")
+            if conn.execute(_AUDIT["finished_line"], (op.run_id,)).fetchone() is not None:
+                raise schema.finish_refused(op.run_id)
             count = conn.execute(_SELECT_HOLDER, (op.run_id,)).fetchone()[1]
+            check_finish_size(op.run_id, count)
             conn.execute(_AUDIT["log_run"], (op.run_id, count, op.log_root, now))
 
     def _put_checkpoint(self, conn: sqlite3.Connection, op: PutCheckpoint) -> None:
@@ -463,8 +478,8 @@ class SQLiteStore(SQLStore):
         with self._write(conn):
             info = self._get(conn, op.run_id)
             check_claim(info, op)
-            conn.execute(_UPDATE_CLAIM, (op.owner, op.now_us, op.run_id))
-        return replace(info, owner=op.owner, heartbeat_us=op.now_us, status="running")
+            conn.execute(_UPDATE_CLAIM, (op.owner, op.now_us, op.lease_us, op.run_id))
+        return claimed(info, op)
 
 
 def _rollback(conn: sqlite3.Connection) -> None:

@@ -1,29 +1,38 @@
 """``verify_run`` and ``verify_all``: read a run (or every run) from a store and verify it.
 
-Thin wrappers: the checks themselves are pure functions in ``ledger/_verify.py``.
+Thin wrappers: the checks themselves are pure functions in ``ledger/_verify.py``
+(a run) and ``ledger/_runs_log.py`` (the log of runs). Everything read here is
+hostile input: a read or a check that raises becomes a verdict (that run's
+``tampered`` report with an ``unreadable`` finding), never a traceback, and never
+keeps ``verify_all`` from reporting the other runs. Only the caller's own
+mistakes raise: an unknown run id, a malformed verifier key, an unreachable store.
+
+Checkpoints held outside the database come from ``checkpoints`` (notes, note
+text or files) and from a checkpoint directory (where ``FileCheckpointSink``
+exports them, ``CODON_CHECKPOINT_DIR`` in the CLI).
 """
 
 from __future__ import annotations
 
 import os
 import pathlib
+import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from codon_sdk.errors import RunNotFoundError, StoreConnectionError
+from codon_sdk.ledger._merkle import leaf_hash
 from codon_sdk.ledger._note import Verifier
-from codon_sdk.ledger._verify import (
-    Finding,
-    LogVerification,
-    VerificationReport,
-    verify_entries,
-    verify_runs_log,
-)
-from codon_sdk.stores._base import LedgerStore
+from codon_sdk.ledger._runs_log import LoggedRun, LogVerification, verify_runs_log
+from codon_sdk.ledger._verify import Finding, VerificationReport, verify_entries
+from codon_sdk.stores._base import LedgerStore, RunInfo, lease_is_stale, lease_seconds
+from codon_sdk.stores._notary import FileCheckpointSink
 from codon_sdk.stores._open import open_store
 
 __all__ = ["StoreVerification", "verify_all", "verify_run"]
 
 Checkpoints = Iterable[bytes | str | os.PathLike[str]]
+Directory = str | os.PathLike[str]
 _ENDED = frozenset({"completed", "stopped", "failed"})
 
 
@@ -40,44 +49,160 @@ def _notes(checkpoints: Checkpoints | None) -> list[bytes]:
     return out
 
 
+def _exported(checkpoint_dir: Directory | None, run_id: str) -> list[bytes]:
+    """The notes a checkpoint directory holds for ``run_id`` (``""``: the log of runs)."""
+    return [] if checkpoint_dir is None else FileCheckpointSink(checkpoint_dir).notes(run_id)
+
+
+def _keys(vkeys: Iterable[str | Verifier] | None) -> list[Verifier] | None:
+    """Verifier keys parsed once, up front: a malformed key is the caller's mistake
+    (``CheckpointError``), not a finding about some run."""
+    if vkeys is None:
+        return None
+    return [key if isinstance(key, Verifier) else Verifier.from_vkey(key) for key in vkeys]
+
+
 def verify_run(
     store: str | LedgerStore,
     run_id: str,
     *,
     vkeys: Iterable[str | Verifier] | None = None,
     checkpoints: Checkpoints | None = None,
+    checkpoint_dir: Directory | None = None,
 ) -> VerificationReport:
     """Verify one run: its chain, leaves, end, stored checkpoints and ``checkpoints`` you hold.
 
     ``vkeys`` are the verifier keys whose signatures are trusted (without them,
     signatures are not checked and nothing is "verified"); ``checkpoints`` are
-    signed checkpoint notes (bytes, text or file paths) kept outside the database.
-    Raises ``RunNotFoundError`` for an unknown run.
+    signed checkpoint notes (bytes, text or file paths) kept outside the database,
+    and ``checkpoint_dir`` a directory a ``FileCheckpointSink`` exported them to.
+    Raises ``RunNotFoundError`` for an unknown run; whatever the run's data holds,
+    the answer is a report.
     """
+    keys = _keys(vkeys)
     ledger = open_store(store)
+    try:
+        external = [*_notes(checkpoints), *_exported(checkpoint_dir, run_id)]
+        return _verify_one(ledger, run_id, keys, external).report
+    finally:
+        if ledger is not store:
+            ledger.close()
+
+
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """One run verified: its report, what the log of runs is checked against, and whether
+    checkpoints are stored with it (the store signs)."""
+
+    report: VerificationReport
+    now: LoggedRun
+    signed: bool = False
+
+
+def _verify_one(
+    ledger: LedgerStore, run_id: str, keys: list[Verifier] | None, external: list[bytes]
+) -> _Read:
+    """One run's report (notes held outside are read before its entries, so a run going on
+    meanwhile is never "shorter" than an exported checkpoint)."""
     try:
         info = ledger.get_run(run_id)
         entries = ledger.read(run_id)
         stored = [note for _, note in ledger.checkpoints(run_id)]
-    finally:
-        if ledger is not store:
-            ledger.close()
-    report = verify_entries(
-        run_id,
-        entries,
-        stored_checkpoints=stored,
-        external_checkpoints=_notes(checkpoints),
-        vkeys=list(vkeys) if vkeys is not None else None,
-        index_says_ended=info.status in _ENDED,
-        index_event_count=info.event_count,
-        index_head=info.head,
+        ended = info.status in _ENDED
+        report = verify_entries(
+            run_id,
+            entries,
+            stored_checkpoints=stored,
+            external_checkpoints=external,
+            vkeys=keys,
+            index_says_ended=ended,
+            index_event_count=info.event_count,
+            index_head=info.head,
+        )
+        now = LoggedRun(
+            event_count=report.event_count,
+            root=bytes.fromhex(report.root),
+            first_leaf=_first_leaf(entries),
+            ended=ended,
+        )
+        return _Read(_with_reason(report, info), now, bool(stored))
+    except (RunNotFoundError, StoreConnectionError):
+        raise
+    except Exception as exc:  # hostile data: a verdict, not a traceback
+        return _Read(_unreadable(run_id, exc), LoggedRun(event_count=0, root=b"", readable=False))
+
+
+def _verify_listed(
+    ledger: LedgerStore, run_id: str, keys: list[Verifier] | None, directory: Directory | None
+) -> _Read:
+    """A run as ``verify_all`` lists it: even its id is read back from the store, so a hostile
+    one (not a string, not a file name) is that run's verdict too."""
+    try:
+        external = _exported(directory, run_id)
+    except OSError:
+        raise  # the checkpoint directory itself is unreadable: the caller's to fix
+    except Exception as exc:
+        return _Read(_unreadable(run_id, exc), LoggedRun(event_count=0, root=b"", readable=False))
+    try:
+        return _verify_one(ledger, run_id, keys, external)
+    except RunNotFoundError as exc:  # listed, then gone, or an id no lookup finds
+        return _Read(_unreadable(run_id, exc), LoggedRun(event_count=0, root=b"", readable=False))
+
+
+def _first_leaf(entries: list[bytes]) -> bytes | None:
+    if not entries:
+        return None
+    first = entries[0]
+    # an entry that is not bytes was written by something else: it matches no logged leaf
+    return leaf_hash(first) if type(first) is bytes else leaf_hash(b"\x00" + repr(first).encode())
+
+
+def _unreadable(run_id: str, exc: BaseException) -> VerificationReport:
+    return VerificationReport(
+        run_id=run_id,
+        status="tampered",
+        event_count=0,
+        head=None,
+        root="",
+        findings=(
+            Finding(
+                None,
+                "unreadable",
+                f"the run could not be read or verified ({type(exc).__name__}: {exc}): its "
+                "rows hold data no codon store writes",
+            ),
+        ),
     )
-    return report
+
+
+def _with_reason(report: VerificationReport, info: RunInfo) -> VerificationReport:
+    """An incomplete run's report with why, from its runs index: paused, running, or left."""
+    if report.status != "incomplete":
+        return report
+    now = time.time_ns() // 1000
+    if info.status == "interrupted":
+        reason = "paused (interrupted): it waits to be resumed"
+    elif info.status != "running":
+        return report
+    elif info.owner is not None and not lease_is_stale(info, now_us=now):
+        ago = (now - (info.heartbeat_us or info.started_us)) / 1e6
+        reason = f"running: held by {info.owner}, last heartbeat {ago:.0f}s ago"
+    else:
+        reason = (
+            f"not running: its holder stopped without ending it (crashed, or its lease of "
+            f"{lease_seconds(info):g}s expired); resume it to finish it"
+        )
+    note = Finding(None, "run_status", f"the runs index says the run is {reason}", False)
+    return replace(report, findings=(*report.findings, note))
 
 
 @dataclass(frozen=True, slots=True)
 class StoreVerification:
-    """Every run of a store verified, plus the log of finished runs."""
+    """Every run of a store verified, plus the log of runs.
+
+    ``ok`` means nothing was tampered with: runs still running or paused (verdict
+    ``incomplete``) do not count against it, so ``verify --all`` can be an alarm.
+    """
 
     runs: list[VerificationReport]
     log: LogVerification
@@ -85,15 +210,17 @@ class StoreVerification:
 
     @property
     def ok(self) -> bool:
-        return all(r.ok for r in self.runs) and self.log.ok and not self.missing_from_log
+        return not self.tampered and self.log.ok
+
+    @property
+    def tampered(self) -> list[VerificationReport]:
+        """The runs whose verdict is ``tampered``."""
+        return [r for r in self.runs if r.status == "tampered"]
 
     @property
     def findings(self) -> list[Finding]:
-        extra = [
-            Finding(None, "not_logged", f"run {run_id} ended but is not in the log of runs")
-            for run_id in self.missing_from_log
-        ]
-        return [*self.log.findings, *extra]
+        """What the log of runs showed (its notes included)."""
+        return list(self.log.findings)
 
 
 def verify_all(
@@ -102,37 +229,48 @@ def verify_all(
     vkeys: Iterable[str | Verifier] | None = None,
     log_checkpoints: Checkpoints | None = None,
     progress: Callable[[int, int, VerificationReport], None] | None = None,
+    checkpoint_dir: Directory | None = None,
 ) -> StoreVerification:
     """Verify every run of a store and the log of runs (so a deleted run shows).
 
     ``log_checkpoints`` are signed checkpoints of the log of runs kept outside the
-    database; stored ones are checked too. ``progress(done, total, report)`` is
-    called after each run.
+    database; stored ones are checked too. ``checkpoint_dir`` (where a
+    ``FileCheckpointSink`` exported notes) supplies each run's exported notes and
+    the log's. ``progress(done, total, report)`` is called after each run.
     """
+    keys = _keys(vkeys)
     ledger = open_store(store)
-    keys = list(vkeys) if vkeys is not None else None
     try:
+        # The log is read before the runs and again after them: every run listed has its
+        # start line in the second read, and every line of the first names a listed run,
+        # so runs begun or ended meanwhile are not mistaken for planted or deleted ones.
+        before = ledger.runs_log()
         infos = ledger.runs()
         reports: list[VerificationReport] = []
+        now: dict[str, LoggedRun] = {}
+        signed = False
         for n, info in enumerate(infos, 1):
-            report = verify_run(ledger, info.run_id, vkeys=keys)
-            reports.append(report)
+            read = _verify_listed(ledger, info.run_id, keys, checkpoint_dir)
+            reports.append(read.report)
+            now[info.run_id] = read.now
+            signed = signed or read.signed
             if progress is not None:
-                progress(n, len(infos), report)
-        logged = ledger.runs_log()
+                progress(n, len(infos), read.report)
         stored = [note for _, note in ledger.checkpoints("")]
+        external = [*_notes(log_checkpoints), *_exported(checkpoint_dir, "")]
+        logged = ledger.runs_log()
     finally:
         if ledger is not store:
             ledger.close()
-    now = {r.run_id: (r.event_count, bytes.fromhex(r.root)) for r in reports}
     log = verify_runs_log(
-        [(run_id, size, root) for _, run_id, size, root in logged],
+        logged,
         now,
-        checkpoints=[*stored, *_notes(log_checkpoints)],
+        stored_checkpoints=stored,
+        external_checkpoints=external,
         vkeys=keys,
+        settled=len(before),
+        has_checkpoints=signed or bool(stored),
     )
-    in_log = {run_id for _, run_id, _, _ in logged}
-    ended = [info.run_id for info in infos if info.status in _ENDED]
-    return StoreVerification(
-        runs=reports, log=log, missing_from_log=[rid for rid in ended if rid not in in_log]
-    )
+    finished = {line[1] for line in logged if len(line) == 4 and line[2] != 1}
+    missing = sorted((r for r, run in now.items() if run.ended and r not in finished), key=str)
+    return StoreVerification(runs=reports, log=log, missing_from_log=missing)

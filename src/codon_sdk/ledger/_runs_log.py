@@ -115,6 +115,7 @@ def verify_runs_log(
                 "not_started",
                 f"run {run_id} is in the store but has no start line in the log of runs: it "
                 "was planted there, or its line was deleted from the log",
+                run_id=run_id,
             )
         if now.ended and (held is None or not held.finishes):
             state.tamper(
@@ -122,6 +123,7 @@ def verify_runs_log(
                 "not_logged",
                 f"run {run_id} ended but has no finish line in the log of runs: the line was "
                 "deleted, or the run was planted",
+                run_id=run_id,
             )
     stored = _open_all(stored_checkpoints, "stored runs-log", verifiers, state)
     external = _open_all(external_checkpoints, "external runs-log", verifiers, state)
@@ -229,6 +231,7 @@ def _check_run_lines(run_id: str, lines: _Lines, now: LoggedRun | None, state: _
                 "run_deleted",
                 f"run {run_id} is in the log of runs ({_where(lines)}) but no longer in the "
                 "store: it was deleted",
+                run_id=run_id,
             )
         return
     for kind, count in (("start", len(lines.starts)), ("finish", len(lines.finishes))):
@@ -238,6 +241,7 @@ def _check_run_lines(run_id: str, lines: _Lines, now: LoggedRun | None, state: _
                 "runs_log_duplicate",
                 f"run {run_id} has {count} {kind} lines in the log of runs ({_where(lines)}); "
                 "a store writes one: lines were planted",
+                run_id=run_id,
             )
     if not now.readable:
         return
@@ -248,6 +252,7 @@ def _check_run_lines(run_id: str, lines: _Lines, now: LoggedRun | None, state: _
                 "run_changed",
                 f"run {run_id} holds no events, but its start was logged (line {idx}): its "
                 "events were deleted",
+                run_id=run_id,
             )
         elif now.first_leaf != root:
             state.tamper(
@@ -255,6 +260,7 @@ def _check_run_lines(run_id: str, lines: _Lines, now: LoggedRun | None, state: _
                 "run_changed",
                 f"run {run_id} starts with another event than the one logged when it started "
                 f"(line {idx}): its ledger was rewritten from the start",
+                run_id=run_id,
             )
     for settled, idx, size, root in lines.finishes:
         # a line read after the run was (it ended meanwhile) is held to what the run showed
@@ -265,6 +271,7 @@ def _check_run_lines(run_id: str, lines: _Lines, now: LoggedRun | None, state: _
                 f"run {run_id} was logged (line {idx}) with {size} events and root "
                 f"{root.hex()[:16]}…, now has {now.event_count} events and root "
                 f"{now.root.hex()[:16]}…",
+                run_id=run_id,
             )
 
 

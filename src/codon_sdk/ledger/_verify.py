@@ -54,6 +54,8 @@ class Finding:
     code: str
     message: str
     tamper: bool = True
+    #: the run a finding of the log of runs is about (None: the run being verified, or none)
+    run_id: str | None = None
 
     def __str__(self) -> str:
         where = f"seq {self.seq}" if self.seq is not None else "run"
@@ -130,8 +132,8 @@ class _State:
     checked: list[str] = field(default_factory=list)
     anchors: list[str] = field(default_factory=list)
 
-    def tamper(self, seq: int | None, code: str, message: str) -> None:
-        self.findings.append(Finding(seq, code, message, True))
+    def tamper(self, seq: int | None, code: str, message: str, run_id: str | None = None) -> None:
+        self.findings.append(Finding(seq, code, message, True, run_id))
 
     def note(self, seq: int | None, code: str, message: str) -> None:
         self.findings.append(Finding(seq, code, message, False))

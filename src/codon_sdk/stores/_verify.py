@@ -273,4 +273,15 @@ def verify_all(
     )
     finished = {line[1] for line in logged if len(line) == 4 and line[2] != 1}
     missing = sorted((r for r, run in now.items() if run.ended and r not in finished), key=str)
+    reports = [_with_log_findings(report, log) for report in reports]
     return StoreVerification(runs=reports, log=log, missing_from_log=missing)
+
+
+def _with_log_findings(report: VerificationReport, log: LogVerification) -> VerificationReport:
+    """A run's report with what the log of runs found against it: a run whose ledger was
+    rewritten consistently still reads as tampered when the log remembers it otherwise
+    (the strongest word the evidence supports)."""
+    against = tuple(f for f in log.findings if f.tamper and f.run_id == report.run_id)
+    if not against:
+        return report
+    return replace(report, status="tampered", findings=(*report.findings, *against))

@@ -230,3 +230,28 @@ def wait_for_lock_wait(url: str) -> None:
                 return
             time.sleep(0.02)
     raise AssertionError("the append never waited for the run row's lock")
+
+
+@pytest.mark.postgres
+def test_a_pooled_connection_whose_backend_died_is_replaced_on_checkout(url: str) -> None:
+    """The backend of the pool's idle connection is terminated (as pg_terminate_backend or
+    a server restart would): the next operation gets a live connection, not the dead one."""
+    import psycopg
+
+    run = info()
+    with PostgresStore(url, min_size=1, max_size=1) as store:
+        store.begin_run(run, ledger(run.run_id, 3))
+        with store._pool.connection() as conn:
+            pid = conn.info.backend_pid
+        with psycopg.connect(url, autocommit=True) as admin:
+            assert admin.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone() == (True,)
+            for _ in range(100):
+                row = admin.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (pid,)
+                ).fetchone()
+                if row == (0,):
+                    break
+                time.sleep(0.05)
+        assert store.get_run(run.run_id).event_count == 3
+        with store._pool.connection() as conn:
+            assert conn.info.backend_pid != pid

@@ -143,6 +143,9 @@ class PostgresStore(SQLStore):
             kwargs=kwargs,
             open=False,
             name="codon-ledger",
+            # a connection whose backend died (terminated, server restarted) is found on
+            # checkout and replaced, instead of failing the next operation that borrows it
+            check=ConnectionPool.check_connection,
         )
         try:
             self._pool.open(wait=True, timeout=connect_timeout)

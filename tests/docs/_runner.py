@@ -54,7 +54,7 @@ PAGE_KEYS = frozenset({"openai-server", "otlp-receiver", "postgres"})
 READ_ONLY_LANGUAGES = frozenset({"bash", "text", "json", "yaml", "toml", "ini", "console"})
 LANGUAGES = READ_ONLY_LANGUAGES | {"python"}
 
-_FENCE = re.compile(r"^(?P<indent>[ \t]*)```(?P<lang>[^\s`]*)\s*$")
+_FENCE = re.compile(r"^(?P<indent>[ \t]*)```(?P<lang>[^\s`]*)(?:\s+[^`]*)?$")  # lang, options
 _MARKER = re.compile(r"^\s*<!--\s*docs-test:(?P<body>.*?)-->\s*$")
 
 

@@ -1,4 +1,4 @@
-"""The CLI reference is generated from the parser: every command and option is on the page."""
+"""The site's build hooks: the CLI reference from the parser, API pages, reST in docstrings."""
 
 from __future__ import annotations
 
@@ -62,3 +62,16 @@ def test_api_pages_are_generated_for_the_modules_the_nav_names() -> None:
     nav = [{"API": ["reference/api/index.md", "reference/api/codon_sdk.stores.md"]}]
     assert api.api_modules(nav) == ["codon_sdk.stores"]
     assert "::: codon_sdk.stores" in api.module_page("codon_sdk.stores")
+
+
+def test_rest_roles_and_literal_blocks_in_docstrings_become_markdown() -> None:
+    """Sphinx roles render as inline code and ``::`` blocks as fenced Python blocks."""
+    griffe_rst = _hook("griffe_rst")
+    text = (
+        "See :class:`~codon_sdk.NodeSpec` and :func:`open_store`. For example::\n\n"
+        "    x = 1\n\nDone."
+    )
+    assert griffe_rst.rewrite(text) == (
+        "See `NodeSpec` and `open_store`. For example:\n\n```python\nx = 1\n```\n\nDone."
+    )
+    assert griffe_rst.rewrite("::\n\n    y = 2\n") == "\n```python\ny = 2\n```\n"

@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: demo test lint typecheck pytest bench format clean
+.PHONY: demo test lint typecheck pytest docs bench format clean
 
 $(VENV)/.base:
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +25,8 @@ demo: $(VENV)/.installed
 	$(PY) examples/research_team.py
 
 lint: $(VENV)/.installed-dev
-	$(PY) -m ruff check src tests bench examples
-	$(PY) -m ruff format --check src tests bench examples
+	$(PY) -m ruff check src tests bench examples docs/hooks
+	$(PY) -m ruff format --check src tests bench examples docs/hooks
 
 typecheck: $(VENV)/.installed-dev
 	$(PY) -m mypy
@@ -34,14 +34,19 @@ typecheck: $(VENV)/.installed-dev
 pytest: $(VENV)/.installed-dev
 	$(PY) -m pytest -q
 
-test: lint typecheck pytest
+# The documentation site, built strictly (a broken link or reference fails); `mkdocs serve`
+# serves it while you edit docs/. Its code blocks run in pytest (tests/docs/).
+docs: $(VENV)/.installed-dev
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet --site-dir site
+
+test: lint typecheck docs pytest
 
 bench: $(VENV)/.installed-dev
 	$(PY) -m bench
 
 format: $(VENV)/.installed-dev
-	$(PY) -m ruff format src tests bench examples
-	$(PY) -m ruff check --fix src tests bench examples
+	$(PY) -m ruff format src tests bench examples docs/hooks
+	$(PY) -m ruff check --fix src tests bench examples docs/hooks
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build dist
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build dist site

@@ -419,3 +419,33 @@ def test_a_genuine_crashed_run_is_vouched_for_by_its_start_and_resumes(
         assert report.node_results("second") == ["done"]
     finally:
         store.close()
+
+
+@pytest.mark.parametrize(
+    "actor",
+    ["alice\n    99  2026-01-01  run_finished", "\x1b[31malice", "bob\u202e", "", " ", "a" * 201],
+)
+def test_an_actor_that_is_not_printable_is_refused_at_resume(actor: str, tmp_path: Path) -> None:
+    """``resume(actor=...)`` takes only printable text: an approver name that could forge
+    lines on an operator's screen is refused before anything is recorded."""
+    from codon_sdk import CodonWorkload
+
+    def ask(message: Any, *, runtime: Any, context: Any) -> Any:
+        return runtime.interrupt("approve?")
+
+    wl = CodonWorkload(name="approval", version="1", org_namespace="tests")
+    wl.add_node(ask, "ask", "asker")
+    store = f"sqlite:///{tmp_path / 'l.db'}"
+    wl.execute("x", deployment_id="dev", store=store, run_id="r")
+    before = len(load_report(store, "r").ledger)
+    with pytest.raises(ValueError, match="actor must"):
+        wl.resume("r", store=store, input="yes", actor=actor)
+    assert len(load_report(store, "r").ledger) == before
+    assert verify_run(store, "r").status == "incomplete"  # paused, nothing tampered
+    assert wl.resume("r", store=store, input="yes", actor="alice").status == "completed"
+
+
+@pytest.mark.parametrize("deployment", ["dev\n", "\x1b[2Jdev", "d" * 201])
+def test_a_deployment_id_that_is_not_printable_is_refused(deployment: str) -> None:
+    with pytest.raises(ValueError, match="deployment_id must be"):
+        build().execute("widget", deployment_id=deployment)

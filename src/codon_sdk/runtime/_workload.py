@@ -404,7 +404,7 @@ class CodonWorkload(Workload):
             run_id,
             store=store,
             input=input,
-            actor=actor,
+            actor=_actor(actor),
             allow_logic_change=allow_logic_change,
             options=run_options,
         )
@@ -522,6 +522,11 @@ class CodonWorkload(Workload):
             raise ValueError(
                 f"deployment_id must be a non-empty string or a Deployment, got {deployment_id!r}"
             )
+        if len(deployment_id) > 200 or not deployment_id.isprintable():
+            raise ValueError(
+                "deployment_id must be at most 200 printable characters (no control "
+                f"characters or escapes), got {deployment_id!r}"
+            )
         return deployment_id
 
     def _entry_nodes(self, entry_nodes: Iterable[str] | None) -> list[str]:
@@ -621,3 +626,19 @@ def _run_id(run_id: str | None) -> str:
     if any(not ch.isprintable() for ch in run_id):
         raise ValueError(f"run_id must contain printable characters only, got {run_id!r}")
     return run_id
+
+
+def _actor(actor: str | None) -> str | None:
+    """``actor`` checked before it is recorded: it is shown to every operator who reads the run."""
+    if actor is None:
+        return None
+    if not isinstance(actor, str) or not actor.strip() or len(actor) > 200:
+        raise ValueError(
+            f"actor must be a non-empty string of at most 200 characters, got {actor!r}"
+        )
+    if not actor.isprintable():
+        raise ValueError(
+            "actor must contain printable characters only (no newlines, control characters "
+            f"or terminal escapes), got {actor!r}"
+        )
+    return actor

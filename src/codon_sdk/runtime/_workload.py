@@ -25,6 +25,7 @@ from codon_sdk.identity._logic import (
     generate_logic_id,
 )
 from codon_sdk.identity._nodespec import NodeSpec
+from codon_sdk.redaction import Redactor
 from codon_sdk.runtime._drive import run_coroutine, stream_async, stream_sync
 from codon_sdk.runtime._engine import NodeDef
 from codon_sdk.runtime._handle import is_async_callable
@@ -34,7 +35,6 @@ from codon_sdk.runtime._recorder import DEFAULT_MAX_EVENT_BYTES
 from codon_sdk.runtime._records import ENTRY_ORIGIN, StreamEvent
 from codon_sdk.runtime._report import ExecutionReport
 from codon_sdk.stores._base import LedgerStore
-from codon_sdk.telemetry._redaction import Redactor
 
 if TYPE_CHECKING:  # pragma: no cover
     from codon_sdk.replay._replay import ReplayReport

@@ -40,6 +40,7 @@ from codon_sdk.runtime._launch import RunOptions, new_run, resume_run
 from codon_sdk.runtime._policy import RetryPolicy
 from codon_sdk.runtime._recorder import DEFAULT_MAX_EVENT_BYTES
 from codon_sdk.runtime._records import ENTRY_ORIGIN, StreamEvent
+from codon_sdk.runtime._recover import Recovered, recover_runs
 from codon_sdk.runtime._report import ExecutionReport
 from codon_sdk.stores._base import LedgerStore
 
@@ -435,8 +436,12 @@ class CodonWorkload(Workload):
         Activations that completed never run again; one that started but did not
         complete runs again. A run paused by ``runtime.interrupt`` re-enters the
         interrupted node, where ``interrupt`` now returns ``input``; ``actor`` (who
-        approved) and ``input`` are recorded in a ``run_resumed`` event. A finished
-        run's report is returned without running anything. Code whose logic id
+        approved) and ``input`` are recorded in a ``run_resumed`` event. Without
+        ``input`` (or with ``None``), a run paused for one takes the interrupt's
+        declared ``default`` or is refused (``InputRequiredError``); a crashed run
+        needs none. A finished run's
+        report is returned without running anything; given an ``input``, it is refused
+        (``RunConflictError``: a late approval changes nothing). Code whose logic id
         differs from the recorded run's is refused (``LogicChangedError``) unless
         ``allow_logic_change=True``, which the ledger records. ``options`` may set
         ``max_steps``, ``max_concurrency``, ``durability``, ``timeout`` and
@@ -464,6 +469,22 @@ class CodonWorkload(Workload):
         if isinstance(outcome, ExecutionReport):
             return outcome
         return await outcome.execute()
+
+    def recover(self, *, store: str | LedgerStore, **options: Any) -> list[Recovered]:
+        """Resume every *stale* run of this workload in ``store`` (recorded as running, its
+        owner gone: a crash), each once, oldest first; safe to call from several processes
+        at once (each run is claimed by one of them, the others skip it). ``options`` are
+        resume's. Returns what happened to each run (``status`` ``completed``,
+        ``interrupted``, ``failed``..., ``skipped`` when held elsewhere, ``refused`` when
+        its logic changed)."""
+        from codon_sdk.stores import open_store
+
+        ledger = open_store(store) if isinstance(store, str) else store
+        try:
+            return recover_runs(self, ledger, **options)
+        finally:
+            if isinstance(store, str):
+                ledger.close()
 
     def replay(
         self,

@@ -37,6 +37,7 @@ from codon_sdk.runtime._drive import run_coroutine, stream_async, stream_sync
 from codon_sdk.runtime._engine import NodeDef
 from codon_sdk.runtime._handle import is_async_callable
 from codon_sdk.runtime._launch import RunOptions, new_run, resume_run
+from codon_sdk.runtime._options import check_extras, check_options
 from codon_sdk.runtime._policy import RetryPolicy
 from codon_sdk.runtime._recorder import DEFAULT_MAX_EVENT_BYTES
 from codon_sdk.runtime._records import ENTRY_ORIGIN, StreamEvent
@@ -360,9 +361,15 @@ class CodonWorkload(Workload):
         durability: str = "batch",
         timeout: float | None = None,
         lease_ttl: float | None = None,
+        context: Mapping[str, Any] | None = None,
         **context_extras: Any,
     ) -> ExecutionReport:
         """Run the graph on ``payload``; see :meth:`execute`.
+
+        Extra keywords, and the ``context`` mapping, become values of the run's context
+        (``context["key"]`` in nodes); a keyword that looks like a misspelt option
+        (``max_concurency``, ``timout``) is refused with a ``TypeError`` naming the
+        option meant: pass such a context value in ``context=`` instead.
 
         ``store`` (a store or a URL such as ``sqlite:///ledger.db``) makes the run
         durable with the given ``durability`` (``sync``, ``batch``, ``exit``; see
@@ -373,6 +380,11 @@ class CodonWorkload(Workload):
         the run once it has gone unrenewed for that long.
         """
         observer = context_extras.pop("_observer", None)
+        check_extras(context_extras)
+        if context is not None:
+            if not isinstance(context, Mapping):
+                raise TypeError(f"context must be a mapping of names to values, got {context!r}")
+            context_extras = {**dict(context), **context_extras}
         if not self._nodes:
             raise WorkloadRuntimeError(
                 f"workload {self._name!r} has no nodes; register some with add_node() first"
@@ -452,9 +464,7 @@ class CodonWorkload(Workload):
         """
         run_options = None
         if options:
-            unknown = set(options) - _RESUME_OPTIONS
-            if unknown:
-                raise TypeError(f"resume() got unexpected options {sorted(unknown)}")
+            check_options(options, _RESUME_OPTIONS, "resume")
             observer = options.pop("_observer", None)
             run_options = RunOptions(observer=observer, **options)
         outcome = resume_run(
@@ -540,9 +550,7 @@ class CodonWorkload(Workload):
         """
         from codon_sdk.replay._replay import fork_run
 
-        unknown = set(options) - _RESUME_OPTIONS
-        if unknown:
-            raise TypeError(f"fork() got unexpected options {sorted(unknown)}")
+        check_options(options, _RESUME_OPTIONS, "fork")
         run_options = RunOptions(**options)
         run_options.validate()
         return run_coroutine(

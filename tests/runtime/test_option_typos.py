@@ -55,3 +55,40 @@ def test_resume_and_fork_take_only_their_options_and_say_which_was_meant(
         kwargs["at_seq"] = 1
     with pytest.raises(TypeError, match=r"'max_concurency' \(did you mean 'max_concurrency'\?\)"):
         getattr(wl, call)("r", **kwargs)
+
+
+def _langgraph_style(state):  # type: ignore[no-untyped-def]
+    return state
+
+
+def _message_only(message):  # type: ignore[no-untyped-def]
+    return message
+
+
+def _positional_runtime(message, runtime, context, extra):  # type: ignore[no-untyped-def]
+    return message
+
+
+@pytest.mark.parametrize("node", [_langgraph_style, _message_only, _positional_runtime])
+def test_a_node_with_the_wrong_signature_is_refused_at_registration(node: Any) -> None:
+    from codon_sdk import WorkloadRegistrationError
+
+    wl = CodonWorkload(name="sig", version="1", org_namespace="tests")
+    with pytest.raises(WorkloadRegistrationError, match=r"\(message, \*, runtime, context\)"):
+        wl.add_node(node, "n", "worker")
+
+
+def test_nodes_taking_the_keywords_in_any_accepted_form_register() -> None:
+    def kw_only(message: Any, *, runtime: Any, context: Any) -> Any:
+        return message
+
+    def with_kwargs(message: Any, **kwargs: Any) -> Any:
+        return message
+
+    async def coroutine(message: Any, *, runtime: Any, context: Any, extra: int = 1) -> Any:
+        return message
+
+    wl = CodonWorkload(name="sig-ok", version="1", org_namespace="tests")
+    for i, fn in enumerate((kw_only, with_kwargs, coroutine)):
+        wl.add_node(fn, f"n{i}", "worker")
+    assert len(wl.nodes) == 3

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import abc
+import inspect
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from codon_sdk.errors import (
     CanonicalEncodingError,
@@ -153,6 +154,10 @@ class CodonWorkload(Workload):
         self._identity: IdentityExplanation | None = None
         self._compatible: dict[str, frozenset[str]] = {}
 
+    #: Whether nodes are called as ``fn(message, *, runtime, context)`` (checked at
+    #: ``add_node``); an adapter whose framework calls the nodes itself sets it False.
+    node_calling_convention: ClassVar[bool] = True
+
     # ------------------------------------------------------------------ registration
 
     def add_node(
@@ -192,6 +197,8 @@ class CodonWorkload(Workload):
                 f"a node named {name!r} is already registered in workload {self._name!r}; "
                 "node names must be unique"
             )
+        if self.node_calling_convention:
+            _check_node_signature(name, function)
         try:
             spec = NodeSpec(
                 name,
@@ -713,6 +720,25 @@ def _run_id(run_id: str | None) -> str:
     if any(not ch.isprintable() for ch in run_id):
         raise ValueError(f"run_id must contain printable characters only, got {run_id!r}")
     return run_id
+
+
+def _check_node_signature(name: str, function: Callable[..., Any]) -> None:
+    """A node is called as ``fn(message, runtime=..., context=...)``: say so at registration
+    rather than with a raw ``TypeError`` in the middle of a run."""
+    try:
+        sig = inspect.signature(function)
+    except (TypeError, ValueError):  # a builtin without a signature: it will tell at run time
+        return
+    try:
+        sig.bind(None, runtime=None, context=None)
+    except TypeError as exc:
+        shown = getattr(function, "__name__", type(function).__name__)
+        raise WorkloadRegistrationError(
+            f"node {name!r}: {shown}{sig} cannot be called as a node ({exc}). A node takes the "
+            "message and two keyword arguments: def "
+            f"{shown if shown.isidentifier() else 'node'}(message, *, runtime, context): ...; "
+            "for a LangGraph graph, use LangGraphWorkloadAdapter.from_langgraph"
+        ) from None
 
 
 def _compatible_ids(node: str, given: Iterable[str | NodeSpec]) -> frozenset[str]:

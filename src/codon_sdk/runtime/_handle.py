@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import inspect
+import logging
 import random as _random
 import time
 import traceback
@@ -12,6 +13,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from codon_sdk._text import exception_message, valid_unicode
+from codon_sdk._warn import warn_once
 from codon_sdk.errors import CanonicalEncodingError, LedgerError, ReplayError, WorkloadRuntimeError
 from codon_sdk.identity._types import recorded_error, remember_type, type_path
 from codon_sdk.ledger._events import check_custom_type
@@ -22,6 +24,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from codon_sdk.runtime._engine import NodeDef, QueueItem, Run
     from codon_sdk.runtime._rebuild import RecordedEffect
     from codon_sdk.runtime._state import RunState
+
+_log = logging.getLogger("codon_sdk")
 
 __all__ = [
     "CURRENT_RUNTIME",
@@ -269,6 +273,16 @@ class NodeRuntime:
         if not isinstance(reason, str) or not reason:
             raise WorkloadRuntimeError(
                 f"interrupt reason must be a non-empty string, got {reason!r}"
+            )
+        if not run.durable:
+            warn_once(
+                _log,
+                "interrupt-without-store",
+                "node %r paused run %s with no durable store: it lives in this process's memory "
+                "only and cannot be resumed from elsewhere; pass store='sqlite:///...' (or a "
+                "PostgreSQL URL) to execute (said once per process)",
+                self._node.name,
+                run.run_id,
             )
         raise Interrupt(reason, prepared, self._node.name, self._item[0], index, fallback)
 

@@ -58,10 +58,14 @@ that raises or returns malformed spans is logged once (without the text or the
 exception message, either may hold the secret) and its findings are skipped.
 """
 
-from codon_sdk.redaction._detectors import ALL_DETECTORS, DEFAULT_DETECTORS
+from codon_sdk.redaction._detectors import (
+    ALL_DETECTORS,
+    DEFAULT_CREDENTIAL_KEYS,
+    DEFAULT_DETECTORS,
+    MARKER_PATTERN,
+)
 from codon_sdk.redaction._redactor import (
     KEY_ENV_VAR,
-    MARKER_PATTERN,
     RedactionCallable,
     Redactor,
     default_redactor,
@@ -70,6 +74,7 @@ from codon_sdk.redaction._redactor import (
 
 __all__ = [
     "ALL_DETECTORS",
+    "DEFAULT_CREDENTIAL_KEYS",
     "DEFAULT_DETECTORS",
     "KEY_ENV_VAR",
     "MARKER_PATTERN",

@@ -64,6 +64,7 @@ from codon_sdk.redaction._detectors import (
     DEFAULT_DETECTORS,
     MARKER_PATTERN,
 )
+from codon_sdk.redaction._keys import is_credential_key
 from codon_sdk.redaction._redactor import (
     KEY_ENV_VAR,
     RedactionCallable,
@@ -81,5 +82,6 @@ __all__ = [
     "RedactionCallable",
     "Redactor",
     "default_redactor",
+    "is_credential_key",
     "set_default_redactor",
 ]

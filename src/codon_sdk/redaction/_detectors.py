@@ -203,7 +203,7 @@ def _find_url_passwords(text: str) -> Iterator[Span]:
     if "@" not in text:
         return
     for m in _USERINFO.finditer(text):
-        if not m["secret"].startswith("[REDACTED:"):
+        if m["secret"].strip("*") and not m["secret"].startswith("[REDACTED:"):  # masked
             yield m.span("secret")
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, Final
 
-from codon_sdk.redaction._detectors import KEY_DETECTOR, MARKER_PATTERN
+from codon_sdk.redaction._detectors import DEFAULT_CREDENTIAL_KEYS, KEY_DETECTOR, MARKER_PATTERN
 
-__all__ = ["KeyVerdicts", "mask_whole", "normalise_key_names"]
+__all__ = ["KeyVerdicts", "is_credential_key", "mask_whole", "normalise_key_names"]
 
 _SEPARATORS: Final = str.maketrans("", "", "_-. ")
 _MAX_CACHED = 4096  # distinct keys remembered per policy (state and metadata keys repeat)
@@ -57,6 +57,18 @@ class KeyVerdicts(dict[Any, bool]):
         if len(self) < _MAX_CACHED:
             self[key] = verdict
         return verdict
+
+
+_DEFAULT_VERDICTS: KeyVerdicts | None = None
+
+
+def is_credential_key(name: object) -> bool:
+    """Whether ``name`` names a credential under :data:`DEFAULT_CREDENTIAL_KEYS`
+    (case and the separators ``_ - .`` and space ignored): ``X-API-Key``, ``sslpassword``."""
+    global _DEFAULT_VERDICTS
+    if _DEFAULT_VERDICTS is None:
+        _DEFAULT_VERDICTS = KeyVerdicts(normalise_key_names(DEFAULT_CREDENTIAL_KEYS))
+    return _DEFAULT_VERDICTS[name]
 
 
 def mask_whole(value: Any, marker: Callable[[str], str], text: Callable[[str], str]) -> Any:

@@ -538,6 +538,11 @@ class GenAICall:
         span = self._span
         if kind is not None:
             span.set_attribute(G.ERROR_TYPE.value, kind)
+            if description:  # an error message may echo credentials: the redaction policy
+                from codon_sdk.runtime._handle import current_redact
+
+                redact = current_redact()
+                description = description if redact is None else redact(description)
             span.set_status(Status(StatusCode.ERROR, description or kind))
         span.end()
         if self._served:

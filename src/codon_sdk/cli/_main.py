@@ -13,7 +13,7 @@ __all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from codon_sdk.cli import _audit, _replay, _runs
+    from codon_sdk.cli import _audit, _db, _replay, _runs
 
     parser = argparse.ArgumentParser(
         prog="codon",
@@ -120,6 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_ledger(replay)
     replay.set_defaults(func=_replay.replay)
+
+    _db.add_db(commands)
     return parser
 
 

@@ -117,8 +117,21 @@ _CRED_NAMES = (
 _ASSIGNED = re.compile(r"\s{0,4}(?:\\?[\"'])?(?P<secret>[\w\-+/.~]{16,}=*)", re.ASCII)
 
 
+_CRED_STEMS = ("key", "secret", "token", "credential")  # every credential name holds one
+# the same stems as literal needles (lower, capitalised or upper case; "ecret" for both)
+_CRED_NEEDLES = (
+    *("key", "Key", "KEY", "ecret", "ECRET", "oken", "OKEN", "redential", "REDENTIAL"),
+)
+
+
 def _find_assignments(text: str) -> Iterator[Span]:
     """High-entropy values after ``<credential name>`` ``:`` or ``=`` (quotes allowed)."""
+    low = text.lower()  # the needles are case-sensitive: this catches mixed case too
+    for stem in _CRED_STEMS:
+        if stem in low:
+            break
+    else:
+        return
     for sep in ":=":
         i = text.find(sep)
         while i >= 0:
@@ -299,7 +312,7 @@ BUILTIN: Final[dict[str, tuple[Rule, ...]]] = {
         _rule("_", _GITHUB_NEEDLES, 33, _GITHUB),
         _rule("A", ("AKIA", "ASIA"), 20, _AWS),
         _rule("A", ("AIza",), 39, r"AIza(?<![\w-]AIza)[\w-]{35,}"),
-        _rule(":=", (), 23, _find_assignments),
+        _rule(":=", _CRED_NEEDLES, 23, _find_assignments),
         _rule("A", ("AKIA", "ASIA"), 60, _find_aws_secrets),
         _rule("Q", ("Q~",), 37, r"(?<![\w~.-])[\w.-]{3}[0-9]Q~[\w~.-]{31,34}(?![\w~.-])"),  # Azure
         _rule("=", ("sig=",), 24, r"[?&;]sig=(?P<secret>[A-Za-z0-9%+/=]{20,})"),  # Azure SAS
@@ -314,7 +327,7 @@ BUILTIN: Final[dict[str, tuple[Rule, ...]]] = {
     ),
     "password": (
         _rule(":=", _PASSWORD_NEEDLES, 5, _find_passwords),
-        _rule(":", ("://",), 8, _find_url_passwords),
+        _rule("@", ("://",), 8, _find_url_passwords),
     ),
     "credential_key": (),  # values under credential-named keys: the Redactor's key check
     "card_number": (_rule("23456", (), 13, _find_cards),),

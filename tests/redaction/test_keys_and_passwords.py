@@ -329,3 +329,26 @@ def test_a_node_exception_reaches_its_span_redacted_never_raw(
     assert "[REDACTED:password:" in node_span.status.description
     run_span = next(s for s in captured.spans if s.name.startswith("invoke_workflow"))
     assert len([e for e in run_span.events if e.name == "exception"]) == 1
+
+
+# ------------------------------------------------------------------ logs
+
+
+def test_codon_log_lines_pass_the_policy_message_arguments_and_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from codon_sdk.redaction import get_logger
+
+    log = get_logger("codon_sdk.telemetry")
+    assert get_logger("codon_sdk.telemetry").filters.count(log.filters[0]) == 1  # added once
+    caplog.set_level(logging.DEBUG, logger="codon_sdk")
+    try:
+        raise RuntimeError("server said: password=hunter2")
+    except RuntimeError:
+        log.warning("could not describe %s", "postgresql://app:pw-9x@db/x", exc_info=True)
+    record = caplog.records[-1]
+    assert "pw-9x" not in caplog.text
+    assert "hunter2" not in caplog.text
+    assert "[REDACTED:password:" in record.getMessage()
+    assert record.exc_text is not None
+    assert "RuntimeError" in record.exc_text

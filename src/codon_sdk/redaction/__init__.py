@@ -75,6 +75,7 @@ from codon_sdk.redaction._detectors import (
     MARKER_PATTERN,
 )
 from codon_sdk.redaction._keys import is_credential_key
+from codon_sdk.redaction._logging import get_logger
 from codon_sdk.redaction._redactor import (
     KEY_ENV_VAR,
     RedactionCallable,
@@ -92,6 +93,7 @@ __all__ = [
     "RedactionCallable",
     "Redactor",
     "default_redactor",
+    "get_logger",
     "is_credential_key",
     "set_default_redactor",
 ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -26,6 +25,7 @@ from codon_sdk.errors import (
     StoreCorruptError,
     StoreError,
 )
+from codon_sdk.redaction import get_logger
 from codon_sdk.stores import _schema as schema
 from codon_sdk.stores._base import (
     AppendEntries,
@@ -50,7 +50,7 @@ from codon_sdk.stores._sql import SQLStore
 __all__ = ["PostgresStore", "connect_admin", "migrate_as_admin"]
 
 _Conn = psycopg.Connection[Any]
-_log = logging.getLogger("codon_sdk")
+_log = get_logger("codon_sdk")
 _warned_owner: set[str] = set()  # store URLs whose owner role was warned about
 
 _COLUMNS: Final = ", ".join(schema.RUN_COLUMNS)

@@ -43,6 +43,8 @@ _MAX_DEPTH = 200  # as deep as the canonical encoder goes
 _KIND = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}\Z")
 _CONTAINERS = (dict, list, tuple, set, frozenset)
 _NO_TEXT = 1 << 62  # a min_len no string reaches
+_CLEAN_LEN = 64  # texts up to this length found clean are remembered (keys, labels, ids)
+_CLEAN_MAX = 8192  # at most this many: the set is emptied when full
 
 # ------------------------------------------------------------------------------ keys
 
@@ -109,6 +111,7 @@ class Redactor:
     _callables: tuple[RedactionCallable, ...]
     _extra: bool  # user patterns or callables: scan every string
     _failed: set[int]  # callables whose failure was logged
+    _clean: set[str]  # short texts known to hold no secret
     _gates: tuple[tuple[str, tuple[str, ...]], ...]  # the pre-check
     _key: bytes
     _min_len: int
@@ -164,6 +167,7 @@ class Redactor:
             "_callables": callables,
             "_extra": bool(patterns or callables),
             "_failed": set(),
+            "_clean": set(),
             "_gates": gates,
             "_key": key,
             "_min_len": min((rule.min_len for _, rule in rules), default=_NO_TEXT),
@@ -202,17 +206,38 @@ class Redactor:
 
     def redact_text(self, text: str) -> str:
         """``text`` with every secret replaced by its marker; ``text`` itself if none."""
+        short = len(text) <= _CLEAN_LEN
+        if short and text in self._clean:  # a key or a value seen before, holding no secret
+            return text
         if len(text) >= self._min_len:
             for gate, needles in self._gates:
                 if gate in text:
                     if not needles:
-                        return self._redact(text, builtin=True)
+                        return self._redact_new(text, short, builtin=True)
                     for needle in needles:
                         if needle in text:
-                            return self._redact(text, builtin=True)
+                            return self._redact_new(text, short, builtin=True)
         if self._extra:
-            return self._redact(text, builtin=False)
+            return self._redact_new(text, short, builtin=False)
+        if short:
+            self._remember_clean(text)
         return text
+
+    def _redact_new(self, text: str, short: bool, *, builtin: bool) -> str:
+        out = self._redact(text, builtin=builtin)
+        if short and out is text:
+            self._remember_clean(text)
+        return out
+
+    def _remember_clean(self, text: str) -> None:
+        """Remember a short text that holds no secret (never one that does: the set must
+        not keep secrets alive); not with user callables, which may not be pure."""
+        if self._callables:
+            return
+        clean = self._clean
+        if len(clean) >= _CLEAN_MAX:
+            clean.clear()
+        clean.add(text)
 
     def redact_value(self, value: Any) -> Any:
         """Redact every string (and dict key) in JSON-like ``value``: dict, list, tuple, set.

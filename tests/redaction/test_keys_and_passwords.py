@@ -352,3 +352,23 @@ def test_codon_log_lines_pass_the_policy_message_arguments_and_traceback(
     assert "[REDACTED:password:" in record.getMessage()
     assert record.exc_text is not None
     assert "RuntimeError" in record.exc_text
+
+
+def test_remembered_clean_texts_never_include_a_secret_and_change_no_result() -> None:
+    policy = Redactor(key=KEY)
+    secret = "password=hunter2"
+    for _ in range(3):
+        assert policy.redact_text("count") == "count"
+        assert policy.redact_text(secret) == policy.redact_text(secret) != secret
+    assert "count" in policy._clean
+    assert secret not in policy._clean
+    assert not any("hunter2" in t for t in policy._clean)
+    calls: list[str] = []
+
+    def impure(text: str) -> list[tuple[int, int, str]]:
+        calls.append(text)
+        return [(0, len(text), "flagged")] if len(calls) > 1 else []
+
+    hooked = Redactor(key=KEY, callables=[impure])
+    assert hooked.redact_text("count") == "count"
+    assert hooked.redact_text("count") == hooked.marker_for("count", "flagged")  # asked again

@@ -13,7 +13,7 @@ __all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from codon_sdk.cli import _audit, _db, _replay, _runs
+    from codon_sdk.cli import _audit, _db, _identity, _replay, _runs
 
     parser = argparse.ArgumentParser(
         prog="codon",
@@ -31,7 +31,23 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--status", help="only runs with this status")
     listing.add_argument("--workload", help="only runs of this workload name")
     listing.add_argument("--limit", type=int, help="at most this many runs")
+    listing.add_argument("--logic-id", help="only runs recorded with this logic id")
+    listing.add_argument(
+        "--stranded",
+        metavar="MODULE:ATTR",
+        help="only paused and crashed runs that this workload's code does not accept (another "
+        "logic id, not declared compatible); each with the nodes that changed and why",
+    )
     listing.set_defaults(func=_runs.runs_list)
+    upgrade = runs_cmds.add_parser(
+        "check-upgrade",
+        help="replay a run's recorded part with today's code: exit 0 when it decides the same "
+        "(safe to migrate with allow_logic_change), 1 when it diverges",
+    )
+    upgrade.add_argument("run_id")
+    upgrade.add_argument("--workload", required=True, metavar="MODULE:ATTR")
+    add_ledger(upgrade)
+    upgrade.set_defaults(func=_identity.check_upgrade_command)
     show = runs_cmds.add_parser("show", help="one run: summary, results and its ledger")
     show.add_argument("run_id")
     add_ledger(show)
@@ -120,6 +136,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_ledger(replay)
     replay.set_defaults(func=_replay.replay)
+
+    ident = commands.add_parser(
+        "identity",
+        help="what went into a workload's logic id (`identity MODULE:ATTR`), or what changed "
+        "between two versions (`identity diff OLD NEW`, OLD a MODULE:ATTR or run:RUN_ID; "
+        "exit 1 when they differ)",
+    )
+    ident.add_argument("targets", nargs="+", metavar="TARGET", help="MODULE:ATTR, or diff OLD NEW")
+    add_ledger(ident)
+    ident.set_defaults(func=_identity.identity)
+
+    versions = commands.add_parser(
+        "versions", help="the logic ids runs were recorded with: first and last run, counts"
+    )
+    versions.add_argument("--workload", metavar="NAME", help="only runs of this workload name")
+    add_ledger(versions)
+    versions.set_defaults(func=_identity.versions_command)
 
     _db.add_db(commands)
     return parser

@@ -15,6 +15,7 @@ import orjson
 
 from codon_sdk._text import printable
 from codon_sdk.cli._common import EXIT_FAILED, EXIT_OK, CliError, emit_json, opened_store
+from codon_sdk.cli._identity import stranded_list
 from codon_sdk.errors import LedgerError
 from codon_sdk.ledger._events import parse_entry
 from codon_sdk.runtime._launch import report_from_trust
@@ -28,8 +29,15 @@ __all__ = ["export", "runs_list", "runs_show"]
 def runs_list(args: argparse.Namespace) -> int:
     if args.status is not None and args.status not in RUN_STATUSES:
         raise CliError(f"--status must be one of {', '.join(RUN_STATUSES)}, got {args.status!r}")
+    if args.stranded is not None:
+        return stranded_list(args, args.stranded)
     with opened_store(args.ledger) as store:
-        runs = store.runs(status=args.status, workload_name=args.workload, limit=args.limit)
+        runs = store.runs(
+            status=args.status,
+            workload_name=args.workload,
+            limit=args.limit,
+            logic_id=args.logic_id,
+        )
     if args.json:
         emit_json([r.to_dict() for r in runs])
         return EXIT_OK

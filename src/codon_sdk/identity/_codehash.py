@@ -17,7 +17,9 @@ code hash, recursively (a class by its bases, annotations, constants and methods
 changes the id; a moved file, another process, another ``PYTHONHASHSEED`` or another
 way of loading the module (script, import, ``runpy``, file path, notebook) does not.
 Mutable globals (dicts, lists, clients) are runtime state and contribute their name
-only. Nothing here names the module the code was loaded as.
+only, and so does any global the module lists in ``__codon_identity_ignore__``
+(configuration such as a log path read at import). Nothing here names the module the
+code was loaded as.
 """
 
 from __future__ import annotations
@@ -36,7 +38,13 @@ from codon_sdk._text import valid_unicode
 from codon_sdk.identity._canonical import canonical_bytes
 from codon_sdk.identity._typenames import annotation_text, is_local, type_name
 
-__all__ = ["class_fingerprint", "code_fingerprint", "code_hash", "describe_constant"]
+__all__ = [
+    "IGNORE_NAME",
+    "class_fingerprint",
+    "code_fingerprint",
+    "code_hash",
+    "describe_constant",
+]
 
 _CONSTANT_TYPES = (str, bytes, int, float, bool, type(None))
 
@@ -175,8 +183,11 @@ def _bytecode(code: types.CodeType) -> Any:
 
 def _outside_reads(fn: types.FunctionType, seen: frozenset[int]) -> dict[str, Any]:
     reads: dict[str, Any] = {}
+    ignored = _ignored(fn.__globals__)
     for name in sorted(_global_names(fn.__code__)):
-        if name in fn.__globals__:
+        if name in ignored:
+            reads[name] = {"ignored": True}
+        elif name in fn.__globals__:
             reads[name] = _read(fn.__globals__[name], fn, seen)
     if fn.__closure__:
         for name, cell in zip(fn.__code__.co_freevars, fn.__closure__, strict=True):
@@ -186,6 +197,21 @@ def _outside_reads(fn: types.FunctionType, seen: frozenset[int]) -> dict[str, An
                 continue
             reads["closure:" + name] = _read(contents, fn, seen)
     return reads
+
+
+IGNORE_NAME = "__codon_identity_ignore__"
+"""A module global listing names of that module's globals that are configuration, not
+logic: a node reading one depends on its name only, not its value."""
+
+
+def _ignored(module_globals: dict[str, Any]) -> frozenset[str]:
+    declared = module_globals.get(IGNORE_NAME, ())
+    if isinstance(declared, str):
+        return frozenset({declared})
+    try:
+        return frozenset(n for n in declared if isinstance(n, str))
+    except TypeError:
+        return frozenset()
 
 
 def _global_names(code: types.CodeType) -> set[str]:

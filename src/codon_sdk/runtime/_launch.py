@@ -17,6 +17,7 @@ from codon_sdk.errors import (
     UntrustedRunError,
     WorkloadRuntimeError,
 )
+from codon_sdk.identity import recorded_identity
 from codon_sdk.identity._canonical import Redact, prepare
 from codon_sdk.ledger._events import RUN_RESUMED, parse_entry
 from codon_sdk.ledger._merkle import leaf_hash
@@ -270,20 +271,37 @@ def _report_from(entries: list[bytes], rebuilt: RebuiltRun) -> ExecutionReport:
 
 
 def logic_diff(recorded: dict[str, Any], workload: CodonWorkload) -> dict[str, Any]:
-    """What changed between a recorded run's graph and the workload's: nodes and edges."""
-    old_nodes = {name: spec.get("id") for name, spec in (recorded.get("nodes") or {}).items()}
+    """What changed between a recorded run's graph and the workload's: nodes (with the
+    reasons each changed, when the run recorded its identity parts) and edges.
+    ``compatible`` is True when only nodes changed, each to code that declared the
+    recorded id in ``compatible_with``."""
+    _, recorded_nodes, recorded_edges = recorded_identity(recorded)  # hostile-data safe
+    old_nodes = {name: node_id for name, (node_id, _) in recorded_nodes.items()}
     new_nodes = {spec.name: spec.id for spec in workload.nodes}
-    old_edges = {tuple(e) for e in recorded.get("edges") or ()}
+    old_edges = set(recorded_edges)
     new_edges = set(workload.topology)
-    return {
+    changed = sorted(n for n in old_nodes.keys() & new_nodes.keys() if old_nodes[n] != new_nodes[n])
+    diff: dict[str, Any] = {
         "added_nodes": sorted(new_nodes.keys() - old_nodes.keys()),
         "removed_nodes": sorted(old_nodes.keys() - new_nodes.keys()),
-        "changed_nodes": sorted(
-            n for n in old_nodes.keys() & new_nodes.keys() if old_nodes[n] != new_nodes[n]
-        ),
+        "changed_nodes": changed,
         "added_edges": sorted(list(e) for e in new_edges - old_edges),
         "removed_edges": sorted(list(e) for e in old_edges - new_edges),
+        "reasons": {c.node: list(c.reasons) for c in workload.identity_diff(recorded).changed},
     }
+    diff["compatible"] = bool(changed) and (
+        not any(diff[k] for k in ("added_nodes", "removed_nodes", "added_edges", "removed_edges"))
+        and all(workload.accepts_node_id(n, old_nodes[n]) for n in changed)
+    )
+    return diff
+
+
+def _changed_text(change: dict[str, Any]) -> str:
+    reasons = change.get("reasons") or {}
+    named = [
+        f"{n} ({', '.join(reasons[n])})" if reasons.get(n) else n for n in change["changed_nodes"]
+    ]
+    return printable(", ".join(named)) or "none"
 
 
 def resume_run(
@@ -315,16 +333,18 @@ def resume_run(
                 "to": workload.logic_id,
                 **logic_diff(started, workload),
             }
-            if not allow_logic_change:
+            if not allow_logic_change and not change["compatible"]:
                 raise LogicChangedError(
                     f"run {run_id} was recorded with logic id {str(recorded_logic)[:12]}…, this "
                     f"workload's logic id is {workload.logic_id[:12]}… (changed nodes: "
-                    f"{', '.join(change['changed_nodes']) or 'none'}; added: "
+                    f"{_changed_text(change)}; added: "
                     f"{', '.join(change['added_nodes']) or 'none'}; removed: "
                     f"{', '.join(change['removed_nodes']) or 'none'}; edges added "
                     f"{change['added_edges'] or 'none'}, "
                     f"removed {change['removed_edges'] or 'none'}). "
-                    "Resume with the code that started it, or pass allow_logic_change=True "
+                    "Resume with the code that started it, check the new code against the run "
+                    "with `codon runs check-upgrade`, declare reviewed changes with "
+                    "add_node(..., compatible_with=[old id]), or pass allow_logic_change=True "
                     "(recorded in the ledger)"
                 )
         limits = started.get("limits") or {}

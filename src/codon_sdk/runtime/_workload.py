@@ -15,6 +15,13 @@ from codon_sdk.errors import (
     WorkloadRegistrationError,
     WorkloadRuntimeError,
 )
+from codon_sdk.identity import (
+    IdentityDiff,
+    IdentityExplanation,
+    diff_parts,
+    explain_node,
+    recorded_identity,
+)
 from codon_sdk.identity._logic import (
     AgentClass,
     Deployment,
@@ -141,6 +148,8 @@ class CodonWorkload(Workload):
         self._nodes: dict[str, NodeDef] = {}
         self._edges: set[tuple[str, str]] = set()
         self._logic_id: str | None = None
+        self._identity: IdentityExplanation | None = None
+        self._compatible: dict[str, frozenset[str]] = {}
 
     # ------------------------------------------------------------------ registration
 
@@ -155,12 +164,17 @@ class CodonWorkload(Workload):
         model_version: str | None = None,
         retry: RetryPolicy | int | None = None,
         timeout: float | None = None,
+        compatible_with: Iterable[str | NodeSpec] = (),
     ) -> NodeSpec:
         """Register ``function(message, *, runtime, context)`` as node ``name``; return its spec.
 
         ``retry`` (a :class:`RetryPolicy`, or an int: that many attempts with the
         default backoff) and ``timeout`` (seconds per attempt) shape how the node
         runs; they are execution settings, not part of the node's identity.
+        ``compatible_with`` names earlier NodeSpec ids of this node (or their specs)
+        whose behaviour a reviewed change kept: paused and crashed runs recorded with
+        one of them resume on this code without ``allow_logic_change`` (the ledger
+        records the change all the same).
         """
         if not isinstance(name, str) or not name.strip():
             raise WorkloadRegistrationError(f"node name must be a non-empty string, got {name!r}")
@@ -195,7 +209,9 @@ class CodonWorkload(Workload):
             retry=_retry_policy(name, retry),
             timeout=_timeout(name, timeout),
         )
+        self._compatible[name] = _compatible_ids(name, compatible_with)
         self._logic_id = None
+        self._identity = None
         return spec
 
     def add_edge(self, source_name: str, destination_name: str) -> None:
@@ -210,6 +226,8 @@ class CodonWorkload(Workload):
             self._edges.add((source_name, destination_name))
             self._nodes[source_name].successors.add(destination_name)
             self._logic_id = None
+            self._identity = None
+        self._identity = None
 
     # ------------------------------------------------------------------ identity
 
@@ -268,6 +286,41 @@ class CodonWorkload(Workload):
 
     def node_spec(self, name: str) -> NodeSpec:
         return self._nodes[name].spec
+
+    def accepts_node_id(self, name: str, node_id: object) -> bool:
+        """True when a run recorded with NodeSpec id ``node_id`` for node ``name`` may run
+        on this code: the same id, or one the node declared in ``compatible_with``."""
+        node = self._nodes.get(name)
+        return (
+            node is not None
+            and isinstance(node_id, str)
+            and (node_id == node.spec.id or node_id in self._compatible.get(name, ()))
+        )
+
+    def explain_identity(self) -> IdentityExplanation:
+        """What went into the logic id: per node its id and every part of it (code,
+        signature, schemas, model, each constant, helper and local type it reads), each
+        with a short digest; ``str()`` prints it, ``.diff(other)`` compares two versions."""
+        if self._identity is None:
+            self._identity = IdentityExplanation(
+                workload=self.agent_class_id,
+                logic_id=self.logic_id,
+                nodes=tuple(explain_node(name, n.spec, n.fn) for name, n in self._nodes.items()),
+                edges=tuple(sorted(self._edges)),
+            )
+        return self._identity
+
+    def identity_diff(self, recorded: Mapping[str, Any]) -> IdentityDiff:
+        """What changed from a run's recorded logic (its ``run_started`` payload) to this
+        workload's, node by node with reasons; runs recorded before parts were kept name
+        changed nodes with an unknown reason."""
+        mine = self.explain_identity()
+        return diff_parts(
+            *recorded_identity(recorded),
+            mine.logic_id,
+            {n.node: (n.id, n.digests()) for n in mine.nodes},
+            mine.edges,
+        )
 
     def default_entry_nodes(self) -> list[str]:
         """Nodes with no incoming edge, else every node (registration order)."""
@@ -584,8 +637,13 @@ class CodonWorkload(Workload):
             },
             "deployment_id": context["deployment_id"],
             "nodes": {
-                name: {"id": n.spec.id, "role": n.spec.role, "code_hash": n.spec.code_hash}
-                for name, n in self._nodes.items()
+                n.node: {
+                    "id": n.id,
+                    "role": self._nodes[n.node].spec.role,
+                    "code_hash": n.code_hash,
+                    "parts": n.digests(),
+                }
+                for n in self.explain_identity().nodes
             },
             "edges": [list(e) for e in sorted(self._edges)],
             "entry_nodes": entries,
@@ -626,6 +684,25 @@ def _run_id(run_id: str | None) -> str:
     if any(not ch.isprintable() for ch in run_id):
         raise ValueError(f"run_id must contain printable characters only, got {run_id!r}")
     return run_id
+
+
+def _compatible_ids(node: str, given: Iterable[str | NodeSpec]) -> frozenset[str]:
+    if isinstance(given, (str, NodeSpec)):
+        given = [given]
+    ids: set[str] = set()
+    for item in given:
+        node_id = item.id if isinstance(item, NodeSpec) else item
+        if (
+            not isinstance(node_id, str)
+            or len(node_id) != 64
+            or any(c not in "0123456789abcdef" for c in node_id)
+        ):
+            raise WorkloadRegistrationError(
+                f"compatible_with of node {node!r} takes NodeSpec ids (64 lower-case hex digits, "
+                f"as `codon identity` prints them) or NodeSpecs, got {item!r}"
+            )
+        ids.add(node_id)
+    return frozenset(ids)
 
 
 def _actor(actor: str | None) -> str | None:

@@ -60,7 +60,9 @@ def test_resume_with_a_changed_node_is_refused_naming_it_and_writes_nothing(
     before = _paused(ledger_url, "logic-changed")
     changed = build(review_stricter)
     assert changed.logic_id != build().logic_id
-    with pytest.raises(LogicChangedError, match=r"changed nodes: review \(code, signature\);") as caught:
+    with pytest.raises(
+        LogicChangedError, match=r"changed nodes: review \(code, signature\);"
+    ) as caught:
         changed.resume("logic-changed", store=ledger_url, input="ok", actor="alice")
     assert isinstance(caught.value, WorkloadRuntimeError)
     message = str(caught.value)

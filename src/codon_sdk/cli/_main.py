@@ -13,7 +13,7 @@ __all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from codon_sdk.cli import _audit, _identity, _operate, _replay, _runs
+    from codon_sdk.cli import _audit, _db, _identity, _operate, _replay, _runs
 
     parser = argparse.ArgumentParser(
         prog="codon",
@@ -196,6 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
     versions.add_argument("--workload", metavar="NAME", help="only runs of this workload name")
     add_ledger(versions)
     versions.set_defaults(func=_identity.versions_command)
+
+    _db.add_db(commands)
     return parser
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import builtins
 import hashlib
 import inspect
-import logging
 import os
 import types
 import typing
@@ -17,11 +16,12 @@ from codon_sdk.errors import NodeSpecValidationError
 from codon_sdk.identity._canonical import canonical_bytes
 from codon_sdk.identity._codehash import class_fingerprint, code_hash, describe_constant
 from codon_sdk.identity._typenames import annotation_text, is_local, type_name
+from codon_sdk.redaction import get_logger
 
 __all__ = ["NODESPEC_VERSION", "NodeSpec", "resolve_org_namespace"]
 
 NODESPEC_VERSION = "1"
-_log = logging.getLogger("codon_sdk")
+_log = get_logger("codon_sdk")
 _INJECTED = ("runtime", "context")
 _FIELDS = (
     "id",

@@ -13,10 +13,35 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Final
 
-ALL_DETECTORS: Final = ("private_key", "api_key", "bearer_token", "card_number", "email")
+ALL_DETECTORS: Final = (
+    "private_key",
+    "api_key",
+    "bearer_token",
+    "password",
+    "credential_key",
+    "card_number",
+    "email",
+)
 """Every built-in detector, in priority order (the first wins when two find the same span)."""
-DEFAULT_DETECTORS: Final = ("private_key", "api_key", "bearer_token")
+DEFAULT_DETECTORS: Final = ("private_key", "api_key", "bearer_token", "password", "credential_key")
 """The detectors a plain ``Redactor()`` runs: credentials, never personal data."""
+KEY_DETECTOR: Final = "credential_key"
+"""The detector that masks whole every value under a credential-named key (no text rule)."""
+DEFAULT_CREDENTIAL_KEYS: Final = frozenset(
+    {
+        *("apikey", "apisecret", "apitoken", "accesskey", "secretkey", "privatekey"),
+        *("password", "passwd", "pwd", "passphrase", "secret", "token", "credential"),
+        *("credentials", "authorization", "auth", "cookie", "setcookie", "accountkey"),
+        *("sharedaccesskey", "connectionstring", "dsn", "sessionid"),
+    }
+)
+"""Credential key names, compared with case and ``_ - . `` (space) removed: a key matches
+when it equals one or ends with one (``X-API-Key``, ``db_password``, ``client_secret``)."""
+
+MARKER_PATTERN: Final = re.compile(
+    r"\[REDACTED:(?P<kind>[A-Za-z][A-Za-z0-9_.-]{0,63}):(?P<digest>[0-9a-f]{12})\]"
+)
+"""Matches a redaction marker; ``kind`` and ``digest`` name its parts."""
 
 Span = tuple[int, int]
 
@@ -85,14 +110,28 @@ def _basic_credentials(s: str) -> bool:
 
 _CRED_NAMES = (
     *("apikey", "apisecret", "apitoken", "secretkey", "secretaccesskey", "clientsecret"),
-    *("accesstoken", "authtoken", "refreshtoken", "sessiontoken"),
+    *("accesstoken", "authtoken", "refreshtoken", "sessiontoken", "accountkey"),
+    *("sharedaccesskey", "secret", "privatekey", "credential"),
 )
 # "=" only as trailing padding: runs between separators stay disjoint, so the scan is linear.
 _ASSIGNED = re.compile(r"\s{0,4}(?:\\?[\"'])?(?P<secret>[\w\-+/.~]{16,}=*)", re.ASCII)
 
 
+_CRED_STEMS = ("key", "secret", "token", "credential")  # every credential name holds one
+# the same stems as literal needles (lower, capitalised or upper case; "ecret" for both)
+_CRED_NEEDLES = (
+    *("key", "Key", "KEY", "ecret", "ECRET", "oken", "OKEN", "redential", "REDENTIAL"),
+)
+
+
 def _find_assignments(text: str) -> Iterator[Span]:
     """High-entropy values after ``<credential name>`` ``:`` or ``=`` (quotes allowed)."""
+    low = text.lower()  # the needles are case-sensitive: this catches mixed case too
+    for stem in _CRED_STEMS:
+        if stem in low:
+            break
+    else:
+        return
     for sep in ":=":
         i = text.find(sep)
         while i >= 0:
@@ -122,6 +161,77 @@ def _find_auth_headers(text: str) -> Iterator[Span]:
             if m is not None:
                 yield m.span("secret")
             i = text.find(name, i + 1)
+
+
+_PASSWORD_NAMES = ("password", "passwd", "pwd", "passphrase")
+_PASSWORD_NEEDLES = ("ass", "ASS", "wd", "WD", "Wd")  # every case of the names above
+_NOT_A_PASSWORD = frozenset({"", "null", "none", "true", "false", "nil", "undefined"})
+_QUOTED = {  # (opening quote, escaped context): the value up to its closing quote
+    ('"', False): re.compile(r'(?:[^"\\]|\\.){1,512}'),
+    ("'", False): re.compile(r"(?:[^'\\]|\\.){1,512}"),
+    ('"', True): re.compile(r'(?:[^"\\]|\\[^"]){1,512}'),
+    ("'", True): re.compile(r"(?:[^'\\]|\\[^']){1,512}"),
+}
+_BARE_VALUE = re.compile(r"[^\s,;&\"'<>(){}\[\]\\]{1,512}")
+
+
+def _password_value(text: str, j: int) -> Span | None:
+    """The value starting at ``text[j]`` (after the separator): quoted or bare."""
+    n = len(text)
+    while j < n and text[j] in " \t":
+        j += 1
+    escaped = j < n and text[j] == "\\"
+    j += escaped
+    if j < n and text[j] in "\"'":
+        m = _QUOTED[text[j], escaped].match(text, j + 1)
+    else:
+        m = _BARE_VALUE.match(text, j)
+    if m is None:
+        return None
+    value = m.group()
+    if value.lower() in _NOT_A_PASSWORD or not value.strip("*") or value.startswith("[REDACTED:"):
+        return None
+    return m.span()
+
+
+def _find_passwords(text: str) -> Iterator[Span]:
+    """The value of ``password=``/``passwd:``/``pwd =``/``"password": "..."`` (any case,
+    any prefix such as ``db_`` or ``PG``), also as a URL query parameter."""
+    for sep in ":=":
+        i = text.find(sep)
+        while i >= 0:
+            name = text[max(0, i - 40) : i].rstrip(" \t").rstrip("\"'\\").lower()
+            if name.replace("_", "").replace("-", "").endswith(_PASSWORD_NAMES):
+                span = _password_value(text, i + 1)
+                if span is not None:
+                    yield span
+            i = text.find(sep, i + 1)
+
+
+# scheme://user:password@host: the password, up to the last "@" before the host part.
+_USERINFO = re.compile(r"://(?P<user>[^\s/:@?#]{0,256}):(?P<secret>[^\s/?#]{1,512})@", re.ASCII)
+
+
+def _find_url_passwords(text: str) -> Iterator[Span]:
+    if "@" not in text:
+        return
+    for m in _USERINFO.finditer(text):
+        if m["secret"].strip("*") and not m["secret"].startswith("[REDACTED:"):  # masked
+            yield m.span("secret")
+
+
+_AWS_SECRET = re.compile(r"(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
+_AWS_ID = re.compile(r"A(?<![A-Za-z0-9]A)(?:KIA|SIA)[A-Z0-9]{16}(?![A-Za-z0-9])")
+_AWS_NEAR = 300  # characters around an access key id searched for its secret
+
+
+def _find_aws_secrets(text: str) -> Iterator[Span]:
+    """40-character AWS secret access keys within 300 characters of an access key id."""
+    for ident in _AWS_ID.finditer(text):
+        lo, hi = max(0, ident.start() - _AWS_NEAR), ident.end() + _AWS_NEAR
+        for m in _AWS_SECRET.finditer(text, lo, hi):
+            if _looks_random(m.group()):
+                yield m.span()
 
 
 _EMAIL_DOMAIN = re.compile(r"@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){0,8}\.[A-Za-z]{2,24}")
@@ -202,7 +312,12 @@ BUILTIN: Final[dict[str, tuple[Rule, ...]]] = {
         _rule("_", _GITHUB_NEEDLES, 33, _GITHUB),
         _rule("A", ("AKIA", "ASIA"), 20, _AWS),
         _rule("A", ("AIza",), 39, r"AIza(?<![\w-]AIza)[\w-]{35,}"),
-        _rule(":=", (), 23, _find_assignments),
+        _rule(":=", _CRED_NEEDLES, 23, _find_assignments),
+        _rule("A", ("AKIA", "ASIA"), 60, _find_aws_secrets),
+        _rule("Q", ("Q~",), 37, r"(?<![\w~.-])[\w.-]{3}[0-9]Q~[\w~.-]{31,34}(?![\w~.-])"),  # Azure
+        _rule("=", ("sig=",), 24, r"[?&;]sig=(?P<secret>[A-Za-z0-9%+/=]{20,})"),  # Azure SAS
+        _rule(".", ("ya29.",), 25, r"y(?<![\w-]y)a29\.[\w-]{20,}"),  # Google OAuth
+        _rule("-", ("GOCSPX-",), 35, r"G(?<![\w-]G)OCSPX-[\w-]{20,}"),  # Google client secret
     ),
     "bearer_token": (
         _rule(":=", ("uthorization", "UTHORIZATION"), 21, _find_auth_headers),
@@ -210,6 +325,11 @@ BUILTIN: Final[dict[str, tuple[Rule, ...]]] = {
         _rule("B", ("Basic", "BASIC"), 10, _BASIC, _basic_credentials),
         _rule("J", ("eyJ",), 18, _JWT),
     ),
+    "password": (
+        _rule(":=", _PASSWORD_NEEDLES, 5, _find_passwords),
+        _rule("@", ("://",), 8, _find_url_passwords),
+    ),
+    "credential_key": (),  # values under credential-named keys: the Redactor's key check
     "card_number": (_rule("23456", (), 13, _find_cards),),
     "email": (_rule("@", (), 6, _find_emails),),
 }

@@ -17,20 +17,20 @@ from opentelemetry.util.types import AttributeValue
 
 from codon_sdk.redaction._detectors import (
     BUILTIN,
+    DEFAULT_CREDENTIAL_KEYS,
     DEFAULT_DETECTORS,
+    KEY_DETECTOR,
+    MARKER_PATTERN,
     Rule,
     Span,
     check_detectors,
     gate_table,
 )
+from codon_sdk.redaction._keys import KeyVerdicts, mask_whole, normalise_key_names
 
 _log = logging.getLogger("codon_sdk.redaction")
 
 KEY_ENV_VAR: Final = "CODON_REDACTION_KEY"
-MARKER_PATTERN: Final = re.compile(
-    r"\[REDACTED:(?P<kind>[A-Za-z][A-Za-z0-9_.-]{0,63}):(?P<digest>[0-9a-f]{12})\]"
-)
-"""Matches a redaction marker; ``kind`` and ``digest`` name its parts."""
 
 RedactionCallable = Callable[[str], Iterable[tuple[int, int, str]]]
 """``fn(text)`` -> ``(start, end, kind)`` for each secret ``text[start:end]`` it finds."""
@@ -43,6 +43,8 @@ _MAX_DEPTH = 200  # as deep as the canonical encoder goes
 _KIND = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}\Z")
 _CONTAINERS = (dict, list, tuple, set, frozenset)
 _NO_TEXT = 1 << 62  # a min_len no string reaches
+_CLEAN_LEN = 64  # texts up to this length found clean are remembered (keys, labels, ids)
+_CLEAN_MAX = 8192  # at most this many: the set is emptied when full
 
 # ------------------------------------------------------------------------------ keys
 
@@ -101,10 +103,15 @@ class Redactor:
     """The built-in detectors this policy runs, in priority order."""
     key_source: KeySource
     """Where the key came from: ``explicit``, ``environment``, ``process`` or ``none``."""
+    credential_keys: tuple[str, ...]
+    """The credential key names (normalised) whose values are masked whole; empty when the
+    ``credential_key`` detector is off."""
+    _verdicts: KeyVerdicts | None  # key -> names a credential, when credential_key is on
     _by_gate: tuple[tuple[str, tuple[int, ...]], ...]  # gate -> indices of its rules
     _callables: tuple[RedactionCallable, ...]
     _extra: bool  # user patterns or callables: scan every string
     _failed: set[int]  # callables whose failure was logged
+    _clean: set[str]  # short texts known to hold no secret
     _gates: tuple[tuple[str, tuple[str, ...]], ...]  # the pre-check
     _key: bytes
     _min_len: int
@@ -118,20 +125,24 @@ class Redactor:
         patterns: Mapping[str, str | re.Pattern[str]] | None = None,
         callables: Iterable[RedactionCallable] = (),
         key: bytes | str | None = None,
+        credential_keys: Iterable[str] = DEFAULT_CREDENTIAL_KEYS,
     ) -> None:
-        rules = tuple((kind, rule) for kind in check_detectors(detectors) for rule in BUILTIN[kind])
+        kinds = check_detectors(detectors)
+        rules = tuple((kind, rule) for kind in kinds for rule in BUILTIN[kind])
+        names = normalise_key_names(credential_keys)
+        verdicts = KeyVerdicts(names) if KEY_DETECTOR in kinds and names else None
         compiled = tuple(_compile_pattern(k, p) for k, p in (patterns or {}).items())
         fns = tuple(callables)
         for i, fn in enumerate(fns):
             if not callable(fn):
                 raise TypeError(f"callables[{i}] is not callable: {fn!r}")
-        self._setup(rules, compiled, fns, *_resolve_key(key))
+        self._setup(rules, compiled, fns, *_resolve_key(key), kinds, verdicts)
 
     @classmethod
     def disabled(cls) -> Redactor:
         """A policy that redacts nothing, for users who must switch redaction off."""
         self = cls.__new__(cls)
-        self._setup((), (), (), b"", "none")
+        self._setup((), (), (), b"", "none", (), None)
         return self
 
     def _setup(
@@ -141,10 +152,14 @@ class Redactor:
         callables: tuple[RedactionCallable, ...],
         key: bytes,
         key_source: KeySource,
+        kinds: tuple[str, ...],
+        verdicts: KeyVerdicts | None,
     ) -> None:
         gates = gate_table(rule for _, rule in rules)
         fields: dict[str, object] = {
-            "detectors": tuple(dict.fromkeys(kind for kind, _ in rules)),
+            "detectors": kinds,
+            "credential_keys": () if verdicts is None else verdicts.names,
+            "_verdicts": verdicts,
             "key_source": key_source,
             "_by_gate": tuple(
                 (g, tuple(i for i, (_, r) in enumerate(rules) if g in r.gates)) for g, _ in gates
@@ -152,6 +167,7 @@ class Redactor:
             "_callables": callables,
             "_extra": bool(patterns or callables),
             "_failed": set(),
+            "_clean": set(),
             "_gates": gates,
             "_key": key,
             "_min_len": min((rule.min_len for _, rule in rules), default=_NO_TEXT),
@@ -190,17 +206,38 @@ class Redactor:
 
     def redact_text(self, text: str) -> str:
         """``text`` with every secret replaced by its marker; ``text`` itself if none."""
+        short = len(text) <= _CLEAN_LEN
+        if short and text in self._clean:  # a key or a value seen before, holding no secret
+            return text
         if len(text) >= self._min_len:
             for gate, needles in self._gates:
                 if gate in text:
                     if not needles:
-                        return self._redact(text, builtin=True)
+                        return self._redact_new(text, short, builtin=True)
                     for needle in needles:
                         if needle in text:
-                            return self._redact(text, builtin=True)
+                            return self._redact_new(text, short, builtin=True)
         if self._extra:
-            return self._redact(text, builtin=False)
+            return self._redact_new(text, short, builtin=False)
+        if short:
+            self._remember_clean(text)
         return text
+
+    def _redact_new(self, text: str, short: bool, *, builtin: bool) -> str:
+        out = self._redact(text, builtin=builtin)
+        if short and out is text:
+            self._remember_clean(text)
+        return out
+
+    def _remember_clean(self, text: str) -> None:
+        """Remember a short text that holds no secret (never one that does: the set must
+        not keep secrets alive); not with user callables, which may not be pure."""
+        if self._callables:
+            return
+        clean = self._clean
+        if len(clean) >= _CLEAN_MAX:
+            clean.clear()
+        clean.add(text)
 
     def redact_value(self, value: Any) -> Any:
         """Redact every string (and dict key) in JSON-like ``value``: dict, list, tuple, set.
@@ -223,6 +260,27 @@ class Redactor:
         Returns ``attributes`` itself when nothing changed, else a new ``dict``.
         """
         return self._dict(attributes, 1, set(), keys=False) if self.enabled else attributes
+
+    def is_credential_key(self, key: object) -> bool:
+        """Whether the value under dict key ``key`` is masked whole (``credential_key``)."""
+        return self._verdicts is not None and self._verdicts[key]
+
+    def mask_whole(self, value: Any) -> Any:
+        """``value`` masked whole, as under a credential key: every string and number in it
+        becomes a ``credential_key`` marker (None, booleans and markers stay)."""
+        if not self.enabled:
+            return value
+        return mask_whole(value, self._whole_marker, self.redact_text)
+
+    def key_masker(self) -> tuple[Callable[[Any], bool], Callable[[Any], Any]] | None:
+        """``(is_credential_key, mask_whole)`` for encoders that walk dicts themselves
+        (the canonical encoder), or None when no key is a credential under this policy."""
+        if self._verdicts is None:
+            return None
+        return self._verdicts.__getitem__, self.mask_whole
+
+    def _whole_marker(self, secret: str) -> str:
+        return self._marker(KEY_DETECTOR, secret)
 
     # ------------------------------------------------------------------ scanning
 
@@ -359,9 +417,13 @@ class Redactor:
 
     def _dict(self, d: Mapping[Any, Any], depth: int, active: set[int], *, keys: bool) -> Any:
         out: dict[Any, Any] | None = None
+        verdicts = self._verdicts if keys else None
         for i, (k, x) in enumerate(d.items()):
             nk = self._walk(k, depth, active) if keys else k
-            nx = self._walk(x, depth, active)
+            if verdicts is not None and verdicts[k]:
+                nx = self.mask_whole(x)
+            else:
+                nx = self._walk(x, depth, active)
             if out is None:
                 if nk is k and nx is x:
                     continue

@@ -128,8 +128,10 @@ def new_run(
     ``fork`` (from ``workload.fork``) names the parent run in ``run_started``; the
     caller then records the forked state and tokens itself.
     """
-    context = workload._context(run_id, deployment_id, context_extras)
     redact = _redact(workload)
+    if redact is not None:  # shown in spans, the runs table and every report: a value like any
+        deployment_id = redact(deployment_id)  # the run's id from here on (resume reads it)
+    context = workload._context(run_id, deployment_id, context_extras)
     try:
         prepared_payload = prepare(payload, redact)
         prepared_extras = prepare(context_extras, redact)
@@ -466,6 +468,8 @@ def _record_resumed(
         raise WorkloadRuntimeError(
             f"resume input cannot be recorded ({exc.type_name} at {exc.path}): {exc}"
         ) from exc
+    if actor is not None and run.redact is not None:  # shown to every reader: a value like any
+        actor = run.redact(actor)
     run.rec.append(RUN_RESUMED, now_us(), node, token_id, metadata=prepared, actor=actor)
     run.rec.barrier(status="running")
 

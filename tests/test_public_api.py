@@ -55,6 +55,7 @@ EXPECTED_ALL = [
     "RunTimeoutError",
     "SQLiteStore",
     "SchemaVersionError",
+    "SealingKeyError",
     "Signer",
     "StepLimitExceededError",
     "StoreConnectionError",

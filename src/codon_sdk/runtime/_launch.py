@@ -25,10 +25,11 @@ from codon_sdk.runtime._rebuild import RebuiltRun, rebuild
 from codon_sdk.runtime._recorder import DURABILITY_MODES, LockedRecorder, Recorder
 from codon_sdk.runtime._report import ExecutionReport
 from codon_sdk.runtime._trust import Trust, check_trust, readable_entries, trusted_entries
+from codon_sdk.runtime._unseal import open_rebuilt
 from codon_sdk.runtime._writer import RunWriter
 from codon_sdk.stores._base import LedgerStore, RunInfo, new_owner
 from codon_sdk.stores._open import open_store
-from codon_sdk.telemetry._redaction import default_redactor
+from codon_sdk.telemetry._redaction import Redactor, default_redactor
 from codon_sdk.telemetry._tracing import RunTracer
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -84,9 +85,19 @@ def _nodes(workload: CodonWorkload) -> dict[str, NodeDef]:
     return {name: node.copy() for name, node in workload._nodes.items()}
 
 
+def _policy(workload: CodonWorkload) -> Redactor:
+    """The run's redaction policy: the workload's, else the default one."""
+    return workload.redactor if workload.redactor is not None else default_redactor()
+
+
 def _redact(workload: CodonWorkload) -> Redact | None:
-    """The run's redaction hook: the workload's policy, else the default one."""
-    policy = workload.redactor if workload.redactor is not None else default_redactor()
+    """The run's ledger hook: secrets masked, or sealed where the policy seals them."""
+    return _policy(workload).ledger_hook()
+
+
+def _mask(workload: CodonWorkload) -> Redact | None:
+    """The run's hook for spans and logs: every secret masked, sealed ones included."""
+    policy = _policy(workload)
     return policy.redact_text if policy.enabled else None
 
 
@@ -174,6 +185,7 @@ def new_run(
         tracer=_tracer(workload, context),
         timeout=options.timeout,
         redact=redact,
+        mask=_mask(workload),
     )
     run.on_close.extend(closers)
     started = workload._run_started(
@@ -304,6 +316,8 @@ def resume_run(
             for close in closers:
                 close()
             return _report_from(entries, rebuilt)
+        # sealed values opened (or the run refused) before anything is claimed or run
+        masked = open_rebuilt(rebuilt, entries, _policy(workload), action="resumed")
         started = rebuilt.started
         recorded_logic = (started.get("workload") or {}).get("logic_id")
         change: dict[str, Any] | None = None
@@ -357,10 +371,11 @@ def resume_run(
             tracer=_tracer(workload, context),
             timeout=opts.timeout,
             redact=_redact(workload),
+            mask=_mask(workload),
         )
         run.on_close.extend(closers)
         _adopt(run, entries, rebuilt)
-        _record_resumed(run, rebuilt, input, actor, change)
+        _record_resumed(run, rebuilt, input, actor, change, masked)
         return run
     except BaseException:
         for close in closers:
@@ -395,7 +410,12 @@ def check_queue(rebuilt: RebuiltRun, nodes: dict[str, NodeDef]) -> None:
 
 
 def _record_resumed(
-    run: Run, rebuilt: RebuiltRun, input: Any, actor: str | None, change: dict[str, Any] | None
+    run: Run,
+    rebuilt: RebuiltRun,
+    input: Any,
+    actor: str | None,
+    change: dict[str, Any] | None,
+    masked: dict[str, Any] | None = None,
 ) -> None:
     interrupt = rebuilt.interrupt if rebuilt.status == "interrupted" else None
     run.rec.flush_held()
@@ -410,6 +430,8 @@ def _record_resumed(
         meta["reason"] = str(interrupt.get("reason") or "recovery")
     if change is not None:
         meta["logic_change"] = change
+    if masked is not None:
+        meta["masked"] = masked  # code receives values the policy dropped for good
     try:
         prepared = run.prep(meta)
     except CanonicalEncodingError as exc:

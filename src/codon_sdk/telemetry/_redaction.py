@@ -72,9 +72,20 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from itertools import islice
+from types import MappingProxyType
 from typing import Any, Final, Literal
 
 from opentelemetry.util.types import AttributeValue
+
+from codon_sdk.redaction._keys import SealingKeys
+from codon_sdk.redaction._policy import resolve_actions
+from codon_sdk.redaction._sealing import (
+    SEALED_MARKER_PATTERN,
+    SEALED_PREFIX,
+    Sealer,
+    mask_sealed,
+    unseal_value,
+)
 
 __all__ = [
     "ALL_DETECTORS",
@@ -379,6 +390,10 @@ class Redactor:
     """The built-in detectors this policy runs, in priority order."""
     key_source: KeySource
     """Where the key came from: ``explicit``, ``environment``, ``process`` or ``none``."""
+    actions: Mapping[str, str]
+    """What happens to each kind found: ``mask`` (dropped for good) or ``seal``."""
+    sealing_source: str | None
+    """Where the sealing keys come from (None: no key, nothing is sealed)."""
     _by_gate: tuple[tuple[str, tuple[int, ...]], ...]  # gate -> indices of its rules
     _callables: tuple[RedactionCallable, ...]
     _extra: bool  # user patterns or callables: scan every string
@@ -388,6 +403,8 @@ class Redactor:
     _min_len: int
     _patterns: tuple[tuple[str, re.Pattern[str], int | str], ...]
     _rules: tuple[tuple[str, _Rule], ...]
+    _seal: frozenset[str]  # the kinds sealed
+    _sealer: Sealer | None
 
     def __init__(
         self,
@@ -396,6 +413,8 @@ class Redactor:
         patterns: Mapping[str, str | re.Pattern[str]] | None = None,
         callables: Iterable[RedactionCallable] = (),
         key: bytes | str | None = None,
+        actions: Mapping[str, str] | None = None,
+        sealing_keys: SealingKeys | None = None,
     ) -> None:
         rules = tuple(
             (kind, rule) for kind in _check_detectors(detectors) for rule in _BUILTIN[kind]
@@ -406,6 +425,13 @@ class Redactor:
             if not callable(fn):
                 raise TypeError(f"callables[{i}] is not callable: {fn!r}")
         self._setup(rules, compiled, fns, *_resolve_key(key))
+        sealer, acts = resolve_actions(
+            actions, sealing_keys, tuple(_BUILTIN), tuple(k for k, _, _ in compiled)
+        )
+        object.__setattr__(self, "actions", acts)
+        object.__setattr__(self, "sealing_source", None if sealer is None else sealer.source)
+        object.__setattr__(self, "_sealer", sealer)
+        object.__setattr__(self, "_seal", frozenset(k for k, a in acts.items() if a == "seal"))
 
     @classmethod
     def disabled(cls) -> Redactor:
@@ -437,6 +463,10 @@ class Redactor:
             "_min_len": min((rule.min_len for _, rule in rules), default=_NO_TEXT),
             "_patterns": patterns,
             "_rules": rules,
+            "actions": MappingProxyType({}),
+            "sealing_source": None,
+            "_seal": frozenset(),
+            "_sealer": None,
         }
         for name, value in fields.items():
             object.__setattr__(self, name, value)
@@ -447,7 +477,8 @@ class Redactor:
         return (
             f"Redactor(detectors={self.detectors!r}, "
             f"patterns={tuple(p[0] for p in self._patterns)!r}, "
-            f"callables={len(self._callables)}, key_source={self.key_source!r})"
+            f"callables={len(self._callables)}, key_source={self.key_source!r}, "
+            f"sealed={sorted(self._seal)!r}, sealing_source={self.sealing_source!r})"
         )
 
     @property
@@ -468,8 +499,63 @@ class Redactor:
             raise ValueError(f"invalid redaction kind {kind!r}: use 1-64 letters, digits, _ . -")
         return self._marker(kind, secret)
 
+    @property
+    def seals(self) -> bool:
+        """True when some kind this policy finds is sealed rather than masked."""
+        return bool(self._seal)
+
+    def ledger_hook(self) -> Callable[[str], str] | None:
+        """The hook for what the ledger records: :meth:`seal_text` when this policy seals,
+        else :meth:`redact_text`; None when disabled."""
+        if not self.enabled:
+            return None
+        return self.seal_text if self._seal else self.redact_text
+
+    def seal_text(self, text: str) -> str:
+        """``text`` as the ledger records it: each secret of a sealed kind replaced by its
+        sealed marker, every other secret by its mask marker.
+
+        Raises :class:`~codon_sdk.errors.SealingKeyError` when the key source fails: the
+        caller must then record nothing (the secret is never written unsealed).
+        """
+        if not self._seal:
+            return self.redact_text(text)
+        if self._scan_needed(text):
+            return self._redact(text, builtin=True, seal=True)
+        if self._extra:
+            return self._redact(text, builtin=False, seal=True)
+        return text
+
+    def unseal_value(
+        self, value: Any, *, where: str = "the value", run_id: str | None = None
+    ) -> Any:
+        """``value`` with every sealed marker opened with this policy's sealing keys.
+
+        Raises :class:`~codon_sdk.errors.SealingKeyError` (naming the key source) when a
+        marker does not open: no key configured, a key the source does not hold, or a
+        marker that does not authenticate. What holds no marker is returned as it is.
+        """
+        return unseal_value(value, self._sealer, where=where, run_id=run_id)
+
+    def _scan_needed(self, text: str) -> bool:
+        if len(text) >= self._min_len:
+            for gate, needles in self._gates:
+                if gate in text:
+                    if not needles:
+                        return True
+                    for needle in needles:
+                        if needle in text:
+                            return True
+        return False
+
     def redact_text(self, text: str) -> str:
-        """``text`` with every secret replaced by its marker; ``text`` itself if none."""
+        """``text`` with every secret replaced by its marker; ``text`` itself if none.
+
+        This is the form for what leaves the trust boundary (spans, logs, CLI output):
+        sealed markers come out in their mask form, never with their ciphertext.
+        """
+        if SEALED_PREFIX in text:
+            text = mask_sealed(text)
         if len(text) >= self._min_len:
             for gate, needles in self._gates:
                 if gate in text:
@@ -506,14 +592,14 @@ class Redactor:
 
     # ------------------------------------------------------------------ scanning
 
-    def _redact(self, text: str, *, builtin: bool) -> str:
+    def _redact(self, text: str, *, builtin: bool, seal: bool = False) -> str:
         """Redact until nothing more is found (a marker can expose a boundary)."""
         out = text
         for _ in range(_MAX_PASSES):
             hits = self._hits(out, builtin=builtin)
             if not hits:
                 break
-            new = self._apply(out, hits)
+            new = self._apply(out, hits, seal=seal)
             if new is out:
                 break
             out = new
@@ -573,7 +659,7 @@ class Redactor:
                 )
             return []
 
-    def _apply(self, text: str, hits: list[tuple[int, int, int, str]]) -> str:
+    def _apply(self, text: str, hits: list[tuple[int, int, int, str]], *, seal: bool) -> str:
         hits.sort()
         merged: list[tuple[int, int, str]] = []
         for s, neg_e, _, kind in hits:
@@ -586,19 +672,22 @@ class Redactor:
         protected = (
             [m.span() for m in MARKER_PATTERN.finditer(text)] if "[REDACTED:" in text else []
         )
+        if SEALED_PREFIX in text:  # its ciphertext can look like a key: never redacted again
+            protected = sorted(protected + [m.span() for m in SEALED_MARKER_PATTERN.finditer(text)])
         pieces: list[str] = []
         pos = 0
         for s, e, kind in merged:
             for ps, pe in _outside(s, e, protected):
                 pieces.append(text[pos:ps])
-                pieces.append(self._marker(kind, text[ps:pe]))
+                pieces.append(self._marker(kind, text[ps:pe], seal=seal))
                 pos = pe
         if not pieces:
             return text
         pieces.append(text[pos:])
         return "".join(pieces)
 
-    def _marker(self, kind: str, secret: str) -> str:
+    def _marker(self, kind: str, secret: str, *, seal: bool = False) -> str:
+        found = secret
         if kind == "card_number":
             digits = secret.replace(" ", "").replace("-", "")
             secret = digits if digits.isdigit() else secret
@@ -606,6 +695,8 @@ class Redactor:
             secret = secret.lower()
         data = secret.encode("utf-8", "surrogatepass")
         digest = hmac.digest(self._key, data, "sha256").hex()[:_DIGEST_HEX]
+        if seal and kind in self._seal and self._sealer is not None:
+            return self._sealer.seal(kind, digest, found)
         return f"[REDACTED:{kind}:{digest}]"
 
     # ------------------------------------------------------------------ values

@@ -206,7 +206,8 @@ def test_killed_run_resumes_on_real_secrets(
     assert resumed["status"] == "completed", resumed
     assert resumed["state"]["used"] is True
     after = checks(check_log)[len(before) :]
-    assert after and all(line.endswith(" ok") for line in after), after
+    assert after
+    assert all(line.endswith(" ok") for line in after), after
     # the node that was killed ran again in the resuming process, on the real values
     expected = "start input ok" if point.startswith("start") else "use token ok"
     assert expected in after
@@ -217,7 +218,8 @@ def test_killed_run_resumes_on_real_secrets(
     assert verify_run(ledger_url, run_id).ok
     assert_no_secret(ledger_url)
     resumed_events = [e for e in parse(entries) if e.type == "run_resumed"]
-    assert resumed_events and "masked" not in resumed_events[0].metadata
+    assert resumed_events
+    assert "masked" not in resumed_events[0].metadata
 
 
 @pytest.mark.parametrize("which", ["none", "other"])
@@ -271,8 +273,10 @@ def test_replay_and_fork_run_on_real_secrets(
     replay = module.workload.replay(run_id, store=ledger_url)
     assert replay.identical, replay.summary()
     seen = checks(check_log)[lines:]
-    assert seen and all(line.endswith(" ok") for line in seen)
-    assert "start input ok" in seen and "use token ok" in seen
+    assert seen
+    assert all(line.endswith(" ok") for line in seen)
+    assert "start input ok" in seen
+    assert "use token ok" in seen
     events = parse(stored_entries(ledger_url, run_id))
     at = next(e.seq for e in events if e.type == "node_completed" and e.node == "start")
     lines = len(checks(check_log))
@@ -327,7 +331,8 @@ def test_masked_values_at_resume_are_recorded_not_silent(
     )
     assert proc.returncode == -9, proc.stderr
     data = raw_bytes(ledger_url)
-    assert API_KEY.encode() not in data and b"[SEALED:" not in data
+    assert API_KEY.encode() not in data
+    assert b"[SEALED:" not in data
     resumed = outcome(
         run_child(
             module_path,

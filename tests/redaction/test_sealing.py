@@ -46,7 +46,9 @@ def test_a_sealed_secret_opens_to_itself_and_masks_to_the_plain_marker() -> None
     sealed = policy.seal_text(TEXT)
     assert API_KEY not in sealed
     m = SEALED_MARKER_PATTERN.search(sealed)
-    assert m is not None and m["kind"] == "api_key" and m["key_id"] == key_id_of(KEY_A)
+    assert m is not None
+    assert m["kind"] == "api_key"
+    assert m["key_id"] == key_id_of(KEY_A)
     assert policy.unseal_value(sealed) == TEXT
     # the mask form (spans, logs, CLI) is the marker a masking policy writes: same digest
     masked = policy.redact_text(sealed)
@@ -62,7 +64,8 @@ def test_sealing_is_deterministic_idempotent_and_never_rescans_a_marker() -> Non
     assert policy.seal_text(sealed) == sealed  # its ciphertext is never redacted again
     assert policy.redact_text(sealed) == policy.redact_text(TEXT)
     other = sealing(KEY_B).seal_text(TEXT)
-    assert other != sealed and API_KEY not in other
+    assert other != sealed
+    assert API_KEY not in other
 
 
 def test_nested_values_open_everywhere_and_untouched_values_come_back_as_they_are() -> None:
@@ -113,7 +116,8 @@ def test_markers_that_do_not_authenticate_never_decode() -> None:
             policy.unseal_value({"x": text}, where="run r9", run_id="r9")
         assert forbidden(events) == []
         assert "does not open with key" in str(err.value)
-        assert "keys passed in code" in str(err.value) and err.value.run_id == "r9"
+        assert "keys passed in code" in str(err.value)
+        assert err.value.run_id == "r9"
     # another key that claims the same id does not open it either
     liar = Redactor(sealing_keys=StaticSealingKeys({key_id_of(KEY_A): KEY_B}))
     with pytest.raises(SealingKeyError, match="the key is wrong or the record was altered"):
@@ -124,7 +128,8 @@ def test_a_marker_without_a_key_or_with_an_unknown_key_is_refused_naming_the_sou
     sealed = sealing(KEY_A).seal_text(TEXT)
     with pytest.raises(SealingKeyError, match="no sealing key is configured") as none:
         Redactor().unseal_value([sealed], where="run r1", run_id="r1")
-    assert none.value.run_id == "r1" and "CODON_SEALING_KEY" in str(none.value)
+    assert none.value.run_id == "r1"
+    assert "CODON_SEALING_KEY" in str(none.value)
     with pytest.raises(SealingKeyError, match=f"sealed with key '{key_id_of(KEY_A)}'") as other:
         sealing(KEY_B).unseal_value(sealed)
     assert other.value.source == "keys passed in code"
@@ -137,7 +142,8 @@ def test_rotation_seals_with_the_first_key_and_opens_with_all() -> None:
     old = sealing(KEY_A).seal_text(TEXT)
     rotated = sealing(KEY_B, KEY_A)
     new = rotated.seal_text(TEXT)
-    assert key_id_of(KEY_B) in new and key_id_of(KEY_A) not in new
+    assert key_id_of(KEY_B) in new
+    assert key_id_of(KEY_A) not in new
     assert rotated.unseal_value([old, new]) == [TEXT, TEXT]
 
 
@@ -167,11 +173,13 @@ def test_a_provider_that_fails_stops_sealing_and_opening_without_leaking() -> No
     kms = FlakyKMS()
     policy = Redactor(sealing_keys=kms)
     sealed = policy.seal_text(TEXT)
-    assert "[SEALED:api_key:" in sealed and ":kms-1:" in sealed
+    assert "[SEALED:api_key:" in sealed
+    assert ":kms-1:" in sealed
     kms.up = False
     with pytest.raises(SealingKeyError, match="flaky-kms failed") as err:
         policy.seal_text(TEXT)
-    assert API_KEY not in str(err.value) and err.value.source == "flaky-kms"
+    assert API_KEY not in str(err.value)
+    assert err.value.source == "flaky-kms"
     with pytest.raises(SealingKeyError, match="flaky-kms failed when asked"):
         policy.unseal_value(sealed)
     kms.up = True
@@ -196,16 +204,19 @@ def test_the_environment_key_seals_credentials_by_default(monkeypatch: pytest.Mo
     assert dict(policy.actions)["email"] == "mask"  # personal data: masked unless asked
     text = f"{API_KEY} from ada@example.com"
     sealed = policy.seal_text(text)
-    assert "[SEALED:api_key:" in sealed and "[REDACTED:email:" in sealed
+    assert "[SEALED:api_key:" in sealed
+    assert "[REDACTED:email:" in sealed
     assert "ada@example.com" not in policy.unseal_value(sealed)  # masked stays masked
     assert API_KEY in policy.unseal_value(sealed)
     keys = sealing_keys_from_environment()
-    assert keys is not None and keys.key_ids == (key_id_of(base64.b64decode(key)),)
+    assert keys is not None
+    assert keys.key_ids == (key_id_of(base64.b64decode(key)),)
 
 
 def test_without_a_key_everything_masks() -> None:
     policy = Redactor()
-    assert policy.sealing_source is None and not policy.seals
+    assert policy.sealing_source is None
+    assert not policy.seals
     assert set(policy.actions.values()) == {"mask"}
     assert policy.seal_text(TEXT) == policy.redact_text(TEXT)
 
@@ -219,7 +230,8 @@ def test_a_key_file_with_rotation_and_its_errors(
     path.chmod(0o600)
     monkeypatch.setenv("CODON_SEALING_KEY_FILE", str(path))
     keys = sealing_keys_from_environment()
-    assert keys is not None and keys.key_ids == (key_id_of(KEY_B), key_id_of(KEY_A))
+    assert keys is not None
+    assert keys.key_ids == (key_id_of(KEY_B), key_id_of(KEY_A))
     assert str(path) in keys.source
     path.chmod(0o644)
     with caplog.at_level(logging.WARNING, logger="codon_sdk.redaction"):
@@ -268,9 +280,11 @@ def test_static_keys_check_their_input() -> None:
     with pytest.raises(SealingKeyError, match="holds no sealing key"):
         StaticSealingKeys([])
     keys = StaticSealingKeys({"old": KEY_A, "new": KEY_B}, current="new")
-    assert keys.current() == ("new", KEY_B) and keys.get("old") == KEY_A
+    assert keys.current() == ("new", KEY_B)
+    assert keys.get("old") == KEY_A
     assert keys.get("gone") is None
-    assert KEY_A.hex() not in repr(keys) and repr(KEY_A) not in repr(keys)
+    assert KEY_A.hex() not in repr(keys)
+    assert repr(KEY_A) not in repr(keys)
 
 
 # ------------------------------------------------------------------ actions
@@ -283,7 +297,8 @@ def test_actions_choose_per_kind_including_user_patterns() -> None:
         actions={"api_key": "mask", "employee_id": "seal"},
     )
     sealed = policy.seal_text(f"{API_KEY} EMP-123456")
-    assert "[REDACTED:api_key:" in sealed and "[SEALED:employee_id:" in sealed
+    assert "[REDACTED:api_key:" in sealed
+    assert "[SEALED:employee_id:" in sealed
     assert policy.unseal_value(sealed).endswith("EMP-123456")
     assert dict(policy.actions)["bearer_token"] == "seal"  # the default with a key
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import openai
 import pytest
+from tests.hostile._watch import forbidden, watched
 from tests.instrumentation._openai_support import API_KEY as CLIENT_KEY
 from tests.instrumentation._openai_support import FRANCE, instrumented
 
@@ -15,6 +16,7 @@ from codon_sdk import CodonWorkload, MemoryStore, check_chain, verify_run
 from codon_sdk.errors import SealingKeyError
 from codon_sdk.ledger._events import parse_entry
 from codon_sdk.redaction import SEALED_MARKER_PATTERN, StaticSealingKeys
+from codon_sdk.redaction._keys import key_id_of
 from codon_sdk.telemetry._redaction import MARKER_PATTERN, Redactor, set_default_redactor
 from codon_sdk.testing import OpenAIProtocolServer, bundled_recordings, capture_spans, echo_fallback
 
@@ -240,3 +242,54 @@ def test_a_sealed_interrupt_input_is_given_back_on_replay(tmp_path: Path) -> Non
     replay = workload.replay("r7", store=url)
     assert replay.identical, replay.summary()
     assert got == [SECRET, SECRET]
+
+
+def _rotating_workload(policy: Redactor, seen: list[Any]) -> CodonWorkload:
+    def call(x: Any, *, runtime: Any, context: Any) -> Any:
+        seen.append(x)
+        answer = runtime.effect("lookup", lambda key: f"token for {key}", x)
+        runtime.state["key"] = x
+        return {"answer": answer, "key": x}
+
+    workload = CodonWorkload(name="rotate", version="1", org_namespace="t", redactor=policy)
+    workload.add_node(call, "call", "r")
+    return workload
+
+
+def test_a_replay_after_a_key_rotation_is_identical_on_the_real_values() -> None:
+    other = bytes(range(64, 96))
+    seen: list[Any] = []
+    store = MemoryStore()
+    first = _rotating_workload(_policy(StaticSealingKeys([KEY])), seen)
+    first.execute(SECRET, deployment_id="d", store=store, run_id="r8")
+    rotated = _rotating_workload(_policy(StaticSealingKeys([other, KEY])), seen)
+    replay = rotated.replay("r8", store=store)
+    assert replay.identical, replay.summary()
+    assert seen == [SECRET, SECRET]
+    replayed = "\n".join(e.decode() for e in replay.report.entries)
+    assert SECRET not in replayed
+    assert ":" + key_id_of(other) + ":" in replayed  # re-recorded under the new key
+
+
+def test_a_forged_marker_in_the_input_makes_resume_refuse_not_decode(tmp_path: Path) -> None:
+    """Text shaped like a sealed marker (pasted from elsewhere, or planted) is kept as it is
+    when recorded; it does not open with this deployment's keys, so resume refuses, and
+    nothing is imported or run while it tries."""
+    forged = "[SEALED:api_key:0123456789ab:" + key_id_of(KEY) + ":" + "A" * 60 + "]"
+    ran: list[Any] = []
+
+    def node(x: Any, *, runtime: Any, context: Any) -> Any:
+        ran.append(x)
+        runtime.interrupt("pause")
+        return x
+
+    workload = CodonWorkload(name="forged", version="1", org_namespace="t", redactor=_policy())
+    workload.add_node(node, "node", "r")
+    url = f"sqlite:///{tmp_path / 'f.db'}"
+    workload.execute({"text": forged}, deployment_id="d", store=url, run_id="r9")
+    assert ran == [{"text": forged}]
+    with watched() as events, pytest.raises(SealingKeyError, match="does not open") as err:
+        workload.resume("r9", store=url, input="go")
+    assert forbidden(events) == []
+    assert err.value.run_id == "r9"
+    assert len(ran) == 1

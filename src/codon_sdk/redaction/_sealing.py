@@ -35,7 +35,14 @@ from typing import Any, Final
 from codon_sdk.errors import SealingKeyError
 from codon_sdk.redaction._keys import KEY_BYTES, KEY_ID, SealingKeys
 
-__all__ = ["SEALED_MARKER_PATTERN", "SEALED_PREFIX", "Sealer", "mask_sealed", "unseal_value"]
+__all__ = [
+    "SEALED_MARKER_PATTERN",
+    "SEALED_PREFIX",
+    "Sealer",
+    "comparable",
+    "mask_sealed",
+    "unseal_value",
+]
 
 SEALED_PREFIX: Final = "[SEALED:"
 SEALED_MARKER_PATTERN: Final = re.compile(
@@ -187,6 +194,18 @@ def mask_sealed(text: str) -> str:
     if SEALED_PREFIX not in text:
         return text
     return SEALED_MARKER_PATTERN.sub(r"[REDACTED:\g<kind>:\g<digest>]", text)
+
+
+def _short(text: str) -> str:
+    if SEALED_PREFIX not in text:
+        return text
+    return SEALED_MARKER_PATTERN.sub(r"[SEALED:\g<kind>:\g<digest>]", text)
+
+
+def comparable(value: Any) -> Any:
+    """``value`` with each sealed marker cut to ``[SEALED:<kind>:<digest>]``: the same secret
+    compares equal whichever key sealed it (a replay after a key rotation is no change)."""
+    return _walk(value, _short, 0)
 
 
 def unseal_value(

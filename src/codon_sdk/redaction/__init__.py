@@ -22,3 +22,13 @@ __all__ = [
     "generate_sealing_key",
     "sealing_keys_from_environment",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # The policy itself still lives in codon_sdk.telemetry._redaction, which imports this
+    # package's modules; a lazy re-export keeps the import order free of cycles.
+    if name in ("Redactor", "default_redactor", "set_default_redactor"):
+        from codon_sdk.telemetry import _redaction
+
+        return getattr(_redaction, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

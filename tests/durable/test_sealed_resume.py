@@ -16,7 +16,8 @@ raises on a difference (and writes what it saw to a check log). Then:
 * replay and fork with the key run the nodes on the real values too; without it they
   refuse before any node runs.
 
-SQLite and PostgreSQL.
+A key source that fails while the run writes leaves nothing unsealed in the database, and
+the run resumes once it works again. SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -28,14 +29,15 @@ from typing import Any
 
 import pytest
 
-from codon_sdk import verify_run
+from codon_sdk import CodonWorkload, verify_run
 from codon_sdk.errors import SealingKeyError
-from codon_sdk.redaction import generate_sealing_key
+from codon_sdk.redaction import Redactor, generate_sealing_key
 from codon_sdk.telemetry._redaction import set_default_redactor
 
 from ._support import (
     assert_chain,
     load_module,
+    opened,
     outcome,
     parse,
     run_child,
@@ -308,8 +310,6 @@ def test_replay_and_fork_without_the_key_refuse(
         with pytest.raises(SealingKeyError, match=f"run {run_id} .*forked"):
             module.workload.fork(run_id, store=ledger_url, at_seq=3, new_run_id="never")
         assert len(checks(check_log)) == lines  # no node ran
-        from ._support import opened
-
         with opened(ledger_url) as store:
             assert not store.has_run("never")
     finally:
@@ -363,3 +363,65 @@ def test_sealed_markers_are_in_every_place_code_reads_back(
     assert effect["header"].startswith("Authorization: Bearer [SEALED:bearer_token:")
     state = [e.value() for e in by_type["state_updated"]]
     assert any("[SEALED:api_key:" in str(s) for s in state)
+
+
+class _SwitchableKMS:
+    """A key source that goes down, as a KMS behind a network does."""
+
+    source = "durable-test-kms"
+
+    def __init__(self, key: bytes) -> None:
+        self.key = key
+        self.up = True
+
+    def current(self) -> tuple[str, bytes]:
+        if not self.up:
+            raise ConnectionError("unreachable")
+        return "kms-1", self.key
+
+    def get(self, key_id: str) -> bytes | None:
+        return self.key if key_id == "kms-1" else None
+
+
+def test_a_key_source_that_fails_mid_run_leaves_nothing_unsealed(ledger_url: str) -> None:
+    kms = _SwitchableKMS(bytes(range(32)))
+    ran: list[str] = []
+
+    def fetch(x: Any, *, runtime: Any, context: Any) -> Any:
+        ran.append("fetch")
+        if len(ran) == 1:
+            kms.up = False  # goes down while the activation holds a secret
+        runtime.state["auth"] = f"Authorization: Bearer {TOKEN}"
+        runtime.emit("send", {"key": API_KEY})
+        return "fetched"
+
+    def send(x: Any, *, runtime: Any, context: Any) -> Any:
+        ran.append("send")
+        if x != {"key": API_KEY} or runtime.state["auth"] != f"Authorization: Bearer {TOKEN}":
+            raise AssertionError("send got a marker, not the secret")
+        return "sent"
+
+    workload = CodonWorkload(
+        name="kms-durable",
+        version="1",
+        org_namespace="durable-tests",
+        redactor=Redactor(sealing_keys=kms),
+    )
+    workload.add_node(fetch, "fetch", "worker")
+    workload.add_node(send, "send", "worker")
+    workload.add_edge("fetch", "send")
+    with pytest.raises(SealingKeyError, match="durable-test-kms failed") as err:
+        workload.execute({"n": 1}, deployment_id="d", store=ledger_url, run_id="kms-run")
+    assert err.value.run_id == "kms-run"
+    data = raw_bytes(ledger_url)
+    assert API_KEY.encode() not in data
+    assert TOKEN.encode() not in data
+    events = parse(stored_entries(ledger_url, "kms-run"))
+    assert [e.type for e in events][-2:] == ["node_failed", "run_interrupted"]
+    assert events[-1].metadata["kind"] == "sealing_key"
+    kms.up = True
+    report = workload.resume("kms-run", store=ledger_url)
+    assert report.status == "completed"
+    assert ran == ["fetch", "fetch", "send"]
+    assert_no_secret(ledger_url)
+    assert verify_run(ledger_url, "kms-run").ok

@@ -1,5 +1,7 @@
 """Redaction: the policy that masks or seals secrets before anything records or exports them."""
 
+from typing import Any
+
 from codon_sdk.redaction._keys import (
     SEALING_KEY_ENV_VAR,
     SEALING_KEY_FILE_ENV_VAR,
@@ -24,7 +26,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> object:
+def __getattr__(name: str) -> Any:
     # The policy itself still lives in codon_sdk.telemetry._redaction, which imports this
     # package's modules; a lazy re-export keeps the import order free of cycles.
     if name in ("Redactor", "default_redactor", "set_default_redactor"):

@@ -13,6 +13,9 @@ policies, interleaved:
 plus ``seal_clean``: the sealing policy on the same loop with a payload holding no
 secret, the common case (only the pre-check runs). Reported: µs per activation of
 each, and the per-activation cost of sealing over masking and over no redaction.
+Then the other side: per recorded activation, what opening the sealed values costs when
+a run is rebuilt for resume (``rebuild`` + ``open_rebuilt`` against ``rebuild`` alone, on
+the sealing loop's own ledger).
 No target: the figures inform the choice (the issue asks that ``make bench`` show them).
 """
 
@@ -23,7 +26,10 @@ from typing import Any
 
 from bench._harness import Contestant, HarnessError, Result, Settings, Stats, interleave
 from codon_sdk import CodonWorkload
+from codon_sdk.ledger._events import parse_entry
 from codon_sdk.redaction import StaticSealingKeys
+from codon_sdk.runtime._rebuild import rebuild
+from codon_sdk.runtime._unseal import open_rebuilt
 from codon_sdk.telemetry._redaction import Redactor
 
 __all__ = ["run"]
@@ -79,8 +85,12 @@ def run(settings: Settings) -> list[Result]:
     if policies["mask"][0].seals:  # CODON_SEALING_KEY set in this environment
         policies["mask"] = (Redactor(key=b"bench-redaction-key", actions=_all_mask()), SECRET)
     loops = {name: _loop(policy, text, steps) for name, (policy, text) in policies.items()}
+    entries: list[bytes] = []
     for name, fn in loops.items():  # warm-up, checked
-        _check(fn(), steps, sealed=name.startswith("seal"), secret=name != "seal_clean")
+        report = fn()
+        _check(report, steps, sealed=name.startswith("seal"), secret=name != "seal_clean")
+        if name == "seal":
+            entries = list(report.entries)
     timings = interleave([Contestant(name, fn) for name, fn in loops.items()], reps)
     per = {name: [w / steps * 1e6 for w in t.wall] for name, t in timings.items()}
     stats = {name: Stats.of(v) for name, v in per.items()}
@@ -108,7 +118,41 @@ def run(settings: Settings) -> list[Result]:
         results.append(
             Result(GROUP, label, s.median, "µs/step", None, f"{what}; {s.describe()}", tuple(added))
         )
+    results += _opening(entries, policies["seal"][0], steps, reps)
     return results
+
+
+def _opening(entries: list[bytes], policy: Redactor, steps: int, reps: int) -> list[Result]:
+    def rebuilt_only() -> Any:
+        return rebuild(parse_entry(e) for e in entries)
+
+    def rebuilt_and_opened() -> Any:
+        rebuilt = rebuild(parse_entry(e) for e in entries)
+        open_rebuilt(rebuilt, entries, policy, action="resumed")
+        if rebuilt.state.get("key") != SECRET:
+            raise HarnessError("opening did not give the secret back")
+        return rebuilt
+
+    rebuilt_and_opened()
+    timings = interleave(
+        [Contestant("rebuild", rebuilt_only), Contestant("open", rebuilt_and_opened)], reps
+    )
+    added = [
+        (o - r) / steps * 1e6
+        for o, r in zip(timings["open"].wall, timings["rebuild"].wall, strict=True)
+    ]
+    s = Stats.of(added)
+    return [
+        Result(
+            GROUP,
+            "open_on_resume",
+            s.median,
+            "µs/step",
+            None,
+            f"rebuild + open sealed values - rebuild, per recorded activation; {s.describe()}",
+            tuple(added),
+        )
+    ]
 
 
 def _all_mask() -> dict[str, str]:

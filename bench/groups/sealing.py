@@ -27,10 +27,9 @@ from typing import Any
 from bench._harness import Contestant, HarnessError, Result, Settings, Stats, interleave
 from codon_sdk import CodonWorkload
 from codon_sdk.ledger._events import parse_entry
-from codon_sdk.redaction import StaticSealingKeys
+from codon_sdk.redaction import Redactor, StaticSealingKeys
 from codon_sdk.runtime._rebuild import rebuild
 from codon_sdk.runtime._unseal import open_rebuilt
-from codon_sdk.telemetry._redaction import Redactor
 
 __all__ = ["run"]
 

@@ -31,8 +31,7 @@ import pytest
 
 from codon_sdk import CodonWorkload, verify_run
 from codon_sdk.errors import SealingKeyError
-from codon_sdk.redaction import Redactor, generate_sealing_key
-from codon_sdk.telemetry._redaction import set_default_redactor
+from codon_sdk.redaction import Redactor, generate_sealing_key, set_default_redactor
 
 from ._support import (
     assert_chain,

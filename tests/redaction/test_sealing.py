@@ -14,13 +14,14 @@ from tests.hostile._watch import forbidden, watched
 
 from codon_sdk.errors import ConfigurationError, SealingKeyError
 from codon_sdk.redaction import (
+    MARKER_PATTERN,
     SEALED_MARKER_PATTERN,
+    Redactor,
     StaticSealingKeys,
     generate_sealing_key,
     sealing_keys_from_environment,
 )
-from codon_sdk.redaction._keys import key_id_of
-from codon_sdk.telemetry._redaction import MARKER_PATTERN, Redactor
+from codon_sdk.redaction._sealing_keys import key_id_of
 
 API_KEY = "sk-proj-Q7wErTy2uIoP9aSdFgH4jKlZ8xCvBnM1"
 TEXT = f"my key is {API_KEY}, keep it"

@@ -15,9 +15,14 @@ from tests.instrumentation._openai_support import FRANCE, instrumented
 from codon_sdk import CodonWorkload, MemoryStore, check_chain, verify_run
 from codon_sdk.errors import SealingKeyError
 from codon_sdk.ledger._events import parse_entry
-from codon_sdk.redaction import SEALED_MARKER_PATTERN, StaticSealingKeys
-from codon_sdk.redaction._keys import key_id_of
-from codon_sdk.telemetry._redaction import MARKER_PATTERN, Redactor, set_default_redactor
+from codon_sdk.redaction import (
+    MARKER_PATTERN,
+    SEALED_MARKER_PATTERN,
+    Redactor,
+    StaticSealingKeys,
+    set_default_redactor,
+)
+from codon_sdk.redaction._sealing_keys import key_id_of
 from codon_sdk.testing import OpenAIProtocolServer, bundled_recordings, capture_spans, echo_fallback
 
 SECRET = "sk-proj-Zx81Qw2Er3Ty4Ui5Op6As7Df8Gh9Jk0Lz1Xc2Vb3Nm4"

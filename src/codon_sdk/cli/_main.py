@@ -13,7 +13,7 @@ __all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from codon_sdk.cli import _audit, _replay, _runs
+    from codon_sdk.cli import _audit, _identity, _replay, _runs
 
     parser = argparse.ArgumentParser(
         prog="codon",
@@ -120,6 +120,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_ledger(replay)
     replay.set_defaults(func=_replay.replay)
+
+    ident = commands.add_parser(
+        "identity",
+        help="what went into a workload's logic id (`identity MODULE:ATTR`), or what changed "
+        "between two versions (`identity diff OLD NEW`, OLD a MODULE:ATTR or run:RUN_ID; "
+        "exit 1 when they differ)",
+    )
+    ident.add_argument("targets", nargs="+", metavar="TARGET", help="MODULE:ATTR, or diff OLD NEW")
+    add_ledger(ident)
+    ident.set_defaults(func=_identity.identity)
     return parser
 
 

@@ -18,13 +18,13 @@ from types import MappingProxyType
 from typing import Final
 
 from codon_sdk.errors import ConfigurationError
-from codon_sdk.redaction._keys import (
+from codon_sdk.redaction._sealing import Sealer
+from codon_sdk.redaction._sealing_keys import (
     SEALING_KEY_ENV_VAR,
     SEALING_KEY_FILE_ENV_VAR,
     SealingKeys,
     sealing_keys_from_environment,
 )
-from codon_sdk.redaction._sealing import Sealer
 
 __all__ = ["ACTIONS", "PERSONAL_DATA_KINDS", "resolve_actions"]
 

@@ -33,7 +33,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from codon_sdk.errors import SealingKeyError
-from codon_sdk.redaction._keys import KEY_BYTES, KEY_ID, SealingKeys
+from codon_sdk.redaction._sealing_keys import KEY_BYTES, KEY_ID, SealingKeys
 
 __all__ = [
     "SEALED_MARKER_PATTERN",

@@ -59,7 +59,7 @@ def current_redact() -> Callable[[str], str] | None:
     runtime = CURRENT_RUNTIME.get()
     if runtime is not None:
         return runtime.redact
-    from codon_sdk.telemetry._redaction import default_redactor
+    from codon_sdk.redaction import default_redactor
 
     policy = default_redactor()
     return policy.redact_text if policy.enabled else None

@@ -20,6 +20,7 @@ from codon_sdk.errors import (
 from codon_sdk.identity._canonical import Redact, prepare
 from codon_sdk.ledger._events import RUN_RESUMED, parse_entry
 from codon_sdk.ledger._merkle import leaf_hash
+from codon_sdk.redaction import Redactor, default_redactor
 from codon_sdk.runtime._engine import NodeDef, Observer, Run, now_us
 from codon_sdk.runtime._rebuild import RebuiltRun, rebuild
 from codon_sdk.runtime._recorder import DURABILITY_MODES, LockedRecorder, Recorder
@@ -29,7 +30,6 @@ from codon_sdk.runtime._unseal import open_rebuilt
 from codon_sdk.runtime._writer import RunWriter
 from codon_sdk.stores._base import LedgerStore, RunInfo, new_owner
 from codon_sdk.stores._open import open_store
-from codon_sdk.telemetry._redaction import Redactor, default_redactor
 from codon_sdk.telemetry._tracing import RunTracer
 
 if TYPE_CHECKING:  # pragma: no cover

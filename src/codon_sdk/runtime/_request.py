@@ -43,8 +43,8 @@ import orjson
 
 from codon_sdk.errors import CanonicalEncodingError, LedgerError
 from codon_sdk.identity._canonical import TAG, Redact, dumps, json_canonical, prepare
+from codon_sdk.redaction import MARKER_PATTERN
 from codon_sdk.redaction._sealing import SEALED_MARKER_PATTERN, SEALED_PREFIX
-from codon_sdk.telemetry._redaction import MARKER_PATTERN
 
 __all__ = [
     "REQUEST_VALUE_CAP",

@@ -24,9 +24,9 @@ import logging
 from collections import Counter
 from typing import Any
 
+from codon_sdk.redaction import MARKER_PATTERN, Redactor
 from codon_sdk.redaction._sealing import SEALED_PREFIX
 from codon_sdk.runtime._rebuild import RebuiltRun
-from codon_sdk.telemetry._redaction import MARKER_PATTERN, Redactor
 
 __all__ = ["has_markers", "masked_summary", "open_rebuilt"]
 

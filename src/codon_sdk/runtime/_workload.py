@@ -15,6 +15,13 @@ from codon_sdk.errors import (
     WorkloadRegistrationError,
     WorkloadRuntimeError,
 )
+from codon_sdk.identity import (
+    IdentityDiff,
+    IdentityExplanation,
+    diff_parts,
+    explain_node,
+    recorded_identity,
+)
 from codon_sdk.identity._logic import (
     AgentClass,
     Deployment,
@@ -25,6 +32,7 @@ from codon_sdk.identity._logic import (
     generate_logic_id,
 )
 from codon_sdk.identity._nodespec import NodeSpec
+from codon_sdk.redaction import Redactor
 from codon_sdk.runtime._drive import run_coroutine, stream_async, stream_sync
 from codon_sdk.runtime._engine import NodeDef
 from codon_sdk.runtime._handle import is_async_callable
@@ -34,7 +42,6 @@ from codon_sdk.runtime._recorder import DEFAULT_MAX_EVENT_BYTES
 from codon_sdk.runtime._records import ENTRY_ORIGIN, StreamEvent
 from codon_sdk.runtime._report import ExecutionReport
 from codon_sdk.stores._base import LedgerStore
-from codon_sdk.telemetry._redaction import Redactor
 
 if TYPE_CHECKING:  # pragma: no cover
     from codon_sdk.replay._replay import ReplayReport
@@ -141,6 +148,7 @@ class CodonWorkload(Workload):
         self._nodes: dict[str, NodeDef] = {}
         self._edges: set[tuple[str, str]] = set()
         self._logic_id: str | None = None
+        self._identity: IdentityExplanation | None = None
 
     # ------------------------------------------------------------------ registration
 
@@ -196,6 +204,7 @@ class CodonWorkload(Workload):
             timeout=_timeout(name, timeout),
         )
         self._logic_id = None
+        self._identity = None
         return spec
 
     def add_edge(self, source_name: str, destination_name: str) -> None:
@@ -210,6 +219,8 @@ class CodonWorkload(Workload):
             self._edges.add((source_name, destination_name))
             self._nodes[source_name].successors.add(destination_name)
             self._logic_id = None
+            self._identity = None
+        self._identity = None
 
     # ------------------------------------------------------------------ identity
 
@@ -268,6 +279,31 @@ class CodonWorkload(Workload):
 
     def node_spec(self, name: str) -> NodeSpec:
         return self._nodes[name].spec
+
+    def explain_identity(self) -> IdentityExplanation:
+        """What went into the logic id: per node its id and every part of it (code,
+        signature, schemas, model, each constant, helper and local type it reads), each
+        with a short digest; ``str()`` prints it, ``.diff(other)`` compares two versions."""
+        if self._identity is None:
+            self._identity = IdentityExplanation(
+                workload=self.agent_class_id,
+                logic_id=self.logic_id,
+                nodes=tuple(explain_node(name, n.spec, n.fn) for name, n in self._nodes.items()),
+                edges=tuple(sorted(self._edges)),
+            )
+        return self._identity
+
+    def identity_diff(self, recorded: Mapping[str, Any]) -> IdentityDiff:
+        """What changed from a run's recorded logic (its ``run_started`` payload) to this
+        workload's, node by node with reasons; runs recorded before parts were kept name
+        changed nodes with an unknown reason."""
+        mine = self.explain_identity()
+        return diff_parts(
+            *recorded_identity(recorded),
+            mine.logic_id,
+            {n.node: (n.id, n.digests()) for n in mine.nodes},
+            mine.edges,
+        )
 
     def default_entry_nodes(self) -> list[str]:
         """Nodes with no incoming edge, else every node (registration order)."""
@@ -584,8 +620,13 @@ class CodonWorkload(Workload):
             },
             "deployment_id": context["deployment_id"],
             "nodes": {
-                name: {"id": n.spec.id, "role": n.spec.role, "code_hash": n.spec.code_hash}
-                for name, n in self._nodes.items()
+                n.node: {
+                    "id": n.id,
+                    "role": self._nodes[n.node].spec.role,
+                    "code_hash": n.code_hash,
+                    "parts": n.digests(),
+                }
+                for n in self.explain_identity().nodes
             },
             "edges": [list(e) for e in sorted(self._edges)],
             "entry_nodes": entries,

@@ -87,6 +87,11 @@ def test_card_numbers_sealed_keep_their_formatting() -> None:
     sealed = policy.seal_text(text)
     assert "4111" not in sealed
     assert policy.unseal_value(sealed) == text
+    twice = "4111 1111 1111 1111 or 4111-1111-1111-1111"  # one card, one digest, two forms
+    sealed = policy.seal_text(twice)
+    assert "4111" not in sealed
+    assert sealed.count("[SEALED:card_number:") == 2
+    assert policy.unseal_value(sealed) == twice
 
 
 # ------------------------------------------------------------------ what does not open

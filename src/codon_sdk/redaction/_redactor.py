@@ -312,17 +312,25 @@ class Redactor:
     # ------------------------------------------------------------------ scanning
 
     def _redact(self, text: str, *, builtin: bool, seal: bool = False) -> str:
-        """Redact until nothing more is found (a marker can expose a boundary)."""
+        """Redact until nothing more is found (a marker can expose a boundary).
+
+        When sealing, the passes write mask markers (short, cheap to rescan) and remember
+        the secret behind each; the mask markers of sealed kinds become sealed at the end.
+        """
         out = text
+        sealed: dict[str, tuple[str, str, str]] | None = {} if seal else None
         for _ in range(_MAX_PASSES):
             hits = self._hits(out, builtin=builtin)
             if not hits:
                 break
-            new = self._apply(out, hits, seal=seal)
+            new = self._apply(out, hits, sealed)
             if new is out:
                 break
             out = new
             builtin = True
+        if sealed and self._sealer is not None:
+            for marker, (kind, digest, secret) in sealed.items():
+                out = out.replace(marker, self._sealer.seal(kind, digest, secret))
         return out
 
     def _hits(self, text: str, *, builtin: bool) -> list[tuple[int, int, int, str]]:
@@ -378,7 +386,12 @@ class Redactor:
                 )
             return []
 
-    def _apply(self, text: str, hits: list[tuple[int, int, int, str]], *, seal: bool) -> str:
+    def _apply(
+        self,
+        text: str,
+        hits: list[tuple[int, int, int, str]],
+        sealed: dict[str, tuple[str, str, str]] | None = None,
+    ) -> str:
         hits.sort()
         merged: list[tuple[int, int, str]] = []
         for s, neg_e, _, kind in hits:
@@ -398,14 +411,18 @@ class Redactor:
         for s, e, kind in merged:
             for ps, pe in _outside(s, e, protected):
                 pieces.append(text[pos:ps])
-                pieces.append(self._marker(kind, text[ps:pe], seal=seal))
+                pieces.append(self._marker(kind, text[ps:pe], sealed))
                 pos = pe
         if not pieces:
             return text
         pieces.append(text[pos:])
         return "".join(pieces)
 
-    def _marker(self, kind: str, secret: str, *, seal: bool = False) -> str:
+    def _marker(
+        self, kind: str, secret: str, sealed: dict[str, tuple[str, str, str]] | None = None
+    ) -> str:
+        """The mask marker of ``secret``; with ``sealed`` (a sealing pass) and a sealed kind,
+        the secret is noted under its mask marker, to be sealed when the passes are done."""
         found = secret
         if kind == "card_number":
             digits = secret.replace(" ", "").replace("-", "")
@@ -414,9 +431,12 @@ class Redactor:
             secret = secret.lower()
         data = secret.encode("utf-8", "surrogatepass")
         digest = hmac.digest(self._key, data, "sha256").hex()[:_DIGEST_HEX]
-        if seal and kind in self._seal and self._sealer is not None:
-            return self._sealer.seal(kind, digest, found)
-        return f"[REDACTED:{kind}:{digest}]"
+        marker = f"[REDACTED:{kind}:{digest}]"
+        if sealed is not None and kind in self._seal and self._sealer is not None:
+            known = sealed.setdefault(marker, (kind, digest, found))
+            if known[2] != found:  # the same secret written another way: sealed as written
+                return self._sealer.seal(kind, digest, found)
+        return marker
 
     # ------------------------------------------------------------------ values
 

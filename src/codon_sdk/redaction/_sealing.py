@@ -10,7 +10,7 @@ HMAC a mask carries (``[REDACTED:<kind>:<digest>]``), so sealed and masked recor
 of one secret still correlate. The chain hashes the stored text: verification never
 needs the key. Spans, logs and the CLI get the mask form, never the ciphertext.
 
-Sealing is deterministic (a synthetic IV: the nonce is a keyed hash of the marker's
+Sealing is deterministic (a synthetic IV: the nonce is a keyed BLAKE2b of the marker's
 header and the secret), so the same secret sealed twice under one key gives the same
 marker: state diffs, replay comparisons and the digest of a recorded request do not
 see a change where there is none. It reveals only what the digest already does, that
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import hmac
 import re
 from collections.abc import Callable
@@ -141,7 +142,10 @@ class Sealer:
         parts = self._key(bytes(key))
         aad = _aad(kind, digest, key_id)
         data = secret.encode("utf-8", "surrogatepass")
-        nonce = hmac.digest(parts.nonce_key, aad + b"\x00" + data, "sha256")[:_NONCE]
+        # keyed BLAKE2b is a PRF, and several times cheaper per call than HMAC here
+        nonce = hashlib.blake2b(
+            aad + b"\x00" + data, key=parts.nonce_key, digest_size=_NONCE
+        ).digest()
         box = nonce + parts.aead.encrypt(nonce, data, aad)
         return f"[SEALED:{kind}:{digest}:{key_id}:{_b64(box)}]"
 

@@ -298,3 +298,23 @@ def test_a_forged_marker_in_the_input_makes_resume_refuse_not_decode(tmp_path: P
     assert forbidden(events) == []
     assert err.value.run_id == "r9"
     assert len(ran) == 1
+
+
+def test_an_interrupt_default_holding_a_secret_is_given_back_sealed_not_as_a_marker(
+    tmp_path: Path,
+) -> None:
+    got: list[Any] = []
+
+    def ask(x: Any, *, runtime: Any, context: Any) -> Any:
+        got.append(runtime.interrupt("which key?", default=SECRET))
+        return "ok"
+
+    workload = CodonWorkload(name="dflt", version="1", org_namespace="t", redactor=_policy())
+    workload.add_node(ask, "ask", "r")
+    url = f"sqlite:///{tmp_path / 'd.db'}"
+    workload.execute("start", deployment_id="d", store=url, run_id="r10")
+    raw = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.is_file())
+    assert SECRET.encode() not in raw
+    report = workload.resume("r10", store=url)  # no input: the declared default
+    assert report.status == "completed"
+    assert got == [SECRET]

@@ -13,9 +13,10 @@ from codon_sdk.cli._replay import load_workload
 from codon_sdk.errors import CodonError
 from codon_sdk.identity import IdentityDiff
 from codon_sdk.ledger._events import RUN_STARTED
+from codon_sdk.replay import check_upgrade, stranded_runs, versions
 from codon_sdk.runtime._launch import load_report
 
-__all__ = ["identity"]
+__all__ = ["check_upgrade_command", "identity", "stranded_list", "versions_command"]
 
 RUN_PREFIX = "run:"
 
@@ -81,3 +82,67 @@ def _print(result: IdentityDiff, args: argparse.Namespace) -> None:
         emit_json(result.to_dict())
     else:
         print(printable_block(str(result)))
+
+
+def versions_command(args: argparse.Namespace) -> int:
+    """``codon versions [--workload NAME]``: the logic ids the store's runs were recorded with."""
+    with opened_store(args.ledger) as store:
+        found = versions(store, workload_name=args.workload)
+    if args.json:
+        emit_json([v.to_dict() for v in found])
+        return EXIT_OK
+    if not found:
+        print("no runs")
+        return EXIT_OK
+    print(f"{'LOGIC ID':<14} {'WORKLOAD':<24} {'RUNS':>6}  {'FIRST':<19}  {'LAST':<19}  STATUSES")
+    for v in found:
+        statuses = ", ".join(f"{printable(k)} {n}" for k, n in v.statuses.items())
+        print(
+            f"{v.logic_id[:12]}…  {printable(v.workload):<24} {v.runs:>6}  "
+            f"{v.first_started.isoformat(timespec='seconds')[:19]}  "
+            f"{v.last_started.isoformat(timespec='seconds')[:19]}  {statuses}"
+        )
+    return EXIT_OK
+
+
+def check_upgrade_command(args: argparse.Namespace) -> int:
+    """``codon runs check-upgrade RUN_ID --workload MODULE:ATTR``: exit 0 when today's code
+    replays the run's recorded part identically, 1 when it diverges."""
+    workload = load_workload(args.workload)
+    with opened_store(args.ledger) as store:
+        try:
+            result = check_upgrade(store, args.run_id, workload)
+        except CodonError as exc:
+            raise CliError(str(exc)) from exc
+    if args.json:
+        emit_json(result.to_dict())
+    else:
+        print(printable_block(str(result)))
+    return EXIT_OK if result.safe else EXIT_FAILED
+
+
+def stranded_list(args: argparse.Namespace, workload_spec: str) -> int:
+    """``codon runs list --stranded MODULE:ATTR``: paused and crashed runs its code strands."""
+    workload = load_workload(workload_spec)
+    with opened_store(args.ledger) as store:
+        found = stranded_runs(store, workload)
+    if args.json:
+        emit_json([s.to_dict() for s in found])
+        return EXIT_OK
+    if not found:
+        print(f"no stranded runs for logic id {workload.logic_id[:12]}…")
+        return EXIT_OK
+    print(f"{'RUN ID':<34} {'STATE':<8} {'RECORDED LOGIC':<14} CHANGED NODES")
+    for s in found:
+        reasons = s.change.get("reasons") or {}
+        changed = "; ".join(
+            f"{n} ({', '.join(reasons.get(n) or ['unknown'])})" for n in s.change["changed_nodes"]
+        )
+        extra = [f"+{n}" for n in s.change["added_nodes"]] + [
+            f"-{n}" for n in s.change["removed_nodes"]
+        ]
+        print(
+            f"{printable(s.info.run_id):<34} {s.state:<8} {s.info.logic_id[:12]}…  "
+            f"{printable(' '.join([changed, *extra]).strip()) or 'edges'}"
+        )
+    return EXIT_OK

@@ -77,14 +77,26 @@ def integrations_active() -> bool:
     return _INTEGRATIONS[0]
 
 
+NO_DEFAULT: Any = object()  # runtime.interrupt(default=...) not given: resume needs an input
+
+
 class Interrupt(BaseException):
     """Raised by ``runtime.interrupt`` to pause the run; a BaseException so that
     ``except Exception`` in node code does not swallow it."""
 
-    def __init__(self, reason: str, payload: Any, node: str, token_id: str, index: int) -> None:
+    def __init__(
+        self,
+        reason: str,
+        payload: Any,
+        node: str,
+        token_id: str,
+        index: int,
+        default: Any = NO_DEFAULT,
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.payload = payload
+        self.default = default
         self.node = node
         self.token_id = token_id
         self.index = index
@@ -229,13 +241,15 @@ class NodeRuntime:
         """End the run once this activation completes; tokens still queued are not processed."""
         self._stop = reason or f"stop requested by node {self._node.name!r}"
 
-    def interrupt(self, reason: str, *, payload: Any = None) -> Any:
+    def interrupt(self, reason: str, *, payload: Any = None, default: Any = NO_DEFAULT) -> Any:
         """Pause the run for a human or an outside system; return the input given on resume.
 
         The first time, the run ends with status ``interrupted`` (a ``run_interrupted``
-        event records ``reason`` and ``payload``). ``workload.resume(run_id, input=...,
-        actor=...)`` runs this activation again from its start, and this call then
-        returns ``input``. Several interrupts in one activation pause in turn.
+        event records ``reason``, ``payload`` and ``default``). ``workload.resume(run_id,
+        input=..., actor=...)`` runs this activation again from its start, and this call
+        then returns ``input``; a resume without an input returns ``default`` when one
+        was declared and is refused (``InputRequiredError``) otherwise. Several
+        interrupts in one activation pause in turn.
         """
         self._check_open("interrupt the run")
         index = self._interrupts
@@ -246,16 +260,17 @@ class NodeRuntime:
             return run.resume_inputs[key]
         try:
             prepared = self._run.prep(payload)
+            fallback = default if default is NO_DEFAULT else self._run.prep(default)
         except CanonicalEncodingError as exc:
             raise WorkloadRuntimeError(
-                f"interrupt payload of node {self._node.name!r} cannot be recorded "
+                f"interrupt payload or default of node {self._node.name!r} cannot be recorded "
                 f"({exc.type_name} at {exc.path}): {exc}"
             ) from exc
         if not isinstance(reason, str) or not reason:
             raise WorkloadRuntimeError(
                 f"interrupt reason must be a non-empty string, got {reason!r}"
             )
-        raise Interrupt(reason, prepared, self._node.name, self._item[0], index)
+        raise Interrupt(reason, prepared, self._node.name, self._item[0], index, fallback)
 
     # ------------------------------------------------------------------ recorded effects
 

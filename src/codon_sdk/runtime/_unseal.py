@@ -1,7 +1,8 @@
 """Giving code its recorded values back: sealed secrets opened, masked ones reported.
 
 Resume, replay and fork feed nodes what the ledger recorded: queued token payloads,
-the shared state, recorded effect results and errors, resume inputs, the context.
+the shared state, recorded effect results and errors, resume inputs, an interrupt's
+declared default input, the context.
 A sealed secret in any of them is opened with the policy's sealing keys before
 anything runs; when it does not open (no key, a key the source does not hold, a
 marker that does not authenticate) the run is refused with
@@ -66,6 +67,8 @@ def open_rebuilt(
         for k, e in rebuilt.effects.items()
     }
     rebuilt.resume_inputs = {k: open_(v) for k, v in rebuilt.resume_inputs.items()}
+    if rebuilt.interrupt is not None:  # its declared default is what a resume may hand over
+        rebuilt.interrupt = open_(rebuilt.interrupt)
     if "context" in rebuilt.started:
         rebuilt.started = {**rebuilt.started, "context": open_(rebuilt.started["context"])}
     if not masked:

@@ -56,6 +56,7 @@ EXPECTED_ALL = [
     "RunTimeoutError",
     "SQLiteStore",
     "SchemaVersionError",
+    "SealingKeyError",
     "Signer",
     "StepLimitExceededError",
     "StoreConnectionError",

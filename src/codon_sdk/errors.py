@@ -29,6 +29,7 @@ openai and friends are translated at the boundary with ``raise Ours(...) from ex
     ├── ConfigurationError(ValueError)        a setting (price, option) has an impossible value
     ├── CheckpointError(ValueError)           a signed checkpoint or key cannot be parsed
     ├── ProofError(ValueError)                an inclusion or consistency proof is malformed
+    ├── SealingKeyError(RuntimeError)         a sealing key is missing, wrong or its provider failed
     ├── RecordedError(Exception)              a recorded effect's error, raised again on resume
     └── ReplayError(RuntimeError)             a run cannot be replayed or forked
 """
@@ -60,6 +61,7 @@ __all__ = [
     "RunNotFoundError",
     "RunTimeoutError",
     "SchemaVersionError",
+    "SealingKeyError",
     "StepLimitExceededError",
     "StoreConnectionError",
     "StoreCorruptError",
@@ -185,6 +187,30 @@ class CheckpointError(CodonError, ValueError):
 
 class ProofError(CodonError, ValueError):
     """An inclusion or consistency proof is malformed."""
+
+
+class SealingKeyError(CodonError, RuntimeError):
+    """A sealed value cannot be sealed or opened: the key is missing, wrong, or its source failed.
+
+    ``source`` names where the keys come from (``CODON_SEALING_KEY``, a key file's path,
+    a provider's own name), ``run_id`` the run concerned when there is one, and ``report``
+    the ledger so far when a running run stopped because its key source failed (it is
+    recorded as paused: resume it once the source works). The message never holds a key
+    or a secret.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str = "",
+        run_id: str | None = None,
+        report: ExecutionReport | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.source = source
+        self.run_id = run_id
+        self.report = report
 
 
 class RecordedError(CodonError):

@@ -100,7 +100,7 @@ def key_masker(redact: Redact | None) -> KeyMasker | None:
     """``(is_credential_key, mask_whole)`` of ``redact``'s policy, or None."""
     owner = getattr(redact, "__self__", None)
     get = getattr(owner, "key_masker", None)
-    return None if get is None else cast("KeyMasker | None", get())
+    return None if get is None else cast("KeyMasker | None", get(redact))
 
 
 def canonical_bytes(value: Any, redact: Redact | None = None) -> bytes:

@@ -63,6 +63,12 @@ Markers are never redacted again, and a string is rescanned until nothing more i
 found, so redacting twice equals redacting once. Hooks never break a run: a callable
 that raises or returns malformed spans is logged once (without the text or the
 exception message, either may hold the secret) and its findings are skipped.
+
+What happens to each kind found is the policy's ``actions``: ``mask`` (the marker above,
+the secret dropped for good) or ``seal`` (kept AES-GCM-encrypted under a sealing key held
+outside the database, so resume, replay and fork give code the real value back). With a
+sealing key configured (``sealing_keys=``, ``CODON_SEALING_KEY``, ``CODON_SEALING_KEY_FILE``)
+credential detectors seal by default; see ``_sealing.py`` and the sealed secrets guide.
 """
 
 from codon_sdk.redaction._detectors import (
@@ -73,6 +79,7 @@ from codon_sdk.redaction._detectors import (
 )
 from codon_sdk.redaction._keys import is_credential_key
 from codon_sdk.redaction._logging import get_logger
+from codon_sdk.redaction._policy import ACTIONS, PERSONAL_DATA_KINDS
 from codon_sdk.redaction._redactor import (
     KEY_ENV_VAR,
     RedactionCallable,
@@ -80,17 +87,35 @@ from codon_sdk.redaction._redactor import (
     default_redactor,
     set_default_redactor,
 )
+from codon_sdk.redaction._sealing import SEALED_MARKER_PATTERN
+from codon_sdk.redaction._sealing_keys import (
+    SEALING_KEY_ENV_VAR,
+    SEALING_KEY_FILE_ENV_VAR,
+    SealingKeys,
+    StaticSealingKeys,
+    generate_sealing_key,
+    sealing_keys_from_environment,
+)
 
 __all__ = [
+    "ACTIONS",
     "ALL_DETECTORS",
     "DEFAULT_CREDENTIAL_KEYS",
     "DEFAULT_DETECTORS",
     "KEY_ENV_VAR",
     "MARKER_PATTERN",
+    "PERSONAL_DATA_KINDS",
+    "SEALED_MARKER_PATTERN",
+    "SEALING_KEY_ENV_VAR",
+    "SEALING_KEY_FILE_ENV_VAR",
     "RedactionCallable",
     "Redactor",
+    "SealingKeys",
+    "StaticSealingKeys",
     "default_redactor",
+    "generate_sealing_key",
     "get_logger",
     "is_credential_key",
+    "sealing_keys_from_environment",
     "set_default_redactor",
 ]

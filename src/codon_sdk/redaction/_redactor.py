@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from itertools import islice
+from types import MappingProxyType
 from typing import Any, Final, Literal
 
 from opentelemetry.util.types import AttributeValue
@@ -27,6 +28,15 @@ from codon_sdk.redaction._detectors import (
     gate_table,
 )
 from codon_sdk.redaction._keys import KeyVerdicts, mask_whole, normalise_key_names
+from codon_sdk.redaction._policy import resolve_actions
+from codon_sdk.redaction._sealing import (
+    SEALED_MARKER_PATTERN,
+    SEALED_PREFIX,
+    Sealer,
+    mask_sealed,
+    unseal_value,
+)
+from codon_sdk.redaction._sealing_keys import SealingKeys
 
 _log = logging.getLogger("codon_sdk.redaction")
 
@@ -107,6 +117,10 @@ class Redactor:
     """The credential key names (normalised) whose values are masked whole; empty when the
     ``credential_key`` detector is off."""
     _verdicts: KeyVerdicts | None  # key -> names a credential, when credential_key is on
+    actions: Mapping[str, str]
+    """What happens to each kind found: ``mask`` (dropped for good) or ``seal``."""
+    sealing_source: str | None
+    """Where the sealing keys come from (None: no key, nothing is sealed)."""
     _by_gate: tuple[tuple[str, tuple[int, ...]], ...]  # gate -> indices of its rules
     _callables: tuple[RedactionCallable, ...]
     _extra: bool  # user patterns or callables: scan every string
@@ -117,6 +131,8 @@ class Redactor:
     _min_len: int
     _patterns: tuple[tuple[str, re.Pattern[str], int | str], ...]
     _rules: tuple[tuple[str, Rule], ...]
+    _seal: frozenset[str]  # the kinds sealed
+    _sealer: Sealer | None
 
     def __init__(
         self,
@@ -126,6 +142,8 @@ class Redactor:
         callables: Iterable[RedactionCallable] = (),
         key: bytes | str | None = None,
         credential_keys: Iterable[str] = DEFAULT_CREDENTIAL_KEYS,
+        actions: Mapping[str, str] | None = None,
+        sealing_keys: SealingKeys | None = None,
     ) -> None:
         kinds = check_detectors(detectors)
         rules = tuple((kind, rule) for kind in kinds for rule in BUILTIN[kind])
@@ -137,6 +155,13 @@ class Redactor:
             if not callable(fn):
                 raise TypeError(f"callables[{i}] is not callable: {fn!r}")
         self._setup(rules, compiled, fns, *_resolve_key(key), kinds, verdicts)
+        sealer, acts = resolve_actions(
+            actions, sealing_keys, tuple(BUILTIN), tuple(k for k, _, _ in compiled)
+        )
+        object.__setattr__(self, "actions", acts)
+        object.__setattr__(self, "sealing_source", None if sealer is None else sealer.source)
+        object.__setattr__(self, "_sealer", sealer)
+        object.__setattr__(self, "_seal", frozenset(k for k, a in acts.items() if a == "seal"))
 
     @classmethod
     def disabled(cls) -> Redactor:
@@ -173,6 +198,10 @@ class Redactor:
             "_min_len": min((rule.min_len for _, rule in rules), default=_NO_TEXT),
             "_patterns": patterns,
             "_rules": rules,
+            "actions": MappingProxyType({}),
+            "sealing_source": None,
+            "_seal": frozenset(),
+            "_sealer": None,
         }
         for name, value in fields.items():
             object.__setattr__(self, name, value)
@@ -183,7 +212,8 @@ class Redactor:
         return (
             f"Redactor(detectors={self.detectors!r}, "
             f"patterns={tuple(p[0] for p in self._patterns)!r}, "
-            f"callables={len(self._callables)}, key_source={self.key_source!r})"
+            f"callables={len(self._callables)}, key_source={self.key_source!r}, "
+            f"sealed={sorted(self._seal)!r}, sealing_source={self.sealing_source!r})"
         )
 
     @property
@@ -204,8 +234,63 @@ class Redactor:
             raise ValueError(f"invalid redaction kind {kind!r}: use 1-64 letters, digits, _ . -")
         return self._marker(kind, secret)
 
+    @property
+    def seals(self) -> bool:
+        """True when some kind this policy finds is sealed rather than masked."""
+        return bool(self._seal)
+
+    def ledger_hook(self) -> Callable[[str], str] | None:
+        """The hook for what the ledger records: :meth:`seal_text` when this policy seals,
+        else :meth:`redact_text`; None when disabled."""
+        if not self.enabled:
+            return None
+        return self.seal_text if self._seal else self.redact_text
+
+    def seal_text(self, text: str) -> str:
+        """``text`` as the ledger records it: each secret of a sealed kind replaced by its
+        sealed marker, every other secret by its mask marker.
+
+        Raises :class:`~codon_sdk.errors.SealingKeyError` when the key source fails: the
+        caller must then record nothing (the secret is never written unsealed).
+        """
+        if not self._seal:
+            return self.redact_text(text)
+        if self._scan_needed(text):
+            return self._redact(text, builtin=True, seal=True)
+        if self._extra:
+            return self._redact(text, builtin=False, seal=True)
+        return text
+
+    def unseal_value(
+        self, value: Any, *, where: str = "the value", run_id: str | None = None
+    ) -> Any:
+        """``value`` with every sealed marker opened with this policy's sealing keys.
+
+        Raises :class:`~codon_sdk.errors.SealingKeyError` (naming the key source) when a
+        marker does not open: no key configured, a key the source does not hold, or a
+        marker that does not authenticate. What holds no marker is returned as it is.
+        """
+        return unseal_value(value, self._sealer, where=where, run_id=run_id)
+
+    def _scan_needed(self, text: str) -> bool:
+        if len(text) >= self._min_len:
+            for gate, needles in self._gates:
+                if gate in text:
+                    if not needles:
+                        return True
+                    for needle in needles:
+                        if needle in text:
+                            return True
+        return False
+
     def redact_text(self, text: str) -> str:
-        """``text`` with every secret replaced by its marker; ``text`` itself if none."""
+        """``text`` with every secret replaced by its marker; ``text`` itself if none.
+
+        This is the form for what leaves the trust boundary (spans, logs, CLI output):
+        sealed markers come out in their mask form, never with their ciphertext.
+        """
+        if SEALED_PREFIX in text:
+            text = mask_sealed(text)
         short = len(text) <= _CLEAN_LEN
         if short and text in self._clean:  # a key or a value seen before, holding no secret
             return text
@@ -272,30 +357,58 @@ class Redactor:
             return value
         return mask_whole(value, self._whole_marker, self.redact_text)
 
-    def key_masker(self) -> tuple[Callable[[Any], bool], Callable[[Any], Any]] | None:
+    def key_masker(
+        self, hook: Callable[[str], str] | None = None
+    ) -> tuple[Callable[[Any], bool], Callable[[Any], Any]] | None:
         """``(is_credential_key, mask_whole)`` for encoders that walk dicts themselves
-        (the canonical encoder), or None when no key is a credential under this policy."""
+        (the canonical encoder), or None when no key is a credential under this policy.
+        For the ledger's hook (:meth:`seal_text`) values under credential keys are sealed
+        whole when this policy seals ``credential_key``, so a resume gets them back."""
         if self._verdicts is None:
             return None
+        if hook is not None and hook == self.seal_text and KEY_DETECTOR in self._seal:
+            return self._verdicts.__getitem__, self.seal_whole
         return self._verdicts.__getitem__, self.mask_whole
+
+    def seal_whole(self, value: Any) -> Any:
+        """``value`` sealed whole, as :meth:`mask_whole` masks it (the ledger's form)."""
+        if not self.enabled:
+            return value
+        return mask_whole(value, self._whole_sealed, self.seal_text)
 
     def _whole_marker(self, secret: str) -> str:
         return self._marker(KEY_DETECTOR, secret)
 
+    def _whole_sealed(self, secret: str) -> str:
+        sealed: dict[str, tuple[str, str, str]] = {}
+        marker = self._marker(KEY_DETECTOR, secret, sealed)
+        if self._sealer is None or marker not in sealed:
+            return marker
+        kind, digest, found = sealed[marker]
+        return self._sealer.seal(kind, digest, found)
+
     # ------------------------------------------------------------------ scanning
 
-    def _redact(self, text: str, *, builtin: bool) -> str:
-        """Redact until nothing more is found (a marker can expose a boundary)."""
+    def _redact(self, text: str, *, builtin: bool, seal: bool = False) -> str:
+        """Redact until nothing more is found (a marker can expose a boundary).
+
+        When sealing, the passes write mask markers (short, cheap to rescan) and remember
+        the secret behind each; the mask markers of sealed kinds become sealed at the end.
+        """
         out = text
+        sealed: dict[str, tuple[str, str, str]] | None = {} if seal else None
         for _ in range(_MAX_PASSES):
             hits = self._hits(out, builtin=builtin)
             if not hits:
                 break
-            new = self._apply(out, hits)
+            new = self._apply(out, hits, sealed)
             if new is out:
                 break
             out = new
             builtin = True
+        if sealed and self._sealer is not None:
+            for marker, (kind, digest, secret) in sealed.items():
+                out = out.replace(marker, self._sealer.seal(kind, digest, secret))
         return out
 
     def _hits(self, text: str, *, builtin: bool) -> list[tuple[int, int, int, str]]:
@@ -351,7 +464,12 @@ class Redactor:
                 )
             return []
 
-    def _apply(self, text: str, hits: list[tuple[int, int, int, str]]) -> str:
+    def _apply(
+        self,
+        text: str,
+        hits: list[tuple[int, int, int, str]],
+        sealed: dict[str, tuple[str, str, str]] | None = None,
+    ) -> str:
         hits.sort()
         merged: list[tuple[int, int, str]] = []
         for s, neg_e, _, kind in hits:
@@ -364,19 +482,26 @@ class Redactor:
         protected = (
             [m.span() for m in MARKER_PATTERN.finditer(text)] if "[REDACTED:" in text else []
         )
+        if SEALED_PREFIX in text:  # its ciphertext can look like a key: never redacted again
+            protected = sorted(protected + [m.span() for m in SEALED_MARKER_PATTERN.finditer(text)])
         pieces: list[str] = []
         pos = 0
         for s, e, kind in merged:
             for ps, pe in _outside(s, e, protected):
                 pieces.append(text[pos:ps])
-                pieces.append(self._marker(kind, text[ps:pe]))
+                pieces.append(self._marker(kind, text[ps:pe], sealed))
                 pos = pe
         if not pieces:
             return text
         pieces.append(text[pos:])
         return "".join(pieces)
 
-    def _marker(self, kind: str, secret: str) -> str:
+    def _marker(
+        self, kind: str, secret: str, sealed: dict[str, tuple[str, str, str]] | None = None
+    ) -> str:
+        """The mask marker of ``secret``; with ``sealed`` (a sealing pass) and a sealed kind,
+        the secret is noted under its mask marker, to be sealed when the passes are done."""
+        found = secret
         if kind == "card_number":
             digits = secret.replace(" ", "").replace("-", "")
             secret = digits if digits.isdigit() else secret
@@ -384,7 +509,12 @@ class Redactor:
             secret = secret.lower()
         data = secret.encode("utf-8", "surrogatepass")
         digest = hmac.digest(self._key, data, "sha256").hex()[:_DIGEST_HEX]
-        return f"[REDACTED:{kind}:{digest}]"
+        marker = f"[REDACTED:{kind}:{digest}]"
+        if sealed is not None and kind in self._seal and self._sealer is not None:
+            known = sealed.setdefault(marker, (kind, digest, found))
+            if known[2] != found:  # the same secret written another way: sealed as written
+                return self._sealer.seal(kind, digest, found)
+        return marker
 
     # ------------------------------------------------------------------ values
 

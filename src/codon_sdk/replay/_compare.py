@@ -30,6 +30,7 @@ from codon_sdk.ledger._events import (
     TOKEN_ENQUEUED,
     LedgerEvent,
 )
+from codon_sdk.redaction._sealing import comparable
 from codon_sdk.runtime._request import RequestChange
 
 __all__ = [
@@ -98,22 +99,22 @@ def activations(events: Iterable[LedgerEvent]) -> list[Activation]:
         if ev.type == TOKEN_ENQUEUED:  # belongs to the activation of the token it came from
             parent = open_.get(ev.parent_token_id) if ev.parent_token_id is not None else None
             if parent is not None:
-                parent.emitted.append((ev.token_id, ev.target, ev.payload))
+                parent.emitted.append((ev.token_id, ev.target, comparable(ev.payload)))
             continue
         act = open_.get(tid) if tid is not None else None
         if act is None:
             continue
         if ev.type == STATE_UPDATED:
-            act.state.append(ev.payload)
+            act.state.append(comparable(ev.payload))
         elif ev.type == NODE_RETRYING:
             act.failures.append(str(ev.metadata.get("exception")))
             act.emitted.clear()
         elif ev.type == NODE_COMPLETED:
-            act.result = ev.payload
+            act.result = comparable(ev.payload)
             act.seq = ev.seq
             done.append(open_.pop(act.token_id))
         elif ev.type not in BUILTIN_TYPES:
-            act.custom.append((ev.type, ev.metadata))
+            act.custom.append((ev.type, comparable(ev.metadata)))
     return done
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -33,8 +33,10 @@ from codon_sdk.replay._compare import (
 from codon_sdk.runtime._engine import Run, now_us
 from codon_sdk.runtime._launch import (
     RunOptions,
+    _mask,
     _nodes,
     _open,
+    _policy,
     _read_checked,
     _redact,
     logic_diff,
@@ -44,6 +46,7 @@ from codon_sdk.runtime._rebuild import rebuild
 from codon_sdk.runtime._recorder import Recorder
 from codon_sdk.runtime._report import ExecutionReport
 from codon_sdk.runtime._trust import check_trust, readable_entries
+from codon_sdk.runtime._unseal import has_markers, open_rebuilt
 from codon_sdk.stores._base import LedgerStore
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -177,8 +180,9 @@ def _initial(events: list[LedgerEvent]) -> list[LedgerEvent]:
     return start
 
 
-def _seed(run: Run, start: list[LedgerEvent]) -> None:
-    """Re-record a run's starting point into ``run`` and queue its tokens with their ids."""
+def _seed(run: Run, start: list[LedgerEvent], open_: Callable[[Any], Any]) -> None:
+    """Re-record a run's starting point into ``run`` and queue its tokens with their ids
+    (their payloads as ``open_`` gives them: sealed values opened)."""
     rec = run.rec
     for ev in start:
         if ev.type == TOKEN_ENQUEUED and ev.token_id and ev.target not in (None, *run.nodes):
@@ -190,7 +194,8 @@ def _seed(run: Run, start: list[LedgerEvent]) -> None:
             rec.append(
                 TOKEN_ENQUEUED, now_us(), ev.node, ev.token_id, ev.payload, ev.metadata, ev.target
             )
-            run.queue.append((ev.token_id, ev.target, ev.value(), ev.node or "", None, ev.ts))
+            payload = open_(ev.value())
+            run.queue.append((ev.token_id, ev.target, payload, ev.node or "", None, ev.ts))
             run.token_counter = max(run.token_counter, _number(ev.token_id))
         elif ev.type == STATE_UPDATED and ev.token_id is None:
             rec.append(STATE_UPDATED, now_us(), payload=ev.payload)
@@ -235,6 +240,14 @@ async def replay_run(
     entries, untrusted = _load(store, run_id, force=force)
     events = [parse_entry(e) for e in entries]
     rebuilt = rebuild(events)
+    policy = _policy(workload)
+    open_rebuilt(rebuilt, entries, policy, action="replayed")  # or refused, before any node runs
+    sealed, _ = has_markers(entries)
+
+    def open_(value: Any) -> Any:
+        where = f"run {run_id} (to be replayed)"
+        return policy.unseal_value(value, where=where, run_id=run_id) if sealed else value
+
     started = rebuilt.started
     recorded_acts = activations(events)
     recorded_status, _, _ = outcome(events)
@@ -253,6 +266,7 @@ async def replay_run(
         max_steps=max_steps,
         max_concurrency=int(limits.get("max_concurrency", 1)),
         redact=_redact(workload),
+        mask=_mask(workload),
     )
     run.replaying = True
     run.live = frozenset(live_set)
@@ -265,8 +279,8 @@ async def replay_run(
         )
     )
     start = _initial(events)
-    _seed(run, start)
-    state = rebuild(events[: len(start) + 1]).state if start else {}
+    _seed(run, start, open_)
+    state = open_(rebuild(events[: len(start) + 1]).state) if start else {}
     run.state.load(state)
     try:
         report = await run.execute()
@@ -341,6 +355,7 @@ async def fork_run(
             )
         events = [parse_entry(e) for e in entries[: at_seq + 1]]
         rebuilt = rebuild(events)
+        masked = open_rebuilt(rebuilt, entries[: at_seq + 1], _policy(workload), action="forked")
         started = rebuilt.started
         state = dict(rebuilt.state)
         if state_patch:
@@ -359,6 +374,8 @@ async def fork_run(
             "parent_logic_id": (started.get("workload") or {}).get("logic_id"),
             "state_patch": patch,
         }
+        if masked is not None:
+            fork_info["masked"] = masked  # code receives values the policy dropped for good
         run = new_run(
             workload,
             None,

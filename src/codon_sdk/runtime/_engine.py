@@ -37,6 +37,7 @@ from codon_sdk.errors import (
     NodeTimeoutError,
     PayloadTooLargeError,
     RunTimeoutError,
+    SealingKeyError,
     StepLimitExceededError,
     StoreError,
     WorkloadRuntimeError,
@@ -143,6 +144,7 @@ class Run:
         tracer: RunTracer | None = None,
         timeout: float | None = None,
         redact: Redact | None = None,
+        mask: Redact | None = None,
     ) -> None:
         self.nodes = nodes
         self.run_id = run_id
@@ -155,7 +157,9 @@ class Run:
         # with one activation at a time the tracer stamps span ids on the recorder;
         # with several, each event reads the current span
         recorder.tracing = tracer is not None and max_concurrency > 1
-        self.redact = redact
+        self.redact = redact  # what the ledger records (secrets masked or sealed)
+        # what leaves the process (spans, logs): masked, never sealed ciphertext
+        self.mask = redact if mask is None else mask
         self.state = RunState(redact=redact)
         self.queue: deque[QueueItem] = deque()
         self.steps = 0
@@ -519,8 +523,11 @@ class Run:
         try:
             changes = self.state.changes()  # first: an unencodable value fails before any write
             self.rec.completion(name, tid, emitted, changes, prepared, t1, handle._emit_metadata)
-        except (CanonicalEncodingError, PayloadTooLargeError) as exc:
-            raise self._failure(name, tid, exc) from exc
+        except (CanonicalEncodingError, PayloadTooLargeError, SealingKeyError) as exc:
+            failure = self._failure(name, tid, exc)
+            if failure is exc:  # the key source failed: nothing of this activation recorded
+                raise
+            raise failure from exc
         if emitted is not None:
             append = self.queue.append
             for etid, etarget, epayload, _, _ in emitted:
@@ -554,7 +561,7 @@ class Run:
         if not isinstance(exc, Exception):  # KeyboardInterrupt, CancelledError, SystemExit
             self._record_failure(node, tid, exc, cancelled=True)
             return exc
-        if isinstance(exc, (RunTimeoutError, StoreError)):
+        if isinstance(exc, (RunTimeoutError, StoreError, SealingKeyError)):
             self._record_failure(node, tid, exc, cancelled=False)
             return exc
         if isinstance(exc, PayloadTooLargeError):

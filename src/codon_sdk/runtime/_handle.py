@@ -409,8 +409,9 @@ class NodeRuntime:
 
     @property
     def redact(self) -> Callable[[str], str] | None:
-        """The run's redaction hook (for integrations that put data on spans)."""
-        return self._run.redact
+        """The run's redaction hook for data that leaves the process (spans, logs): secrets
+        come out masked, never sealed (the ledger's own hook is the run's)."""
+        return self._run.mask
 
     def _record(self, slot: EffectSlot, value: Any, meta: dict[str, Any]) -> None:
         self._run.record_effect(self._node.name, slot.key[0], meta, value)

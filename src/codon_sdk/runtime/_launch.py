@@ -22,12 +22,13 @@ from codon_sdk.identity import recorded_identity
 from codon_sdk.identity._canonical import Redact, prepare, revive
 from codon_sdk.ledger._events import RUN_RESUMED, parse_entry
 from codon_sdk.ledger._merkle import leaf_hash
-from codon_sdk.redaction import default_redactor
+from codon_sdk.redaction import Redactor, default_redactor
 from codon_sdk.runtime._engine import NodeDef, Observer, Run, now_us
 from codon_sdk.runtime._rebuild import RebuiltRun, rebuild
 from codon_sdk.runtime._recorder import DURABILITY_MODES, LockedRecorder, Recorder
 from codon_sdk.runtime._report import ExecutionReport
 from codon_sdk.runtime._trust import Trust, check_trust, readable_entries, trusted_entries
+from codon_sdk.runtime._unseal import open_rebuilt
 from codon_sdk.runtime._writer import RunWriter
 from codon_sdk.stores._base import LedgerStore, RunInfo, new_owner
 from codon_sdk.stores._open import open_store
@@ -86,9 +87,19 @@ def _nodes(workload: CodonWorkload) -> dict[str, NodeDef]:
     return {name: node.copy() for name, node in workload._nodes.items()}
 
 
+def _policy(workload: CodonWorkload) -> Redactor:
+    """The run's redaction policy: the workload's, else the default one."""
+    return workload.redactor if workload.redactor is not None else default_redactor()
+
+
 def _redact(workload: CodonWorkload) -> Redact | None:
-    """The run's redaction hook: the workload's policy, else the default one."""
-    policy = workload.redactor if workload.redactor is not None else default_redactor()
+    """The run's ledger hook: secrets masked, or sealed where the policy seals them."""
+    return _policy(workload).ledger_hook()
+
+
+def _mask(workload: CodonWorkload) -> Redact | None:
+    """The run's hook for spans and logs: every secret masked, sealed ones included."""
+    policy = _policy(workload)
     return policy.redact_text if policy.enabled else None
 
 
@@ -129,8 +140,9 @@ def new_run(
     caller then records the forked state and tokens itself.
     """
     redact = _redact(workload)
-    if redact is not None:  # shown in spans, the runs table and every report: a value like any
-        deployment_id = redact(deployment_id)  # the run's id from here on (resume reads it)
+    mask = _mask(workload)
+    if mask is not None:  # shown in spans, the runs table and every report: masked, never sealed
+        deployment_id = mask(deployment_id)  # the run's id from here on (resume reads it)
     context = workload._context(run_id, deployment_id, context_extras)
     try:
         prepared_payload = prepare(payload, redact)
@@ -178,6 +190,7 @@ def new_run(
         tracer=_tracer(workload, context),
         timeout=options.timeout,
         redact=redact,
+        mask=_mask(workload),
     )
     run.on_close.extend(closers)
     started = workload._run_started(
@@ -331,6 +344,8 @@ def resume_run(
             for close in closers:
                 close()
             return _report_from(entries, rebuilt)
+        # sealed values opened (or the run refused) before anything is claimed or run
+        masked = open_rebuilt(rebuilt, entries, _policy(workload), action="resumed")
         input = resume_input(rebuilt, input)
         started = rebuilt.started
         recorded_logic = (started.get("workload") or {}).get("logic_id")
@@ -387,10 +402,11 @@ def resume_run(
             tracer=_tracer(workload, context),
             timeout=opts.timeout,
             redact=_redact(workload),
+            mask=_mask(workload),
         )
         run.on_close.extend(closers)
         _adopt(run, entries, rebuilt)
-        _record_resumed(run, rebuilt, input, actor, change)
+        _record_resumed(run, rebuilt, input, actor, change, masked)
         return run
     except BaseException:
         for close in closers:
@@ -447,7 +463,12 @@ def check_queue(rebuilt: RebuiltRun, nodes: dict[str, NodeDef]) -> None:
 
 
 def _record_resumed(
-    run: Run, rebuilt: RebuiltRun, input: Any, actor: str | None, change: dict[str, Any] | None
+    run: Run,
+    rebuilt: RebuiltRun,
+    input: Any,
+    actor: str | None,
+    change: dict[str, Any] | None,
+    masked: dict[str, Any] | None = None,
 ) -> None:
     interrupt = rebuilt.interrupt if rebuilt.status == "interrupted" else None
     run.rec.flush_held()
@@ -462,14 +483,16 @@ def _record_resumed(
         meta["reason"] = str(interrupt.get("reason") or "recovery")
     if change is not None:
         meta["logic_change"] = change
+    if masked is not None:
+        meta["masked"] = masked  # code receives values the policy dropped for good
     try:
         prepared = run.prep(meta)
     except CanonicalEncodingError as exc:
         raise WorkloadRuntimeError(
             f"resume input cannot be recorded ({exc.type_name} at {exc.path}): {exc}"
         ) from exc
-    if actor is not None and run.redact is not None:  # shown to every reader: a value like any
-        actor = run.redact(actor)
+    if actor is not None and run.mask is not None:  # shown to every reader: masked, never sealed
+        actor = run.mask(actor)
     run.rec.append(RUN_RESUMED, now_us(), node, token_id, metadata=prepared, actor=actor)
     run.rec.barrier(status="running")
 

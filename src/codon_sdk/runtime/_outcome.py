@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from codon_sdk.errors import (
     LeaseLostError,
     RunTimeoutError,
+    SealingKeyError,
     StepLimitExceededError,
     StoreError,
     WorkloadRuntimeError,
@@ -61,6 +62,8 @@ async def run_to_end(run: Run) -> ExecutionReport:
         raise _failed(run, reason, type(exc), str(exc)) from None
     except LeaseLostError:
         raise
+    except SealingKeyError as exc:
+        raise _key_failed(run, exc) from None
     except StoreError as exc:
         raise WorkloadRuntimeError(
             f"the ledger store failed during run {run.run_id}; the run cannot go on "
@@ -85,6 +88,20 @@ async def run_to_end(run: Run) -> ExecutionReport:
     report = run.report(status)
     run.observe("workflow_finished", {"report": report, "status": status})
     return report
+
+
+def _key_failed(run: Run, exc: SealingKeyError) -> SealingKeyError:
+    """The run stops where its sealing key source failed: recorded as paused (nothing of
+    the activation that could not be sealed was written), resumable once the source works."""
+    reason = f"stopped: {exc}"
+    with contextlib.suppress(Exception):
+        run.pause(None, reason, "sealing_key")
+    return SealingKeyError(
+        f"run {run.run_id} stopped: {exc}",
+        source=exc.source,
+        run_id=run.run_id,
+        report=run.report("interrupted", reason),
+    )
 
 
 def _failed(

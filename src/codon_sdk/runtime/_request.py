@@ -21,7 +21,8 @@ which the integration already records as ``llm.request``. Either way it goes
 through the run's redaction policy, as everything the ledger holds.
 
 Two requests are the same when their RFC 8785 bytes are, with the keyed hash of
-each redaction marker blanked (``[REDACTED:api_key:3f9a…]`` -> ``[REDACTED:api_key]``):
+each redaction marker blanked (``[REDACTED:api_key:3f9a…]`` -> ``[REDACTED:api_key]``, and a
+sealed one, ``[SEALED:api_key:…]``, likewise, whichever key sealed it):
 without a configured redaction key every process masks with its own key, and a
 replay in another process must not report a secret as a change. The digest is
 taken over those blanked bytes. A ledger written before requests were recorded
@@ -50,6 +51,7 @@ from codon_sdk.identity._canonical import (
     prepare,
 )
 from codon_sdk.redaction import MARKER_PATTERN
+from codon_sdk.redaction._sealing import SEALED_MARKER_PATTERN, SEALED_PREFIX
 
 __all__ = [
     "REQUEST_VALUE_CAP",
@@ -67,6 +69,8 @@ REQUEST_VALUE_CAP = 16_384
 _MARKER = re.compile(MARKER_PATTERN.pattern.encode("ascii"))
 _BLANKED = rb"[REDACTED:\g<kind>]"
 _MARKER_START = b"[REDACTED:"
+_SEALED = re.compile(SEALED_MARKER_PATTERN.pattern.encode("ascii"))
+_SEALED_START = SEALED_PREFIX.encode("ascii")
 _DESCEND = 6  # levels a request is opened to find the parts that cannot be encoded
 _MAX_DIFFERENCES = 10
 _SHOWN = 300  # characters of a value shown in a difference
@@ -74,6 +78,8 @@ _HEX = re.compile(r"[0-9a-f]{64}\Z")
 
 
 def _blank(canonical: bytes) -> bytes:
+    if _SEALED_START in canonical:
+        canonical = _SEALED.sub(_BLANKED, canonical)
     return _MARKER.sub(_BLANKED, canonical) if _MARKER_START in canonical else canonical
 
 

@@ -32,6 +32,33 @@ _IMMUTABLE = frozenset({str, int, float, bool, type(None), bytes})
 _PLAIN = frozenset({str, bool, type(None)})
 _SAFE = 2**53 - 1
 _MISSING = object()
+_MARKERS = (b"[REDACTED:", b"[SEALED:")
+
+
+class _Kept:
+    """A recorded value whose ledger form (masked or sealed) differs from the value itself:
+    ``compared`` is what the ledger holds, ``raw`` what a rollback gives back."""
+
+    __slots__ = ("compared", "raw")
+
+    def __init__(self, compared: bytes, raw: bytes) -> None:
+        self.compared = compared
+        self.raw = raw
+
+    def __eq__(self, other: object) -> bool:
+        return other == self.compared
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _held(value: Any, snapshot: bytes) -> bytes | _Kept:
+    """What to remember of a recorded non-plain value: its snapshot, with the value's own
+    bytes beside it when redaction changed it (so a rollback never restores a marker)."""
+    if _MARKERS[0] in snapshot or _MARKERS[1] in snapshot:
+        raw = canonical_bytes(value)
+        if raw != snapshot:
+            return _Kept(snapshot, raw)
+    return snapshot
 
 
 class RunState(dict[Any, Any]):
@@ -183,7 +210,7 @@ class RunState(dict[Any, Any]):
                     continue
                 if old == snapshot:
                     continue
-                recorded[key] = snapshot
+                recorded[key] = _held(value, snapshot)
                 plain = False
             plain = plain and _plain_key(key)
             changed[key] = value
@@ -210,6 +237,8 @@ class RunState(dict[Any, Any]):
                 dict.pop(self, key, None)
                 continue
             held = recorded[key]
+            if type(held) is _Kept:
+                held = held.raw
             dict.__setitem__(self, key, decode(held) if type(held) is bytes else held)
 
     def load(self, values: Mapping[Any, Any]) -> None:
@@ -220,7 +249,10 @@ class RunState(dict[Any, Any]):
             dict.__setitem__(self, key, value)
             tv = type(value)
             plain = tv in _PLAIN or (tv is int and -_SAFE <= value <= _SAFE)
-            self._recorded[key] = value if plain else canonical_bytes(value)
+            # compared with what the ledger holds (masked or sealed), as changes() makes it
+            self._recorded[key] = (
+                value if plain else _held(value, canonical_bytes(value, self._redact))
+            )
         self._dirty = set()
 
 

@@ -106,7 +106,7 @@ class RunTracer:
             try:
                 yield span
             except Exception as exc:
-                record_error(span, exc, run.redact)
+                record_error(span, exc, run.mask)
                 raise
             finally:
                 self._unstamp(run, previous)
@@ -208,7 +208,7 @@ class _NodeSpan:
                     exc = getattr(exc, "error", exc)  # what the node raised, not the wrapper
                 error = type(exc).__qualname__
                 span.set_attribute(G.ERROR_TYPE.value, error)
-                record_error(span, exc, self._run.redact)
+                record_error(span, exc, self._run.mask)
         finally:
             try:
                 self._tracer._unstamp(self._run, self._previous)

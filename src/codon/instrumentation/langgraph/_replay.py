@@ -42,7 +42,7 @@ from codon_sdk.replay._compare import (
 )
 from codon_sdk.replay._replay import ReplayReport, _load, live_nodes
 from codon_sdk.runtime._engine import Run
-from codon_sdk.runtime._launch import _nodes, _redact, logic_diff
+from codon_sdk.runtime._launch import _mask, _nodes, _redact, logic_diff
 from codon_sdk.runtime._rebuild import RecordedEffect, rebuild
 from codon_sdk.runtime._recorder import Recorder
 from codon_sdk.stores._base import LedgerStore
@@ -174,6 +174,7 @@ def _replay_run(binding: GraphBinding, cursor: ReplayCursor) -> Run:
         max_steps=int(limits.get("max_steps", 10_000)),
         max_concurrency=1,
         redact=_redact(workload),  # as the recorded run: the same requests, the same results
+        mask=_mask(workload),  # spans get secrets masked, never sealed
     )
     run.replaying = True
     run.record_started(

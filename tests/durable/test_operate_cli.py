@@ -228,3 +228,8 @@ def test_recover_twice_at_once_completes_each_crashed_run_exactly_once(
     ran = sorted(marks.read_text().splitlines())
     assert ran == ["slow crash-0", "slow crash-1", "slow crash-2"]
     assert _codon(folder, url, "runs", "list", "--status", "stale", "--json").stdout.strip() == "[]"
+    for n in range(3):  # the ledger says who recovered each run
+        (resumed,) = [
+            e for e in parse(stored_entries(url, f"crash-{n}")) if e.type == "run_resumed"
+        ]
+        assert (resumed.actor or "").startswith("codon recover (")

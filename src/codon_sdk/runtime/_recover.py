@@ -10,7 +10,10 @@ skip it).
 
 from __future__ import annotations
 
+import os
+import socket
 import time
+import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -56,10 +59,13 @@ def recover_runs(workload: CodonWorkload, store: LedgerStore, **options: Any) ->
     """Resume every stale run of ``workload``'s name in ``store``, oldest first, each once."""
     now = time.time_ns() // 1000
     stale = [r for r in store.runs(workload_name=workload.name) if is_stale(r, now)]
+    # who recovered is recorded as the resume's actor: a run another process recovered
+    # first (finished by the time we read it) is told apart from one this call ran
+    actor = f"codon recover ({socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]})"
     done: list[Recovered] = []
     for info in sorted(stale, key=lambda r: (r.started_us, r.run_id)):
         try:
-            report = workload.resume(info.run_id, store=store, **options)
+            report = workload.resume(info.run_id, store=store, actor=actor, **options)
         except RunConflictError:
             done.append(Recovered(run_id=info.run_id, status="skipped", error="held elsewhere"))
         except LogicChangedError as exc:
@@ -75,5 +81,11 @@ def recover_runs(workload: CodonWorkload, store: LedgerStore, **options: Any) ->
                 Recovered(run_id=info.run_id, status="refused", error=exception_message(exc))
             )
         else:
-            done.append(Recovered(run_id=info.run_id, status=report.status))
+            ours = any(e.event_type == "run_resumed" and e.actor == actor for e in report.ledger)
+            if ours:
+                done.append(Recovered(run_id=info.run_id, status=report.status))
+            else:
+                done.append(
+                    Recovered(run_id=info.run_id, status="skipped", error="recovered elsewhere")
+                )
     return done

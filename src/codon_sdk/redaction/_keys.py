@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 from codon_sdk.redaction._detectors import DEFAULT_CREDENTIAL_KEYS, KEY_DETECTOR, MARKER_PATTERN
+from codon_sdk.redaction._sealing import SEALED_MARKER_PATTERN, SEALED_PREFIX
 
 __all__ = ["KeyVerdicts", "is_credential_key", "mask_whole", "normalise_key_names"]
 
@@ -106,7 +107,11 @@ def _mask(value: Any, marker: Callable[[str], str], text: Callable[[str], str], 
 
 
 def _is_marker(value: str) -> bool:
-    return value.startswith("[REDACTED:") and MARKER_PATTERN.fullmatch(value) is not None
+    """A mask or sealed marker already written (sealing it again would bury the secret one
+    level deeper than a resume opens)."""
+    if value.startswith("[REDACTED:"):
+        return MARKER_PATTERN.fullmatch(value) is not None
+    return value.startswith(SEALED_PREFIX) and SEALED_MARKER_PATTERN.fullmatch(value) is not None
 
 
 KIND: Final = KEY_DETECTOR

@@ -13,7 +13,7 @@ __all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from codon_sdk.cli import _audit, _db, _identity, _replay, _runs
+    from codon_sdk.cli import _audit, _db, _identity, _operate, _replay, _runs
 
     parser = argparse.ArgumentParser(
         prog="codon",
@@ -28,7 +28,16 @@ def build_parser() -> argparse.ArgumentParser:
     runs_cmds = runs.add_subparsers(dest="runs_command", required=True, metavar="SUBCOMMAND")
     listing = runs_cmds.add_parser("list", help="list runs, newest first")
     add_ledger(listing)
-    listing.add_argument("--status", help="only runs with this status")
+    listing.add_argument(
+        "--status",
+        help="only runs with this status (running, completed, stopped, failed, interrupted, or "
+        "stale: recorded as running, its owner gone)",
+    )
+    listing.add_argument(
+        "--pending",
+        action="store_true",
+        help="only runs waiting for input, with the question, node, payload and age",
+    )
     listing.add_argument("--workload", help="only runs of this workload name")
     listing.add_argument("--limit", type=int, help="at most this many runs")
     listing.add_argument("--logic-id", help="only runs recorded with this logic id")
@@ -146,6 +155,40 @@ def build_parser() -> argparse.ArgumentParser:
     ident.add_argument("targets", nargs="+", metavar="TARGET", help="MODULE:ATTR, or diff OLD NEW")
     add_ledger(ident)
     ident.set_defaults(func=_identity.identity)
+
+    resume = commands.add_parser(
+        "resume",
+        help="continue a paused or crashed run (an approval: --input and --actor); exit 2 when "
+        "the run cannot be resumed as asked, nothing written",
+    )
+    resume.add_argument("run_id")
+    resume.add_argument("--workload", required=True, metavar="MODULE:ATTR")
+    resume.add_argument("--input", metavar="JSON", help="what the interrupt returns, as JSON")
+    resume.add_argument("--actor", metavar="NAME", help="who decided (recorded in the ledger)")
+    add_ledger(resume)
+    resume.set_defaults(func=_operate.resume_command)
+
+    fork = commands.add_parser(
+        "fork", help="start a new run from a recorded run's history up to a seq, then run live"
+    )
+    fork.add_argument("run_id")
+    fork.add_argument("--at", type=int, required=True, metavar="SEQ", help="last seq to keep")
+    fork.add_argument("--workload", required=True, metavar="MODULE:ATTR")
+    fork.add_argument(
+        "--state-patch", metavar="JSON", help="a JSON object merged into the state at SEQ"
+    )
+    fork.add_argument("--run-id", dest="run_id_new", metavar="ID", help="the new run's id")
+    add_ledger(fork)
+    fork.set_defaults(func=_operate.fork_command)
+
+    recover = commands.add_parser(
+        "recover",
+        help="resume every stale run (recorded as running, owner gone) of a workload, each "
+        "once; safe to run from several processes at once",
+    )
+    recover.add_argument("--workload", required=True, metavar="MODULE:ATTR")
+    add_ledger(recover)
+    recover.set_defaults(func=_operate.recover_command)
 
     versions = commands.add_parser(
         "versions", help="the logic ids runs were recorded with: first and last run, counts"

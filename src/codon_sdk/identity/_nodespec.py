@@ -11,6 +11,7 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from codon_sdk._warn import warn_once
 from codon_sdk.errors import NodeSpecValidationError
 from codon_sdk.identity._canonical import canonical_bytes
 from codon_sdk.identity._codehash import class_fingerprint, code_hash, describe_constant
@@ -44,9 +45,12 @@ def resolve_org_namespace(explicit: str | None) -> str:
     env = os.environ.get("ORG_NAMESPACE")
     if env:
         return env
-    _log.warning(
+    warn_once(
+        _log,
+        "org-namespace",
         "no org namespace given and ORG_NAMESPACE is not set; using 'unknown'. "
-        "Pass org_namespace=... or set ORG_NAMESPACE so node identities name their owner."
+        "Pass org_namespace=... or set ORG_NAMESPACE so node identities name their owner "
+        "(said once per process)",
     )
     return "unknown"
 

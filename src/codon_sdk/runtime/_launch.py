@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from codon_sdk._text import printable
 from codon_sdk.errors import (
     CanonicalEncodingError,
+    InputRequiredError,
     LedgerError,
     LogicChangedError,
     RunConflictError,
@@ -18,7 +19,7 @@ from codon_sdk.errors import (
     WorkloadRuntimeError,
 )
 from codon_sdk.identity import recorded_identity
-from codon_sdk.identity._canonical import Redact, prepare
+from codon_sdk.identity._canonical import Redact, prepare, revive
 from codon_sdk.ledger._events import RUN_RESUMED, parse_entry
 from codon_sdk.ledger._merkle import leaf_hash
 from codon_sdk.redaction import default_redactor
@@ -321,9 +322,16 @@ def resume_run(
         entries = _read_checked(ledger, run_id, action="resumed")
         rebuilt = rebuild(parse_entry(e) for e in entries)
         if rebuilt.finished:
+            if input is not None:
+                raise RunConflictError(
+                    f"run {printable(run_id)} has already ended ({rebuilt.status}): the input "
+                    "given to resume it was not recorded and changes nothing. Start a new run, "
+                    "or fork this one (workload.fork / codon fork) to decide differently"
+                )
             for close in closers:
                 close()
             return _report_from(entries, rebuilt)
+        input = resume_input(rebuilt, input)
         started = rebuilt.started
         recorded_logic = (started.get("workload") or {}).get("logic_id")
         change: dict[str, Any] | None = None
@@ -402,6 +410,28 @@ def _adopt(run: Run, entries: list[bytes], rebuilt: RebuiltRun) -> None:
     run.resume_inputs = dict(rebuilt.resume_inputs)
     run.attempts = dict(rebuilt.attempts)
     run.started_us = rebuilt.started_us
+
+
+def resume_input(rebuilt: RebuiltRun, given: Any) -> Any:
+    """The input a resume hands the paused node: ``given``, else (``None``: no input) the
+    interrupt's declared default; a run that waits for an input with neither is refused
+    before anything is written (``InputRequiredError``). To answer ``None`` on purpose,
+    declare ``default=None`` on the interrupt."""
+    interrupt = rebuilt.interrupt if rebuilt.status == "interrupted" else None
+    waiting = interrupt is not None and interrupt.get("kind") == "interrupt"
+    if given is not None:
+        return given
+    if not waiting:
+        return None
+    assert interrupt is not None
+    if "default" in interrupt:
+        return revive(interrupt["default"])
+    raise InputRequiredError(
+        f"run {printable(rebuilt.run_id)} waits for an input at node "
+        f"{printable(str(interrupt.get('node')))!r} ({printable(str(interrupt.get('reason')))!r}); "
+        "pass input=... (codon resume RUN_ID --workload MODULE:ATTR --input JSON), or declare "
+        "one with runtime.interrupt(..., default=...). Nothing was recorded"
+    )
 
 
 def check_queue(rebuilt: RebuiltRun, nodes: dict[str, NodeDef]) -> None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import abc
+import inspect
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import orjson
 
@@ -40,9 +41,11 @@ from codon_sdk.runtime._drive import run_coroutine, stream_async, stream_sync
 from codon_sdk.runtime._engine import NodeDef
 from codon_sdk.runtime._handle import is_async_callable
 from codon_sdk.runtime._launch import RunOptions, new_run, resume_run
+from codon_sdk.runtime._options import check_extras, check_options
 from codon_sdk.runtime._policy import RetryPolicy
 from codon_sdk.runtime._recorder import DEFAULT_MAX_EVENT_BYTES
 from codon_sdk.runtime._records import ENTRY_ORIGIN, StreamEvent
+from codon_sdk.runtime._recover import Recovered, recover_runs
 from codon_sdk.runtime._report import ExecutionReport
 from codon_sdk.stores._base import LedgerStore
 
@@ -154,6 +157,10 @@ class CodonWorkload(Workload):
         self._identity: IdentityExplanation | None = None
         self._compatible: dict[str, frozenset[str]] = {}
 
+    #: Whether nodes are called as ``fn(message, *, runtime, context)`` (checked at
+    #: ``add_node``); an adapter whose framework calls the nodes itself sets it False.
+    node_calling_convention: ClassVar[bool] = True
+
     # ------------------------------------------------------------------ registration
 
     def add_node(
@@ -193,6 +200,8 @@ class CodonWorkload(Workload):
                 f"a node named {name!r} is already registered in workload {self._name!r}; "
                 "node names must be unique"
             )
+        if self.node_calling_convention:
+            _check_node_signature(name, function)
         try:
             spec = NodeSpec(
                 name,
@@ -362,9 +371,15 @@ class CodonWorkload(Workload):
         durability: str = "batch",
         timeout: float | None = None,
         lease_ttl: float | None = None,
+        context: Mapping[str, Any] | None = None,
         **context_extras: Any,
     ) -> ExecutionReport:
         """Run the graph on ``payload``; see :meth:`execute`.
+
+        Extra keywords, and the ``context`` mapping, become values of the run's context
+        (``context["key"]`` in nodes); a keyword that looks like a misspelt option
+        (``max_concurency``, ``timout``) is refused with a ``TypeError`` naming the
+        option meant: pass such a context value in ``context=`` instead.
 
         ``store`` (a store or a URL such as ``sqlite:///ledger.db``) makes the run
         durable with the given ``durability`` (``sync``, ``batch``, ``exit``; see
@@ -375,6 +390,11 @@ class CodonWorkload(Workload):
         the run once it has gone unrenewed for that long.
         """
         observer = context_extras.pop("_observer", None)
+        check_extras(context_extras)
+        if context is not None:
+            if not isinstance(context, Mapping):
+                raise TypeError(f"context must be a mapping of names to values, got {context!r}")
+            context_extras = {**dict(context), **context_extras}
         if not self._nodes:
             raise WorkloadRuntimeError(
                 f"workload {self._name!r} has no nodes; register some with add_node() first"
@@ -438,8 +458,12 @@ class CodonWorkload(Workload):
         Activations that completed never run again; one that started but did not
         complete runs again. A run paused by ``runtime.interrupt`` re-enters the
         interrupted node, where ``interrupt`` now returns ``input``; ``actor`` (who
-        approved) and ``input`` are recorded in a ``run_resumed`` event. A finished
-        run's report is returned without running anything. Code whose logic id
+        approved) and ``input`` are recorded in a ``run_resumed`` event. Without
+        ``input`` (or with ``None``), a run paused for one takes the interrupt's
+        declared ``default`` or is refused (``InputRequiredError``); a crashed run
+        needs none. A finished run's
+        report is returned without running anything; given an ``input``, it is refused
+        (``RunConflictError``: a late approval changes nothing). Code whose logic id
         differs from the recorded run's is refused (``LogicChangedError``) unless
         ``allow_logic_change=True``, which the ledger records. ``options`` may set
         ``max_steps``, ``max_concurrency``, ``durability``, ``timeout`` and
@@ -450,9 +474,7 @@ class CodonWorkload(Workload):
         """
         run_options = None
         if options:
-            unknown = set(options) - _RESUME_OPTIONS
-            if unknown:
-                raise TypeError(f"resume() got unexpected options {sorted(unknown)}")
+            check_options(options, _RESUME_OPTIONS, "resume")
             observer = options.pop("_observer", None)
             run_options = RunOptions(observer=observer, **options)
         outcome = resume_run(
@@ -467,6 +489,22 @@ class CodonWorkload(Workload):
         if isinstance(outcome, ExecutionReport):
             return outcome
         return await outcome.execute()
+
+    def recover(self, *, store: str | LedgerStore, **options: Any) -> list[Recovered]:
+        """Resume every *stale* run of this workload in ``store`` (recorded as running, its
+        owner gone: a crash), each once, oldest first; safe to call from several processes
+        at once (each run is claimed by one of them, the others skip it). ``options`` are
+        resume's. Returns what happened to each run (``status`` ``completed``,
+        ``interrupted``, ``failed``..., ``skipped`` when held elsewhere, ``refused`` when
+        its logic changed)."""
+        from codon_sdk.stores import open_store
+
+        ledger = open_store(store) if isinstance(store, str) else store
+        try:
+            return recover_runs(self, ledger, **options)
+        finally:
+            if isinstance(store, str):
+                ledger.close()
 
     def replay(
         self,
@@ -522,9 +560,7 @@ class CodonWorkload(Workload):
         """
         from codon_sdk.replay._replay import fork_run
 
-        unknown = set(options) - _RESUME_OPTIONS
-        if unknown:
-            raise TypeError(f"fork() got unexpected options {sorted(unknown)}")
+        check_options(options, _RESUME_OPTIONS, "fork")
         run_options = RunOptions(**options)
         run_options.validate()
         return run_coroutine(
@@ -690,6 +726,25 @@ def _run_id(run_id: str | None) -> str:
     if any(not ch.isprintable() for ch in run_id):
         raise ValueError(f"run_id must contain printable characters only, got {run_id!r}")
     return run_id
+
+
+def _check_node_signature(name: str, function: Callable[..., Any]) -> None:
+    """A node is called as ``fn(message, runtime=..., context=...)``: say so at registration
+    rather than with a raw ``TypeError`` in the middle of a run."""
+    try:
+        sig = inspect.signature(function)
+    except (TypeError, ValueError):  # a builtin without a signature: it will tell at run time
+        return
+    try:
+        sig.bind(None, runtime=None, context=None)
+    except TypeError as exc:
+        shown = getattr(function, "__name__", type(function).__name__)
+        raise WorkloadRegistrationError(
+            f"node {name!r}: {shown}{sig} cannot be called as a node ({exc}). A node takes the "
+            "message and two keyword arguments: def "
+            f"{shown if shown.isidentifier() else 'node'}(message, *, runtime, context): ...; "
+            "for a LangGraph graph, use LangGraphWorkloadAdapter.from_langgraph"
+        ) from None
 
 
 def _compatible_ids(node: str, given: Iterable[str | NodeSpec]) -> frozenset[str]:

@@ -372,3 +372,27 @@ def test_remembered_clean_texts_never_include_a_secret_and_change_no_result() ->
     hooked = Redactor(key=KEY, callables=[impure])
     assert hooked.redact_text("count") == "count"
     assert hooked.redact_text("count") == hooked.marker_for("count", "flagged")  # asked again
+
+
+api_token = "configured-elsewhere"  # a module constant a node reads: part of its identity
+
+
+def test_identity_part_digests_under_credential_like_labels_are_recorded_as_computed() -> None:
+    """``constant api_token`` labels an SDK digest, not a credential: masking it would
+    leave identity diffs nothing to compare."""
+
+    def node(message: Any, *, runtime: Any, context: Any) -> Any:
+        return api_token
+
+    workload = CodonWorkload(name="ident", version="1", org_namespace="t")
+    workload.add_node(node, "node", "r")
+    store = MemoryStore()
+    workload.execute("go", deployment_id="d", store=store, run_id="r1")
+    import json
+
+    started = json.loads(store.read("r1")[0])["metadata"]
+    parts = started["nodes"]["node"]["parts"]
+    expected = workload.explain_identity().nodes[0].digests()
+    assert parts == expected
+    assert "constant api_token" in parts
+    assert not MARKER_PATTERN.search(json.dumps(parts))

@@ -201,7 +201,9 @@ def _find_passwords(text: str) -> Iterator[Span]:
         i = text.find(sep)
         while i >= 0:
             name = text[max(0, i - 40) : i].rstrip(" \t").rstrip("\"'\\").lower()
-            if name.replace("_", "").replace("-", "").endswith(_PASSWORD_NAMES):
+            if name.replace("_", "").replace("-", "").endswith(_PASSWORD_NAMES) and not (
+                sep == ":" and name.endswith("[redacted:password")  # a marker's own colon
+            ):
                 span = _password_value(text, i + 1)
                 if span is not None:
                     yield span

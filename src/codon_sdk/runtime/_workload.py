@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import orjson
+
 from codon_sdk.errors import (
     CanonicalEncodingError,
     NodeSpecValidationError,
@@ -23,6 +25,7 @@ from codon_sdk.identity import (
     explain_node,
     recorded_identity,
 )
+from codon_sdk.identity._canonical import dumps, prepare
 from codon_sdk.identity._logic import (
     AgentClass,
     Deployment,
@@ -677,7 +680,10 @@ class CodonWorkload(Workload):
                     "id": n.id,
                     "role": self._nodes[n.node].spec.role,
                     "code_hash": n.code_hash,
-                    "parts": n.digests(),
+                    # digests the SDK computed, under labels such as "constant api_token":
+                    # recorded as they are, or a credential-named label would mask its
+                    # digest and identity diffs could no longer compare it
+                    "parts": orjson.Fragment(dumps(prepare(n.digests()))),
                 }
                 for n in self.explain_identity().nodes
             },

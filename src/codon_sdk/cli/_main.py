@@ -13,7 +13,7 @@ __all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from codon_sdk.cli import _audit, _replay, _runs
+    from codon_sdk.cli import _audit, _replay, _runs, _ui
 
     parser = argparse.ArgumentParser(
         prog="codon",
@@ -120,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_ledger(replay)
     replay.set_defaults(func=_replay.replay)
+    _ui.add_commands(commands)
     return parser
 
 

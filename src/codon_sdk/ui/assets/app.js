@@ -59,6 +59,11 @@
     }
     return el;
   }
+  // replaceChildren with what h() accepts: nested arrays flattened, null and false left out
+  function fill(el, ...children) {
+    el.replaceChildren(...children.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false)
+      .map((c) => (c instanceof Node ? c : document.createTextNode(String(c)))));
+  }
   const badge = (word, testid) => h("span", { class: "badge " + String(word).replace(/\s+/g, "-"), testid }, String(word));
   const fmtTime = (iso) => (iso ? String(iso).replace("T", " ").replace(/\.\d+/, "").replace("+00:00", "Z") : "");
   const fmtUs = (us) => (typeof us === "number" ? new Date(us / 1000).toISOString().replace("T", " ").replace("Z", "Z") : "");
@@ -76,7 +81,7 @@
   }
 
   function showError(err, what) {
-    app.replaceChildren(h("div", { class: "banner error", testid: "error" },
+    fill(app, h("div", { class: "banner error", testid: "error" },
       h("b", {}, what + ": "), String(err.message || err),
       err.status ? h("span", { class: "muted" }, " (HTTP " + err.status + ", " + err.code + ")") : null),
       h("p", {}, h("a", { href: "#/" }, "Back to the runs")));
@@ -125,7 +130,7 @@
         h("label", {}, label, h("input", { name, value: params.get(name) || "", testid: "filter-" + name, size: 14 }))),
       h("button", { type: "submit", testid: "apply-filters" }, "Filter"),
       h("a", { href: "#/" }, "clear"));
-    app.replaceChildren(h("h1", {}, "Runs"), form, h("p", { class: "muted" }, "Loading…"));
+    fill(app, h("h1", {}, "Runs"), form, h("p", { class: "muted" }, "Loading…"));
     let page;
     try { page = await get("/api/runs?" + query.toString()); } catch (err) { return showError(err, "Cannot list runs"); }
     const rows = page.items.map((r) => h("tr", { testid: "run-row", "data-run-id": r.run_id },
@@ -149,7 +154,7 @@
       h("span", {}, page.total ? `${page.offset + 1}–${page.offset + page.items.length} of ${page.total}` : "no runs match"),
       page.offset > 0 ? h("a", { href: pageHref(params, Math.max(0, page.offset - page.limit)), testid: "prev" }, "← newer") : null,
       page.next_offset !== null ? h("a", { href: pageHref(params, page.next_offset), testid: "next" }, "older →") : null);
-    app.replaceChildren(h("h1", {}, "Runs"), form, table, pager);
+    fill(app, h("h1", {}, "Runs"), form, table, pager);
   }
   function pageHref(params, offset) { const q = new URLSearchParams(params); q.set("offset", offset); return "#/?" + q.toString(); }
 
@@ -228,7 +233,7 @@
       h("button", { testid: "show-events", onclick: () => showEvents(state, 0, null) }, "All events"),
       h("button", { testid: "show-custom", onclick: () => showEvents(state, 0, null, "custom") }, "Custom events (" + detail.custom_events + ")")),
       h("div", { id: "events", testid: "events" }));
-    app.replaceChildren(...parts);
+    fill(app, ...parts);
   }
 
   const stat = (label, val) => h("div", {}, h("span", { class: "muted" }, label), h("b", {}, val));
@@ -265,7 +270,7 @@
     const columns = {};
     for (const n of names) (columns[depth[n]] = columns[depth[n]] || []).push(n);
     const pos = {};
-    for (const [d, col] of Object.entries(columns)) col.forEach((n, i) => { pos[n] = { x: 20 + Number(d) * 190, y: 20 + i * 70 }; });
+    for (const [d, col] of Object.entries(columns)) col.forEach((n, i) => { pos[n] = { x: 20 + Number(d) * 230, y: 20 + i * 70 }; });
     return pos;
   }
 
@@ -273,7 +278,7 @@
     const graph = state.detail.graph;
     if (!graph.nodes.length) return h("p", { class: "muted" }, "No graph recorded.");
     const pos = layout(graph);
-    const W = 150, H = 44;
+    const W = 185, H = 44;
     const width = Math.max(...Object.values(pos).map((p) => p.x)) + W + 30;
     const height = Math.max(...Object.values(pos).map((p) => p.y)) + H + 30;
     const svg = s("svg", { width, height, viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": "workload graph" },
@@ -367,7 +372,7 @@
     }
     const code = a.code || {};
     const today = state.detail.code.nodes[a.node];
-    panel.replaceChildren(
+    fill(panel,
       h("div", { class: "kv", testid: "activation-detail", "data-index": a.index },
         h("span", { class: "k" }, "node"), h("b", { testid: "panel-node" }, a.node),
         h("span", { class: "k" }, "outcome"), h("span", {}, badge(a.outcome, "panel-outcome"), a.resumed ? " (resumed after approval)" : "", a.retries ? ` after ${a.retries} retr${a.retries === 1 ? "y" : "ies"}` : ""),
@@ -408,9 +413,9 @@
   async function showLineage(state, tokenId) {
     const box = document.getElementById("lineage");
     let t;
-    try { t = await get(runPath(state.runId) + "/tokens/" + enc(tokenId)); } catch (err) { box.replaceChildren(h("div", { class: "banner error" }, String(err.message))); return; }
+    try { t = await get(runPath(state.runId) + "/tokens/" + enc(tokenId)); } catch (err) { fill(box, h("div", { class: "banner error" }, String(err.message))); return; }
     const actLink = (a) => h("a", { href: "#", testid: "lineage-activation", onclick: (e) => { e.preventDefault(); selectActivation(state, a.index); } }, `#${a.index} ${a.node} (${a.outcome})`);
-    box.replaceChildren(h("div", { class: "kv", testid: "lineage-detail", "data-token": t.token_id },
+    fill(box, h("div", { class: "kv", testid: "lineage-detail", "data-token": t.token_id },
       h("span", { class: "k" }, "token"), h("b", { class: "mono" }, t.token_id),
       h("span", { class: "k" }, "emitted by"), h("span", { testid: "lineage-emitter" }, t.emitted_by ? actLink(t.emitted_by) : (t.source || "the run's input")),
       h("span", { class: "k" }, "sent to"), h("span", {}, t.target || "?"),
@@ -447,13 +452,13 @@
     if (!box) return;
     const q = `offset=${offset}&limit=100` + (kind ? "&type=" + enc(kind) : "");
     let p;
-    try { p = await get(runPath(state.runId) + "/events?" + q); } catch (err) { box.replaceChildren(h("div", { class: "banner error" }, String(err.message))); return; }
+    try { p = await get(runPath(state.runId) + "/events?" + q); } catch (err) { fill(box, h("div", { class: "banner error" }, String(err.message))); return; }
     const rows = p.items.map((e) => h("tr", { testid: "event-row", id: "event-" + e.seq, "data-seq": e.seq, class: e.seq === highlight ? "highlight" : null },
       h("td", { class: "num" }, e.seq), h("td", {}, e.unreadable ? badge("unreadable") : e.custom ? h("span", {}, badge("custom"), " ", e.type) : e.type),
       h("td", {}, e.node || "", e.target ? " → " + e.target : ""), h("td", { class: "mono" }, e.token_id || ""), h("td", {}, e.actor || ""),
       h("td", {}, e.unreadable ? e.unreadable : (e.payload !== undefined ? value(e.payload) : e.metadata ? value(e.metadata) : ""),
         !REPORT ? h("a", { href: runPath(state.runId) + "/events/" + e.seq, target: "_blank", rel: "noopener" }, "whole event") : null)));
-    box.replaceChildren(h("table", {}, h("thead", {}, h("tr", {}, ["seq", "type", "node", "token", "actor", "data"].map((t) => h("th", {}, t)))), h("tbody", {}, rows)),
+    fill(box, h("table", {}, h("thead", {}, h("tr", {}, ["seq", "type", "node", "token", "actor", "data"].map((t) => h("th", {}, t)))), h("tbody", {}, rows)),
       h("div", { class: "pager" }, h("span", {}, `${p.total ? p.offset + 1 : 0}–${p.offset + p.items.length} of ${p.total}`),
         p.offset > 0 ? h("button", { onclick: () => showEvents(state, Math.max(0, p.offset - 100), null, kind) }, "← earlier") : null,
         p.next_offset !== null ? h("button", { testid: "events-next", onclick: () => showEvents(state, p.next_offset, null, kind) }, "later →") : null));
@@ -465,14 +470,14 @@
   async function comparePage(left, right) {
     if (!left || !right) return showError(new Error("compare needs two run ids"), "Cannot compare");
     let c;
-    app.replaceChildren(h("p", { class: "muted" }, "Comparing…"));
+    fill(app, h("p", { class: "muted" }, "Comparing…"));
     try { c = await get("/api/compare?left=" + enc(left) + "&right=" + enc(right)); } catch (err) { return showError(err, "Cannot compare"); }
     renderCompare(c, "Compare runs");
   }
 
   async function replayPage(runId) {
     let c;
-    app.replaceChildren(h("p", { class: "muted" }, "Replaying with today's code…"));
+    fill(app, h("p", { class: "muted" }, "Replaying with today's code…"));
     try { c = await get(runPath(runId) + "/replay"); } catch (err) { return showError(err, "Cannot replay " + runId); }
     renderCompare(c, "Run and its replay with today's code");
   }
@@ -486,7 +491,7 @@
         h("tbody", {}, x.activations.map((a, i) => h("tr", { testid: "compare-row", class: d && d.index === i ? "highlight" : null, "data-diverged": d && d.index === i ? "yes" : null },
           h("td", {}, i), h("td", {}, a.node), h("td", {}, value(a.input)), h("td", {}, value(a.result)), h("td", {}, value(a.emitted)))))),
       x.activation_count > x.activations.length ? h("p", { class: "muted" }, `first ${x.activations.length} of ${x.activation_count} activations`) : null);
-    app.replaceChildren(h("h1", {}, title),
+    fill(app, h("h1", {}, title),
       h("div", { class: logic.changed ? "banner warn" : "muted", testid: "logic-change" },
         logic.changed ? ["Logic id changed: ", h("code", {}, String(logic.left).slice(0, 16)), " → ", h("code", {}, String(logic.right).slice(0, 16)),
           "; changed nodes: " + (logic.changed_nodes.join(", ") || "none"), logic.added_nodes && logic.added_nodes.length ? "; added: " + logic.added_nodes.join(", ") : "",

@@ -166,3 +166,55 @@ class LiveRun:
     def join(self) -> None:
         self._go.set()
         self._thread.join(30)
+
+
+PAUSED = "paused-1"
+BIG = "big-payload-1"
+CORRUPT = "corrupt-1"
+STALE = "stale-1"
+BIG_TEXT = "x" * 100_000
+
+
+def record_paused(url: str) -> None:
+    """A run waiting for approval (status interrupted)."""
+
+    def ask(item: Any, *, runtime: Any, context: Any) -> Any:
+        return runtime.interrupt("ship it?", payload={"item": item})
+
+    wl = CodonWorkload(name="approval", version="1", org_namespace="ui-tests")
+    wl.add_node(ask, "ask", "human")
+    wl.execute("release 1.2", deployment_id="prod", store=url, run_id=PAUSED)
+
+
+def record_big_payload(url: str) -> None:
+    """A run whose node returns a 100 kB value."""
+
+    def big(item: Any, *, runtime: Any, context: Any) -> Any:
+        return BIG_TEXT
+
+    wl = CodonWorkload(name="big", version="1", org_namespace="ui-tests")
+    wl.add_node(big, "big", "writer")
+    wl.execute(1, deployment_id="prod", store=url, run_id=BIG)
+
+
+def record_corrupt(url: str, path: Path) -> None:
+    """A run one of whose entries is replaced by bytes that are not JSON."""
+    counter_workload(1).execute(7, deployment_id="prod", store=url, run_id=CORRUPT)
+    db = Database("sqlite", path)
+    try:
+        db.set_entry(CORRUPT, 3, b"\x00not json{")
+    finally:
+        db.close()
+
+
+def record_stale(url: str, path: Path) -> None:
+    """A run left 'running' by a holder on another host that stopped renewing its lease."""
+    wl = counter_workload(1)
+    wl.execute(3, deployment_id="prod", store=url, run_id=STALE)
+    db = Database("sqlite", path)
+    try:
+        db.update_run(
+            STALE, status="running", owner="gone-host:4242:abc", heartbeat_us=1, finished_us=None
+        )
+    finally:
+        db.close()

@@ -4,7 +4,10 @@ A run is read (and verified) once per change of its index row (event count, head
 pages of events and activations are slices of the cached :class:`RunView`. A cached
 verdict is re-checked after :data:`RECHECK_S` seconds even when the index row did not
 change, so an edit made underneath the store (which the index does not show) turns a run
-``tampered`` on the next look, never stays hidden behind the cache.
+``tampered`` on the next look, never stays hidden behind the cache. A run of 20,000 events
+or more, once open, is re-read and re-checked in a background thread when it grew or its
+verdict is due (pages are answered from the open view meanwhile, a few seconds behind a
+growing run), so paging through a big run never waits for its verification.
 """
 
 from __future__ import annotations
@@ -22,9 +25,10 @@ from codon_sdk.ui._model import RunView
 __all__ = ["RECHECK_S", "Explorer", "RunFilter", "page_bounds"]
 
 RECHECK_S: Final = 10.0
+LIST_TTL_S: Final = 5.0
 MAX_LIMIT: Final = 500
 _CACHED_RUNS: Final = 256
-_BIG_RUN: Final = 20_000  # events: runs this big are kept only a few at a time
+_BIG_RUN: Final = 20_000  # events: kept only a few at a time, re-checked in the background
 _CACHED_BIG: Final = 3
 
 STATUS_FILTERS: Final = (
@@ -99,6 +103,13 @@ class Explorer:
         self._cache: OrderedDict[str, _Cached] = OrderedDict()
         self._lock = threading.Lock()
         self._building: dict[str, threading.Lock] = {}
+        self._listing: tuple[Any, float, list[RunInfo]] | None = None
+
+    def forget(self) -> None:
+        """Drop every cached run (the next look at each reads and verifies it again)."""
+        with self._lock:
+            self._cache.clear()
+            self._listing = None
 
     # ------------------------------------------------------------------ runs
 
@@ -112,26 +123,49 @@ class Explorer:
                 code="run_not_found",
             ) from None
 
+    def listing(self) -> list[RunInfo]:
+        """Every run's index row, newest first: read again when a newer run appears or
+        after :data:`LIST_TTL_S` (filters use it; each shown row is read fresh)."""
+        newest = self.store.runs(limit=1)
+        key = (newest[0].run_id, newest[0].started_us) if newest else None
+        with self._lock:
+            cached = self._listing
+        if cached is not None and cached[0] == key and time.monotonic() - cached[1] < LIST_TTL_S:
+            return cached[2]
+        rows = self.store.runs()
+        with self._lock:
+            self._listing = (key, time.monotonic(), rows)
+        return rows
+
     def runs(self, flt: RunFilter, offset: int, limit: int) -> dict[str, Any]:
         """One page of runs, newest first, each with its summary and verdict."""
-        status = flt.status if flt.status in (None, *STATUS_FILTERS[:5]) else None
-        if flt.status == "pending_approval":
-            status = "interrupted"
-        elif flt.status == "stale":
-            status = "running"
-        listed = self.store.runs(status=status, workload_name=flt.workload)
+        listed = self.listing()
         now = time.time_ns() // 1000
-        matching = [r for r in listed if flt.matches(r)]
+        wanted = {"pending_approval": "interrupted", "stale": "running"}.get(
+            flt.status or "", flt.status
+        )
+        matching = [
+            r
+            for r in listed
+            if (wanted is None or r.status == wanted)
+            and (flt.workload is None or r.workload_name == flt.workload)
+            and flt.matches(r)
+        ]
         if flt.status == "stale":
             matching = [r for r in matching if _stale(r, now)]
         if flt.status == "pending_approval":
             matching = [r for r in matching if self.view(r).pending_question() is not None]
         children: dict[str, list[str]] = {}
-        for r in listed if flt == RunFilter() else ():
+        for r in listed:
             if r.parent_run_id is not None:
                 children.setdefault(r.parent_run_id, []).append(r.run_id)
-        page = matching[offset : offset + limit]
-        items = [self.summary(r, now=now, children=children.get(r.run_id)) for r in page]
+        items = []
+        for r in matching[offset : offset + limit]:
+            try:
+                fresh = self.store.get_run(r.run_id)
+            except RunNotFoundError:
+                continue
+            items.append(self.summary(fresh, now=now, children=children.get(r.run_id, [])))
         return _page(items, offset, limit, len(matching))
 
     def summary(
@@ -158,7 +192,7 @@ class Explorer:
         }
 
     def _children(self, run_id: str) -> list[str]:
-        return [r.run_id for r in self.store.runs() if r.parent_run_id == run_id]
+        return [r.run_id for r in self.listing() if r.parent_run_id == run_id]
 
     # ------------------------------------------------------------------ run views
 
@@ -174,6 +208,10 @@ class Explorer:
             gate = self._building.setdefault(info.run_id, threading.Lock())
         fresh = cached is not None and time.monotonic() - cached.checked < self.recheck_s
         if cached is not None and cached.key == key and fresh:
+            return cached.view
+        if cached is not None and info.event_count >= _BIG_RUN:
+            # a big run is re-read and re-verified aside: no page waits for it
+            self._recheck_aside(info, key, gate)
             return cached.view
         with gate:  # one reader builds a run; the others wait for it
             return self._refresh(info, key)
@@ -194,6 +232,22 @@ class Explorer:
             self._cache[info.run_id] = _Cached(key, view, time.monotonic())
             self._evict()
         return view
+
+    def _recheck_aside(
+        self, info: RunInfo, key: tuple[int, str | None], gate: threading.Lock
+    ) -> None:
+        if not gate.acquire(blocking=False):
+            return  # being built or re-checked already
+
+        def recheck() -> None:
+            try:
+                self._refresh(info, key)
+            except ExplorerError:
+                pass  # the next look reports it
+            finally:
+                gate.release()
+
+        threading.Thread(target=recheck, name="codon-ui-recheck", daemon=True).start()
 
     def _verify(self, run_id: str) -> Any:
         try:

@@ -11,9 +11,10 @@ $(VENV)/.base:
 	$(PIP) install --upgrade pip >/dev/null
 	touch $@
 
-# The runtime install: enough for the demo (core only, embedded SQLite ledger).
+# The runtime install: enough for the demo (core, embedded SQLite ledger) and for looking at
+# its run with `codon ui` (the ui extra: uvicorn and Starlette).
 $(VENV)/.installed: $(VENV)/.base pyproject.toml
-	$(PIP) install -e .
+	$(PIP) install -e ".[ui]"
 	touch $@
 
 # The development install: every extra the test suite exercises, and the browser the run

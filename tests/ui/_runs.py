@@ -3,6 +3,7 @@ client against the local OpenAI-protocol server, and a real SQLite ledger file."
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from pathlib import Path
 from typing import Any
@@ -218,3 +219,47 @@ def record_stale(url: str, path: Path) -> None:
         )
     finally:
         db.close()
+
+
+CONCURRENT = "concurrent-1"
+FLAKY = "flaky-1"
+FORKED = "forked-1"
+
+
+def record_concurrent(url: str) -> None:
+    """Three async activations at once (max_concurrency=3), each sleeping 50 ms."""
+    import asyncio
+
+    async def split(item: Any, *, runtime: Any, context: Any) -> Any:
+        for i in range(3):
+            runtime.emit("work", i)
+        return "split"
+
+    async def work(item: Any, *, runtime: Any, context: Any) -> Any:
+        await asyncio.sleep(0.05)
+        return item
+
+    wl = CodonWorkload(name="parallel", version="1", org_namespace="ui-tests")
+    wl.add_node(split, "split", "splitter")
+    wl.add_node(work, "work", "worker")
+    wl.add_edge("split", "work")
+    wl.execute(0, deployment_id="prod", store=url, run_id=CONCURRENT, max_concurrency=3)
+
+
+def record_flaky(url: str) -> None:
+    """A node that fails once (retried), then fails for good: retries and an error."""
+    from codon_sdk import RetryPolicy
+    from codon_sdk.errors import WorkloadRuntimeError
+
+    def flaky(item: Any, *, runtime: Any, context: Any) -> Any:
+        raise ValueError(f"upstream said no to {item}")
+
+    wl = CodonWorkload(name="flaky", version="1", org_namespace="ui-tests")
+    wl.add_node(flaky, "flaky", "caller", retry=RetryPolicy(max_attempts=2, initial_delay=0.0))
+    with contextlib.suppress(WorkloadRuntimeError):  # the failure is what is recorded
+        wl.execute("job-7", deployment_id="prod", store=url, run_id=FLAKY)
+
+
+def record_fork(url: str) -> None:
+    """small-001 forked at its third event into FORKED."""
+    counter_workload(1).fork("small-001", store=url, at_seq=3, new_run_id=FORKED)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from tests.audit._tamper import Database, edit
 
 from codon_sdk import open_store
 from codon_sdk.errors import ExplorerError
@@ -30,6 +32,7 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     _runs.record_big_payload(url)
     _runs.record_corrupt(url, path)
     _runs.record_stale(url, path)
+    _runs.record_fork(url)
     return {"url": url, "path": path, "before": before, "middle": middle}
 
 
@@ -69,10 +72,10 @@ def test_runs_are_paged_newest_first_without_gaps_or_repeats(client: httpx.Clien
         assert len(page["items"]) <= 50
         seen += [r["run_id"] for r in page["items"]]
         offset = page["next_offset"]
-    total = SMALL + 4
+    total = SMALL + 5
     assert len(seen) == len(set(seen)) == total
-    assert seen[:4] == [_runs.STALE, _runs.CORRUPT, _runs.BIG, _runs.PAUSED]
-    assert seen[4:] == [f"small-{i:03d}" for i in reversed(range(SMALL))]
+    assert seen[:5] == [_runs.FORKED, _runs.STALE, _runs.CORRUPT, _runs.BIG, _runs.PAUSED]
+    assert seen[5:] == [f"small-{i:03d}" for i in reversed(range(SMALL))]
     last = client.get("/api/runs", params={"offset": 100, "limit": 50}).json()
     assert len(last["items"]) == total - 100
     assert last["next_offset"] is None
@@ -123,14 +126,24 @@ def test_filters_by_status_workload_deployment_logic_search_and_time(
     assert _ids(client, status="stale") == [_runs.STALE]
     assert _ids(client, workload="big") == [_runs.BIG]
     staging = _ids(client, deployment="staging", workload="counter")
-    assert staging == [f"small-{i:03d}" for i in reversed(range(SMALL)) if i % 2]
+    odd = [f"small-{i:03d}" for i in reversed(range(SMALL)) if i % 2]
+    assert staging == [_runs.FORKED, *odd]  # the fork keeps small-001's deployment
     assert _ids(client, q="SMALL-11") == [f"small-{i}" for i in range(119, 109, -1)]
     logic = client.get("/api/runs", params={"q": _runs.BIG}).json()["items"][0]["logic_id"]
     assert _ids(client, logic_id=logic[:12]) == [_runs.BIG]
     after = _ids(client, since=str(ledger["middle"]))
-    assert after == [_runs.STALE, _runs.CORRUPT, _runs.BIG, _runs.PAUSED]
+    assert after == [_runs.FORKED, _runs.STALE, _runs.CORRUPT, _runs.BIG, _runs.PAUSED]
     assert len(_ids(client, until=str(ledger["middle"]))) == SMALL
     assert _ids(client, since="2999-01-01T00:00:00Z") == []
+
+
+def test_fork_parents_and_children_are_linked(client: httpx.Client) -> None:
+    (parent,) = client.get("/api/runs", params={"q": "small-001"}).json()["items"]
+    assert parent["children"] == [_runs.FORKED]
+    (child,) = client.get("/api/runs", params={"q": _runs.FORKED}).json()["items"]
+    assert child["parent_run_id"] == "small-001"
+    assert client.get(f"/api/runs/{_runs.FORKED}").json()["run"]["parent_run_id"] == "small-001"
+    assert client.get("/api/runs/small-001").json()["run"]["children"] == [_runs.FORKED]
 
 
 # ---------------------------------------------------------------- one run
@@ -266,9 +279,39 @@ def test_beyond_loopback_every_request_without_the_token_gets_401(
             _error(http.get("/api/runs", params={"token": TOKEN[:-1]}), 401, "unauthorized")
             ok = http.get("/api/runs", headers={"authorization": f"Bearer {TOKEN}"})
             assert ok.status_code == 200
-            assert ok.json()["total"] == SMALL + 4
+            assert ok.json()["total"] == SMALL + 5
             first = http.get("/", params={"token": TOKEN})  # the URL codon ui prints
             assert first.status_code == 200
             assert "codon_ui_token" in first.headers["set-cookie"]
             assert "HttpOnly" in first.headers["set-cookie"]
             assert http.get("/api/runs").status_code == 200  # the cookie carries it now
+
+
+def test_an_edit_made_after_a_run_was_shown_turns_it_tampered_within_the_recheck(
+    tmp_path: Path,
+) -> None:
+    """The cache never hides an edit: a due verdict is checked again (aside), and the next
+    look after that says tampered."""
+    from codon_sdk.ui._explorer import Explorer
+
+    path = tmp_path / "ledger.db"
+    url = f"sqlite:///{path}"
+    _runs.counter_workload(1).execute(1, deployment_id="prod", store=url, run_id="later")
+    with open_store(url) as store:
+        explorer = Explorer(store, recheck_s=0.05)
+        assert explorer.view("later").verification.status == "unanchored"  # type: ignore[union-attr]
+        db = Database("sqlite", path)
+        try:
+            db.set_entry("later", 3, edit(db.entries("later")[3], _runs._forge))
+        finally:
+            db.close()
+        deadline = time.monotonic() + 10
+        status = None
+        while time.monotonic() < deadline:
+            time.sleep(0.06)
+            view = explorer.view("later")
+            status = view.verification.status  # type: ignore[union-attr]
+            if status == "tampered":
+                break
+        assert status == "tampered"
+        assert 999 in [e.get("payload") for e in view.events(range(view.event_count))]

@@ -32,6 +32,9 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     _runs.record_fanout(url)
     today = _runs.record_replayed(url)
     _runs.record_small(url, SMALL)
+    _runs.record_concurrent(url)
+    _runs.record_flaky(url)
+    _runs.record_fork(url)
     _runs.record_tampered(url, path)
     return {"url": url, "path": path, "today": today}
 
@@ -69,18 +72,21 @@ def test_runs_page_lists_runs_newest_first_with_their_verdicts(
     page.wait_for_selector("[data-testid=run-row]")
     ids = _rows(page)
     assert ids[0] == _runs.TAMPERED  # recorded last
-    assert len(ids) == 50  # one page of the 63 runs
+    assert len(ids) == 50  # one page of the 66 runs
     assert page.get_by_test_id("pager").inner_text().startswith("1\u201350 of ")
     tampered = page.locator(f"[data-run-id='{_runs.TAMPERED}'] [data-testid=verification]")
     assert tampered.inner_text() == "tampered"
     small = page.locator("[data-run-id='small-029'] [data-testid=verification]")
     assert small.inner_text() == "unanchored"
+    forked = page.locator(f"[data-run-id='{_runs.FORKED}']")
+    assert "forked from small-001" in forked.inner_text()
     screenshot(page, "runs-page")
     page.get_by_test_id("next").click()
     page.wait_for_function(
         "() => document.querySelector('[data-testid=pager]')?.innerText?.startsWith('51')"
     )
     assert _runs.FANOUT in _rows(page)  # the oldest run is on the second page
+    assert f"forks: {_runs.FORKED}" in page.locator("[data-run-id='small-001']").inner_text()
 
 
 def test_filters_narrow_the_runs_page(page: Any, server: ExplorerServer) -> None:
@@ -256,3 +262,41 @@ def test_the_readme_screenshot_is_of_the_run_page(page: Any, server: ExplorerSer
         target.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(target), full_page=False)
     assert target.stat().st_size > 10_000
+
+
+def test_the_timeline_shows_concurrency_retries_and_the_error(
+    page: Any, server: ExplorerServer
+) -> None:
+    page.goto(server.base_url + f"/#/runs/{_runs.CONCURRENT}")
+    page.get_by_test_id("timeline-bar").first.wait_for()
+    lanes = page.locator("[data-testid=timeline-bar][data-node='work']").evaluate_all(
+        "bs => bs.map(b => b.dataset.lane).sort()"
+    )
+    assert lanes == ["0", "1", "2"]  # three activations at once, three lanes
+    screenshot(page, "concurrent-run")
+    page.goto(server.base_url + f"/#/runs/{_runs.FLAKY}")
+    bar = page.locator("[data-testid=timeline-bar][data-node='flaky']")
+    bar.wait_for()
+    assert (bar.get_attribute("data-outcome"), bar.get_attribute("data-retries")) == ("failed", "1")
+    assert page.get_by_test_id("run-status").inner_text() == "failed"
+    page.locator("[data-testid=activation-row][data-index='0']").click()
+    error = page.get_by_test_id("panel-error")
+    error.wait_for()
+    assert "ValueError: upstream said no to job-7" in error.inner_text()
+    assert "attempt 0: ValueError" in page.get_by_test_id("activation-panel").inner_text()
+    screenshot(page, "failed-run")
+
+
+def test_code_identity_says_whether_todays_code_still_has_it(
+    page: Any, server: ExplorerServer
+) -> None:
+    page.goto(server.base_url + f"/#/runs/{_runs.REPLAYED}")
+    page.locator("[data-testid=activation-row][data-index='0']").click()
+    page.get_by_test_id("code-today").wait_for()
+    assert page.get_by_test_id("code-today").inner_text() == "changed"  # count's code changed
+    page.locator("[data-testid=activation-row][data-index='1']").click()
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=activation-detail]')?.dataset.index === '1'"
+    )
+    assert page.get_by_test_id("code-today").inner_text() == "same"
+    assert "changed" in page.get_by_test_id("identity").inner_text()

@@ -2,19 +2,22 @@
 
 A run is read (and verified) once per change of its index row (event count, head);
 pages of events and activations are slices of the cached :class:`RunView`. A cached
-verdict is re-checked after :data:`RECHECK_S` seconds even when the index row did not
+verdict is re-checked every :data:`RECHECK_S` seconds even when the index row did not
 change, so an edit made underneath the store (which the index does not show) turns a run
-``tampered`` on the next look, never stays hidden behind the cache. A run of 20,000 events
-or more, once open, is re-read and re-checked in a background thread when it grew or its
-verdict is due (pages are answered from the open view meanwhile, a few seconds behind a
-growing run), so paging through a big run never waits for its verification.
+``tampered`` within seconds, never stays hidden behind the cache. The re-check runs in a
+background thread (the page that found it due is answered from the cache), and so does
+re-reading a run of 20,000 events or more that grew (its page lags a few seconds behind
+it): no page waits for a periodic check or for a big run's re-verification.
 """
 
 from __future__ import annotations
 
+import contextlib
+import queue
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -26,6 +29,7 @@ __all__ = ["RECHECK_S", "Explorer", "RunFilter", "page_bounds"]
 
 RECHECK_S: Final = 10.0
 LIST_TTL_S: Final = 5.0
+_MERGE: Final = 200  # newest runs read to merge new ones into the cached listing
 MAX_LIMIT: Final = 500
 _CACHED_RUNS: Final = 256
 _BIG_RUN: Final = 20_000  # events: kept only a few at a time, re-checked in the background
@@ -104,11 +108,19 @@ class Explorer:
         self._lock = threading.Lock()
         self._building: dict[str, threading.Lock] = {}
         self._listing: tuple[Any, float, list[RunInfo]] | None = None
+        self._due: queue.SimpleQueue[Callable[[], object]] = queue.SimpleQueue()
+        self._listing_due = False
+        self._worker: threading.Thread | None = None
 
-    def forget(self) -> None:
-        """Drop every cached run (the next look at each reads and verifies it again)."""
+    def forget(self, run_ids: Iterable[str] | None = None) -> None:
+        """Drop cached runs (all, or ``run_ids``) and the runs listing: the next look at
+        each reads and verifies it again."""
         with self._lock:
-            self._cache.clear()
+            if run_ids is None:
+                self._cache.clear()
+            else:
+                for run_id in run_ids:
+                    self._cache.pop(run_id, None)
             self._listing = None
 
     # ------------------------------------------------------------------ runs
@@ -124,18 +136,50 @@ class Explorer:
             ) from None
 
     def listing(self) -> list[RunInfo]:
-        """Every run's index row, newest first: read again when a newer run appears or
-        after :data:`LIST_TTL_S` (filters use it; each shown row is read fresh)."""
-        newest = self.store.runs(limit=1)
-        key = (newest[0].run_id, newest[0].started_us) if newest else None
+        """Every run's index row, newest first (filters use it; each shown row is read fresh).
+
+        New runs are merged in as they appear (the newest :data:`_MERGE` rows are read);
+        the whole listing is read again aside every :data:`LIST_TTL_S` seconds, so its
+        statuses lag by at most that much and no page waits for a store of many runs.
+        """
         with self._lock:
             cached = self._listing
-        if cached is not None and cached[0] == key and time.monotonic() - cached[1] < LIST_TTL_S:
-            return cached[2]
+        if cached is None:
+            return self._read_listing()
+        newest = self.store.runs(limit=1)
+        rows = cached[2]
+        if newest and (not rows or newest[0].run_id != rows[0].run_id):
+            recent = self.store.runs(limit=_MERGE)
+            seen = {r.run_id for r in recent}
+            if rows and rows[0].run_id not in seen:
+                return self._read_listing()  # more new runs than one read brings
+            rows = recent + [r for r in rows if r.run_id not in seen]
+            with self._lock:
+                self._listing = (cached[0], cached[1], rows)
+        if time.monotonic() - cached[1] >= LIST_TTL_S:
+            self._aside_listing()
+        return rows
+
+    def _read_listing(self) -> list[RunInfo]:
         rows = self.store.runs()
         with self._lock:
-            self._listing = (key, time.monotonic(), rows)
+            self._listing = (None, time.monotonic(), rows)
         return rows
+
+    def _aside_listing(self) -> None:
+        with self._lock:
+            if self._listing_due:
+                return
+            self._listing_due = True
+
+        def reread() -> None:
+            try:
+                self._read_listing()
+            finally:
+                with self._lock:
+                    self._listing_due = False
+
+        self._aside(reread)
 
     def runs(self, flt: RunFilter, offset: int, limit: int) -> dict[str, Any]:
         """One page of runs, newest first, each with its summary and verdict."""
@@ -207,10 +251,12 @@ class Explorer:
                 self._cache.move_to_end(info.run_id)
             gate = self._building.setdefault(info.run_id, threading.Lock())
         fresh = cached is not None and time.monotonic() - cached.checked < self.recheck_s
-        if cached is not None and cached.key == key and fresh:
+        if cached is not None and cached.key == key:
+            if not fresh:  # re-verified aside: no page waits for a periodic check
+                self._recheck_aside(info, key, gate)
             return cached.view
         if cached is not None and info.event_count >= _BIG_RUN:
-            # a big run is re-read and re-verified aside: no page waits for it
+            # a big run that grew is re-read aside too (its page lags a few seconds)
             self._recheck_aside(info, key, gate)
             return cached.view
         with gate:  # one reader builds a run; the others wait for it
@@ -242,12 +288,31 @@ class Explorer:
         def recheck() -> None:
             try:
                 self._refresh(info, key)
-            except ExplorerError:
-                pass  # the next look reports it
+            except Exception:  # the next look at the run reports it
+                with self._lock:
+                    self._cache.pop(info.run_id, None)
+                raise
             finally:
                 gate.release()
 
-        threading.Thread(target=recheck, name="codon-ui-recheck", daemon=True).start()
+        self._aside(recheck)
+
+    def _aside(self, work: Callable[[], object]) -> None:
+        """Run ``work`` in the explorer's background thread (started on first use)."""
+        self._due.put(work)
+        with self._lock:
+            if self._worker is None:
+                self._worker = threading.Thread(
+                    target=self._aside_loop, name="codon-ui-recheck", daemon=True
+                )
+                self._worker.start()
+
+    def _aside_loop(self) -> None:
+        """One thread does the re-checks and re-reads that are due, one at a time, in order."""
+        while True:
+            work = self._due.get()
+            with contextlib.suppress(Exception):  # a store error: the next look reports it
+                work()
 
     def _verify(self, run_id: str) -> Any:
         try:

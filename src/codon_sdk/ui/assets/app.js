@@ -161,6 +161,7 @@
   // ------------------------------------------------------------------ run page
 
   async function runPage(runId, params, serial) {
+    fill(app, h("p", { class: "muted" }, "Loading run " + runId + "…"));
     let detail;
     try { detail = await get(runPath(runId)); } catch (err) { return showError(err, "Cannot show run " + runId); }
     let acts;
@@ -326,7 +327,7 @@
     for (let l = 0; l < lanesEnd.length; l++) svg.appendChild(s("text", { x: 4, y: 20 + l * rowH + 14, fill: "#6b7280" }, "lane " + (l + 1)));
     acts.forEach((a, i) => {
       const x0 = x(a.start_us), x1 = Math.max(x(ends[i]), x0 + 4), y = 20 + lane[i] * rowH;
-      const g = s("g", { testid: "timeline-bar", "data-index": a.index, "data-node": a.node, "data-outcome": a.outcome },
+      const g = s("g", { testid: "timeline-bar", "data-index": a.index, "data-node": a.node, "data-outcome": a.outcome, "data-lane": lane[i], "data-retries": a.retries },
         s("title", {}, `${a.node} on ${a.token_id}: ${a.outcome}` + (a.retries ? `, ${a.retries} retr${a.retries === 1 ? "y" : "ies"}` : "") + (a.timeouts ? `, ${a.timeouts} timeout(s)` : "") + (a.resumed ? ", resumed" : "")),
         s("rect", { class: "bar " + a.outcome + (state.selected === a.index ? " selected" : ""), x: x0, y, width: x1 - x0, height: rowH - 6, onclick: () => selectActivation(state, a.index) }),
         a.retries ? s("line", { class: "mark retry", x1: x0 + 2, x2: x0 + 2, y1: y - 2, y2: y + rowH - 4 }) : null,

@@ -14,6 +14,7 @@ import importlib.resources
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
+import orjson
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
@@ -41,13 +42,20 @@ _CSP: Final = (
 )
 
 
+class _JSON(JSONResponse):
+    """JSON bodies encoded by orjson (pages of a big run are large; the stdlib is slow)."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
+
+
 def read_asset(name: str) -> str:
     """One of the assets shipped in the wheel (``codon_sdk/ui/assets/``)."""
     return (importlib.resources.files("codon_sdk.ui") / "assets" / name).read_text("utf-8")
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse(
+    return _JSON(
         {"error": {"status": status, "code": code, "message": message}}, status_code=status
     )
 
@@ -128,7 +136,7 @@ def create_app(
                 return _error(500, "internal_error", f"{type(exc).__name__}: {exc}")
             if isinstance(result, Response):
                 return result
-            return JSONResponse(result)
+            return _JSON(result)
 
         return endpoint
 

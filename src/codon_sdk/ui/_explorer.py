@@ -113,15 +113,15 @@ class Explorer:
         self._worker: threading.Thread | None = None
 
     def forget(self, run_ids: Iterable[str] | None = None) -> None:
-        """Drop cached runs (all, or ``run_ids``) and the runs listing: the next look at
-        each reads and verifies it again."""
+        """Drop cached runs: all of them and the runs listing, or only ``run_ids``. The
+        next look at each reads and verifies it again."""
         with self._lock:
             if run_ids is None:
                 self._cache.clear()
+                self._listing = None
             else:
                 for run_id in run_ids:
                     self._cache.pop(run_id, None)
-            self._listing = None
 
     # ------------------------------------------------------------------ runs
 

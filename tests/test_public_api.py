@@ -46,6 +46,7 @@ EXPECTED_ALL = [
     "PostgresStore",
     "ProofError",
     "RecordedError",
+    "Redactor",
     "ReplayError",
     "ReplayReport",
     "RetryPolicy",

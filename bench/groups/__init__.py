@@ -28,6 +28,7 @@ GROUPS: dict[str, str] = {
     "langgraph_adapter": "LangGraph loop adapted vs unadapted: the adapter's cost per step",
     "verify": "events per second verify_run checks over a 104,002-event SQLite run",
     "explorer": "run explorer API time: runs pages over 10,000 runs, pages of a 100,002-event run",
+    "redaction": "the default redaction policy per activation vs none (and masking)",
     # last: it installs a global SDK tracer provider, which would make every later
     # group's spans real
     "tracing": "what enable_tracing adds per activation vs the same spans made with the SDK",

@@ -53,6 +53,7 @@ from codon_sdk.ledger._chain import ChainCheck, check_chain
 from codon_sdk.ledger._events import LedgerEvent
 from codon_sdk.ledger._note import Ed25519Signer, Signer, generate_key
 from codon_sdk.ledger._verify import VerificationReport
+from codon_sdk.redaction import Redactor
 from codon_sdk.replay._compare import Divergence
 from codon_sdk.replay._replay import ReplayReport
 from codon_sdk.runtime._handle import NodeRuntime
@@ -104,6 +105,7 @@ __all__ = [
     "PostgresStore",
     "ProofError",
     "RecordedError",
+    "Redactor",
     "ReplayError",
     "ReplayReport",
     "RetryPolicy",

@@ -14,7 +14,8 @@ openai and friends are translated at the boundary with ``raise Ours(...) from ex
     │   ├── PayloadTooLargeError              an event larger than the configured limit
     │   ├── NodeTimeoutError                  a node attempt exceeded its timeout
     │   ├── RunTimeoutError                   the whole run exceeded its timeout
-    │   └── LogicChangedError                 resume refused: the code changed
+    │   ├── LogicChangedError                 resume refused: the code changed
+    │   └── InputRequiredError                resume refused: the run waits for an input
     ├── LedgerError(ValueError)               a ledger event is malformed or unknown
     │   └── UntrustedRunError                 a reader refused a run that does not verify
     ├── StoreError(RuntimeError)              a ledger store failed
@@ -46,6 +47,7 @@ __all__ = [
     "CodonError",
     "ConfigurationError",
     "ExplorerError",
+    "InputRequiredError",
     "InvalidStoreURLError",
     "LeaseLostError",
     "LedgerError",
@@ -121,6 +123,10 @@ class RunTimeoutError(WorkloadRuntimeError):
 
 class LogicChangedError(WorkloadRuntimeError):
     """Resume refused because the workload's logic id differs from the recorded run's."""
+
+
+class InputRequiredError(WorkloadRuntimeError):
+    """``resume`` of a run paused for an input, with none given and no declared default."""
 
 
 class LedgerError(CodonError, ValueError):

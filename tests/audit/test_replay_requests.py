@@ -21,9 +21,9 @@ import pytest
 from codon_sdk import CodonWorkload
 from codon_sdk.ledger._events import EFFECT_RECORDED, LedgerEvent, parse_entry
 from codon_sdk.ledger._merkle import leaf_hash
+from codon_sdk.redaction import Redactor
 from codon_sdk.runtime._request import REQUEST_VALUE_CAP, Request, ask, compare_request
 from codon_sdk.stores import LedgerStore, open_store
-from codon_sdk.telemetry._redaction import Redactor
 
 from . import _priced
 from ._checks import codon

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from codon_sdk import CodonWorkload, ExecutionReport, RetryPolicy
+from codon_sdk.errors import InputRequiredError, RunConflictError
 
 from ._support import (
     assert_chain,
@@ -323,9 +324,7 @@ def test_resuming_a_finished_run_returns_its_report_without_running_anything(
     before = dict(calls)
     stored = stored_entries(ledger_url, "hitl-done")
 
-    again = approval_workload(calls).resume(
-        "hitl-done", store=ledger_url, input={"approved": False}, actor="mallory"
-    )
+    again = approval_workload(calls).resume("hitl-done", store=ledger_url)
     assert dict(calls) == before, "a node ran while resuming a finished run"
     assert stored_entries(ledger_url, "hitl-done") == stored
     assert again.status == "completed"
@@ -334,3 +333,40 @@ def test_resuming_a_finished_run_returns_its_report_without_running_anything(
     assert {n: again.node_results(n) for n in again.results} == {
         n: done.node_results(n) for n in done.results
     }
+
+
+def test_a_late_decision_on_a_finished_run_is_refused_naming_its_status(ledger_url: str) -> None:
+    """An approval or rejection that arrives after the run ended is not silently dropped."""
+    calls: Counter[str] = Counter()
+    _paused(ledger_url, "hitl-late", calls)
+    approval_workload(calls).resume("hitl-late", store=ledger_url, input=APPROVAL)
+    stored = stored_entries(ledger_url, "hitl-late")
+    with pytest.raises(RunConflictError, match=r"already ended \(completed\)"):
+        approval_workload(calls).resume(
+            "hitl-late", store=ledger_url, input={"approved": False}, actor="mallory"
+        )
+    assert stored_entries(ledger_url, "hitl-late") == stored
+
+
+def test_a_run_waiting_for_input_is_not_resumed_without_one(ledger_url: str) -> None:
+    calls: Counter[str] = Counter()
+    _paused(ledger_url, "hitl-no-input", calls)
+    stored = stored_entries(ledger_url, "hitl-no-input")
+    with pytest.raises(InputRequiredError, match="waits for an input at node"):
+        approval_workload(calls).resume("hitl-no-input", store=ledger_url, actor="alice")
+    assert stored_entries(ledger_url, "hitl-no-input") == stored
+    done = approval_workload(calls).resume("hitl-no-input", store=ledger_url, input=APPROVAL)
+    assert done.status == "completed"
+
+
+def test_an_interrupt_with_a_declared_default_resumes_on_it(sqlite_url: str) -> None:
+    def ask(message: Any, *, runtime: Any, context: Any) -> Any:
+        return runtime.interrupt("approve?", payload=message, default={"approved": True})
+
+    wl = CodonWorkload(name="defaults", version="1", org_namespace="durable-tests")
+    wl.add_node(ask, "ask", "approver")
+    assert wl.execute("x", deployment_id="d", store=sqlite_url, run_id="dflt").status == (
+        "interrupted"
+    )
+    report = wl.resume("dflt", store=sqlite_url, actor="timer")
+    assert report.node_results("ask") == [{"approved": True}]

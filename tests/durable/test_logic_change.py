@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from codon_sdk import CodonWorkload, RetryPolicy, WorkloadRuntimeError
+from codon_sdk import CodonWorkload, RetryPolicy, WorkloadRegistrationError, WorkloadRuntimeError
 from codon_sdk.errors import LogicChangedError
 
 from ._support import opened, parse, stored_entries
@@ -60,7 +60,9 @@ def test_resume_with_a_changed_node_is_refused_naming_it_and_writes_nothing(
     before = _paused(ledger_url, "logic-changed")
     changed = build(review_stricter)
     assert changed.logic_id != build().logic_id
-    with pytest.raises(LogicChangedError, match=r"changed nodes: review;") as caught:
+    with pytest.raises(
+        LogicChangedError, match=r"changed nodes: review \(code, signature\);"
+    ) as caught:
         changed.resume("logic-changed", store=ledger_url, input="ok", actor="alice")
     assert isinstance(caught.value, WorkloadRuntimeError)
     message = str(caught.value)
@@ -132,3 +134,45 @@ def test_a_renamed_or_reversioned_workload_is_a_logic_change(sqlite_url: str) ->
     bumped.add_edge("fetch", "review")
     with pytest.raises(LogicChangedError):
         bumped.resume("logic-version", store=sqlite_url, input="ok")
+
+
+def test_a_node_declaring_the_recorded_id_compatible_resumes_without_allow_logic_change(
+    ledger_url: str,
+) -> None:
+    """A reviewed, behaviour-preserving change does not strand paused runs: the new code
+    names the old NodeSpec id in ``compatible_with``; the ledger still records the change."""
+    _paused(ledger_url, "logic-compatible")
+    old_review = build().node_spec("review").id
+    changed = build(review_stricter, compatible_with=[old_review])
+    report = changed.resume("logic-compatible", store=ledger_url, input="ok", actor="alice")
+    assert report.status == "completed"
+    assert report.node_results("review") == ["reviewed strictly: ok"]
+    (resumed,) = [
+        e for e in parse(stored_entries(ledger_url, "logic-compatible")) if e.type == "run_resumed"
+    ]
+    change = resumed.metadata["logic_change"]
+    assert change["compatible"] is True
+    assert change["changed_nodes"] == ["review"]
+    assert change["reasons"] == {"review": ["code", "signature"]}  # its name is in the signature
+
+
+def test_compatibility_covers_only_the_ids_declared_and_only_changed_nodes(
+    sqlite_url: str,
+) -> None:
+    _paused(sqlite_url, "logic-other-id")
+    unrelated = "0" * 64
+    with pytest.raises(LogicChangedError, match="compatible_with"):
+        build(review_stricter, compatible_with=[unrelated]).resume(
+            "logic-other-id", store=sqlite_url, input="ok"
+        )
+    old_review = build().node_spec("review").id
+    with pytest.raises(LogicChangedError, match="added: archive"):
+        build(review_stricter, extra_node=True, compatible_with=[old_review]).resume(
+            "logic-other-id", store=sqlite_url, input="ok"
+        )
+
+
+@pytest.mark.parametrize("bad", ["abc", "G" * 64, 42, ["0" * 63]])
+def test_compatible_with_takes_only_nodespec_ids(bad: Any) -> None:
+    with pytest.raises(WorkloadRegistrationError, match="compatible_with of node 'review'"):
+        build(review_stricter, compatible_with=bad if isinstance(bad, list) else [bad])

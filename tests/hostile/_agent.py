@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from codon_sdk import CodonWorkload
-from codon_sdk.telemetry._redaction import Redactor
+from codon_sdk.redaction import Redactor
 
 
 def _quote(item: str) -> dict[str, Any]:

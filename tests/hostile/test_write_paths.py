@@ -26,7 +26,7 @@ from codon_sdk import (
     check_chain,
 )
 from codon_sdk.ledger._events import parse_entry
-from codon_sdk.telemetry._redaction import Redactor
+from codon_sdk.redaction import Redactor
 
 FORGED = {"$codon": "enum", "type": "subprocess:Popen", "v": "touch /tmp/pwned"}
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from codon_sdk import NodeSpec, NodeSpecValidationError
+from codon_sdk._warn import forget_warnings
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -150,14 +151,38 @@ def test_explicit_namespace_wins_over_the_environment(monkeypatch: pytest.Monkey
 def test_missing_namespace_falls_back_to_unknown_with_a_warning(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """No namespace anywhere: ``"unknown"`` and a logged warning (not an exception)."""
+    """No namespace anywhere: ``"unknown"`` and a logged warning (not an exception), said
+    once per process however many nodes are built."""
     monkeypatch.delenv("ORG_NAMESPACE", raising=False)
+    forget_warnings()
     with caplog.at_level(logging.WARNING):
         spec = NodeSpec("n", "r", node_fn)
+        for i in range(4):
+            NodeSpec(f"n{i}", "r", node_fn)
     assert spec.org_namespace == "unknown"
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
-    assert warnings, "no warning was logged"
-    assert any("ORG_NAMESPACE" in r.getMessage() for r in warnings)
+    assert len(warnings) == 1, [r.getMessage() for r in warnings]
+    assert "ORG_NAMESPACE" in warnings[0].getMessage()
+
+
+def test_an_interrupt_in_a_run_without_a_store_warns_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from codon_sdk import CodonWorkload
+
+    def ask(message: Any, *, runtime: Any, context: Any) -> Any:
+        return runtime.interrupt("approve?")
+
+    wl = CodonWorkload(name="no-store", version="1", org_namespace="tests")
+    wl.add_node(ask, "ask", "human")
+    forget_warnings()
+    with caplog.at_level(logging.WARNING):
+        for _ in range(3):
+            assert wl.execute("x", deployment_id="dev").status == "interrupted"
+        assert wl.execute("x", deployment_id="dev", store="memory://").status == "interrupted"
+    said = [r.getMessage() for r in caplog.records if "no durable store" in r.getMessage()]
+    assert len(said) == 1, said
+    assert "cannot be resumed" in said[0]
 
 
 @pytest.mark.parametrize("name", ["", "   ", None, 42])

@@ -13,6 +13,7 @@ import orjson
 
 from codon_sdk._text import printable
 from codon_sdk.errors import CodonError, RunNotFoundError, StoreError
+from codon_sdk.redaction import default_redactor
 from codon_sdk.stores._base import LedgerStore
 from codon_sdk.stores._open import default_ledger_url, mask_url, open_store
 
@@ -89,7 +90,39 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     raise CliError(message, code)
 
 
+class _Redacting:
+    """A text stream whose every write passes the default redaction policy first.
+
+    What the CLI prints comes from the ledger (already redacted when written) and from
+    messages that may quote a URL or a driver error: the policy masks any secret left.
+    The binary ``buffer`` is not touched: ``codon export`` writes the ledger's exact
+    bytes there, which must still verify.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self._redact = default_redactor().redact_text
+
+    def write(self, text: str) -> int:
+        self._stream.write(self._redact(text))
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 def run_command(func: Any, args: argparse.Namespace) -> int:
+    """Run one command with stdout and stderr through the redaction policy."""
+    out, err = sys.stdout, sys.stderr
+    if default_redactor().enabled:
+        sys.stdout, sys.stderr = _Redacting(out), _Redacting(err)
+    try:
+        return _run(func, args)
+    finally:
+        sys.stdout, sys.stderr = out, err
+
+
+def _run(func: Any, args: argparse.Namespace) -> int:
     try:
         return int(func(args))
     except CliError as exc:

@@ -13,7 +13,7 @@ __all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from codon_sdk.cli import _audit, _replay, _runs, _ui
+    from codon_sdk.cli import _audit, _db, _identity, _operate, _replay, _runs, _ui
 
     parser = argparse.ArgumentParser(
         prog="codon",
@@ -28,10 +28,35 @@ def build_parser() -> argparse.ArgumentParser:
     runs_cmds = runs.add_subparsers(dest="runs_command", required=True, metavar="SUBCOMMAND")
     listing = runs_cmds.add_parser("list", help="list runs, newest first")
     add_ledger(listing)
-    listing.add_argument("--status", help="only runs with this status")
+    listing.add_argument(
+        "--status",
+        help="only runs with this status (running, completed, stopped, failed, interrupted, or "
+        "stale: recorded as running, its owner gone)",
+    )
+    listing.add_argument(
+        "--pending",
+        action="store_true",
+        help="only runs waiting for input, with the question, node, payload and age",
+    )
     listing.add_argument("--workload", help="only runs of this workload name")
     listing.add_argument("--limit", type=int, help="at most this many runs")
+    listing.add_argument("--logic-id", help="only runs recorded with this logic id")
+    listing.add_argument(
+        "--stranded",
+        metavar="MODULE:ATTR",
+        help="only paused and crashed runs that this workload's code does not accept (another "
+        "logic id, not declared compatible); each with the nodes that changed and why",
+    )
     listing.set_defaults(func=_runs.runs_list)
+    upgrade = runs_cmds.add_parser(
+        "check-upgrade",
+        help="replay a run's recorded part with today's code: exit 0 when it decides the same "
+        "(safe to migrate with allow_logic_change), 1 when it diverges",
+    )
+    upgrade.add_argument("run_id")
+    upgrade.add_argument("--workload", required=True, metavar="MODULE:ATTR")
+    add_ledger(upgrade)
+    upgrade.set_defaults(func=_identity.check_upgrade_command)
     show = runs_cmds.add_parser("show", help="one run: summary, results and its ledger")
     show.add_argument("run_id")
     add_ledger(show)
@@ -120,6 +145,59 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_ledger(replay)
     replay.set_defaults(func=_replay.replay)
+
+    ident = commands.add_parser(
+        "identity",
+        help="what went into a workload's logic id (`identity MODULE:ATTR`), or what changed "
+        "between two versions (`identity diff OLD NEW`, OLD a MODULE:ATTR or run:RUN_ID; "
+        "exit 1 when they differ)",
+    )
+    ident.add_argument("targets", nargs="+", metavar="TARGET", help="MODULE:ATTR, or diff OLD NEW")
+    add_ledger(ident)
+    ident.set_defaults(func=_identity.identity)
+
+    resume = commands.add_parser(
+        "resume",
+        help="continue a paused or crashed run (an approval: --input and --actor); exit 2 when "
+        "the run cannot be resumed as asked, nothing written",
+    )
+    resume.add_argument("run_id")
+    resume.add_argument("--workload", required=True, metavar="MODULE:ATTR")
+    resume.add_argument("--input", metavar="JSON", help="what the interrupt returns, as JSON")
+    resume.add_argument("--actor", metavar="NAME", help="who decided (recorded in the ledger)")
+    add_ledger(resume)
+    resume.set_defaults(func=_operate.resume_command)
+
+    fork = commands.add_parser(
+        "fork", help="start a new run from a recorded run's history up to a seq, then run live"
+    )
+    fork.add_argument("run_id")
+    fork.add_argument("--at", type=int, required=True, metavar="SEQ", help="last seq to keep")
+    fork.add_argument("--workload", required=True, metavar="MODULE:ATTR")
+    fork.add_argument(
+        "--state-patch", metavar="JSON", help="a JSON object merged into the state at SEQ"
+    )
+    fork.add_argument("--run-id", dest="run_id_new", metavar="ID", help="the new run's id")
+    add_ledger(fork)
+    fork.set_defaults(func=_operate.fork_command)
+
+    recover = commands.add_parser(
+        "recover",
+        help="resume every stale run (recorded as running, owner gone) of a workload, each "
+        "once; safe to run from several processes at once",
+    )
+    recover.add_argument("--workload", required=True, metavar="MODULE:ATTR")
+    add_ledger(recover)
+    recover.set_defaults(func=_operate.recover_command)
+
+    versions = commands.add_parser(
+        "versions", help="the logic ids runs were recorded with: first and last run, counts"
+    )
+    versions.add_argument("--workload", metavar="NAME", help="only runs of this workload name")
+    add_ledger(versions)
+    versions.set_defaults(func=_identity.versions_command)
+
+    _db.add_db(commands)
     _ui.add_commands(commands)
     return parser
 

@@ -15,9 +15,12 @@ import orjson
 
 from codon_sdk._text import printable
 from codon_sdk.cli._common import EXIT_FAILED, EXIT_OK, CliError, emit_json, opened_store
+from codon_sdk.cli._identity import stranded_list
+from codon_sdk.cli._operate import pending_list
 from codon_sdk.errors import LedgerError
 from codon_sdk.ledger._events import parse_entry
 from codon_sdk.runtime._launch import report_from_trust
+from codon_sdk.runtime._recover import display_status
 from codon_sdk.runtime._report import ExecutionReport
 from codon_sdk.runtime._trust import Trust, check_trust, untrusted_warning
 from codon_sdk.stores._base import RUN_STATUSES, RunInfo
@@ -26,21 +29,36 @@ __all__ = ["export", "runs_list", "runs_show"]
 
 
 def runs_list(args: argparse.Namespace) -> int:
-    if args.status is not None and args.status not in RUN_STATUSES:
-        raise CliError(f"--status must be one of {', '.join(RUN_STATUSES)}, got {args.status!r}")
+    if args.status is not None and args.status not in (*RUN_STATUSES, "stale"):
+        raise CliError(
+            f"--status must be one of {', '.join(RUN_STATUSES)} or stale, got {args.status!r}"
+        )
+    if args.stranded is not None:
+        return stranded_list(args, args.stranded)
+    if args.pending:
+        return pending_list(args)
+    stale_only = args.status == "stale"
     with opened_store(args.ledger) as store:
-        runs = store.runs(status=args.status, workload_name=args.workload, limit=args.limit)
+        runs = store.runs(
+            status="running" if stale_only else args.status,
+            workload_name=args.workload,
+            limit=None if stale_only else args.limit,
+            logic_id=args.logic_id,
+        )
+    shown = [(r, display_status(r)) for r in runs]
+    if stale_only:
+        shown = [(r, s) for r, s in shown if s == "stale"][: args.limit]
     if args.json:
-        emit_json([r.to_dict() for r in runs])
+        emit_json([{**r.to_dict(), "status": s, "stored_status": r.status} for r, s in shown])
         return EXIT_OK
-    if not runs:
+    if not shown:
         print("no runs")
         return EXIT_OK
     print(f"{'RUN ID':<34} {'STATUS':<12} {'WORKLOAD':<24} {'EVENTS':>7}  STARTED")
-    for r in runs:
+    for r, status in shown:
         workload = printable(f"{r.workload_name}:{r.workload_version}")
         print(
-            f"{printable(r.run_id):<34} {printable(r.status):<12} {workload:<24} "
+            f"{printable(r.run_id):<34} {printable(status):<12} {workload:<24} "
             f"{r.event_count:>7}  {r.started_at.isoformat(timespec='seconds')}"
         )
     return EXIT_OK

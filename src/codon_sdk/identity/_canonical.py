@@ -61,7 +61,7 @@ import math
 import pathlib
 import uuid
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import orjson
 
@@ -88,7 +88,19 @@ _FRAGMENT = orjson.Fragment
 
 
 Redact = Callable[[str], str]
-"""A redaction hook: takes a string, returns it unchanged (the same object) or masked."""
+"""A redaction hook: takes a string, returns it unchanged (the same object) or masked.
+
+A hook that is a bound method of an object with ``key_masker()`` (a ``Redactor``'s
+``redact_text``) also masks whole every value under a key that names a credential."""
+
+KeyMasker = tuple[Callable[[Any], bool], Callable[[Any], Any]]
+
+
+def key_masker(redact: Redact | None) -> KeyMasker | None:
+    """``(is_credential_key, mask_whole)`` of ``redact``'s policy, or None."""
+    owner = getattr(redact, "__self__", None)
+    get = getattr(owner, "key_masker", None)
+    return None if get is None else cast("KeyMasker | None", get())
 
 
 def canonical_bytes(value: Any, redact: Redact | None = None) -> bytes:
@@ -141,12 +153,15 @@ def prepare(value: Any, redact: Redact | None = None) -> Any:
 
 def _flat_dict(d: dict[Any, Any], redact: Redact | None) -> dict[str, Any] | None:
     """What the walk makes of a small dict of ASCII string keys and plain scalar values (a
-    state update, a task's metadata) without its set-up, or None to leave it to the walk."""
+    state update, a task's metadata) without its set-up, or None to leave it to the walk
+    (which masks the values under credential keys)."""
     if len(d) > 8 or TAG in d:
         return None
     out: dict[str, Any] | None = None
+    masker = None if redact is None else key_masker(redact)
+    secret = None if masker is None else masker[0]
     for k, x in d.items():
-        if type(k) is not str or not k.isascii():
+        if type(k) is not str or not k.isascii() or (secret is not None and secret(k)):
             return None
         tx = type(x)
         if tx is str:
@@ -168,13 +183,14 @@ def _flat_dict(d: dict[Any, Any], redact: Redact | None) -> dict[str, Any] | Non
 
 
 class _Walk:
-    __slots__ = ("active", "escape_tags", "redact", "utf16")
+    __slots__ = ("active", "escape_tags", "masker", "redact", "utf16")
 
     def __init__(self, *, escape_tags: bool = True, redact: Redact | None = None) -> None:
         self.active: set[int] = set()
         self.utf16 = False
         self.escape_tags = escape_tags
         self.redact = redact
+        self.masker = None if redact is None else key_masker(redact)
 
     def prep(self, v: Any, path: str, depth: int) -> Any:
         tv = type(v)
@@ -225,6 +241,7 @@ class _Walk:
                 return {TAG: "map", "v": self._pairs(d, path, depth)}
             out: dict[str, Any] | None = None
             redact = self.redact
+            secret = None if self.masker is None else self.masker[0]
             for k, x in d.items():
                 if type(k) is not str:
                     if isinstance(k, str) and not isinstance(k, enum.Enum):
@@ -233,17 +250,20 @@ class _Walk:
                 if not self.utf16 and not k.isascii() and max(k) > "\uffff":
                     self.utf16 = True
                 rk = k if redact is None else redact(k)
-                tx = type(x)
-                if rk is k and (
-                    (tx is str and redact is None)
-                    or tx is bool
-                    or x is None
-                    or (tx is int and -_MAX_SAFE_INT <= x <= _MAX_SAFE_INT)
-                ):
-                    if out is not None:
-                        out[k] = x
-                    continue
-                nx = self.prep(x, f"{path}[{k!r}]", depth + 1)
+                if secret is not None and secret(k):  # a credential: masked whole
+                    nx = self.prep(self._under_key(k, x), f"{path}[{k!r}]", depth + 1)
+                else:
+                    tx = type(x)
+                    if rk is k and (
+                        (tx is str and redact is None)
+                        or tx is bool
+                        or x is None
+                        or (tx is int and -_MAX_SAFE_INT <= x <= _MAX_SAFE_INT)
+                    ):
+                        if out is not None:
+                            out[k] = x
+                        continue
+                    nx = self.prep(x, f"{path}[{k!r}]", depth + 1)
                 if out is None:
                     if nx is x and rk is k:
                         continue
@@ -289,12 +309,19 @@ class _Walk:
         pairs = [
             [
                 self.prep(k, f"{path}<key {k!r}>", depth + 1),
-                self.prep(x, f"{path}[{k!r}]", depth + 1),
+                self.prep(self._under_key(k, x), f"{path}[{k!r}]", depth + 1),
             ]
             for k, x in d.items()
         ]
         pairs.sort(key=lambda p: _sort_key(p[0]))
         return pairs
+
+    def _under_key(self, k: Any, x: Any) -> Any:
+        """``x`` as recorded under key ``k``: masked whole when ``k`` names a credential."""
+        if self.masker is None:
+            return x
+        secret, whole = self.masker
+        return whole(x) if secret(k) else x
 
     def _other(self, v: Any, tv: type, path: str, depth: int) -> Any:
         if tv is TaggedValue:  # read from a ledger and not revived: written back as it was

@@ -5,21 +5,23 @@ from __future__ import annotations
 import builtins
 import hashlib
 import inspect
-import logging
 import os
 import types
 import typing
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from codon_sdk._warn import warn_once
 from codon_sdk.errors import NodeSpecValidationError
 from codon_sdk.identity._canonical import canonical_bytes
-from codon_sdk.identity._codehash import code_hash
+from codon_sdk.identity._codehash import class_fingerprint, code_hash, describe_constant
+from codon_sdk.identity._typenames import annotation_text, is_local, type_name
+from codon_sdk.redaction import get_logger
 
 __all__ = ["NODESPEC_VERSION", "NodeSpec", "resolve_org_namespace"]
 
 NODESPEC_VERSION = "1"
-_log = logging.getLogger("codon_sdk")
+_log = get_logger("codon_sdk")
 _INJECTED = ("runtime", "context")
 _FIELDS = (
     "id",
@@ -43,9 +45,12 @@ def resolve_org_namespace(explicit: str | None) -> str:
     env = os.environ.get("ORG_NAMESPACE")
     if env:
         return env
-    _log.warning(
+    warn_once(
+        _log,
+        "org-namespace",
         "no org namespace given and ORG_NAMESPACE is not set; using 'unknown'. "
-        "Pass org_namespace=... or set ORG_NAMESPACE so node identities name their owner."
+        "Pass org_namespace=... or set ORG_NAMESPACE so node identities name their owner "
+        "(said once per process)",
     )
     return "unknown"
 
@@ -164,10 +169,57 @@ def _signature(fn: Callable[..., Any]) -> inspect.Signature | None:
 
 
 def callable_signature(fn: Callable[..., Any]) -> str:
-    """``name(params) -> return``, e.g. ``"f(a: int, b: str) -> float"``."""
+    """``name(params) -> return``, e.g. ``"f(a: int, b: str) -> float"``: types named
+    independently of how the code was loaded (``local:State`` for a type of the node's
+    own module, the import path for others; see :mod:`codon_sdk.identity._typenames`)."""
     name = getattr(fn, "__name__", None) or type(fn).__name__
     sig = _signature(fn)
-    return f"{name}{sig}" if sig is not None else f"{name}(...)"
+    if sig is None:
+        return f"{name}(...)"
+    return signature_text(fn, sig, _home(fn))
+
+
+def _home(fn: Callable[..., Any]) -> str | None:
+    """The module of the code being identified (types from it are local)."""
+    target = inspect.unwrap(fn) if isinstance(fn, types.FunctionType) else fn
+    module = getattr(target, "__module__", None)
+    if not isinstance(module, str):
+        module = getattr(type(target), "__module__", None)
+    return module if isinstance(module, str) else None
+
+
+_STARS: dict[inspect._ParameterKind, str] = {
+    inspect.Parameter.VAR_POSITIONAL: "*",
+    inspect.Parameter.VAR_KEYWORD: "**",
+}
+
+
+def signature_text(fn: Callable[..., Any], sig: inspect.Signature, home: str | None) -> str:
+    """``name(params) -> return`` with loading-independent type names and defaults."""
+    parts: list[str] = []
+    seen_kw_only = False
+    previous: inspect._ParameterKind | None = None
+    for p in sig.parameters.values():
+        if previous is inspect.Parameter.POSITIONAL_ONLY and p.kind is not previous:
+            parts.append("/")
+        if p.kind is inspect.Parameter.KEYWORD_ONLY and not seen_kw_only:
+            seen_kw_only = True
+            if previous is not inspect.Parameter.VAR_POSITIONAL:
+                parts.append("*")
+        star = _STARS.get(p.kind, "")
+        text = star + p.name
+        note = annotation_text(p.annotation, home)
+        if note:
+            text += f": {note}"
+        if p.default is not inspect.Parameter.empty:
+            text += (" = " if note else "=") + describe_constant(p.default, home)
+        parts.append(text)
+        previous = p.kind
+    if previous is inspect.Parameter.POSITIONAL_ONLY:
+        parts.append("/")
+    name = getattr(fn, "__name__", None) or type(fn).__name__
+    ret = annotation_text(sig.return_annotation, home)
+    return f"{name}({', '.join(parts)})" + (f" -> {ret}" if ret else "")
 
 
 def _schema_text(schema: Mapping[str, Any]) -> str:
@@ -185,7 +237,7 @@ def _input_schema(fn: Callable[..., Any]) -> dict[str, Any]:
             continue
         if p.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
             continue
-        props[p.name] = _type_schema(p.annotation)
+        props[p.name] = _type_schema(p.annotation, _home(fn))
         if p.default is inspect.Parameter.empty:
             required.append(p.name)
     schema: dict[str, Any] = {"type": "object", "properties": props}
@@ -198,7 +250,7 @@ def _output_schema(fn: Callable[..., Any]) -> dict[str, Any]:
     sig = _signature(fn)
     if sig is None:
         return {}
-    return _type_schema(sig.return_annotation)
+    return _type_schema(sig.return_annotation, _home(fn))
 
 
 _SIMPLE: dict[Any, dict[str, Any]] = {
@@ -214,7 +266,7 @@ _SIMPLE: dict[Any, dict[str, Any]] = {
 }
 
 
-def _type_schema(tp: Any) -> dict[str, Any]:
+def _type_schema(tp: Any, home: str | None) -> dict[str, Any]:
     if tp is inspect.Parameter.empty or tp is Any:
         return {}
     if isinstance(tp, str):
@@ -225,7 +277,7 @@ def _type_schema(tp: Any) -> dict[str, Any]:
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin is typing.Union or origin is types.UnionType:
-        return {"anyOf": [_type_schema(a) for a in args]}
+        return {"anyOf": [_type_schema(a, home) for a in args]}
     if origin is typing.Literal:
         return {"enum": list(args)} if all(_jsonable(a) for a in args) else {}
     if origin in (list, set, frozenset, tuple) or (
@@ -233,18 +285,21 @@ def _type_schema(tp: Any) -> dict[str, Any]:
     ):
         schema: dict[str, Any] = {"type": "array"}
         if args and args[-1] is not Ellipsis:
-            schema["items"] = _type_schema(args[0]) if len(args) == 1 else {}
+            schema["items"] = _type_schema(args[0], home) if len(args) == 1 else {}
         elif args:
-            schema["items"] = _type_schema(args[0])
+            schema["items"] = _type_schema(args[0], home)
         return schema
     if origin is dict or (isinstance(origin, type) and issubclass(origin, Mapping)):
         schema = {"type": "object"}
         if len(args) == 2:
-            schema["additionalProperties"] = _type_schema(args[1])
+            schema["additionalProperties"] = _type_schema(args[1], home)
         return schema
     if isinstance(tp, type):
-        return {"x-python-type": f"{tp.__module__}.{tp.__qualname__}"}
-    return {"x-python-annotation": repr(tp)}
+        if is_local(tp, home):
+            digest = hashlib.sha256(canonical_bytes(class_fingerprint(tp, home))).hexdigest()
+            return {"x-python-type": type_name(tp, home), "x-codon-type-hash": digest}
+        return {"x-python-type": type_name(tp, home)}
+    return {"x-python-annotation": annotation_text(tp, home)}
 
 
 def _jsonable(value: Any) -> bool:

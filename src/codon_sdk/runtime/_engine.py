@@ -56,6 +56,7 @@ from codon_sdk.ledger._events import (
 )
 from codon_sdk.runtime._handle import (
     CURRENT_RUNTIME,
+    NO_DEFAULT,
     Interrupt,
     NodeRuntime,
     integrations_active,
@@ -681,6 +682,8 @@ class Run:
             meta["interrupt_index"] = interrupt.index
             if interrupt.payload is not None:
                 meta["payload"] = interrupt.payload
+            if interrupt.default is not NO_DEFAULT:
+                meta["default"] = interrupt.default
         self.rec.append(RUN_INTERRUPTED, now_us(), node, tid, metadata=self.prep(meta))
         self.rec.barrier(status="interrupted", release=True)
 

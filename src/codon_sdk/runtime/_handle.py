@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import inspect
+import logging
 import random as _random
 import time
 import traceback
@@ -12,6 +13,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from codon_sdk._text import exception_message, valid_unicode
+from codon_sdk._warn import warn_once
 from codon_sdk.errors import CanonicalEncodingError, LedgerError, ReplayError, WorkloadRuntimeError
 from codon_sdk.identity._types import recorded_error, remember_type, type_path
 from codon_sdk.ledger._events import check_custom_type
@@ -22,6 +24,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from codon_sdk.runtime._engine import NodeDef, QueueItem, Run
     from codon_sdk.runtime._rebuild import RecordedEffect
     from codon_sdk.runtime._state import RunState
+
+_log = logging.getLogger("codon_sdk")
 
 __all__ = [
     "CURRENT_RUNTIME",
@@ -59,7 +63,7 @@ def current_redact() -> Callable[[str], str] | None:
     runtime = CURRENT_RUNTIME.get()
     if runtime is not None:
         return runtime.redact
-    from codon_sdk.telemetry._redaction import default_redactor
+    from codon_sdk.redaction import default_redactor
 
     policy = default_redactor()
     return policy.redact_text if policy.enabled else None
@@ -77,14 +81,26 @@ def integrations_active() -> bool:
     return _INTEGRATIONS[0]
 
 
+NO_DEFAULT: Any = object()  # runtime.interrupt(default=...) not given: resume needs an input
+
+
 class Interrupt(BaseException):
     """Raised by ``runtime.interrupt`` to pause the run; a BaseException so that
     ``except Exception`` in node code does not swallow it."""
 
-    def __init__(self, reason: str, payload: Any, node: str, token_id: str, index: int) -> None:
+    def __init__(
+        self,
+        reason: str,
+        payload: Any,
+        node: str,
+        token_id: str,
+        index: int,
+        default: Any = NO_DEFAULT,
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.payload = payload
+        self.default = default
         self.node = node
         self.token_id = token_id
         self.index = index
@@ -229,13 +245,15 @@ class NodeRuntime:
         """End the run once this activation completes; tokens still queued are not processed."""
         self._stop = reason or f"stop requested by node {self._node.name!r}"
 
-    def interrupt(self, reason: str, *, payload: Any = None) -> Any:
+    def interrupt(self, reason: str, *, payload: Any = None, default: Any = NO_DEFAULT) -> Any:
         """Pause the run for a human or an outside system; return the input given on resume.
 
         The first time, the run ends with status ``interrupted`` (a ``run_interrupted``
-        event records ``reason`` and ``payload``). ``workload.resume(run_id, input=...,
-        actor=...)`` runs this activation again from its start, and this call then
-        returns ``input``. Several interrupts in one activation pause in turn.
+        event records ``reason``, ``payload`` and ``default``). ``workload.resume(run_id,
+        input=..., actor=...)`` runs this activation again from its start, and this call
+        then returns ``input``; a resume without an input returns ``default`` when one
+        was declared and is refused (``InputRequiredError``) otherwise. Several
+        interrupts in one activation pause in turn.
         """
         self._check_open("interrupt the run")
         index = self._interrupts
@@ -246,16 +264,27 @@ class NodeRuntime:
             return run.resume_inputs[key]
         try:
             prepared = self._run.prep(payload)
+            fallback = default if default is NO_DEFAULT else self._run.prep(default)
         except CanonicalEncodingError as exc:
             raise WorkloadRuntimeError(
-                f"interrupt payload of node {self._node.name!r} cannot be recorded "
+                f"interrupt payload or default of node {self._node.name!r} cannot be recorded "
                 f"({exc.type_name} at {exc.path}): {exc}"
             ) from exc
         if not isinstance(reason, str) or not reason:
             raise WorkloadRuntimeError(
                 f"interrupt reason must be a non-empty string, got {reason!r}"
             )
-        raise Interrupt(reason, prepared, self._node.name, self._item[0], index)
+        if not run.durable:
+            warn_once(
+                _log,
+                "interrupt-without-store",
+                "node %r paused run %s with no durable store: it lives in this process's memory "
+                "only and cannot be resumed from elsewhere; pass store='sqlite:///...' (or a "
+                "PostgreSQL URL) to execute (said once per process)",
+                self._node.name,
+                run.run_id,
+            )
+        raise Interrupt(reason, prepared, self._node.name, self._item[0], index, fallback)
 
     # ------------------------------------------------------------------ recorded effects
 

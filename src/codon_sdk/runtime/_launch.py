@@ -11,15 +11,18 @@ from typing import TYPE_CHECKING, Any
 from codon_sdk._text import printable
 from codon_sdk.errors import (
     CanonicalEncodingError,
+    InputRequiredError,
     LedgerError,
     LogicChangedError,
     RunConflictError,
     UntrustedRunError,
     WorkloadRuntimeError,
 )
-from codon_sdk.identity._canonical import Redact, prepare
+from codon_sdk.identity import recorded_identity
+from codon_sdk.identity._canonical import Redact, prepare, revive
 from codon_sdk.ledger._events import RUN_RESUMED, parse_entry
 from codon_sdk.ledger._merkle import leaf_hash
+from codon_sdk.redaction import default_redactor
 from codon_sdk.runtime._engine import NodeDef, Observer, Run, now_us
 from codon_sdk.runtime._rebuild import RebuiltRun, rebuild
 from codon_sdk.runtime._recorder import DURABILITY_MODES, LockedRecorder, Recorder
@@ -28,7 +31,6 @@ from codon_sdk.runtime._trust import Trust, check_trust, readable_entries, trust
 from codon_sdk.runtime._writer import RunWriter
 from codon_sdk.stores._base import LedgerStore, RunInfo, new_owner
 from codon_sdk.stores._open import open_store
-from codon_sdk.telemetry._redaction import default_redactor
 from codon_sdk.telemetry._tracing import RunTracer
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -126,8 +128,10 @@ def new_run(
     ``fork`` (from ``workload.fork``) names the parent run in ``run_started``; the
     caller then records the forked state and tokens itself.
     """
-    context = workload._context(run_id, deployment_id, context_extras)
     redact = _redact(workload)
+    if redact is not None:  # shown in spans, the runs table and every report: a value like any
+        deployment_id = redact(deployment_id)  # the run's id from here on (resume reads it)
+    context = workload._context(run_id, deployment_id, context_extras)
     try:
         prepared_payload = prepare(payload, redact)
         prepared_extras = prepare(context_extras, redact)
@@ -268,20 +272,37 @@ def _report_from(entries: list[bytes], rebuilt: RebuiltRun) -> ExecutionReport:
 
 
 def logic_diff(recorded: dict[str, Any], workload: CodonWorkload) -> dict[str, Any]:
-    """What changed between a recorded run's graph and the workload's: nodes and edges."""
-    old_nodes = {name: spec.get("id") for name, spec in (recorded.get("nodes") or {}).items()}
+    """What changed between a recorded run's graph and the workload's: nodes (with the
+    reasons each changed, when the run recorded its identity parts) and edges.
+    ``compatible`` is True when only nodes changed, each to code that declared the
+    recorded id in ``compatible_with``."""
+    _, recorded_nodes, recorded_edges = recorded_identity(recorded)  # hostile-data safe
+    old_nodes = {name: node_id for name, (node_id, _) in recorded_nodes.items()}
     new_nodes = {spec.name: spec.id for spec in workload.nodes}
-    old_edges = {tuple(e) for e in recorded.get("edges") or ()}
+    old_edges = set(recorded_edges)
     new_edges = set(workload.topology)
-    return {
+    changed = sorted(n for n in old_nodes.keys() & new_nodes.keys() if old_nodes[n] != new_nodes[n])
+    diff: dict[str, Any] = {
         "added_nodes": sorted(new_nodes.keys() - old_nodes.keys()),
         "removed_nodes": sorted(old_nodes.keys() - new_nodes.keys()),
-        "changed_nodes": sorted(
-            n for n in old_nodes.keys() & new_nodes.keys() if old_nodes[n] != new_nodes[n]
-        ),
+        "changed_nodes": changed,
         "added_edges": sorted(list(e) for e in new_edges - old_edges),
         "removed_edges": sorted(list(e) for e in old_edges - new_edges),
+        "reasons": {c.node: list(c.reasons) for c in workload.identity_diff(recorded).changed},
     }
+    diff["compatible"] = bool(changed) and (
+        not any(diff[k] for k in ("added_nodes", "removed_nodes", "added_edges", "removed_edges"))
+        and all(workload.accepts_node_id(n, old_nodes[n]) for n in changed)
+    )
+    return diff
+
+
+def _changed_text(change: dict[str, Any]) -> str:
+    reasons = change.get("reasons") or {}
+    named = [
+        f"{n} ({', '.join(reasons[n])})" if reasons.get(n) else n for n in change["changed_nodes"]
+    ]
+    return printable(", ".join(named)) or "none"
 
 
 def resume_run(
@@ -301,9 +322,16 @@ def resume_run(
         entries = _read_checked(ledger, run_id, action="resumed")
         rebuilt = rebuild(parse_entry(e) for e in entries)
         if rebuilt.finished:
+            if input is not None:
+                raise RunConflictError(
+                    f"run {printable(run_id)} has already ended ({rebuilt.status}): the input "
+                    "given to resume it was not recorded and changes nothing. Start a new run, "
+                    "or fork this one (workload.fork / codon fork) to decide differently"
+                )
             for close in closers:
                 close()
             return _report_from(entries, rebuilt)
+        input = resume_input(rebuilt, input)
         started = rebuilt.started
         recorded_logic = (started.get("workload") or {}).get("logic_id")
         change: dict[str, Any] | None = None
@@ -313,16 +341,18 @@ def resume_run(
                 "to": workload.logic_id,
                 **logic_diff(started, workload),
             }
-            if not allow_logic_change:
+            if not allow_logic_change and not change["compatible"]:
                 raise LogicChangedError(
                     f"run {run_id} was recorded with logic id {str(recorded_logic)[:12]}…, this "
                     f"workload's logic id is {workload.logic_id[:12]}… (changed nodes: "
-                    f"{', '.join(change['changed_nodes']) or 'none'}; added: "
+                    f"{_changed_text(change)}; added: "
                     f"{', '.join(change['added_nodes']) or 'none'}; removed: "
                     f"{', '.join(change['removed_nodes']) or 'none'}; edges added "
                     f"{change['added_edges'] or 'none'}, "
                     f"removed {change['removed_edges'] or 'none'}). "
-                    "Resume with the code that started it, or pass allow_logic_change=True "
+                    "Resume with the code that started it, check the new code against the run "
+                    "with `codon runs check-upgrade`, declare reviewed changes with "
+                    "add_node(..., compatible_with=[old id]), or pass allow_logic_change=True "
                     "(recorded in the ledger)"
                 )
         limits = started.get("limits") or {}
@@ -382,6 +412,28 @@ def _adopt(run: Run, entries: list[bytes], rebuilt: RebuiltRun) -> None:
     run.started_us = rebuilt.started_us
 
 
+def resume_input(rebuilt: RebuiltRun, given: Any) -> Any:
+    """The input a resume hands the paused node: ``given``, else (``None``: no input) the
+    interrupt's declared default; a run that waits for an input with neither is refused
+    before anything is written (``InputRequiredError``). To answer ``None`` on purpose,
+    declare ``default=None`` on the interrupt."""
+    interrupt = rebuilt.interrupt if rebuilt.status == "interrupted" else None
+    waiting = interrupt is not None and interrupt.get("kind") == "interrupt"
+    if given is not None:
+        return given
+    if not waiting:
+        return None
+    assert interrupt is not None
+    if "default" in interrupt:
+        return revive(interrupt["default"])
+    raise InputRequiredError(
+        f"run {printable(rebuilt.run_id)} waits for an input at node "
+        f"{printable(str(interrupt.get('node')))!r} ({printable(str(interrupt.get('reason')))!r}); "
+        "pass input=... (codon resume RUN_ID --workload MODULE:ATTR --input JSON), or declare "
+        "one with runtime.interrupt(..., default=...). Nothing was recorded"
+    )
+
+
 def check_queue(rebuilt: RebuiltRun, nodes: dict[str, NodeDef]) -> None:
     """Every token the ledger left queued must be for a node of this workload: a ledger that
     names another (recorded by other code, or edited) is refused, naming it."""
@@ -416,6 +468,8 @@ def _record_resumed(
         raise WorkloadRuntimeError(
             f"resume input cannot be recorded ({exc.type_name} at {exc.path}): {exc}"
         ) from exc
+    if actor is not None and run.redact is not None:  # shown to every reader: a value like any
+        actor = run.redact(actor)
     run.rec.append(RUN_RESUMED, now_us(), node, token_id, metadata=prepared, actor=actor)
     run.rec.barrier(status="running")
 

@@ -22,7 +22,6 @@ lapsed owner from writing in any case.
 from __future__ import annotations
 
 import itertools
-import logging
 import os
 import threading
 import time
@@ -30,11 +29,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from codon_sdk.errors import LeaseLostError
+from codon_sdk.redaction import get_logger
 from codon_sdk.stores._base import LedgerStore
 
 __all__ = ["HEARTBEAT", "Heartbeat"]
 
-_log = logging.getLogger("codon_sdk")
+_log = get_logger("codon_sdk")
 
 
 @dataclass(slots=True, eq=False)

@@ -41,8 +41,15 @@ from typing import Any
 import orjson
 
 from codon_sdk.errors import CanonicalEncodingError, LedgerError
-from codon_sdk.identity._canonical import TAG, Redact, dumps, json_canonical, prepare
-from codon_sdk.telemetry._redaction import MARKER_PATTERN
+from codon_sdk.identity._canonical import (
+    TAG,
+    Redact,
+    dumps,
+    json_canonical,
+    key_masker,
+    prepare,
+)
+from codon_sdk.redaction import MARKER_PATTERN
 
 __all__ = [
     "REQUEST_VALUE_CAP",
@@ -127,9 +134,14 @@ def _recordable(
             ]
             return items if kind is list else {TAG: "tuple", "v": items}
         if kind is dict and TAG not in value and all(_plain_key(k) for k in value):
+            masker = key_masker(redact)
             return {
                 (k if redact is None else redact(k)): _recordable(
-                    x, redact, f"{path}[{k!r}]", missing, depth + 1
+                    masker[1](x) if masker is not None and masker[0](k) else x,
+                    redact,
+                    f"{path}[{k!r}]",
+                    missing,
+                    depth + 1,
                 )
                 for k, x in value.items()
             }

@@ -16,7 +16,14 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from codon_sdk.errors import CanonicalEncodingError
-from codon_sdk.identity._canonical import TAG, Redact, canonical_bytes, decode, prepare
+from codon_sdk.identity._canonical import (
+    TAG,
+    Redact,
+    canonical_bytes,
+    decode,
+    key_masker,
+    prepare,
+)
 
 __all__ = ["RunState", "apply_change"]
 
@@ -30,7 +37,7 @@ _MISSING = object()
 class RunState(dict[Any, Any]):
     """The per-run shared state dict (see the module docstring)."""
 
-    __slots__ = ("_dirty", "_recorded", "_redact")
+    __slots__ = ("_dirty", "_recorded", "_redact", "_secret_key")
 
     def __init__(
         self, initial: Mapping[Any, Any] | None = None, *, redact: Redact | None = None
@@ -39,6 +46,9 @@ class RunState(dict[Any, Any]):
         self._dirty: set[Any] = set()
         self._recorded: dict[Any, Any] = {}
         self._redact = redact
+        masker = key_masker(redact)
+        # numbers under a credential key are masked too: not recorded as they are
+        self._secret_key = None if masker is None else masker[0]
         if initial:
             for key, value in initial.items():
                 dict.__setitem__(self, key, value)
@@ -158,7 +168,10 @@ class RunState(dict[Any, Any]):
                 if old is value or (type(old) is tv and old == value):
                     continue
                 recorded[key] = value
-                if tv is str and self._redact is not None:
+                secret = self._secret_key
+                if (tv is str and self._redact is not None) or (
+                    tv is int and secret is not None and secret(key)
+                ):
                     plain = False
             else:
                 try:

@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import abc
+import inspect
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from codon_sdk.errors import (
     CanonicalEncodingError,
     NodeSpecValidationError,
     WorkloadRegistrationError,
     WorkloadRuntimeError,
+)
+from codon_sdk.identity import (
+    IdentityDiff,
+    IdentityExplanation,
+    diff_parts,
+    explain_node,
+    recorded_identity,
 )
 from codon_sdk.identity._logic import (
     AgentClass,
@@ -25,16 +33,18 @@ from codon_sdk.identity._logic import (
     generate_logic_id,
 )
 from codon_sdk.identity._nodespec import NodeSpec
+from codon_sdk.redaction import Redactor
 from codon_sdk.runtime._drive import run_coroutine, stream_async, stream_sync
 from codon_sdk.runtime._engine import NodeDef
 from codon_sdk.runtime._handle import is_async_callable
 from codon_sdk.runtime._launch import RunOptions, new_run, resume_run
+from codon_sdk.runtime._options import check_extras, check_options
 from codon_sdk.runtime._policy import RetryPolicy
 from codon_sdk.runtime._recorder import DEFAULT_MAX_EVENT_BYTES
 from codon_sdk.runtime._records import ENTRY_ORIGIN, StreamEvent
+from codon_sdk.runtime._recover import Recovered, recover_runs
 from codon_sdk.runtime._report import ExecutionReport
 from codon_sdk.stores._base import LedgerStore
-from codon_sdk.telemetry._redaction import Redactor
 
 if TYPE_CHECKING:  # pragma: no cover
     from codon_sdk.replay._replay import ReplayReport
@@ -141,6 +151,12 @@ class CodonWorkload(Workload):
         self._nodes: dict[str, NodeDef] = {}
         self._edges: set[tuple[str, str]] = set()
         self._logic_id: str | None = None
+        self._identity: IdentityExplanation | None = None
+        self._compatible: dict[str, frozenset[str]] = {}
+
+    #: Whether nodes are called as ``fn(message, *, runtime, context)`` (checked at
+    #: ``add_node``); an adapter whose framework calls the nodes itself sets it False.
+    node_calling_convention: ClassVar[bool] = True
 
     # ------------------------------------------------------------------ registration
 
@@ -155,12 +171,17 @@ class CodonWorkload(Workload):
         model_version: str | None = None,
         retry: RetryPolicy | int | None = None,
         timeout: float | None = None,
+        compatible_with: Iterable[str | NodeSpec] = (),
     ) -> NodeSpec:
         """Register ``function(message, *, runtime, context)`` as node ``name``; return its spec.
 
         ``retry`` (a :class:`RetryPolicy`, or an int: that many attempts with the
         default backoff) and ``timeout`` (seconds per attempt) shape how the node
         runs; they are execution settings, not part of the node's identity.
+        ``compatible_with`` names earlier NodeSpec ids of this node (or their specs)
+        whose behaviour a reviewed change kept: paused and crashed runs recorded with
+        one of them resume on this code without ``allow_logic_change`` (the ledger
+        records the change all the same).
         """
         if not isinstance(name, str) or not name.strip():
             raise WorkloadRegistrationError(f"node name must be a non-empty string, got {name!r}")
@@ -176,6 +197,8 @@ class CodonWorkload(Workload):
                 f"a node named {name!r} is already registered in workload {self._name!r}; "
                 "node names must be unique"
             )
+        if self.node_calling_convention:
+            _check_node_signature(name, function)
         try:
             spec = NodeSpec(
                 name,
@@ -195,7 +218,9 @@ class CodonWorkload(Workload):
             retry=_retry_policy(name, retry),
             timeout=_timeout(name, timeout),
         )
+        self._compatible[name] = _compatible_ids(name, compatible_with)
         self._logic_id = None
+        self._identity = None
         return spec
 
     def add_edge(self, source_name: str, destination_name: str) -> None:
@@ -210,6 +235,8 @@ class CodonWorkload(Workload):
             self._edges.add((source_name, destination_name))
             self._nodes[source_name].successors.add(destination_name)
             self._logic_id = None
+            self._identity = None
+        self._identity = None
 
     # ------------------------------------------------------------------ identity
 
@@ -269,6 +296,41 @@ class CodonWorkload(Workload):
     def node_spec(self, name: str) -> NodeSpec:
         return self._nodes[name].spec
 
+    def accepts_node_id(self, name: str, node_id: object) -> bool:
+        """True when a run recorded with NodeSpec id ``node_id`` for node ``name`` may run
+        on this code: the same id, or one the node declared in ``compatible_with``."""
+        node = self._nodes.get(name)
+        return (
+            node is not None
+            and isinstance(node_id, str)
+            and (node_id == node.spec.id or node_id in self._compatible.get(name, ()))
+        )
+
+    def explain_identity(self) -> IdentityExplanation:
+        """What went into the logic id: per node its id and every part of it (code,
+        signature, schemas, model, each constant, helper and local type it reads), each
+        with a short digest; ``str()`` prints it, ``.diff(other)`` compares two versions."""
+        if self._identity is None:
+            self._identity = IdentityExplanation(
+                workload=self.agent_class_id,
+                logic_id=self.logic_id,
+                nodes=tuple(explain_node(name, n.spec, n.fn) for name, n in self._nodes.items()),
+                edges=tuple(sorted(self._edges)),
+            )
+        return self._identity
+
+    def identity_diff(self, recorded: Mapping[str, Any]) -> IdentityDiff:
+        """What changed from a run's recorded logic (its ``run_started`` payload) to this
+        workload's, node by node with reasons; runs recorded before parts were kept name
+        changed nodes with an unknown reason."""
+        mine = self.explain_identity()
+        return diff_parts(
+            *recorded_identity(recorded),
+            mine.logic_id,
+            {n.node: (n.id, n.digests()) for n in mine.nodes},
+            mine.edges,
+        )
+
     def default_entry_nodes(self) -> list[str]:
         """Nodes with no incoming edge, else every node (registration order)."""
         targets = {t for _, t in self._edges}
@@ -306,9 +368,15 @@ class CodonWorkload(Workload):
         durability: str = "batch",
         timeout: float | None = None,
         lease_ttl: float | None = None,
+        context: Mapping[str, Any] | None = None,
         **context_extras: Any,
     ) -> ExecutionReport:
         """Run the graph on ``payload``; see :meth:`execute`.
+
+        Extra keywords, and the ``context`` mapping, become values of the run's context
+        (``context["key"]`` in nodes); a keyword that looks like a misspelt option
+        (``max_concurency``, ``timout``) is refused with a ``TypeError`` naming the
+        option meant: pass such a context value in ``context=`` instead.
 
         ``store`` (a store or a URL such as ``sqlite:///ledger.db``) makes the run
         durable with the given ``durability`` (``sync``, ``batch``, ``exit``; see
@@ -319,6 +387,11 @@ class CodonWorkload(Workload):
         the run once it has gone unrenewed for that long.
         """
         observer = context_extras.pop("_observer", None)
+        check_extras(context_extras)
+        if context is not None:
+            if not isinstance(context, Mapping):
+                raise TypeError(f"context must be a mapping of names to values, got {context!r}")
+            context_extras = {**dict(context), **context_extras}
         if not self._nodes:
             raise WorkloadRuntimeError(
                 f"workload {self._name!r} has no nodes; register some with add_node() first"
@@ -382,8 +455,12 @@ class CodonWorkload(Workload):
         Activations that completed never run again; one that started but did not
         complete runs again. A run paused by ``runtime.interrupt`` re-enters the
         interrupted node, where ``interrupt`` now returns ``input``; ``actor`` (who
-        approved) and ``input`` are recorded in a ``run_resumed`` event. A finished
-        run's report is returned without running anything. Code whose logic id
+        approved) and ``input`` are recorded in a ``run_resumed`` event. Without
+        ``input`` (or with ``None``), a run paused for one takes the interrupt's
+        declared ``default`` or is refused (``InputRequiredError``); a crashed run
+        needs none. A finished run's
+        report is returned without running anything; given an ``input``, it is refused
+        (``RunConflictError``: a late approval changes nothing). Code whose logic id
         differs from the recorded run's is refused (``LogicChangedError``) unless
         ``allow_logic_change=True``, which the ledger records. ``options`` may set
         ``max_steps``, ``max_concurrency``, ``durability``, ``timeout`` and
@@ -394,9 +471,7 @@ class CodonWorkload(Workload):
         """
         run_options = None
         if options:
-            unknown = set(options) - _RESUME_OPTIONS
-            if unknown:
-                raise TypeError(f"resume() got unexpected options {sorted(unknown)}")
+            check_options(options, _RESUME_OPTIONS, "resume")
             observer = options.pop("_observer", None)
             run_options = RunOptions(observer=observer, **options)
         outcome = resume_run(
@@ -411,6 +486,22 @@ class CodonWorkload(Workload):
         if isinstance(outcome, ExecutionReport):
             return outcome
         return await outcome.execute()
+
+    def recover(self, *, store: str | LedgerStore, **options: Any) -> list[Recovered]:
+        """Resume every *stale* run of this workload in ``store`` (recorded as running, its
+        owner gone: a crash), each once, oldest first; safe to call from several processes
+        at once (each run is claimed by one of them, the others skip it). ``options`` are
+        resume's. Returns what happened to each run (``status`` ``completed``,
+        ``interrupted``, ``failed``..., ``skipped`` when held elsewhere, ``refused`` when
+        its logic changed)."""
+        from codon_sdk.stores import open_store
+
+        ledger = open_store(store) if isinstance(store, str) else store
+        try:
+            return recover_runs(self, ledger, **options)
+        finally:
+            if isinstance(store, str):
+                ledger.close()
 
     def replay(
         self,
@@ -466,9 +557,7 @@ class CodonWorkload(Workload):
         """
         from codon_sdk.replay._replay import fork_run
 
-        unknown = set(options) - _RESUME_OPTIONS
-        if unknown:
-            raise TypeError(f"fork() got unexpected options {sorted(unknown)}")
+        check_options(options, _RESUME_OPTIONS, "fork")
         run_options = RunOptions(**options)
         run_options.validate()
         return run_coroutine(
@@ -584,8 +673,13 @@ class CodonWorkload(Workload):
             },
             "deployment_id": context["deployment_id"],
             "nodes": {
-                name: {"id": n.spec.id, "role": n.spec.role, "code_hash": n.spec.code_hash}
-                for name, n in self._nodes.items()
+                n.node: {
+                    "id": n.id,
+                    "role": self._nodes[n.node].spec.role,
+                    "code_hash": n.code_hash,
+                    "parts": n.digests(),
+                }
+                for n in self.explain_identity().nodes
             },
             "edges": [list(e) for e in sorted(self._edges)],
             "entry_nodes": entries,
@@ -626,6 +720,44 @@ def _run_id(run_id: str | None) -> str:
     if any(not ch.isprintable() for ch in run_id):
         raise ValueError(f"run_id must contain printable characters only, got {run_id!r}")
     return run_id
+
+
+def _check_node_signature(name: str, function: Callable[..., Any]) -> None:
+    """A node is called as ``fn(message, runtime=..., context=...)``: say so at registration
+    rather than with a raw ``TypeError`` in the middle of a run."""
+    try:
+        sig = inspect.signature(function)
+    except (TypeError, ValueError):  # a builtin without a signature: it will tell at run time
+        return
+    try:
+        sig.bind(None, runtime=None, context=None)
+    except TypeError as exc:
+        shown = getattr(function, "__name__", type(function).__name__)
+        raise WorkloadRegistrationError(
+            f"node {name!r}: {shown}{sig} cannot be called as a node ({exc}). A node takes the "
+            "message and two keyword arguments: def "
+            f"{shown if shown.isidentifier() else 'node'}(message, *, runtime, context): ...; "
+            "for a LangGraph graph, use LangGraphWorkloadAdapter.from_langgraph"
+        ) from None
+
+
+def _compatible_ids(node: str, given: Iterable[str | NodeSpec]) -> frozenset[str]:
+    if isinstance(given, (str, NodeSpec)):
+        given = [given]
+    ids: set[str] = set()
+    for item in given:
+        node_id = item.id if isinstance(item, NodeSpec) else item
+        if (
+            not isinstance(node_id, str)
+            or len(node_id) != 64
+            or any(c not in "0123456789abcdef" for c in node_id)
+        ):
+            raise WorkloadRegistrationError(
+                f"compatible_with of node {node!r} takes NodeSpec ids (64 lower-case hex digits, "
+                f"as `codon identity` prints them) or NodeSpecs, got {item!r}"
+            )
+        ids.add(node_id)
+    return frozenset(ids)
 
 
 def _actor(actor: str | None) -> str | None:

@@ -224,6 +224,7 @@ class ListRuns:
     status: str | None = None
     workload_name: str | None = None
     limit: int | None = None
+    logic_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -475,9 +476,10 @@ class LedgerStore(abc.ABC):
         status: str | None = None,
         workload_name: str | None = None,
         limit: int | None = None,
+        logic_id: str | None = None,
     ) -> list[RunInfo]:
         result: list[RunInfo] = self.execute(
-            ListRuns(status=status, workload_name=workload_name, limit=limit)
+            ListRuns(status=status, workload_name=workload_name, limit=limit, logic_id=logic_id)
         )
         return result
 
@@ -545,9 +547,10 @@ class LedgerStore(abc.ABC):
         status: str | None = None,
         workload_name: str | None = None,
         limit: int | None = None,
+        logic_id: str | None = None,
     ) -> list[RunInfo]:
         result: list[RunInfo] = await self.aexecute(
-            ListRuns(status=status, workload_name=workload_name, limit=limit)
+            ListRuns(status=status, workload_name=workload_name, limit=limit, logic_id=logic_id)
         )
         return result
 

@@ -150,6 +150,7 @@ class MemoryStore(LedgerStore):
             for r in self._runs.values()
             if (op.status is None or r.status == op.status)
             and (op.workload_name is None or r.workload_name == op.workload_name)
+            and (op.logic_id is None or r.logic_id == op.logic_id)
         ]
         runs.sort(key=lambda r: (r.started_us, r.run_id), reverse=True)
         return runs if op.limit is None else runs[: op.limit]

@@ -23,7 +23,6 @@ failing sink is logged (once per sink) and never fails a run.
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import pathlib
 import threading
@@ -42,13 +41,14 @@ from codon_sdk.ledger._checkpoint import (
 from codon_sdk.ledger._merkle import leaf_hash
 from codon_sdk.ledger._merkle import root as merkle_root
 from codon_sdk.ledger._note import Ed25519Signer, Note, Signer
+from codon_sdk.redaction import get_logger
 
 if TYPE_CHECKING:  # pragma: no cover
     from codon_sdk.stores._base import LedgerStore
 
 __all__ = ["CheckpointSink", "FileCheckpointSink", "Notary", "run_folder", "sign_runs_log"]
 
-_log = logging.getLogger("codon_sdk")
+_log = get_logger("codon_sdk")
 
 
 class CheckpointSink(Protocol):

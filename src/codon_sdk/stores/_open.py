@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 from typing import Any, Final
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from codon_sdk.errors import InvalidStoreURLError
+from codon_sdk.redaction import default_redactor, is_credential_key
 from codon_sdk.stores._base import LedgerStore
 from codon_sdk.stores._notary import Notary
 
@@ -23,17 +24,33 @@ def default_ledger_url() -> str:
 
 
 def mask_url(url: str) -> str:
-    """The URL with its password replaced by ``***`` (safe for messages and logs)."""
+    """The URL with its password (in the user info, or a query parameter such as
+    ``?password=`` or ``sslpassword=``) replaced by ``***``, then through the default
+    redaction policy: safe for messages, logs and ``store.url``."""
     try:
         parts = urlsplit(url)
+        port = f":{parts.port}" if parts.port else ""
     except ValueError:
         return "<unparseable URL>"
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    return urlunsplit((parts.scheme, f"{user}:***@{host}{port}", parts.path, parts.query, ""))
+    query = _masked_query(parts.query)
+    if parts.password is not None:
+        user = parts.username or ""
+        host = parts.hostname or ""
+        url = urlunsplit((parts.scheme, f"{user}:***@{host}{port}", parts.path, query, ""))
+    elif query != parts.query:
+        url = urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+    return default_redactor().redact_text(url)
+
+
+def _masked_query(query: str) -> str:
+    """``query`` with the value of every parameter named like a credential as ``***``."""
+    if not query:
+        return query
+    pairs = []
+    for pair in query.split("&"):
+        name, eq, _ = pair.partition("=")
+        pairs.append(f"{name}=***" if eq and is_credential_key(unquote(name)) else pair)
+    return "&".join(pairs)
 
 
 def open_store(url: str | LedgerStore, *, notary: Any = _FROM_ENV, **options: Any) -> LedgerStore:

@@ -25,6 +25,7 @@ from codon_sdk.errors import (
     StoreCorruptError,
     StoreError,
 )
+from codon_sdk.redaction import get_logger
 from codon_sdk.stores import _schema as schema
 from codon_sdk.stores._base import (
     AppendEntries,
@@ -43,11 +44,14 @@ from codon_sdk.stores._base import (
     start_leaf,
 )
 from codon_sdk.stores._open import mask_url
+from codon_sdk.stores._roles import owns_ledger_sql
 from codon_sdk.stores._sql import SQLStore
 
-__all__ = ["PostgresStore"]
+__all__ = ["PostgresStore", "connect_admin", "migrate_as_admin"]
 
 _Conn = psycopg.Connection[Any]
+_log = get_logger("codon_sdk")
+_warned_owner: set[str] = set()  # store URLs whose owner role was warned about
 
 _COLUMNS: Final = ", ".join(schema.RUN_COLUMNS)
 _SELECT_RUN: Final = f"SELECT {_COLUMNS} FROM {schema.RUNS_TABLE} WHERE run_id = %s"
@@ -134,6 +138,13 @@ class PostgresStore(SQLStore):
         try:  # one direct connection first: its errors say why the server is unreachable
             with psycopg.connect(conninfo, **kwargs) as conn:
                 self._migrate(conn)
+                self._check_role(conn)
+        except pg_errors.InsufficientPrivilege as exc:
+            raise StoreError(
+                f"the role connected to {self.url} may not migrate the ledger schema "
+                f"({self._scrub(str(exc).strip())}): open the store once as the owner role, "
+                "or run `codon db grant` again after upgrading (see the PostgreSQL guide)"
+            ) from exc
         except psycopg.Error as exc:
             raise self._error(exc, "open the ledger") from exc
         self._pool: ConnectionPool[_Conn] = ConnectionPool(
@@ -186,6 +197,21 @@ class PostgresStore(SQLStore):
                 f"{where} says it has schema {schema.SCHEMA_VERSION} but lacks the table(s) "
                 f"{', '.join(missing)}; restore them from a backup, or use a new database"
             )
+
+    def _check_role(self, conn: _Conn) -> None:
+        """Warn (once per URL and process) when the connected role owns the tables or is a
+        superuser: it could disable the append-only triggers and rewrite events."""
+        row = conn.execute(owns_ledger_sql).fetchone()
+        if row is None or not row[0] or self.url in _warned_owner:
+            return
+        _warned_owner.add(self.url)
+        _log.warning(
+            "the ledger %s is opened by a role that owns its tables or is a superuser, so it "
+            "could disable the append-only triggers and rewrite events; connect the "
+            "application as a role with least privilege (codon db grant, see the PostgreSQL "
+            "guide)",
+            self.url,
+        )
 
     def _version(self, conn: _Conn) -> int:
         row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (schema.META_TABLE,)).fetchone()
@@ -406,3 +432,28 @@ def _conninfo(url: str, masked: str, scrub: Callable[[str], str]) -> str:
                 "1 to 65535; expected postgresql://user:password@host:port/dbname"
             )
     return conninfo
+
+
+def connect_admin(url: str) -> _Conn:
+    """A plain autocommit connection to ``url`` (for ``codon db grant``); errors are masked."""
+    secrets = _passwords(url)
+    masked = _masked(url, secrets)
+
+    def scrub(text: str) -> str:
+        for secret in secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    try:
+        return psycopg.connect(_conninfo(url, masked, scrub), autocommit=True, connect_timeout=5)
+    except psycopg.Error as exc:
+        raise StoreConnectionError(
+            f"cannot connect to {masked}: {scrub(str(exc).strip())}"
+        ) from exc
+
+
+def migrate_as_admin(url: str) -> None:
+    """Create or migrate the ledger tables through ``url`` (an admin role, about to hand
+    them to an owner role: no warning that it owns them)."""
+    _warned_owner.add(_masked(url, _passwords(url)))
+    PostgresStore(url, min_size=0, max_size=1).close()

@@ -391,6 +391,9 @@ def list_query(op: ListRuns, placeholder: str) -> tuple[str, tuple[object, ...]]
     if op.workload_name is not None:
         clauses.append(f"workload_name = {placeholder}")
         params.append(op.workload_name)
+    if op.logic_id is not None:
+        clauses.append(f"logic_id = {placeholder}")
+        params.append(op.logic_id)
     where = " WHERE " + " AND ".join(clauses) if clauses else ""
     sql = f"SELECT {', '.join(RUN_COLUMNS)} FROM {RUNS_TABLE}{where}{LIST_ORDER}"
     if op.limit is not None and op.limit >= 0:

@@ -27,7 +27,6 @@ made-up zero) and logs one warning per model name.
 
 from __future__ import annotations
 
-import logging
 import math
 import re
 import threading
@@ -36,6 +35,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from codon_sdk.errors import ConfigurationError
+from codon_sdk.redaction import get_logger
 
 __all__ = [
     "DEFAULT_PRICES",
@@ -47,7 +47,7 @@ __all__ = [
     "set_model_price",
 ]
 
-_log = logging.getLogger("codon_sdk.telemetry.cost")
+_log = get_logger("codon_sdk.telemetry.cost")
 _PER_TOKENS = 1_000_000
 _DATE_SUFFIX = re.compile(r"-(?:\d{4}-\d{2}-\d{2}|\d{4})$")
 

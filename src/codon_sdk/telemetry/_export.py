@@ -41,6 +41,7 @@ except ImportError as err:  # pragma: no cover - exercised without the extra
         'Exporting Codon telemetry needs the OpenTelemetry SDK: pip install "codon-sdk[otel]"'
     ) from err
 
+from codon_sdk.redaction import get_logger
 from codon_sdk.telemetry._setup_config import ExportTarget, display_endpoint
 
 __all__ = [
@@ -54,7 +55,7 @@ __all__ = [
     "make_span_exporter",
 ]
 
-_log = logging.getLogger("codon_sdk.telemetry")
+_log = get_logger("codon_sdk.telemetry")
 
 COOLDOWN_SECONDS = 5.0
 _REASON_LIMIT = 240

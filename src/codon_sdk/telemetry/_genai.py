@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import enum
-import logging
 import os
 import threading
 import time
@@ -37,6 +36,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from codon_sdk._version import __version__
+from codon_sdk.redaction import get_logger
 from codon_sdk.telemetry._attributes import CodonLedgerAttributes as L
 from codon_sdk.telemetry._attributes import GenAIAttributes as G
 from codon_sdk.telemetry._cost import PRICES, PriceTable
@@ -63,7 +63,7 @@ __all__ = [
     "scrub",
 ]
 
-_log = logging.getLogger("codon_sdk.telemetry")
+_log = get_logger("codon_sdk.telemetry")
 
 TRACER_NAME = "codon_sdk.gen_ai"
 CAPTURE_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
@@ -538,6 +538,11 @@ class GenAICall:
         span = self._span
         if kind is not None:
             span.set_attribute(G.ERROR_TYPE.value, kind)
+            if description:  # an error message may echo credentials: the redaction policy
+                from codon_sdk.runtime._handle import current_redact
+
+                redact = current_redact()
+                description = description if redact is None else redact(description)
             span.set_status(Status(StatusCode.ERROR, description or kind))
         span.end()
         if self._served:

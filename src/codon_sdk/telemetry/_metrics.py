@@ -22,7 +22,6 @@ and never raises: a metric that cannot be recorded is logged and dropped.
 
 from __future__ import annotations
 
-import logging
 import threading
 import weakref
 from collections.abc import Mapping
@@ -33,6 +32,7 @@ from opentelemetry import metrics
 from opentelemetry.util.types import AttributeValue
 
 from codon_sdk._version import __version__
+from codon_sdk.redaction import get_logger
 from codon_sdk.telemetry._attributes import CodonNodeAttributes as NodeA
 from codon_sdk.telemetry._attributes import GenAIAttributes as G
 from codon_sdk.telemetry._attributes import GenAIMetrics as M
@@ -53,7 +53,7 @@ __all__ = [
     "record_token_usage",
 ]
 
-_log = logging.getLogger("codon_sdk.telemetry")
+_log = get_logger("codon_sdk.telemetry")
 
 METER_NAME = "codon_sdk"
 

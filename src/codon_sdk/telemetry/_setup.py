@@ -9,7 +9,6 @@ protocol, headers, timeouts and resource attributes is described in
 from __future__ import annotations
 
 import atexit
-import logging
 import os
 import threading
 from typing import Literal
@@ -27,6 +26,7 @@ except ImportError as err:  # pragma: no cover - exercised without the extra
         'pip install "codon-sdk[otel]"'
     ) from err
 
+from codon_sdk.redaction import get_logger
 from codon_sdk.telemetry._export import (
     CodonBatchSpanProcessor,
     CodonMetricReader,
@@ -38,7 +38,7 @@ from codon_sdk.telemetry._setup_config import ExportTarget, TelemetrySettings, r
 
 __all__ = ["ProviderMode", "TelemetryHandle", "initialize_telemetry"]
 
-_log = logging.getLogger("codon_sdk.telemetry")
+_log = get_logger("codon_sdk.telemetry")
 
 ProviderMode = Literal["installed", "attached", "private"]
 """``installed``: Codon's provider, set as the global one; ``attached``: Codon's

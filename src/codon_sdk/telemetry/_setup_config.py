@@ -35,7 +35,6 @@ Header values (the API key above all) never appear in a ``repr`` or a log line.
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -45,6 +44,7 @@ from urllib.parse import urlsplit, urlunsplit
 from opentelemetry.util.re import parse_env_headers
 
 from codon_sdk._version import __version__
+from codon_sdk.redaction import get_logger
 
 __all__ = [
     "API_KEY_ENV",
@@ -60,7 +60,7 @@ __all__ = [
     "resolve_settings",
 ]
 
-_log = logging.getLogger("codon_sdk.telemetry")
+_log = get_logger("codon_sdk.telemetry")
 
 Protocol = Literal["grpc", "http/protobuf"]
 Signal = Literal["traces", "metrics"]

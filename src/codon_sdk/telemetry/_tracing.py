@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import SpanKind
 
 from codon_sdk.telemetry._attributes import CodonBaseAttributes as Base
 from codon_sdk.telemetry._attributes import CodonLedgerAttributes as L
@@ -24,6 +24,7 @@ from codon_sdk.telemetry._attributes import CodonNodeAttributes as NodeA
 from codon_sdk.telemetry._attributes import CodonWorkloadAttributes as W
 from codon_sdk.telemetry._attributes import GenAIAttributes as G
 from codon_sdk.telemetry._attributes import GenAIOperations as Op
+from codon_sdk.telemetry._errors import record_error
 from codon_sdk.telemetry._metrics import instruments, record_node_duration, record_run_cost
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -93,12 +94,20 @@ class RunTracer:
         attrs = dict(self._base)
         attrs[G.OPERATION_NAME.value] = Op.INVOKE_WORKFLOW.value
         attrs[G.WORKFLOW_NAME.value] = name
+        # exceptions are recorded here, redacted: never OpenTelemetry's raw record
         with self._tracer.start_as_current_span(
-            f"invoke_workflow {name}", kind=SpanKind.INTERNAL, attributes=attrs
+            f"invoke_workflow {name}",
+            kind=SpanKind.INTERNAL,
+            attributes=attrs,
+            record_exception=False,
+            set_status_on_exception=False,
         ) as span:
             previous = self._stamp(run, span)
             try:
                 yield span
+            except Exception as exc:
+                record_error(span, exc, run.redact)
+                raise
             finally:
                 self._unstamp(run, previous)
 
@@ -199,9 +208,7 @@ class _NodeSpan:
                     exc = getattr(exc, "error", exc)  # what the node raised, not the wrapper
                 error = type(exc).__qualname__
                 span.set_attribute(G.ERROR_TYPE.value, error)
-                if span.is_recording():
-                    span.record_exception(exc)
-                    span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+                record_error(span, exc, self._run.redact)
         finally:
             try:
                 self._tracer._unstamp(self._run, self._previous)

@@ -9,7 +9,6 @@ delay) never keeps ``stop()`` waiting.
 from __future__ import annotations
 
 import contextlib
-import logging
 import socket
 import sys
 import threading
@@ -19,9 +18,11 @@ from typing import Any
 
 from typing_extensions import Self
 
+from codon_sdk.redaction import get_logger
+
 __all__ = ["LoopbackHTTPServer", "QuietHandler", "Served", "read_body"]
 
-_log = logging.getLogger("codon_sdk.testing")
+_log = get_logger("codon_sdk.testing")
 
 
 class Served:

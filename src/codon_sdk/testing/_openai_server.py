@@ -19,7 +19,6 @@ recording matched, with the request's path, model and hash.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import threading
 import uuid
@@ -28,6 +27,7 @@ from typing import Any
 
 from typing_extensions import Self
 
+from codon_sdk.redaction import get_logger
 from codon_sdk.testing._loopback import LoopbackHTTPServer, QuietHandler, Served, read_body
 from codon_sdk.testing._openai_wire import (
     chat_stream,
@@ -45,7 +45,7 @@ from codon_sdk.testing._recordings import (
 
 __all__ = ["OpenAIProtocolServer"]
 
-_log = logging.getLogger("codon_sdk.testing")
+_log = get_logger("codon_sdk.testing")
 _ENDPOINTS = frozenset({"/v1/chat/completions", "/v1/responses", "/v1/embeddings"})
 _STREAMABLE = frozenset({"/v1/chat/completions", "/v1/responses"})
 

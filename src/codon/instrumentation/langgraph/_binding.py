@@ -246,7 +246,7 @@ class GraphBinding:
     def _spans(self, run: Run) -> RunSpans | None:
         """The invocation's spans, or None when nothing would record them (no SDK, sampled
         out): then ledger events carry no trace ids and node spans are not even built."""
-        spans = RunSpans(run.context) if self.workload.enable_tracing else None
+        spans = RunSpans(run.context, run.redact) if self.workload.enable_tracing else None
         if spans is not None:
             thread = run.context.get("conversation_id")
             spans.start_run(

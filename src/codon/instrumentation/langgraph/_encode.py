@@ -26,16 +26,16 @@ rebuild the objects.
 
 from __future__ import annotations
 
-import logging
 from typing import Any, Final
 
 from codon_sdk.errors import CanonicalEncodingError
 from codon_sdk.identity._canonical import MAX_DEPTH, prepare, type_path
+from codon_sdk.redaction import get_logger
 
 __all__ = ["MARKER", "recordable", "recordable_value"]
 
 MARKER: Final = "$langgraph"
-_log = logging.getLogger("codon.instrumentation.langgraph")
+_log = get_logger("codon.instrumentation.langgraph")
 _PLAIN = (str, int, float, bool, type(None))
 _warned: set[tuple[str, str]] = set()
 

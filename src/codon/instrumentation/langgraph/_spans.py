@@ -10,11 +10,11 @@ token usage and cost of the LLM calls recorded in the activation.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import Span, SpanKind
 
 from codon_sdk.identity._nodespec import NodeSpec
 from codon_sdk.telemetry._attributes import CodonGraphAttributes as GraphA
@@ -22,6 +22,7 @@ from codon_sdk.telemetry._attributes import CodonLedgerAttributes as L
 from codon_sdk.telemetry._attributes import CodonNodeAttributes as NodeA
 from codon_sdk.telemetry._attributes import GenAIAttributes as G
 from codon_sdk.telemetry._attributes import GenAIOperations as Op
+from codon_sdk.telemetry._errors import record_error
 from codon_sdk.telemetry._tracing import TRACER_NAME, run_attributes
 
 __all__ = ["RunSpans", "UsageTotals", "node_attributes"]
@@ -78,9 +79,10 @@ def node_attributes(spec: NodeSpec) -> dict[str, Any]:
 class RunSpans:
     """Opens the spans of one invocation of an adapted graph."""
 
-    __slots__ = ("_base", "_root", "_tracer")
+    __slots__ = ("_base", "_redact", "_root", "_tracer")
 
-    def __init__(self, context: dict[str, Any]) -> None:
+    def __init__(self, context: dict[str, Any], redact: Callable[[str], str] | None = None) -> None:
+        self._redact = redact  # exceptions reach spans through the run's redaction policy
         from codon_sdk import __version__
 
         self._tracer = trace.get_tracer(TRACER_NAME, __version__)
@@ -111,7 +113,7 @@ class RunSpans:
         root.set_attribute(L.EVENT_COUNT.value, events)
         if error is not None:
             root.set_attribute(G.ERROR_TYPE.value, type(error).__qualname__)
-            root.set_status(Status(StatusCode.ERROR, str(error)))
+            record_error(root, error, self._redact)
         root.end()
         self._root = None
 
@@ -126,8 +128,8 @@ class RunSpans:
             f"codon.node.{spec.name}", context=parent, kind=SpanKind.INTERNAL, attributes=attrs
         )
 
-    @staticmethod
     def end_node(
+        self,
         span: Span,
         status: str,
         seq_end: int,
@@ -139,7 +141,6 @@ class RunSpans:
         if usage is not None:
             span.set_attributes(usage.attributes())
         if error is not None:
-            span.record_exception(error)
             span.set_attribute(G.ERROR_TYPE.value, type(error).__qualname__)
-            span.set_status(Status(StatusCode.ERROR, str(error)))
+            record_error(span, error, self._redact)
         span.end()

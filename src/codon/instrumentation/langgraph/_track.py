@@ -9,14 +9,15 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar, cast
 
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import SpanKind
 
 from codon.instrumentation.langgraph._context import current_activation
 from codon.instrumentation.langgraph._spans import node_attributes
 from codon_sdk.identity._nodespec import NodeSpec
-from codon_sdk.runtime._handle import current_runtime
+from codon_sdk.runtime._handle import current_redact, current_runtime
 from codon_sdk.telemetry._attributes import CodonBaseAttributes as Base
 from codon_sdk.telemetry._attributes import GenAIAttributes as G
+from codon_sdk.telemetry._errors import record_error
 from codon_sdk.telemetry._tracing import TRACER_NAME, run_attributes
 
 __all__ = ["track_node"]
@@ -96,12 +97,12 @@ def _node_span(spec: NodeSpec) -> Iterator[None]:
         f"codon.node.{spec.name}",
         kind=SpanKind.INTERNAL,
         attributes=attrs,
-        record_exception=True,
+        record_exception=False,  # raw: recorded below through the redaction policy
         set_status_on_exception=False,
     ) as span:
         try:
             yield
         except Exception as exc:
             span.set_attribute(G.ERROR_TYPE.value, type(exc).__qualname__)
-            span.set_status(Status(StatusCode.ERROR, str(exc)))
+            record_error(span, exc, current_redact())
             raise

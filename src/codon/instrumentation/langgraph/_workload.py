@@ -43,6 +43,8 @@ class LangGraphWorkload(CodonWorkload):
     included) and the entry nodes.
     """
 
+    node_calling_convention = False  # LangGraph calls the nodes, with its own state
+
     def __init__(
         self,
         *,

@@ -15,7 +15,6 @@ calls are traced only.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +23,7 @@ from opentelemetry import metrics, trace
 
 import openai
 from codon_sdk.errors import ReplayError
+from codon_sdk.redaction import get_logger
 from codon_sdk.runtime._handle import EffectSlot, current_runtime
 from codon_sdk.telemetry._genai import (
     GenAICall,
@@ -61,7 +61,7 @@ from ._stream import (
 
 __all__ = ["Config", "Patch", "acall", "call"]
 
-_log = logging.getLogger("codon.instrumentation.openai")
+_log = get_logger("codon.instrumentation.openai")
 _RAW_HEADER = "x-stainless-raw-response"
 _REQUEST_AT = "llm.request"  # where the llm metadata holds the request (effect_slot)
 

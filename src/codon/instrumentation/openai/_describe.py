@@ -16,6 +16,7 @@ from typing import Any
 
 from opentelemetry.util.types import AttributeValue
 
+from codon_sdk.redaction import Redactor
 from codon_sdk.runtime._handle import current_redact
 from codon_sdk.telemetry._attributes import GenAIAttributes as G
 from codon_sdk.telemetry._genai import (
@@ -72,8 +73,11 @@ class ResponseInfo:
 def _dumps(value: Any, secrets: tuple[str, ...]) -> str:
     """Message content for a span: scrubbed of the client's secrets, then through the same
     redaction policy as the ledger (so a masked secret has the same marker in both)."""
-    text = scrub(json.dumps(value, ensure_ascii=False, default=str), secrets)
     redact = current_redact()
+    policy = getattr(redact, "__self__", None)  # the Redactor: values under credential keys
+    if isinstance(policy, Redactor):
+        value = policy.redact_value(value)
+    text = scrub(json.dumps(value, ensure_ascii=False, default=str), secrets)
     return text if redact is None else redact(text)
 
 

@@ -19,13 +19,14 @@ error if the stream had failed; they support iteration, ``with`` and
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
 from typing_extensions import Self
+
+from codon_sdk.redaction import get_logger
 
 __all__ = [
     "AsyncReplayStream",
@@ -37,7 +38,7 @@ __all__ = [
     "StreamEnd",
 ]
 
-_log = logging.getLogger("codon.instrumentation.openai")
+_log = get_logger("codon.instrumentation.openai")
 
 OnEnd = Callable[[list[Any], str, "BaseException | None"], None]
 

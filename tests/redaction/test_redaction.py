@@ -20,8 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.util.types import AttributeValue
 
-from codon_sdk.telemetry import _redaction
-from codon_sdk.telemetry._redaction import (
+from codon_sdk.redaction import (
     ALL_DETECTORS,
     DEFAULT_DETECTORS,
     KEY_ENV_VAR,
@@ -30,6 +29,7 @@ from codon_sdk.telemetry._redaction import (
     default_redactor,
     set_default_redactor,
 )
+from codon_sdk.redaction import _redactor as _redaction
 
 KEY = b"test-redaction-key-0123456789abcdef"
 

@@ -14,7 +14,7 @@ import openai
 from tests.instrumentation._openai_support import API_KEY, FRANCE, instrumented
 
 from codon_sdk import CodonWorkload, MemoryStore, check_chain, verify_run
-from codon_sdk.telemetry._redaction import Redactor, set_default_redactor
+from codon_sdk.redaction import Redactor, set_default_redactor
 from codon_sdk.testing import (
     OpenAIProtocolServer,
     bundled_recordings,

@@ -1,70 +1,9 @@
-"""Redaction: one policy that masks secrets before they are hashed into the ledger or reach a span.
-
-A :class:`Redactor` replaces each secret it finds with a marker naming the kind and
-carrying a keyed hash, ``[REDACTED:api_key:3f9a1c2b7d4e]``: under one key the same
-secret gets the same marker in ledger, spans and logs, so records stay correlatable
-while the secret stays unreadable.
-
-================  =======  =====================================================================
-detector (kind)   default  finds
-================  =======  =====================================================================
-``private_key``   on       PEM private key blocks, to the END line or the end of a cut-off key.
-``api_key``       on       ``sk-``/``sk-proj-``/``sk-ant-`` (OpenAI, Anthropic), ``sk_live_``/
-                           ``rk_live_``/``_test_`` (Stripe), ``AKIA``/``ASIA`` (AWS), ``ghp_``/
-                           ``gho_``/``ghu_``/``ghs_``/``ghr_``/``github_pat_`` (GitHub), ``AIza``
-                           (Google), ``xox[abeprs]-`` (Slack); and high-entropy values (16+
-                           characters, two of lower/upper/digit, >= 3 bits per character)
-                           assigned to credential names: ``api_key=``, ``"apiKey": "..."``,
-                           ``X-API-Key:``, ``client_secret``, ``access_token``, ``secret_key``...
-``bearer_token``  on       ``Authorization:`` credentials (``Bearer``/``Basic``/``Token``, in
-                           lower, capitalised or upper case); bare ``Bearer``/``BEARER`` + a 16+
-                           character token with letters and digits; bare ``Basic`` + base64 of
-                           printable ``user:password``; bare JWTs (``eyJ...`` ``.eyJ...`` ``.sig``).
-``card_number``   off      13-19 digits starting 2-6, alone or in space/dash groups of 3+,
-                           passing the Luhn check.
-``email``         off      ASCII e-mail addresses.
-================  =======  =====================================================================
-
-E-mail addresses and card numbers are off by default because they are personal data,
-not credentials: some users must keep them (whom a support agent answered is the audit
-trail), others must drop them (GDPR, PCI DSS); ``Redactor(detectors=ALL_DETECTORS)``
-turns them on. Credentials never belong in a trace, so those detectors are on.
-
-Users add ``patterns={"employee_id": r"EMP-\\d{6}"}`` (compiled once; with a group named
-``secret`` only that group is masked) and ``callables=[fn]``, ``fn(text)`` returning
-``(start, end, kind)`` for each secret ``text[start:end]``. Overlapping findings merge
-into one marker; on equal spans the earlier detector in the table wins, then patterns,
-then callables.
-
-The hash is HMAC-SHA256 of the secret's UTF-8 bytes (card numbers as their digits,
-e-mail addresses in lower case, so formatting does not break correlation), truncated
-to 12 hex digits (48 bits); the kind is not hashed. HMAC is a keyed pseudo-random
-function: without the key a digest says nothing about the secret, and 48 bits are far
-fewer than a credential holds, so not even the key holder can invert it, only test a
-guess (keep the key as secret as the data: a card number can be guessed). Among the
-secrets of one deployment an accidental collision is negligible. The key is ``key=``,
-else the ``CODON_REDACTION_KEY`` environment variable (UTF-8), else a random key per
-process, announced by one logged warning: markers then do not correlate across processes.
-
-Speed: most strings hold no secret. Each built-in rule names characters ("gates") and
-literals ("needles") every text it matches must contain; :meth:`Redactor.redact_text`
-tests those with C-speed substring checks and returns the very same object when none
-is present. User patterns are searched in every string (one that starts with a
-literal, like ``EMP-``, at substring speed); user callables are called on every string.
-
-Markers are never redacted again, and a string is rescanned until nothing more is
-found, so redacting twice equals redacting once. Hooks never break a run: a callable
-that raises or returns malformed spans is logged once (without the text or the
-exception message, either may hold the secret) and its findings are skipped.
-"""
+"""The :class:`Redactor`: a frozen policy applying the detectors to text and JSON-like values."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hmac
 import logging
-import math
 import os
 import re
 import secrets
@@ -76,28 +15,22 @@ from typing import Any, Final, Literal
 
 from opentelemetry.util.types import AttributeValue
 
-__all__ = [
-    "ALL_DETECTORS",
-    "DEFAULT_DETECTORS",
-    "KEY_ENV_VAR",
-    "MARKER_PATTERN",
-    "RedactionCallable",
-    "Redactor",
-    "default_redactor",
-    "set_default_redactor",
-]
+from codon_sdk.redaction._detectors import (
+    BUILTIN,
+    DEFAULT_CREDENTIAL_KEYS,
+    DEFAULT_DETECTORS,
+    KEY_DETECTOR,
+    MARKER_PATTERN,
+    Rule,
+    Span,
+    check_detectors,
+    gate_table,
+)
+from codon_sdk.redaction._keys import KeyVerdicts, mask_whole, normalise_key_names
 
 _log = logging.getLogger("codon_sdk.redaction")
 
-ALL_DETECTORS: Final = ("private_key", "api_key", "bearer_token", "card_number", "email")
-"""Every built-in detector, in priority order (the first wins when two find the same span)."""
-DEFAULT_DETECTORS: Final = ("private_key", "api_key", "bearer_token")
-"""The detectors a plain ``Redactor()`` runs: credentials, never personal data."""
 KEY_ENV_VAR: Final = "CODON_REDACTION_KEY"
-MARKER_PATTERN: Final = re.compile(
-    r"\[REDACTED:(?P<kind>[A-Za-z][A-Za-z0-9_.-]{0,63}):(?P<digest>[0-9a-f]{12})\]"
-)
-"""Matches a redaction marker; ``kind`` and ``digest`` name its parts."""
 
 RedactionCallable = Callable[[str], Iterable[tuple[int, int, str]]]
 """``fn(text)`` -> ``(start, end, kind)`` for each secret ``text[start:end]`` it finds."""
@@ -110,9 +43,8 @@ _MAX_DEPTH = 200  # as deep as the canonical encoder goes
 _KIND = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}\Z")
 _CONTAINERS = (dict, list, tuple, set, frozenset)
 _NO_TEXT = 1 << 62  # a min_len no string reaches
-
-_Span = tuple[int, int]
-
+_CLEAN_LEN = 64  # texts up to this length found clean are remembered (keys, labels, ids)
+_CLEAN_MAX = 8192  # at most this many: the set is emptied when full
 
 # ------------------------------------------------------------------------------ keys
 
@@ -149,214 +81,6 @@ def _resolve_key(key: bytes | str | None) -> tuple[bytes, KeySource]:
     return _per_process_key(), "process"
 
 
-# ------------------------------------------------------------------------- detectors
-
-
-@dataclass(frozen=True, slots=True)
-class _Rule:
-    """One way of finding one kind of secret.
-
-    Every match lies in a text that contains one of ``gates`` (single characters,
-    tested at memchr speed) and, when ``needles`` is not empty, one of ``needles``;
-    no match is shorter than ``min_len``. That is what makes the pre-check sound.
-    """
-
-    gates: frozenset[str]
-    needles: tuple[str, ...]
-    min_len: int
-    find: Callable[[str], Iterator[_Span]]
-
-
-def _rule(
-    gates: str,
-    needles: tuple[str, ...],
-    min_len: int,
-    find: str | Callable[[str], Iterator[_Span]],
-    check: Callable[[str], object] | None = None,
-) -> _Rule:
-    """A rule; ``find`` is a finder or a pattern whose ``secret`` group (or match) is masked."""
-    if not isinstance(find, str):
-        return _Rule(frozenset(gates), needles, min_len, find)
-    rx = re.compile(find, re.ASCII)
-    group: int | str = "secret" if "secret" in rx.groupindex else 0
-
-    def find_matches(text: str) -> Iterator[_Span]:
-        for m in rx.finditer(text):
-            if check is None or check(m.group(group)):
-                yield m.span(group)
-
-    return _Rule(frozenset(gates), needles, min_len, find_matches)
-
-
-_HAS_DIGIT = re.compile(r"[0-9]")
-_CHAR_CLASSES = (re.compile(r"[a-z]"), re.compile(r"[A-Z]"), _HAS_DIGIT)
-
-
-def _letters_and_digits(s: str) -> bool:
-    return _HAS_DIGIT.search(s) is not None and re.search(r"[A-Za-z]", s) is not None
-
-
-def _looks_random(s: str) -> bool:
-    """16+ characters, two of lower/upper/digit, and at least 3 bits of entropy per character."""
-    if len(s) < 16 or sum(1 for rx in _CHAR_CLASSES if rx.search(s) is not None) < 2:
-        return False
-    n, log2 = len(s), math.log2
-    # Shannon entropy: log2(n) - sum(c * log2(c)) / n over the character counts c.
-    return log2(n) - sum([c * log2(c) for c in map(s.count, set(s)) if c > 1]) / n >= 3.0
-
-
-def _basic_credentials(s: str) -> bool:
-    """``s`` is base64 of printable ASCII holding a ``:`` (``user:password``)."""
-    try:
-        raw = base64.b64decode(s, validate=True)
-    except (binascii.Error, ValueError):
-        return False
-    return b":" in raw and all(0x20 <= b < 0x7F for b in raw)
-
-
-_CRED_NAMES = (
-    *("apikey", "apisecret", "apitoken", "secretkey", "secretaccesskey", "clientsecret"),
-    *("accesstoken", "authtoken", "refreshtoken", "sessiontoken"),
-)
-# "=" only as trailing padding: runs between separators stay disjoint, so the scan is linear.
-_ASSIGNED = re.compile(r"\s{0,4}(?:\\?[\"'])?(?P<secret>[\w\-+/.~]{16,}=*)", re.ASCII)
-
-
-def _find_assignments(text: str) -> Iterator[_Span]:
-    """High-entropy values after ``<credential name>`` ``:`` or ``=`` (quotes allowed)."""
-    for sep in ":=":
-        i = text.find(sep)
-        while i >= 0:
-            m = _ASSIGNED.match(text, i + 1)
-            if m is not None:
-                name = text[max(0, i - 40) : i].rstrip(" \t").rstrip("\"'\\").lower()
-                name = name.replace("_", "").replace("-", "")
-                if name.endswith(_CRED_NAMES) and _looks_random(m["secret"]):
-                    yield m.span("secret")
-            i = text.find(sep, i + 1)
-
-
-_TOKEN = r"[\w\-.~+/]"
-_AUTH_REST = re.compile(
-    r"(?:\\?[\"'])?\s{0,4}[:=]\s{0,4}(?:\\?[\"'])?(?:[Bb]earer|BEARER|[Bb]asic|BASIC|[Tt]oken|"
-    r"TOKEN)\s+(?P<secret>" + _TOKEN + r"+=*)",
-    re.ASCII,
-)
-
-
-def _find_auth_headers(text: str) -> Iterator[_Span]:
-    """The credentials of ``Authorization: <scheme> <credentials>`` (also in JSON and dicts)."""
-    for name in ("uthorization", "UTHORIZATION"):
-        i = text.find(name)
-        while i >= 0:
-            m = _AUTH_REST.match(text, i + len(name))
-            if m is not None:
-                yield m.span("secret")
-            i = text.find(name, i + 1)
-
-
-_EMAIL_DOMAIN = re.compile(r"@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){0,8}\.[A-Za-z]{2,24}")
-_EMAIL_LOCAL = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._%+-")
-
-
-def _find_emails(text: str) -> Iterator[_Span]:
-    # Searching from the "@" (a literal) is far faster than from every possible start.
-    for m in _EMAIL_DOMAIN.finditer(text):
-        at = start = m.start()
-        floor = max(0, at - 64)
-        while start > floor and text[start - 1] in _EMAIL_LOCAL:
-            start -= 1
-        too_long = start == floor and start > 0 and text[start - 1] in _EMAIL_LOCAL
-        if start < at and not too_long:
-            yield start, m.end()
-
-
-# 13+ characters of digits, spaces and dashes, from 3 digits in a row: hex ids fail in C.
-_CARD_CANDIDATE = re.compile(r"[0-9]{3}[0-9 -]{9,}[0-9]")
-
-
-def _luhn(digits: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = (ord(ch) - 48) * (2 if i % 2 else 1)
-        total += d - 9 if d > 9 else d
-    return total % 10 == 0
-
-
-def _find_cards(text: str) -> Iterator[_Span]:
-    """The longest valid card numbers among consecutive digit groups, left to right."""
-    raw = text.encode("utf-8", "surrogatepass")
-    if len(raw) - len(raw.translate(None, b"0123456789")) < 13:  # C-speed digit count
-        return
-    for m in _CARD_CANDIDATE.finditer(text):
-        groups: list[tuple[int, str]] = []  # (offset in text, digits)
-        pos = m.start()
-        for g in re.split(r"[ -]", m.group()):
-            groups.append((pos, g))
-            pos += len(g) + 1
-        i = 0
-        while i < len(groups):
-            found, digits = 0, ""
-            for j in range(i, len(groups)):
-                digits += groups[j][1]
-                if len(groups[j][1]) < 3 or len(digits) > 19:
-                    break
-                if len(digits) >= 13 and digits[0] in "23456" and _luhn(digits):
-                    found = j + 1
-            if found:
-                yield groups[i][0], groups[found - 1][0] + len(groups[found - 1][1])
-            i = found or i + 1
-
-
-# A pattern that starts with a literal is searched at substring speed; a leading
-# lookbehind or alternation makes sre try every position, so boundaries are checked
-# by a lookbehind placed after the literal.
-_PEM_BODY = r"[A-Za-z0-9+/=\s\\:,.\-]"
-_PEM_END = r"PRIVATE KEY(?: BLOCK)?-----"
-_PEM = (
-    rf"-----BEGIN[A-Z0-9 ]{{0,40}}{_PEM_END}"
-    rf"(?:{_PEM_BODY}*?-----END[A-Z0-9 ]{{0,40}}{_PEM_END}|{_PEM_BODY}*)"
-)
-_STRIPE = r"(?<![\w-])[sr]k_(?:live|test)_[A-Za-z0-9]{16,}"
-_GITHUB = r"g(?<![\w-]g)(?:h[pousr]_[A-Za-z0-9]{36,}|ithub_pat_\w{22,})"
-_AWS = r"A(?<![A-Za-z0-9]A)(?:KIA|SIA)[A-Z0-9]{16}(?![A-Za-z0-9])"
-_BEARER = rf"B(?<![\w-]B)(?:earer|EARER)\s+(?P<secret>{_TOKEN}{{16,}}=*)"
-_BASIC = r"B(?<![\w-]B)(?:asic|ASIC)\s+(?P<secret>[A-Za-z0-9+/]{4,}={0,2})(?![\w\-+/=])"
-_JWT = r"eyJ(?<![\w-]eyJ)[\w-]{8,}\.eyJ[\w-]{2,}\.[\w-]*"
-_GITHUB_NEEDLES = ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_")
-_BUILTIN: Final[dict[str, tuple[_Rule, ...]]] = {
-    "private_key": (_rule("-", ("-----BEGIN",), 26, _PEM),),
-    "api_key": (
-        _rule("-", ("sk-",), 23, r"sk-(?<![\w-]sk-)[\w-]{20,}", _HAS_DIGIT.search),
-        _rule("-", ("xox",), 15, r"xox(?<![\w-]xox)[abeprs]-[A-Za-z0-9-]{10,}"),
-        _rule("_", ("k_live_", "k_test_"), 24, _STRIPE),
-        _rule("_", _GITHUB_NEEDLES, 33, _GITHUB),
-        _rule("A", ("AKIA", "ASIA"), 20, _AWS),
-        _rule("A", ("AIza",), 39, r"AIza(?<![\w-]AIza)[\w-]{35,}"),
-        _rule(":=", (), 23, _find_assignments),
-    ),
-    "bearer_token": (
-        _rule(":=", ("uthorization", "UTHORIZATION"), 21, _find_auth_headers),
-        _rule("B", ("Bearer", "BEARER"), 23, _BEARER, _letters_and_digits),
-        _rule("B", ("Basic", "BASIC"), 10, _BASIC, _basic_credentials),
-        _rule("J", ("eyJ",), 18, _JWT),
-    ),
-    "card_number": (_rule("23456", (), 13, _find_cards),),
-    "email": (_rule("@", (), 6, _find_emails),),
-}
-
-
-def _gate_table(rules: Iterable[_Rule]) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    """Merge the rules' gates: a gate with no needles (for some rule) suffices on its own."""
-    table: dict[str, set[str] | None] = {}
-    for rule in rules:
-        for gate in rule.gates:
-            if (known := table.setdefault(gate, set())) is not None:
-                table[gate] = known | set(rule.needles) if rule.needles else None
-    alone = tuple((g, ()) for g, n in table.items() if n is None)
-    return alone + tuple((g, tuple(sorted(n))) for g, n in table.items() if n is not None)
-
-
 # -------------------------------------------------------------------------- redactor
 
 
@@ -379,15 +103,20 @@ class Redactor:
     """The built-in detectors this policy runs, in priority order."""
     key_source: KeySource
     """Where the key came from: ``explicit``, ``environment``, ``process`` or ``none``."""
+    credential_keys: tuple[str, ...]
+    """The credential key names (normalised) whose values are masked whole; empty when the
+    ``credential_key`` detector is off."""
+    _verdicts: KeyVerdicts | None  # key -> names a credential, when credential_key is on
     _by_gate: tuple[tuple[str, tuple[int, ...]], ...]  # gate -> indices of its rules
     _callables: tuple[RedactionCallable, ...]
     _extra: bool  # user patterns or callables: scan every string
     _failed: set[int]  # callables whose failure was logged
+    _clean: set[str]  # short texts known to hold no secret
     _gates: tuple[tuple[str, tuple[str, ...]], ...]  # the pre-check
     _key: bytes
     _min_len: int
     _patterns: tuple[tuple[str, re.Pattern[str], int | str], ...]
-    _rules: tuple[tuple[str, _Rule], ...]
+    _rules: tuple[tuple[str, Rule], ...]
 
     def __init__(
         self,
@@ -396,35 +125,41 @@ class Redactor:
         patterns: Mapping[str, str | re.Pattern[str]] | None = None,
         callables: Iterable[RedactionCallable] = (),
         key: bytes | str | None = None,
+        credential_keys: Iterable[str] = DEFAULT_CREDENTIAL_KEYS,
     ) -> None:
-        rules = tuple(
-            (kind, rule) for kind in _check_detectors(detectors) for rule in _BUILTIN[kind]
-        )
+        kinds = check_detectors(detectors)
+        rules = tuple((kind, rule) for kind in kinds for rule in BUILTIN[kind])
+        names = normalise_key_names(credential_keys)
+        verdicts = KeyVerdicts(names) if KEY_DETECTOR in kinds and names else None
         compiled = tuple(_compile_pattern(k, p) for k, p in (patterns or {}).items())
         fns = tuple(callables)
         for i, fn in enumerate(fns):
             if not callable(fn):
                 raise TypeError(f"callables[{i}] is not callable: {fn!r}")
-        self._setup(rules, compiled, fns, *_resolve_key(key))
+        self._setup(rules, compiled, fns, *_resolve_key(key), kinds, verdicts)
 
     @classmethod
     def disabled(cls) -> Redactor:
         """A policy that redacts nothing, for users who must switch redaction off."""
         self = cls.__new__(cls)
-        self._setup((), (), (), b"", "none")
+        self._setup((), (), (), b"", "none", (), None)
         return self
 
     def _setup(
         self,
-        rules: tuple[tuple[str, _Rule], ...],
+        rules: tuple[tuple[str, Rule], ...],
         patterns: tuple[tuple[str, re.Pattern[str], int | str], ...],
         callables: tuple[RedactionCallable, ...],
         key: bytes,
         key_source: KeySource,
+        kinds: tuple[str, ...],
+        verdicts: KeyVerdicts | None,
     ) -> None:
-        gates = _gate_table(rule for _, rule in rules)
+        gates = gate_table(rule for _, rule in rules)
         fields: dict[str, object] = {
-            "detectors": tuple(dict.fromkeys(kind for kind, _ in rules)),
+            "detectors": kinds,
+            "credential_keys": () if verdicts is None else verdicts.names,
+            "_verdicts": verdicts,
             "key_source": key_source,
             "_by_gate": tuple(
                 (g, tuple(i for i, (_, r) in enumerate(rules) if g in r.gates)) for g, _ in gates
@@ -432,6 +167,7 @@ class Redactor:
             "_callables": callables,
             "_extra": bool(patterns or callables),
             "_failed": set(),
+            "_clean": set(),
             "_gates": gates,
             "_key": key,
             "_min_len": min((rule.min_len for _, rule in rules), default=_NO_TEXT),
@@ -470,17 +206,38 @@ class Redactor:
 
     def redact_text(self, text: str) -> str:
         """``text`` with every secret replaced by its marker; ``text`` itself if none."""
+        short = len(text) <= _CLEAN_LEN
+        if short and text in self._clean:  # a key or a value seen before, holding no secret
+            return text
         if len(text) >= self._min_len:
             for gate, needles in self._gates:
                 if gate in text:
                     if not needles:
-                        return self._redact(text, builtin=True)
+                        return self._redact_new(text, short, builtin=True)
                     for needle in needles:
                         if needle in text:
-                            return self._redact(text, builtin=True)
+                            return self._redact_new(text, short, builtin=True)
         if self._extra:
-            return self._redact(text, builtin=False)
+            return self._redact_new(text, short, builtin=False)
+        if short:
+            self._remember_clean(text)
         return text
+
+    def _redact_new(self, text: str, short: bool, *, builtin: bool) -> str:
+        out = self._redact(text, builtin=builtin)
+        if short and out is text:
+            self._remember_clean(text)
+        return out
+
+    def _remember_clean(self, text: str) -> None:
+        """Remember a short text that holds no secret (never one that does: the set must
+        not keep secrets alive); not with user callables, which may not be pure."""
+        if self._callables:
+            return
+        clean = self._clean
+        if len(clean) >= _CLEAN_MAX:
+            clean.clear()
+        clean.add(text)
 
     def redact_value(self, value: Any) -> Any:
         """Redact every string (and dict key) in JSON-like ``value``: dict, list, tuple, set.
@@ -503,6 +260,27 @@ class Redactor:
         Returns ``attributes`` itself when nothing changed, else a new ``dict``.
         """
         return self._dict(attributes, 1, set(), keys=False) if self.enabled else attributes
+
+    def is_credential_key(self, key: object) -> bool:
+        """Whether the value under dict key ``key`` is masked whole (``credential_key``)."""
+        return self._verdicts is not None and self._verdicts[key]
+
+    def mask_whole(self, value: Any) -> Any:
+        """``value`` masked whole, as under a credential key: every string and number in it
+        becomes a ``credential_key`` marker (None, booleans and markers stay)."""
+        if not self.enabled:
+            return value
+        return mask_whole(value, self._whole_marker, self.redact_text)
+
+    def key_masker(self) -> tuple[Callable[[Any], bool], Callable[[Any], Any]] | None:
+        """``(is_credential_key, mask_whole)`` for encoders that walk dicts themselves
+        (the canonical encoder), or None when no key is a credential under this policy."""
+        if self._verdicts is None:
+            return None
+        return self._verdicts.__getitem__, self.mask_whole
+
+    def _whole_marker(self, secret: str) -> str:
+        return self._marker(KEY_DETECTOR, secret)
 
     # ------------------------------------------------------------------ scanning
 
@@ -639,9 +417,13 @@ class Redactor:
 
     def _dict(self, d: Mapping[Any, Any], depth: int, active: set[int], *, keys: bool) -> Any:
         out: dict[Any, Any] | None = None
+        verdicts = self._verdicts if keys else None
         for i, (k, x) in enumerate(d.items()):
             nk = self._walk(k, depth, active) if keys else k
-            nx = self._walk(x, depth, active)
+            if verdicts is not None and verdicts[k]:
+                nx = self.mask_whole(x)
+            else:
+                nx = self._walk(x, depth, active)
             if out is None:
                 if nk is k and nx is x:
                     continue
@@ -672,7 +454,7 @@ class Redactor:
         return frozenset(out) if isinstance(c, frozenset) else set(out)
 
 
-def _outside(s: int, e: int, protected: list[_Span]) -> Iterator[_Span]:
+def _outside(s: int, e: int, protected: list[Span]) -> Iterator[Span]:
     """The parts of ``[s, e)`` outside the (sorted, disjoint) ``protected`` spans."""
     for ps, pe in protected:
         if pe <= s:
@@ -686,17 +468,6 @@ def _outside(s: int, e: int, protected: list[_Span]) -> Iterator[_Span]:
             return
     if s < e:
         yield s, e
-
-
-def _check_detectors(detectors: Iterable[str]) -> tuple[str, ...]:
-    wanted = (detectors,) if isinstance(detectors, str) else tuple(detectors)  # one name
-    for name in wanted:
-        if name not in _BUILTIN:
-            raise ValueError(
-                f"unknown redaction detector {name!r}; choose from {', '.join(ALL_DETECTORS)} "
-                "(add your own with patterns= or callables=)"
-            )
-    return tuple(k for k in ALL_DETECTORS if k in wanted)
 
 
 def _compile_pattern(

@@ -4,22 +4,34 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: demo test lint typecheck pytest docs bench format clean
+.PHONY: demo test lint typecheck pytest docs bench format clean chromium
 
 $(VENV)/.base:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip >/dev/null
 	touch $@
 
-# The runtime install: enough for the demo (core only, embedded SQLite ledger).
+# The runtime install: enough for the demo (core, embedded SQLite ledger) and for looking at
+# its run with `codon ui` (the ui extra: uvicorn and Starlette).
 $(VENV)/.installed: $(VENV)/.base pyproject.toml
-	$(PIP) install -e .
+	$(PIP) install -e ".[ui]"
 	touch $@
 
-# The development install: every extra the test suite exercises.
+# The development install: every extra the test suite exercises, and the browser the run
+# explorer's tests drive (Debian's chromium; Playwright never downloads a browser of its own).
 $(VENV)/.installed-dev: $(VENV)/.base pyproject.toml
 	$(PIP) install -e ".[dev]"
 	touch $@ $(VENV)/.installed
+
+CHROMIUM ?= /usr/bin/chromium
+
+chromium:
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+		echo "installing Debian's chromium for the browser tests"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium \
+		|| { echo "cannot install chromium: run 'apt-get install chromium' as root" >&2; \
+		     [ "$$CI" != "true" ]; }; \
+	fi
 
 demo: $(VENV)/.installed
 	$(PY) examples/research_team.py
@@ -31,7 +43,7 @@ lint: $(VENV)/.installed-dev
 typecheck: $(VENV)/.installed-dev
 	$(PY) -m mypy
 
-pytest: $(VENV)/.installed-dev
+pytest: $(VENV)/.installed-dev chromium
 	$(PY) -m pytest -q
 
 # The documentation site, built strictly (a broken link or reference fails); `mkdocs serve`

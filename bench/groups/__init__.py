@@ -27,6 +27,7 @@ GROUPS: dict[str, str] = {
     "durable": "the loop on a durable SQLite/PostgreSQL ledger vs memory and raw inserts",
     "langgraph_adapter": "LangGraph loop adapted vs unadapted: the adapter's cost per step",
     "verify": "events per second verify_run checks over a 104,002-event SQLite run",
+    "explorer": "run explorer API time: runs pages over 10,000 runs, pages of a 100,002-event run",
     "redaction": "the default redaction policy per activation vs none (and masking)",
     "sealing": "per-activation cost of sealing secrets vs masking them vs no redaction",
     # last: it installs a global SDK tracer provider, which would make every later

@@ -31,7 +31,8 @@ openai and friends are translated at the boundary with ``raise Ours(...) from ex
     ├── ProofError(ValueError)                an inclusion or consistency proof is malformed
     ├── SealingKeyError(RuntimeError)         a sealing key is missing, wrong or its provider failed
     ├── RecordedError(Exception)              a recorded effect's error, raised again on resume
-    └── ReplayError(RuntimeError)             a run cannot be replayed or forked
+    ├── ReplayError(RuntimeError)             a run cannot be replayed or forked
+    └── ExplorerError(ValueError)             the run explorer refused a request or option
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ __all__ = [
     "CheckpointError",
     "CodonError",
     "ConfigurationError",
+    "ExplorerError",
     "InputRequiredError",
     "InvalidStoreURLError",
     "LeaseLostError",
@@ -235,3 +237,16 @@ class RecordedError(CodonError):
 
 class ReplayError(CodonError, RuntimeError):
     """A run cannot be replayed or forked (for example, it is not in the store)."""
+
+
+class ExplorerError(CodonError, ValueError):
+    """The run explorer (``codon ui``, ``codon report``) refused a request or an option.
+
+    ``status`` is the HTTP status the API answers with and ``code`` a stable word for
+    the JSON error body (``bad_request``, ``not_found``...).
+    """
+
+    def __init__(self, message: str, *, status: int = 400, code: str = "bad_request") -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code

@@ -13,7 +13,7 @@ __all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from codon_sdk.cli import _audit, _db, _identity, _operate, _replay, _runs
+    from codon_sdk.cli import _audit, _db, _identity, _operate, _replay, _runs, _ui
 
     parser = argparse.ArgumentParser(
         prog="codon",
@@ -198,6 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     versions.set_defaults(func=_identity.versions_command)
 
     _db.add_db(commands)
+    _ui.add_commands(commands)
     return parser
 
 

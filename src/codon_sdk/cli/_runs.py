@@ -105,6 +105,7 @@ def _show_text(trust: Trust, report: ExecutionReport | None) -> None:
         print("  (what follows is what the database holds, not a verified record)")
     if report is not None:
         print(report.summary())
+    _activations_text(trust)
     print("  ledger:")
     origins: dict[str, str | None] = {}
     for seq, entry in enumerate(trust.entries):
@@ -123,6 +124,59 @@ def _show_text(trust: Trust, report: ExecutionReport | None) -> None:
         actor = f" by {printable(ev.actor)}" if ev.actor else ""
         when = _when(ev.ts)
         print(f"    {ev.seq:>5}  {when}  {printable(ev.type):<16} {who}{token}{actor}")
+
+
+def _short(value: object, width: int = 160) -> str:
+    """A value on one line, at most ``width`` characters, every character shown safely."""
+    if isinstance(value, dict) and value.get("$clipped"):
+        text = f"{value.get('preview')}… ({value.get('bytes')} bytes)"
+    else:
+        try:
+            text = orjson.dumps(value).decode()
+        except TypeError:
+            text = repr(value)
+    text = printable(text)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _activations_text(trust: Trust) -> None:
+    """Per activation: input, result or error, LLM calls with tokens and cost, interrupts."""
+    from codon_sdk.ui._model import RunView
+    from codon_sdk.ui._views import activation_detail
+
+    view = RunView(trust.report.run_id, trust.entries, trust.report)
+    if not view.activations:
+        return
+    print("  activations:")
+    for act in view.activations:
+        a = activation_detail(view, act.index)
+        took = "" if act.end_us is None else f" {(act.end_us - act.start_us) / 1000:.1f} ms"
+        print(
+            f"    #{act.index:<4} {printable(act.node)} [{printable(act.token_id)}] "
+            f"{act.outcome}{took}{' (resumed)' if act.resumed else ''}"
+        )
+        if a["input"] is not None:
+            print(f"          input   {_short(a['input']['payload'])}")
+        if act.outcome == "completed":
+            print(f"          result  {_short(a['result'])}")
+        if a["error"] is not None:
+            error = a["error"]
+            print(f"          error   {printable(error['error_type'])}: {_short(error['message'])}")
+        for call in a["llm"]:
+            cost = "cost unknown" if call["cost_usd"] is None else f"${call['cost_usd']:.6f}"
+            print(
+                f"          llm     {printable(call['model'])}: {call['input_tokens']} in / "
+                f"{call['output_tokens']} out tokens, {cost}; answer {_short(call['answer'], 100)}"
+            )
+        if a["interrupt"] is not None:
+            ask = a["interrupt"]
+            print(f"          asks    {_short(ask['reason'])}; payload {_short(ask['payload'])}")
+    for approval in view.approvals:
+        print(
+            f"  approved: {printable(approval['actor'] or '(no actor recorded)')} answered "
+            f"{_short(approval['question'])} at seq {approval['seq']} with "
+            f"{_short(approval['input'])}"
+        )
 
 
 def _when(ts: int) -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import threading
 from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
@@ -10,7 +12,14 @@ from codon_sdk.errors import InvalidStoreURLError
 from codon_sdk.stores._base import LedgerStore
 from codon_sdk.stores._notary import Notary
 
-__all__ = ["DEFAULT_LEDGER_URL", "default_ledger_url", "mask_url", "open_store"]
+__all__ = [
+    "DEFAULT_LEDGER_URL",
+    "close_shared",
+    "default_ledger_url",
+    "mask_url",
+    "open_store",
+    "shared_store",
+]
 
 DEFAULT_LEDGER_URL: Final = "sqlite:///.codon/ledger.db"
 _FROM_ENV: Any = object()
@@ -82,3 +91,57 @@ def _open(url: str, options: dict[str, Any]) -> LedgerStore:
     raise InvalidStoreURLError(
         f"unknown ledger store scheme {scheme!r} in {mask_url(url)!r}; expected one of {_SCHEMES}"
     )
+
+
+# --------------------------------------------------------------------------- shared stores
+
+_SHARED: dict[str, tuple[LedgerStore, Any]] = {}
+_SHARED_LOCK = threading.Lock()
+_AT_EXIT: list[Any] = []
+
+
+def shared_store(url: str) -> LedgerStore:
+    """The store this process shares for ``url`` (what ``execute(store=url)`` writes to).
+
+    Opened on first use (notary from the environment, as :func:`open_store`), kept
+    for every later run naming the same URL and closed when the process exits, so a
+    run costs no connect, pool start or schema check. A shared store that was closed,
+    or a SQLite file that was replaced or removed since, is opened again. ``memory://``
+    is never shared (each URL opens a new, empty store).
+    """
+    if not isinstance(url, str) or url.lower().startswith("memory:"):
+        return open_store(url)
+    with _SHARED_LOCK:
+        held = _SHARED.get(url)
+        if held is not None:
+            store, identity = held
+            if not store.closed and _identity(store) == identity:
+                return store
+            del _SHARED[url]
+            store.close()
+        store = open_store(url)
+        if not _AT_EXIT:
+            _AT_EXIT.append(atexit.register(close_shared))
+        _SHARED[url] = (store, _identity(store))
+        return store
+
+
+def close_shared() -> None:
+    """Close every shared store (at exit; tests call it to start afresh)."""
+    with _SHARED_LOCK:
+        held = list(_SHARED.values())
+        _SHARED.clear()
+    for store, _ in held:
+        store.close()
+
+
+def _identity(store: LedgerStore) -> Any:
+    """What must not change under a shared store: a SQLite file's device and inode."""
+    path = getattr(store, "path", None)
+    if not isinstance(path, str) or path == ":memory:":
+        return None
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return "missing"
+    return (stat.st_dev, stat.st_ino)

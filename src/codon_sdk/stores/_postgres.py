@@ -218,6 +218,11 @@ class PostgresStore(SQLStore):
         if pool is not None:
             pool.close()
 
+    @property
+    def closed(self) -> bool:
+        pool = getattr(self, "_pool", None)
+        return pool is None or bool(pool.closed)
+
     def _scrub(self, text: str) -> str:
         for secret in self._secrets:
             text = text.replace(secret, "***")

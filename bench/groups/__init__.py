@@ -27,6 +27,9 @@ GROUPS: dict[str, str] = {
     "durable": "the loop on a durable SQLite/PostgreSQL ledger vs memory and raw inserts",
     "langgraph_adapter": "LangGraph loop adapted vs unadapted: the adapter's cost per step",
     "verify": "events per second verify_run checks over a 104,002-event SQLite run",
+    "api": "execute a 10,000-step loop, then read it (node_results, len(ledger), summary)",
+    "peers": "durable runs vs DBOS and LangGraph's SQLite/PostgreSQL savers (bench extra)",
+    "bytes": "bytes per step on disk (SQLite, PostgreSQL) and retained in memory",
     # last: it installs a global SDK tracer provider, which would make every later
     # group's spans real
     "tracing": "what enable_tracing adds per activation vs the same spans made with the SDK",

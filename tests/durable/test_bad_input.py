@@ -26,6 +26,7 @@ from codon_sdk.errors import (
     StoreError,
 )
 from codon_sdk.stores import SQLiteStore
+from codon_sdk.stores._open import close_shared
 
 from ._support import (
     assert_chain,
@@ -158,6 +159,7 @@ def test_a_postgres_ledger_from_a_newer_sdk_is_refused_and_its_events_kept(
         conn.execute(
             "UPDATE codon_meta SET value = (value::int + 1)::text WHERE key = 'schema_version'"
         )
+    close_shared()  # the schema is checked when a process opens the store: as a new process
     _execute_and_resume_raise(postgres_url, SchemaVersionError, "upgrade codon-sdk")
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         rows = conn.execute(

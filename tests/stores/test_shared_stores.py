@@ -1,16 +1,18 @@
-"""Stores named by URL are shared per process: opened once, reused by every run, reopened when
-closed or when the SQLite file under them was replaced; ``memory://`` is never shared."""
+"""PostgreSQL stores named by URL are shared per process: opened once, reused by every run,
+reopened when closed, closed at exit. SQLite and ``memory://`` URLs open a store per call
+(a SQLite file is whole, its write-ahead log checkpointed, when the run returns)."""
 
 from __future__ import annotations
 
+import shutil
+import sqlite3
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from codon_sdk import CodonWorkload, open_store
+from codon_sdk import CodonWorkload
 from codon_sdk.errors import StoreError
-from codon_sdk.stores._open import close_shared, shared_store
+from codon_sdk.stores._open import close_shared, is_shared, shared_store
 
 
 def _workload() -> CodonWorkload:
@@ -19,43 +21,54 @@ def _workload() -> CodonWorkload:
     return workload
 
 
-def test_runs_naming_one_url_share_one_open_store(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    store = shared_store(url)
-    _workload().execute(1, deployment_id="d", store=url, run_id="a")
-    _workload().execute(2, deployment_id="d", store=url, run_id="b")
-    assert shared_store(url) is store
+@pytest.mark.postgres
+def test_runs_naming_one_postgres_url_share_one_open_store(pg_url: str) -> None:
+    store = shared_store(pg_url)
+    for n in range(3):
+        _workload().execute(n, deployment_id="d", store=pg_url, run_id=f"shared-pg-{n}")
+    assert shared_store(pg_url) is store
+    assert is_shared(store)
     assert not store.closed  # runs leave the shared store open
-    assert {r.run_id for r in store.runs()} == {"a", "b"}
+    assert all(store.has_run(f"shared-pg-{n}") for n in range(3))
 
 
-def test_a_closed_shared_store_is_opened_again(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    first = shared_store(url)
+@pytest.mark.postgres
+def test_a_closed_shared_store_fails_clearly_and_is_opened_again(pg_url: str) -> None:
+    first = shared_store(pg_url)
     first.close()
     with pytest.raises(StoreError, match="is closed; open a new one"):
         first.runs()
-    report = _workload().execute(1, deployment_id="d", store=url, run_id="after-close")
+    report = _workload().execute(1, deployment_id="d", store=pg_url, run_id="after-close")
     assert report.status == "completed"
-    again = shared_store(url)
+    again = shared_store(pg_url)
     assert again is not first
     assert not again.closed
     assert again.has_run("after-close")
 
 
-def test_a_removed_sqlite_file_is_not_served_by_the_old_handle(tmp_path: Path) -> None:
+@pytest.mark.postgres
+def test_close_shared_closes_every_shared_store(pg_url: str) -> None:
+    store = shared_store(pg_url)
+    close_shared()
+    assert store.closed
+    assert not is_shared(store)
+
+
+def test_a_sqlite_url_opens_a_store_per_run_and_leaves_the_file_whole(tmp_path: Path) -> None:
     path = tmp_path / "ledger.db"
     url = f"sqlite:///{path}"
-    _workload().execute(1, deployment_id="d", store=url, run_id="old")
-    old = shared_store(url)
-    for suffix in ("", "-wal", "-shm"):  # the ledger is moved away, as an operator would
-        name = Path(f"{path}{suffix}")
-        if name.exists():
-            name.rename(tmp_path / f"moved{suffix}")
-    _workload().execute(2, deployment_id="d", store=url, run_id="new")
-    assert old.closed
-    with open_store(url, notary=None) as reader:
-        assert [r.run_id for r in reader.runs()] == ["new"]
+    first, second = shared_store(url), shared_store(url)
+    assert first is not second
+    assert not is_shared(first)
+    first.close()
+    second.close()
+    _workload().execute(1, deployment_id="d", store=url, run_id="copied")
+    copy = tmp_path / "copy.db"
+    shutil.copy(path, copy)  # the main file alone, as a backup by cp would take it
+    with sqlite3.connect(copy) as conn:
+        rows = conn.execute("SELECT count(*) FROM codon_events WHERE run_id = 'copied'")
+        assert rows.fetchone()[0] > 0
+    conn.close()
 
 
 def test_memory_urls_are_never_shared() -> None:
@@ -63,18 +76,3 @@ def test_memory_urls_are_never_shared() -> None:
     assert first is not second
     report = _workload().execute(1, deployment_id="d", store="memory://", run_id="m")
     assert report.status == "completed"
-
-
-def test_close_shared_closes_every_shared_store(tmp_path: Path) -> None:
-    stores: list[Any] = [shared_store(f"sqlite:///{tmp_path / f'{n}.db'}") for n in range(3)]
-    close_shared()
-    assert all(s.closed for s in stores)
-
-
-@pytest.mark.postgres
-def test_postgres_runs_naming_one_url_share_one_pool(pg_url: str) -> None:
-    store = shared_store(pg_url)
-    for n in range(3):
-        _workload().execute(n, deployment_id="d", store=pg_url, run_id=f"shared-pg-{n}")
-    assert shared_store(pg_url) is store
-    assert all(store.has_run(f"shared-pg-{n}") for n in range(3))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 import threading
 from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
@@ -16,6 +17,7 @@ __all__ = [
     "DEFAULT_LEDGER_URL",
     "close_shared",
     "default_ledger_url",
+    "is_shared",
     "mask_url",
     "open_store",
     "shared_store",
@@ -95,35 +97,40 @@ def _open(url: str, options: dict[str, Any]) -> LedgerStore:
 
 # --------------------------------------------------------------------------- shared stores
 
-_SHARED: dict[str, tuple[LedgerStore, Any]] = {}
+_SHARED: dict[str, LedgerStore] = {}
 _SHARED_LOCK = threading.Lock()
+_SHARED_SCHEMES = re.compile(r"(?i)(postgresql|postgres|postgresql\+psycopg)://")
 _AT_EXIT: list[Any] = []
 
 
 def shared_store(url: str) -> LedgerStore:
     """The store this process shares for ``url`` (what ``execute(store=url)`` writes to).
 
-    Opened on first use (notary from the environment, as :func:`open_store`), kept
-    for every later run naming the same URL and closed when the process exits, so a
-    run costs no connect, pool start or schema check. A shared store that was closed,
-    or a SQLite file that was replaced or removed since, is opened again. ``memory://``
-    is never shared (each URL opens a new, empty store).
+    A PostgreSQL store is opened on first use (notary from the environment, as
+    :func:`open_store`), kept for every later run naming the same URL and closed when
+    the process exits, so a run costs no connect, pool start or schema check (the
+    schema is checked once per process). A shared store that was closed is opened
+    again. Other URLs open a store per call, which the caller closes: a SQLite file
+    is then whole (its write-ahead log checkpointed) when the run returns, so copying
+    the file copies every run, and opening a file costs little; ``memory://`` opens a
+    new, empty store each time.
     """
-    if not isinstance(url, str) or url.lower().startswith("memory:"):
+    if not isinstance(url, str) or not _SHARED_SCHEMES.match(url):
         return open_store(url)
     with _SHARED_LOCK:
-        held = _SHARED.get(url)
-        if held is not None:
-            store, identity = held
-            if not store.closed and _identity(store) == identity:
-                return store
-            del _SHARED[url]
-            store.close()
+        store = _SHARED.get(url)
+        if store is not None and not store.closed:
+            return store
         store = open_store(url)
         if not _AT_EXIT:
             _AT_EXIT.append(atexit.register(close_shared))
-        _SHARED[url] = (store, _identity(store))
+        _SHARED[url] = store
         return store
+
+
+def is_shared(store: LedgerStore) -> bool:
+    """Whether ``store`` is one this process shares (never to be closed by a run)."""
+    return any(held is store for held in list(_SHARED.values()))
 
 
 def close_shared() -> None:
@@ -131,17 +138,5 @@ def close_shared() -> None:
     with _SHARED_LOCK:
         held = list(_SHARED.values())
         _SHARED.clear()
-    for store, _ in held:
+    for store in held:
         store.close()
-
-
-def _identity(store: LedgerStore) -> Any:
-    """What must not change under a shared store: a SQLite file's device and inode."""
-    path = getattr(store, "path", None)
-    if not isinstance(path, str) or path == ":memory:":
-        return None
-    try:
-        stat = os.stat(path)
-    except OSError:
-        return "missing"
-    return (stat.st_dev, stat.st_ino)

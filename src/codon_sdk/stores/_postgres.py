@@ -104,6 +104,9 @@ _SET_VERSION: Final = (
 #: Advisory lock held while migrating, so concurrent first opens do not race ("codon" in ASCII).
 _MIGRATION_LOCK: Final = 0x636F646F6E
 _SQLALCHEMY_SCHEME: Final = "postgresql+psycopg://"
+#: Connections the pool may open (it opens them as concurrent operations need them): enough
+#: for the many runs one process makes at once, each holding one only while it commits.
+DEFAULT_MAX_CONNECTIONS: Final = 20
 
 
 class PostgresStore(SQLStore):
@@ -113,13 +116,14 @@ class PostgresStore(SQLStore):
     libpq URL works, e.g. ``?sslmode=require`` or ``?options=-csearch_path%3Dledger``
     to keep the tables in another schema). The tables are created (or migrated)
     on first use. Operations borrow a connection from a pool of ``min_size`` to
-    ``max_size`` connections; ``connect_timeout`` bounds how long reaching the
+    ``max_size`` (default 20) connections, opened as concurrent operations need them; ``connect_timeout`` bounds how long reaching the
     server may take.
 
-    An append locks the run's row (``SELECT ... FOR UPDATE``) before checking the
-    owner and the next seq, so concurrent writers to one run are serialised and
-    the loser gets ``RunConflictError``; the events and the run row are written in
-    one transaction. Commits follow the server's ``synchronous_commit`` setting
+    An append is one transaction sent as one pipeline (one round trip): a fenced
+    ``UPDATE`` of the run's row that matches only when the writer holds the run and
+    its first seq is the next one (concurrent writers to one run are serialised by
+    the row lock; the loser gets ``RunConflictError`` or ``LeaseLostError``), then
+    the events, checkpoints and log-of-runs line, then the commit. Commits follow the server's ``synchronous_commit`` setting
     (on by default: a committed append survives a server crash).
     """
 
@@ -131,7 +135,7 @@ class PostgresStore(SQLStore):
         url: str,
         *,
         min_size: int = 1,
-        max_size: int = 8,
+        max_size: int = DEFAULT_MAX_CONNECTIONS,
         connect_timeout: float = 5.0,
     ) -> None:
         self._secrets = _passwords(url)

@@ -116,15 +116,16 @@ class PostgresStore(SQLStore):
     libpq URL works, e.g. ``?sslmode=require`` or ``?options=-csearch_path%3Dledger``
     to keep the tables in another schema). The tables are created (or migrated)
     on first use. Operations borrow a connection from a pool of ``min_size`` to
-    ``max_size`` (default 20) connections, opened as concurrent operations need them; ``connect_timeout`` bounds how long reaching the
-    server may take.
+    ``max_size`` (default 20) connections, opened as concurrent operations need
+    them; ``connect_timeout`` bounds how long reaching the server may take.
 
     An append is one transaction sent as one pipeline (one round trip): a fenced
     ``UPDATE`` of the run's row that matches only when the writer holds the run and
     its first seq is the next one (concurrent writers to one run are serialised by
     the row lock; the loser gets ``RunConflictError`` or ``LeaseLostError``), then
-    the events, checkpoints and log-of-runs line, then the commit. Commits follow the server's ``synchronous_commit`` setting
-    (on by default: a committed append survives a server crash).
+    the events, checkpoints and log-of-runs line, then the commit. Commits follow the
+    server's ``synchronous_commit`` setting (on by default: a committed append
+    survives a server crash).
     """
 
     _audit = _AUDIT

@@ -26,7 +26,6 @@ there, before anything is written.
 from __future__ import annotations
 
 import hashlib
-import re
 import threading
 import time
 from array import array
@@ -47,11 +46,11 @@ from codon_sdk.ledger._events import (
     TOKEN_DEQUEUED,
     TOKEN_ENQUEUED,
 )
+from codon_sdk.runtime._completions import TYPE_AT_END, Completions, decode_type
 from codon_sdk.telemetry._tracing import span_ids
 
 __all__ = [
     "ABSENT",
-    "Completions",
     "DEFAULT_MAX_EVENT_BYTES",
     "DURABILITY_MODES",
     "EntrySink",
@@ -177,70 +176,6 @@ class _Entries:
             for seq in range(max(first, start), following):
                 end = len(chunk) if seq + 1 == following else starts[seq + 1]
                 yield chunk[starts[seq] + 1 : end]
-
-
-class Completions:
-    """What a report needs of each activation completed in this process, kept as it happens.
-
-    Per completion: the seq of its ``node_completed`` entry, its node (an index into
-    :attr:`names`), when its token was dequeued (microseconds after :attr:`base`) and
-    how long it took until it completed (microseconds): 14 bytes per step, which lets
-    a report serve results, durations and counts without decoding the ledger (see
-    ``runtime/_report.py``). The 4-byte columns widen to 8 bytes if a value needs it
-    (a run longer than 35 minutes).
-    """
-
-    __slots__ = ("base", "done", "dur", "ix", "names", "nodes", "start")
-
-    def __init__(self, base: int) -> None:
-        self.base = base
-        self.done = array("I")
-        self.nodes = array("H")
-        self.start = array("i")
-        self.dur = array("i")
-        self.names: list[str] = []
-        self.ix: dict[str, int] = {}
-
-    def add(self, seq: int, node: str, t0: int, t1: int) -> None:
-        """Record a completion (the generic path; the recorder's hot path inlines this)."""
-        ix = self.ix.get(node)
-        self.nodes.append(self.node_ix(node) if ix is None else ix)
-        self.done.append(seq)
-        try:
-            self.start.append(t0 - self.base)
-        except OverflowError:
-            self.start = array("q", self.start)
-            self.start.append(t0 - self.base)
-        try:
-            self.dur.append(t1 - t0)
-        except OverflowError:
-            self.dur = array("q", self.dur)
-            self.dur.append(t1 - t0)
-
-    def node_ix(self, node: str) -> int:
-        """The index of ``node`` in :attr:`names` (added on first use)."""
-        ix = self.ix.get(node)
-        if ix is None:
-            ix = self.ix[node] = len(self.names)
-            self.names.append(node)
-            if ix > 0xFFFF and self.nodes.typecode == "H":  # more node names than 2 bytes hold
-                self.nodes = array("I", self.nodes)
-        return ix
-
-
-# Trusted readers of entries recorded in this process (canonical by construction): the top-level
-# "type" and "v" are the last two members of every entry ("v" an integer), and a string value
-# never holds an unescaped quote, so the last `"type":"...","v":1}` before the end of an entry is
-# its type and the last `"ts":` its timestamp. Chunks separate entries with the 0x00 leaf prefix,
-# a byte canonical JSON never holds.
-_TYPE_AT_END = re.compile(rb'"type":"((?:[^"\\]|\\.)*)","v":1}(?=\x00|$)')
-
-
-def _decode_type(raw: bytes) -> str:
-    if b"\\" in raw:
-        text: str = orjson.loads(b'"' + raw + b'"')
-        return text
-    return raw.decode("utf-8")
 
 
 class EntrySink(Protocol):
@@ -762,17 +697,17 @@ class Recorder:
 
     def entry_types(self) -> list[str]:
         """The ``type`` of every entry, in order, read off the bytes without decoding them
-        (entries recorded here are canonical; see ``_TYPE_AT_END``)."""
+        (entries recorded here are canonical; see ``_completions.TYPE_AT_END``)."""
         self.flush_held()
         entries = self._entries
         entries.flush()
         types: list[str] = []
         known: dict[bytes, str] = {}
         for chunk in entries.chunks:
-            for raw in _TYPE_AT_END.findall(chunk):
+            for raw in TYPE_AT_END.findall(chunk):
                 name = known.get(raw)
                 if name is None:
-                    name = known[raw] = _decode_type(raw)
+                    name = known[raw] = decode_type(raw)
                 types.append(name)
         return types
 

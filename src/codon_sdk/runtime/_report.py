@@ -38,7 +38,8 @@ from codon_sdk.ledger._events import (
     parse_entry,
 )
 from codon_sdk.ledger._verify import VerificationReport
-from codon_sdk.runtime._recorder import Completions, Recorder
+from codon_sdk.runtime._completions import Completions
+from codon_sdk.runtime._recorder import Recorder
 from codon_sdk.runtime._records import AuditEvent, NodeExecutionRecord, from_us
 
 __all__ = ["AuditLedger", "ExecutionReport", "LedgerView", "usage_from"]

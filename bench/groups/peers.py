@@ -70,8 +70,10 @@ _LG_MODES = {"langgraph_sync": "sync", "langgraph_async": "async", "langgraph_ex
 
 def _codon_short() -> CodonWorkload:
     workload = CodonWorkload(name="bench-peers", version="1.0", org_namespace="bench")
-    for name, following in (("a", "b"), ("b", "c"), ("c", None)):
+    chain = (("a", "b"), ("b", "c"), ("c", None))
+    for name, following in chain:
         workload.add_node(_inc(following), name, "worker")
+    for name, following in chain:
         if following is not None:
             workload.add_edge(name, following)
     return workload

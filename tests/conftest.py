@@ -42,3 +42,12 @@ def pg_url() -> Iterator[str]:
     finally:
         with _pg_admin_connect() as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(autouse=True)
+def _close_shared_stores() -> Iterator[None]:
+    """Each test starts without the stores earlier tests' ``execute(store=url)`` left open."""
+    yield
+    from codon_sdk.stores._open import close_shared
+
+    close_shared()

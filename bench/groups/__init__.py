@@ -30,6 +30,9 @@ GROUPS: dict[str, str] = {
     "explorer": "run explorer API time: runs pages over 10,000 runs, pages of a 100,002-event run",
     "redaction": "the default redaction policy per activation vs none (and masking)",
     "sealing": "per-activation cost of sealing secrets vs masking them vs no redaction",
+    "api": "execute a 10,000-step loop, then read it (node_results, len(ledger), summary)",
+    "peers": "durable runs vs DBOS and LangGraph's SQLite/PostgreSQL savers (bench extra)",
+    "bytes": "bytes per step on disk (SQLite, PostgreSQL) and retained in memory",
     # last: it installs a global SDK tracer provider, which would make every later
     # group's spans real
     "tracing": "what enable_tracing adds per activation vs the same spans made with the SDK",

@@ -280,10 +280,15 @@ def test_a_run_killed_at_a_chosen_point_resumes_in_a_new_process_as_if_never_kil
     with opened(ledger_url) as store:
         assert store.get_run(run_id).status == "running"
     if durability == "sync":
-        # nothing recorded is lost: the killed activation's start is in the store
+        # every activation that completed before the kill is in the store, each whole (sync
+        # commits once per step boundary); of the killed activation only what a barrier (a
+        # recorded effect) committed can be there
         started = dequeued_tokens(parse(before)) - completed_tokens(parse(before))
         targets = token_targets(parse(before))
-        assert [targets[t] for t in started] == [crash_activation]
+        assert [targets[t] for t in started] == ([crash_activation] if "effect" in point else [])
+        completed = {targets[t] for t in completed_tokens(parse(before))}
+        earlier = {(n, i) for _, n, i in _activation_log(logs["activations"])[:-1]}
+        assert earlier - {crash_activation} <= completed
 
     resumed = _resume(workload_path, ledger_url, run_id, durability, logs)
     _assert_recovered(

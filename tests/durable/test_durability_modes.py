@@ -1,6 +1,7 @@
 """Durability modes: what reaches the store when, and exactly what a crash can lose.
 
-* ``sync``: nothing that was recorded (every event is committed before the call returns);
+* ``sync``: nothing of a completed activation (each step boundary commits everything the
+  activation produced, in one transaction, before the next activation starts);
 * ``batch`` (the default): only steps not yet committed, and a commit holds whole steps;
   recorded effects, pauses, failures and the end of the run are barriers;
 * ``exit``: the whole run (it is written once, when it ends, fails or pauses).
@@ -106,15 +107,16 @@ def test_an_unknown_durability_mode_is_refused_before_anything_is_written(
         assert not store.has_run("x")
 
 
-def test_sync_a_crash_loses_nothing_that_was_recorded(ledger_url: str, chain_path: Path) -> None:
+def test_sync_a_crash_loses_no_completed_activation(ledger_url: str, chain_path: Path) -> None:
     _crash(chain_path, ledger_url, "sync-crash", "sync")
     entries = stored_entries(ledger_url, "sync-crash")
     assert_chain(entries, "sync-crash", require_end=False)
     events = parse(entries)
-    last = events[-1]
-    assert last.type == "about_to_crash"
-    assert last.metadata == {"i": 6}
-    assert events[-2].type == "token_dequeued"
+    # every completed activation is committed before the next starts; the killed sixth
+    # activation (its start and its custom event) was not complete, so nothing of it is kept
+    assert events[-1].type == "node_completed"
+    assert "about_to_crash" not in [e.type for e in events]
+    assert dequeued_tokens(events) == completed_tokens(events)
     assert completed_tokens(events).total() == 5
 
 
@@ -172,8 +174,9 @@ def test_exit_a_crash_loses_the_whole_run_which_can_then_be_run_again(
 def test_what_the_store_holds_while_the_run_is_in_progress(
     ledger_url: str, durability: str
 ) -> None:
-    """Seen from a second connection inside node 3: sync has every event so far, batch at
-    least the run's start and seed (written before any node runs), exit nothing."""
+    """Seen from a second connection inside node 3: sync has every completed step so far
+    (committed at each step boundary), batch at least the run's start and seed (written
+    before any node runs), exit nothing."""
     seen: list[Any] = []
 
     def step(i: Any, *, runtime: Any, context: Any) -> Any:
@@ -199,8 +202,9 @@ def test_what_the_store_holds_while_the_run_is_in_progress(
     assert [e.type for e in events[:2]] == ["run_started", "token_enqueued"]
     assert list(report.entries)[: len(stored)] == stored
     if durability == "sync":
-        assert events[-1].type == "token_dequeued"
-        assert _payload_of(events, events[-1].token_id) == 3
+        assert events[-1].type == "node_completed"
+        assert _payload_of(events, events[-1].token_id) == 2
+        assert dequeued_tokens(events) == completed_tokens(events)
 
 
 @pytest.mark.parametrize("durability", MODES)

@@ -16,6 +16,7 @@ checkpoint (see ``_verify``) or the head hash recorded elsewhere reveals it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterable, Sequence
@@ -27,12 +28,16 @@ import orjson
 from codon_sdk.errors import CanonicalEncodingError, LedgerError
 from codon_sdk.identity._canonical import LITERAL_DEPTH, MAX_DEPTH, json_canonical
 from codon_sdk.ledger._events import (
+    ENTRY_FIELDS,
+    FORMAT_VERSION,
     RUN_FINISHED,
     RUN_INTERRUPTED,
     RUN_STARTED,
     validate_parsed,
 )
 from codon_sdk.ledger._merkle import leaf_hash
+
+_KNOWN: Final = frozenset(ENTRY_FIELDS)
 
 __all__ = [
     "MAX_ENTRY_BYTES",
@@ -84,14 +89,25 @@ class ChainWalk:
 
 
 def walk_chain(entries: Sequence[bytes], *, run_id: str | None = None) -> ChainWalk:
-    """Check every entry in order; stop at the first fault (see the module docstring)."""
+    """Check every entry in order; stop at the first fault (see the module docstring).
+
+    Each entry is hashed as stored and parsed once. An entry that passes
+    :func:`_sound` (the common case, written out for speed) is exactly what
+    :func:`check_entry` accepts; any other goes through :func:`check_entry`, which
+    names the problem.
+    """
     walk = ChainWalk()
     prev_hex: str | None = None
     expected_run = run_id
+    sha256 = hashlib.sha256
     for seq, entry in enumerate(entries):
-        entry = _as_bytes(entry)
-        leaf = leaf_hash(entry)
-        obj, problem = check_entry(entry, seq, expected_run, prev_hex, walk.ended)
+        if type(entry) is not bytes:
+            entry = _as_bytes(entry)
+        leaf = sha256(b"\x00" + entry).digest()
+        obj = _sound(entry, seq, expected_run, prev_hex) if not walk.ended else None
+        problem = None
+        if obj is None:
+            obj, problem = check_entry(entry, seq, expected_run, prev_hex, walk.ended)
         if problem is not None or obj is None:
             rest = [_as_bytes(e) for e in entries[seq:]]
             walk.leaves.extend(leaf_hash(e) for e in rest)
@@ -109,6 +125,63 @@ def walk_chain(entries: Sequence[bytes], *, run_id: str | None = None) -> ChainW
         walk.ended = walk.ended or kind == RUN_FINISHED
         prev_hex = leaf.hex()
     return walk
+
+
+_STRINGS: Final = frozenset(
+    ("node", "target", "token_id", "parent_token_id", "actor", "trace_id", "span_id", "prev")
+)
+_loads = orjson.loads
+_dumps = orjson.dumps
+_SORT = orjson.OPT_SORT_KEYS
+
+
+def _sound(entry: bytes, seq: int, run_id: str | None, prev_hex: str | None) -> Any:
+    """The parsed entry if it is a sound entry ``seq`` of the chain (every check of
+    :func:`check_entry` holds, the entry is not past the end), else None: the caller
+    then asks :func:`check_entry` what is wrong. Only the common shapes are decided
+    here; anything unusual (a float, a large integer, a character outside the BMP,
+    a ``run_finished``) is left to :func:`check_entry`."""
+    if len(entry) > MAX_ENTRY_BYTES:
+        return None
+    try:
+        return _sound_parsed(_loads(entry), entry, seq, run_id, prev_hex)
+    except (TypeError, ValueError, RecursionError, OverflowError):  # deep, odd: check_entry says
+        return None
+
+
+def _sound_parsed(
+    obj: Any, entry: bytes, seq: int, run_id: str | None, prev_hex: str | None
+) -> Any:
+    if type(obj) is not dict or obj.get("v") != FORMAT_VERSION or not _KNOWN.issuperset(obj):
+        return None
+    kind, ts, rid = obj.get("type"), obj.get("ts"), obj.get("run_id")
+    if (
+        obj.get("seq") != seq
+        or type(obj["seq"]) is not int
+        or type(ts) is not int
+        or type(kind) is not str
+        or type(rid) is not str
+        or (run_id is not None and rid != run_id)
+        or obj.get("prev") != prev_hex
+        or kind == RUN_FINISHED
+        or (kind == RUN_STARTED) != (seq == 0)
+        or not -_SAFE_INT <= ts <= _SAFE_INT
+        or seq > _SAFE_INT
+    ):
+        return None
+    for name in _STRINGS.intersection(obj):
+        if type(obj[name]) is not str:
+            return None
+    if "metadata" in obj and (
+        type(obj["metadata"]) is not dict or not _plain_numbers(obj["metadata"])
+    ):
+        return None
+    payload = obj.get("payload")
+    if payload is not None and type(payload) is not str and not _plain_numbers(payload):
+        return None
+    if _dumps(obj, option=_SORT) != entry or not (entry.isascii() or not _NON_BMP.search(entry)):
+        return None
+    return obj
 
 
 def _as_bytes(entry: Any) -> bytes:

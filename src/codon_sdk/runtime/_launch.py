@@ -31,7 +31,7 @@ from codon_sdk.runtime._trust import Trust, check_trust, readable_entries, trust
 from codon_sdk.runtime._unseal import open_rebuilt
 from codon_sdk.runtime._writer import RunWriter
 from codon_sdk.stores._base import LedgerStore, RunInfo, new_owner
-from codon_sdk.stores._open import open_store
+from codon_sdk.stores._open import is_shared, open_store, shared_store
 from codon_sdk.telemetry._tracing import RunTracer
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -118,6 +118,11 @@ def _recorder(run_id: str, options: RunOptions, writer: RunWriter | None) -> Rec
 
 
 def _open(store: str | LedgerStore) -> tuple[LedgerStore, bool]:
+    """The store to use and whether the caller must close it: a PostgreSQL URL names the
+    store this process shares for it (``stores/_open.shared_store``), which stays open."""
+    if isinstance(store, str):
+        opened = shared_store(store)
+        return opened, not is_shared(opened)
     opened = open_store(store)
     return opened, opened is not store
 

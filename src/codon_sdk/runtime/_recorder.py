@@ -13,8 +13,9 @@ prefix it is hashed with (a few bytes of overhead per event, which keeps a
 100,000-step run small), and handed to the run's sink, a ledger store,
 according to the durability mode:
 
-* ``"sync"``: every event is written before the call that recorded it returns;
-* ``"batch"``: events are written at each step boundary (:meth:`step_boundary`);
+* ``"sync"``: at each step boundary (:meth:`step_boundary`) everything the activation
+  produced is committed in one transaction before the next activation starts;
+* ``"batch"``: the same commits, made by a writer thread behind the engine (group commit);
 * ``"exit"``: events are written once, when the run ends, fails or pauses.
 
 Values given to the recorder must already be :func:`prepare`-d: the caller
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from array import array
 from binascii import hexlify
 from bisect import bisect_right
@@ -44,6 +46,7 @@ from codon_sdk.ledger._events import (
     TOKEN_DEQUEUED,
     TOKEN_ENQUEUED,
 )
+from codon_sdk.runtime._completions import TYPE_AT_END, Completions, decode_type
 from codon_sdk.telemetry._tracing import span_ids
 
 __all__ = [
@@ -200,7 +203,9 @@ class Recorder:
     """Sequences, encodes, chains and keeps one run's ledger entries."""
 
     __slots__ = (
+        "_counts",
         "_deq",
+        "_done",
         "_durability",
         "_entries",
         "_fast",
@@ -212,11 +217,13 @@ class Recorder:
         "_pending",
         "_prev",
         "_sink",
+        "_started",
         "_tpl",
         "_trace_ids",
         "_trace_member",
         "_tracing",
         "head",
+        "loaded",
         "max_event_bytes",
         "run_id",
         "seq",
@@ -248,6 +255,12 @@ class Recorder:
         self._tpl: dict[str, tuple[bytes, bytes, bytes, bytes, bytes]] = {}
         self._sink = sink
         self._durability = durability
+        #: where this process's completed activations sit in the ledger (see Completions)
+        self._done = Completions(time.time_ns() // 1000)
+        self._started: dict[str, int] = {}  # token id -> ts of its token_dequeued
+        self._counts = dict.fromkeys((TOKEN_DEQUEUED, TOKEN_ENQUEUED, STATE_UPDATED), 0)
+        self._counts[NODE_COMPLETED] = 0
+        self.loaded = 0  # entries adopted from a store (a resumed run), not recorded here
         # the sink's outbox (see EntrySink): entries with their 0x00 prefix, leaf hashes
         self._pending: list[bytes] = [] if sink is None else sink.entries
         self._leaves: list[bytes] = [] if sink is None else sink.leaves
@@ -308,6 +321,8 @@ class Recorder:
         leaf = _sha256(full).digest()
         seq = self.seq
         self.seq = seq + 1
+        counts = self._counts
+        counts[type_] = counts.get(type_, 0) + 1
         self.head = leaf
         self._prev = hexlify(leaf)
         self._fast = not self._tracing
@@ -318,8 +333,6 @@ class Recorder:
         if self._sink is not None:
             self._pending.append(full)
             self._leaves.append(leaf)
-            if self._durability == "sync":
-                self.commit()
         return seq
 
     def _too_large(self, size: int, node: str | None, type_: str = "an") -> None:
@@ -342,7 +355,7 @@ class Recorder:
     def dequeued(self, node: str, token_id: str, ts: int) -> None:
         """Record the start of an activation.
 
-        Unless durability is ``sync``, the entry is held until the activation's
+        The entry is held until the activation's
         next event (custom event, effect, completion, failure: whichever comes
         first) and sealed with it: the same bytes, seq and timestamp, one pass
         fewer. :meth:`flush_held` writes it out early when something needs it.
@@ -350,7 +363,7 @@ class Recorder:
         if self._held is not None:
             self.flush_held()
         self._held = (node, token_id, ts)
-        if not self._fast or self._durability == "sync":
+        if not self._fast:
             self.flush_held()
 
     def flush_held(self) -> None:
@@ -361,8 +374,11 @@ class Recorder:
         node, token_id, ts = held
         if not self._fast:
             self.append(TOKEN_DEQUEUED, ts, node, token_id)
+            self._started[token_id] = ts
             return
         seq = self.seq
+        self._started[token_id] = ts
+        self._counts[TOKEN_DEQUEUED] += 1
         sid, tid = self._ids
         full = self._deq_template(node) % (self._prev, seq, sid, _dumps(token_id), tid, ts)
         leaf = _sha256(full).digest()
@@ -374,8 +390,6 @@ class Recorder:
         if self._sink is not None:
             self._pending.append(full)
             self._leaves.append(leaf)
-            if self._durability == "sync":
-                self.commit()
 
     def _deq_template(self, node: str) -> bytes:
         try:
@@ -405,7 +419,8 @@ class Recorder:
                 self.append(TOKEN_ENQUEUED, ts, node, etid, eprepared, emeta, etarget, token_id)
             if change is not None:
                 self.append(STATE_UPDATED, ts, node, token_id, change)
-            self.append(NODE_COMPLETED, ts, node, token_id, result, {"emissions": n})
+            done = self.append(NODE_COMPLETED, ts, node, token_id, result, {"emissions": n})
+            self._done.add(done, node, self._started.pop(token_id, ts), ts)
             return
         # the hot path, written out: format, hash, chain, keep; three times at most
         tail, held = self._entries.tail, self._held
@@ -452,8 +467,13 @@ class Recorder:
         leaves = self._leaves
         limit = self.max_event_bytes
         held = self._held
+        t0 = -1
         if held is not None:
             self._held = None
+            if held[1] == token_id:
+                t0 = held[2]
+            else:  # another activation's start (not seen with one activation at a time)
+                self._started[held[1]] = held[2]
             jheld = jtok if held[1] == token_id else _dumps(held[1])
             full = self._deq_template(held[0]) % (prev, seq, sid, jheld, tid, held[2])
             leaf = _sha256(full).digest()
@@ -506,10 +526,30 @@ class Recorder:
             pending.append(full)
             leaves.append(leaf)
         self.seq, self._prev, self.head = seq + 1, hexlify(leaf), leaf
+        counts = self._counts
+        if held is not None:
+            counts[TOKEN_DEQUEUED] += 1
+        if n:
+            counts[TOKEN_ENQUEUED] += n
+        if change is not None:
+            counts[STATE_UPDATED] += 1
+        counts[NODE_COMPLETED] += 1
+        if t0 < 0:
+            t0 = self._started.pop(token_id, ts)
+        record = self._done
+        ix = record.ix.get(node)
+        try:  # Completions.add, inlined
+            record.start.append(t0 - record.base)
+            record.dur.append(ts - t0)
+        except OverflowError:  # a value past 4 bytes: the generic path widens the columns
+            if len(record.start) > len(record.done):
+                record.start.pop()
+            record.add(seq, node, t0, ts)
+        else:
+            record.nodes.append(record.node_ix(node) if ix is None else ix)
+            record.done.append(seq)
         if len(tail) >= _COMPACT_EVERY:
             self._entries.flush()
-        if pending is not None and self._durability == "sync":
-            self.commit()
 
     def enqueued(
         self,
@@ -570,7 +610,7 @@ class Recorder:
     # ------------------------------------------------------------------ durability
 
     def commit(self) -> None:
-        """Tell the sink everything recorded so far forms whole steps (``sync``: each event)."""
+        """Tell the sink everything recorded so far forms whole steps."""
         if self._held is not None:
             self.flush_held()
         if self._sink is not None:
@@ -591,9 +631,11 @@ class Recorder:
             self._sink.confirm_lease()
 
     def step_boundary(self) -> None:
-        """Called by the engine after each activation: in ``batch`` durability the step's
-        events become the writer's to commit."""
-        if self._durability == "batch" and self._sink is not None:
+        """Called by the engine after each activation: the step's events become the sink's to
+        commit (``sync``: now, in one transaction; ``batch``: by the writer thread soon)."""
+        if self._sink is not None and self._durability != "exit":
+            if self._held is not None:
+                self.flush_held()
             self._sink.step(self.seq)
 
     def load(self, entries: list[bytes]) -> None:
@@ -602,6 +644,7 @@ class Recorder:
             self._entries.tail.append(b"\x00" + entry)
             if len(self._entries.tail) >= _COMPACT_EVERY:
                 self._entries.flush()
+        self.loaded = len(entries)
         if entries:
             self.head = _sha256(b"\x00" + entries[-1]).digest()
             self._prev = hexlify(self.head)
@@ -641,6 +684,32 @@ class Recorder:
     def __len__(self) -> int:
         self.flush_held()
         return self.seq
+
+    @property
+    def completions(self) -> Completions | None:
+        """Where the activations completed in this process sit in the ledger, or None when
+        the ledger also holds entries this recorder did not record (a resumed run's start)."""
+        return None if self.loaded else self._done
+
+    def type_counts(self) -> dict[str, int]:
+        """How many entries of each type were recorded here (counted as they were sealed)."""
+        return {name: n for name, n in self._counts.items() if n}
+
+    def entry_types(self) -> list[str]:
+        """The ``type`` of every entry, in order, read off the bytes without decoding them
+        (entries recorded here are canonical; see ``_completions.TYPE_AT_END``)."""
+        self.flush_held()
+        entries = self._entries
+        entries.flush()
+        types: list[str] = []
+        known: dict[bytes, str] = {}
+        for chunk in entries.chunks:
+            for raw in TYPE_AT_END.findall(chunk):
+                name = known.get(raw)
+                if name is None:
+                    name = known[raw] = decode_type(raw)
+                types.append(name)
+        return types
 
     def entry(self, seq: int) -> bytes:
         """The verbatim entry bytes of event ``seq`` (without the leaf prefix)."""

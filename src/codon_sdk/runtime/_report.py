@@ -5,10 +5,19 @@ truth), lazily and once: the audit view, the per-node results, timings. Only
 result objects produced in this process are kept live, so callers get back the
 very objects their nodes returned; results of a resumed run's earlier part are
 decoded from the ledger.
+
+A report made in this process reads what the run already holds instead of
+decoding its ledger: the recorder's :class:`~codon_sdk.runtime._recorder.Completions`
+(where each completed activation sits in the ledger) and the entry bytes it wrote
+(canonical by construction: the type and timestamp of an entry are read off its
+bytes). ``report.ledger`` is an :class:`AuditLedger`: its length costs nothing, and
+an index or slice decodes only the entries it touches, each at most once. Entries
+that came from elsewhere (a store) are decoded, and validated, once each.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from datetime import datetime
@@ -17,6 +26,7 @@ from typing import Any
 import orjson
 
 from codon_sdk._text import printable
+from codon_sdk.errors import LedgerError
 from codon_sdk.identity._canonical import canonical_bytes, revive
 from codon_sdk.ledger._chain import ChainCheck, check_chain
 from codon_sdk.ledger._events import (
@@ -28,9 +38,11 @@ from codon_sdk.ledger._events import (
     parse_entry,
 )
 from codon_sdk.ledger._verify import VerificationReport
+from codon_sdk.runtime._completions import Completions
+from codon_sdk.runtime._recorder import Recorder
 from codon_sdk.runtime._records import AuditEvent, NodeExecutionRecord, from_us
 
-__all__ = ["ExecutionReport", "LedgerView", "usage_from"]
+__all__ = ["AuditLedger", "ExecutionReport", "LedgerView", "usage_from"]
 
 _TOKEN_FIELDS = ("input_tokens", "output_tokens", "cached_input_tokens", "reasoning_tokens")
 
@@ -101,6 +113,125 @@ class LedgerView(Sequence[bytes]):
         return src.entries() if hasattr(src, "entries") else iter(src)
 
 
+class AuditLedger(Sequence[AuditEvent]):
+    """``report.ledger``: the run's events as :class:`AuditEvent` records, decoded lazily.
+
+    ``len`` decodes nothing; an index or a slice decodes the entries it touches (and,
+    for a ``token_dequeued``, the ``token_enqueued`` that named its source), each at
+    most once. An entry that cannot be decoded raises :class:`LedgerError` naming it,
+    never a half-decoded event.
+    """
+
+    def __init__(self, report: ExecutionReport) -> None:
+        self._report = report
+        self._cache: dict[int, AuditEvent] = {}
+        self._origins: dict[str, str | None] = {}  # token id -> node that emitted it
+        self._scanned = 0  # the forward scan has built every event below this seq
+        self._completed = 0  # node_completed events below _scanned
+
+    def __len__(self) -> int:
+        return len(self._report.entries)
+
+    def __getitem__(self, index: Any) -> Any:
+        size = len(self)
+        if isinstance(index, slice):
+            return [self._at(i) for i in range(*index.indices(size))]
+        if not isinstance(index, int):
+            raise TypeError(f"ledger indices must be integers or slices, not {type(index)}")
+        if index < 0:
+            index += size
+        if not 0 <= index < size:
+            raise IndexError(index)
+        return self._at(index)
+
+    def __iter__(self) -> Iterator[AuditEvent]:
+        for seq in range(len(self)):
+            yield self._at(seq)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (AuditLedger, list, tuple)):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"AuditLedger({len(self)} events of run {self._report.run_id!r})"
+
+    # ------------------------------------------------------------------ decoding
+
+    def _at(self, seq: int) -> AuditEvent:
+        event = self._cache.get(seq)
+        if event is not None:
+            return event
+        report = self._report
+        if report._completions() is None:
+            return self._scan_to(seq)
+        ev = report._event_at(seq)
+        completed = None
+        if ev.type == NODE_COMPLETED:
+            completed = bisect_left(report._completions_done(), seq)
+        event = self._cache[seq] = self._audit(ev, self._origin(ev, seq), completed)
+        return event
+
+    def _origin(self, ev: LedgerEvent, seq: int) -> str | None:
+        """The node that emitted the token a ``token_dequeued`` takes (searched backwards)."""
+        if ev.type != TOKEN_DEQUEUED or ev.token_id is None:
+            return None
+        token = ev.token_id
+        if token in self._origins:
+            return self._origins[token]
+        types = self._report._types()
+        for j in range(seq - 1, -1, -1):
+            if types[j] == TOKEN_ENQUEUED:
+                found = self._at(j)
+                if found.token_id is not None:
+                    self._origins.setdefault(found.token_id, found.source_node)
+                if found.token_id == token:
+                    return found.source_node
+        return None
+
+    def _scan_to(self, seq: int) -> AuditEvent:
+        """Entries from elsewhere: decode forward up to ``seq`` (what a source and a result
+        depend on comes before), keeping every event built."""
+        report = self._report
+        while self._scanned <= seq:
+            at = self._scanned
+            ev = report._event_at(at)
+            completed = None
+            if ev.type == NODE_COMPLETED:
+                completed = self._completed
+                self._completed += 1
+            origin = None
+            if ev.type == TOKEN_ENQUEUED and ev.token_id is not None:
+                self._origins[ev.token_id] = ev.node
+            elif ev.type == TOKEN_DEQUEUED:
+                origin = self._origins.get(ev.token_id or "")
+            self._cache.setdefault(at, self._audit(ev, origin, completed))
+            self._scanned = at + 1
+        return self._cache[seq]
+
+    def _audit(self, ev: LedgerEvent, origin: str | None, completed: int | None) -> AuditEvent:
+        md = dict(ev.metadata)
+        source, target = ev.node, ev.target
+        if ev.type == TOKEN_ENQUEUED:
+            md["payload_repr"] = repr(revive(ev.payload))
+        elif ev.type == TOKEN_DEQUEUED:
+            source, target = origin, ev.node
+        elif completed is not None:
+            md["result_repr"] = repr(self._report._result_at(completed, ev))
+        return AuditEvent(
+            event_type=ev.type,
+            timestamp=from_us(ev.ts),
+            token_id=ev.token_id,
+            source_node=source,
+            target_node=target,
+            metadata=md,
+            seq=ev.seq,
+            actor=ev.actor,
+        )
+
+
 class ExecutionReport:
     """The outcome of a run: results per node, the audit ledger, status, state and timings."""
 
@@ -129,8 +260,9 @@ class ExecutionReport:
         self._live = live_results
         self._live_offset = live_offset
         self._results: dict[str, list[NodeExecutionRecord]] | None = None
-        self._ledger: list[AuditEvent] | None = None
+        self._ledger: AuditLedger | None = None
         self._usage: dict[str, Any] | None = None
+        self._entry_types: list[str] | None = None
         #: How the run verified when the report was read from a store (None: made in this
         #: process). A report forced out of a run that does not verify says why here.
         self.verification: VerificationReport | None = None
@@ -171,14 +303,17 @@ class ExecutionReport:
     @property
     def head_hash(self) -> str | None:
         """Hex leaf hash of the last event: the head of the hash chain."""
+        source = self._entries._source
+        if isinstance(source, Recorder):
+            return source.head_hex
         if not len(self._entries):
             return None
-        return parse_entry(self._entries[-1]).leaf.hex()
+        return self._event_at(len(self._entries) - 1).leaf.hex()
 
     def events(self) -> Iterator[LedgerEvent]:
         """The ledger entries parsed into :class:`LedgerEvent` records, in order."""
-        for entry in self._entries:
-            yield parse_entry(entry)
+        for seq in range(len(self._entries)):
+            yield self._event_at(seq)
 
     def check_chain(self) -> ChainCheck:
         """Re-check the run's hash chain from its verbatim entries."""
@@ -189,10 +324,11 @@ class ExecutionReport:
         return self.status in ("completed", "stopped", "failed")
 
     @property
-    def ledger(self) -> list[AuditEvent]:
-        """The audit ledger as :class:`AuditEvent` records (API view), in order."""
+    def ledger(self) -> AuditLedger:
+        """The audit ledger as :class:`AuditEvent` records (API view), in order: a lazy
+        sequence (see :class:`AuditLedger`) that compares equal to the list of its events."""
         if self._ledger is None:
-            self._ledger = self._build_ledger()
+            self._ledger = AuditLedger(self)
         return self._ledger
 
     @property
@@ -212,12 +348,22 @@ class ExecutionReport:
         False when some call's model had no price (its cost is never guessed).
         """
         if self._usage is None:
-            self._usage = usage_from(self.events())
+            if self._completions() is None:
+                self._usage = usage_from(self.events())
+            else:  # only the effects can carry usage: decode those alone
+                effects = [i for i, t in enumerate(self._types()) if t == EFFECT_RECORDED]
+                self._usage = usage_from(self._event_at(i) for i in effects)
         return self._usage
 
     def node_results(self, node: str) -> list[Any]:
         """The values node ``node`` returned, in order."""
-        return [r.result for r in self.results.get(node, ())]
+        done = self._completions()
+        if done is None or self._results is not None:
+            return [r.result for r in self.results.get(node, ())]
+        ix = done.ix.get(node)
+        if ix is None:
+            return []
+        return [r for r, n in zip(self._live, done.nodes, strict=True) if n == ix]
 
     # ------------------------------------------------------------------ rendering
 
@@ -268,12 +414,11 @@ class ExecutionReport:
             f"  events      {self.event_count}   head {self.head_hash}",
             "  nodes:",
         ]
-        for node, records in self.results.items():
-            total = sum(r.duration_ms for r in records)
-            lines.append(
-                f"    {printable(node):<20} {len(records):>5} activation(s)  {total:>9.2f} ms"
-            )
-        counts = Counter(printable(e.event_type) for e in self.ledger)
+        for node, count, total in self._node_totals():
+            lines.append(f"    {printable(node):<20} {count:>5} activation(s)  {total:>9.2f} ms")
+        counts: Counter[str] = Counter()
+        for name, n in self._type_counts().items():
+            counts[printable(name)] += n
         lines.append(
             "  events by type: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items()))
         )
@@ -287,38 +432,68 @@ class ExecutionReport:
 
     # ------------------------------------------------------------------ derivations
 
-    def _build_ledger(self) -> list[AuditEvent]:
-        origins: dict[str, str | None] = {}
-        out: list[AuditEvent] = []
-        completed = 0
-        for ev in self.events():
-            md = dict(ev.metadata)
-            source, target = ev.node, ev.target
-            if ev.type == TOKEN_ENQUEUED:
-                if ev.token_id is not None:
-                    origins[ev.token_id] = ev.node
-                md["payload_repr"] = repr(revive(ev.payload))
-            elif ev.type == TOKEN_DEQUEUED:
-                source = origins.get(ev.token_id or "")
-                target = ev.node
-            elif ev.type == NODE_COMPLETED:
-                md["result_repr"] = repr(self._result_at(completed, ev))
-                completed += 1
-            out.append(
-                AuditEvent(
-                    event_type=ev.type,
-                    timestamp=from_us(ev.ts),
-                    token_id=ev.token_id,
-                    source_node=source,
-                    target_node=target,
-                    metadata=md,
-                    seq=ev.seq,
-                    actor=ev.actor,
-                )
-            )
-        return out
+    def _completions(self) -> Completions | None:
+        """The recorder's index of this process's completions, when it covers the whole run
+        (a run made here, not resumed from a store) and agrees with the live results."""
+        source = self._entries._source
+        if not isinstance(source, Recorder) or self._live_offset:
+            return None
+        done = source.completions
+        if done is None or len(done.done) != len(self._live):
+            return None
+        return done
+
+    def _completions_done(self) -> Sequence[int]:
+        done = self._completions()
+        return () if done is None else done.done
+
+    def _types(self) -> list[str]:
+        """Every entry's type, in order: read off the recorder's bytes, else decoded."""
+        if self._entry_types is None:
+            source = self._entries._source
+            types: list[str] | None = None
+            if isinstance(source, Recorder) and self._completions() is not None:
+                types = source.entry_types()
+                if len(types) != len(self._entries):
+                    types = None
+            if types is None:
+                types = [ev.type for ev in self.events()]
+            self._entry_types = types
+        return self._entry_types
+
+    def _event_at(self, seq: int) -> LedgerEvent:
+        """Entry ``seq`` parsed (and validated); a bad entry raises LedgerError naming it."""
+        try:
+            return parse_entry(self._entries[seq])
+        except LedgerError as exc:
+            raise LedgerError(f"entry {seq} of run {self.run_id!r} cannot be read: {exc}") from exc
+
+    def _node_totals(self) -> list[tuple[str, int, float]]:
+        """(node, activations, total ms) in order of first completion, for the summary."""
+        done = self._completions()
+        if done is None or self._results is not None:
+            return [
+                (node, len(records), sum(r.duration_ms for r in records))
+                for node, records in self.results.items()
+            ]
+        count: dict[int, int] = {}
+        total_us: dict[int, int] = {}
+        for ix, took in zip(done.nodes, done.dur, strict=True):
+            count[ix] = count.get(ix, 0) + 1
+            total_us[ix] = total_us.get(ix, 0) + took
+        return [(done.names[ix], n, total_us[ix] / 1000.0) for ix, n in count.items()]
+
+    def _type_counts(self) -> dict[str, int]:
+        """How many events of each type the ledger holds."""
+        source = self._entries._source
+        if isinstance(source, Recorder) and self._completions() is not None:
+            return source.type_counts()
+        return Counter(self._types())
 
     def _build_results(self) -> dict[str, list[NodeExecutionRecord]]:
+        done = self._completions()
+        if done is not None:
+            return self._live_records(done)
         started: dict[str, int] = {}
         results: dict[str, list[NodeExecutionRecord]] = {}
         completed = 0
@@ -335,6 +510,25 @@ class ExecutionReport:
                 )
                 results.setdefault(ev.node, []).append(record)
                 completed += 1
+        return results
+
+    def _live_records(self, done: Completions) -> dict[str, list[NodeExecutionRecord]]:
+        """The results of a run made in this process, from its completions' entries."""
+        rec: Recorder = self._entries._source
+        results: dict[str, list[NodeExecutionRecord]] = {}
+        names, base = done.names, done.base
+        rows = zip(done.nodes, done.done, done.start, done.dur, strict=True)
+        for k, (ix, end, start, took) in enumerate(rows):
+            node = names[ix]
+            ev = orjson.loads(rec.entry(end))  # recorded here: canonical, no need to re-check
+            record = NodeExecutionRecord(
+                node=node,
+                token_id=ev.get("token_id") or "",
+                result=self._live[k],
+                started_at=from_us(base + start),
+                finished_at=from_us(base + start + took),
+            )
+            results.setdefault(node, []).append(record)
         return results
 
     def _result_at(self, index: int, ev: LedgerEvent) -> Any:

@@ -3,8 +3,10 @@
 =============  ===================================================================
 durability     what a crash (SIGKILL, power loss aside) can lose
 =============  ===================================================================
-``"sync"``     nothing that was recorded: every event is committed before the call
-               that recorded it returns (slowest: one transaction per event).
+``"sync"``     no completed activation: at each step boundary everything the
+               activation produced is committed in one transaction before the
+               next activation starts (the killed activation runs again on
+               resume); effects, pauses and the end are barriers as in batch.
 ``"batch"``    (default) only the steps completed in the last moments before the
                crash: at each step boundary the step's events are handed to a
                writer thread that, every 2 ms or as soon as it is done with the

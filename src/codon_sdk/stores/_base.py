@@ -406,6 +406,11 @@ class LedgerStore(abc.ABC):
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections and files."""
 
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called (a closed store refuses every operation)."""
+        return False
+
     def __enter__(self) -> LedgerStore:
         return self
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import re
+import threading
 from typing import Any, Final
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -11,7 +14,15 @@ from codon_sdk.redaction import default_redactor, is_credential_key
 from codon_sdk.stores._base import LedgerStore
 from codon_sdk.stores._notary import Notary
 
-__all__ = ["DEFAULT_LEDGER_URL", "default_ledger_url", "mask_url", "open_store"]
+__all__ = [
+    "DEFAULT_LEDGER_URL",
+    "close_shared",
+    "default_ledger_url",
+    "is_shared",
+    "mask_url",
+    "open_store",
+    "shared_store",
+]
 
 DEFAULT_LEDGER_URL: Final = "sqlite:///.codon/ledger.db"
 _FROM_ENV: Any = object()
@@ -99,3 +110,50 @@ def _open(url: str, options: dict[str, Any]) -> LedgerStore:
     raise InvalidStoreURLError(
         f"unknown ledger store scheme {scheme!r} in {mask_url(url)!r}; expected one of {_SCHEMES}"
     )
+
+
+# --------------------------------------------------------------------------- shared stores
+
+_SHARED: dict[str, LedgerStore] = {}
+_SHARED_LOCK = threading.Lock()
+_SHARED_SCHEMES = re.compile(r"(?i)(postgresql|postgres|postgresql\+psycopg)://")
+_AT_EXIT: list[Any] = []
+
+
+def shared_store(url: str) -> LedgerStore:
+    """The store this process shares for ``url`` (what ``execute(store=url)`` writes to).
+
+    A PostgreSQL store is opened on first use (notary from the environment, as
+    :func:`open_store`), kept for every later run naming the same URL and closed when
+    the process exits, so a run costs no connect, pool start or schema check (the
+    schema is checked once per process). A shared store that was closed is opened
+    again. Other URLs open a store per call, which the caller closes: a SQLite file
+    is then whole (its write-ahead log checkpointed) when the run returns, so copying
+    the file copies every run, and opening a file costs little; ``memory://`` opens a
+    new, empty store each time.
+    """
+    if not isinstance(url, str) or not _SHARED_SCHEMES.match(url):
+        return open_store(url)
+    with _SHARED_LOCK:
+        store = _SHARED.get(url)
+        if store is not None and not store.closed:
+            return store
+        store = open_store(url)
+        if not _AT_EXIT:
+            _AT_EXIT.append(atexit.register(close_shared))
+        _SHARED[url] = store
+        return store
+
+
+def is_shared(store: LedgerStore) -> bool:
+    """Whether ``store`` is one this process shares (never to be closed by a run)."""
+    return any(held is store for held in list(_SHARED.values()))
+
+
+def close_shared() -> None:
+    """Close every shared store (at exit; tests call it to start afresh)."""
+    with _SHARED_LOCK:
+        held = list(_SHARED.values())
+        _SHARED.clear()
+    for store in held:
+        store.close()

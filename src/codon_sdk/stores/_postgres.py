@@ -63,13 +63,30 @@ _INSERT_RUN: Final = (
     f"INSERT INTO {schema.RUNS_TABLE} ({_COLUMNS}) "
     f"VALUES ({', '.join(['%s'] * len(schema.RUN_COLUMNS))}) ON CONFLICT (run_id) DO NOTHING"
 )
+_INSERT_NEW_RUN: Final = _INSERT_RUN.replace(" ON CONFLICT (run_id) DO NOTHING", "")
 _INSERT_EVENTS: Final = (
     f"INSERT INTO {schema.EVENTS_TABLE} (run_id, seq, entry, leaf_hash) VALUES (%s, %s, %b, %b)"
 )
-_UPDATE_AFTER_APPEND: Final = (
-    f"UPDATE {schema.RUNS_TABLE} SET event_count = %s, head = COALESCE(%s, head), "
-    "status = COALESCE(%s, status), finished_us = COALESCE(%s, finished_us), "
-    "owner = CASE WHEN %s THEN NULL ELSE owner END, heartbeat_us = %s WHERE run_id = %s"
+#: The fenced update of an append, the owner check folded in: it matches only when the owner
+#: holds the run and the first seq is the next one, and fails the transaction (division by
+#: zero, SQLSTATE 22012) when it matches nothing, so the whole append can go to the server in
+#: one pipelined round trip; the row then says why (``_refuse_append``).
+_FENCED_APPEND: Final = (
+    f"WITH u AS (UPDATE {schema.RUNS_TABLE} SET event_count = event_count + %s, "
+    "head = COALESCE(%s, head), status = COALESCE(%s, status), "
+    "finished_us = COALESCE(%s, finished_us), owner = CASE WHEN %s THEN NULL ELSE owner END, "
+    "heartbeat_us = %s WHERE run_id = %s AND owner = %s "
+    "AND event_count = COALESCE(%s, event_count) RETURNING event_count) "
+    "SELECT (SELECT event_count FROM u), 1 / (SELECT count(*)::int FROM u)"
+)
+#: Refuses (22012) a second finish line, a checkpoint that differs from the one held.
+_NO_FINISH_LINE: Final = (
+    f"SELECT 1 / (1 - (SELECT count(*)::int FROM {schema.RUNS_LOG_TABLE} "
+    "WHERE run_id = %s AND size > 1))"
+)
+_SAME_CHECKPOINT: Final = (
+    f"SELECT 1 / (SELECT count(*)::int FROM {schema.CHECKPOINTS_TABLE} "
+    "WHERE run_id = %s AND size = %s AND note = %s)"
 )
 _AUDIT: Final = schema.audit_sql("%s")
 _UPDATE_CLAIM: Final = (
@@ -91,6 +108,9 @@ _SET_VERSION: Final = (
 #: Advisory lock held while migrating, so concurrent first opens do not race ("codon" in ASCII).
 _MIGRATION_LOCK: Final = 0x636F646F6E
 _SQLALCHEMY_SCHEME: Final = "postgresql+psycopg://"
+#: Connections the pool may open (it opens them as concurrent operations need them): enough
+#: for the many runs one process makes at once, each holding one only while it commits.
+DEFAULT_MAX_CONNECTIONS: Final = 20
 
 
 class PostgresStore(SQLStore):
@@ -100,14 +120,16 @@ class PostgresStore(SQLStore):
     libpq URL works, e.g. ``?sslmode=require`` or ``?options=-csearch_path%3Dledger``
     to keep the tables in another schema). The tables are created (or migrated)
     on first use. Operations borrow a connection from a pool of ``min_size`` to
-    ``max_size`` connections; ``connect_timeout`` bounds how long reaching the
-    server may take.
+    ``max_size`` (default 20) connections, opened as concurrent operations need
+    them; ``connect_timeout`` bounds how long reaching the server may take.
 
-    An append locks the run's row (``SELECT ... FOR UPDATE``) before checking the
-    owner and the next seq, so concurrent writers to one run are serialised and
-    the loser gets ``RunConflictError``; the events and the run row are written in
-    one transaction. Commits follow the server's ``synchronous_commit`` setting
-    (on by default: a committed append survives a server crash).
+    An append is one transaction sent as one pipeline (one round trip): a fenced
+    ``UPDATE`` of the run's row that matches only when the writer holds the run and
+    its first seq is the next one (concurrent writers to one run are serialised by
+    the row lock; the loser gets ``RunConflictError`` or ``LeaseLostError``), then
+    the events, checkpoints and log-of-runs line, then the commit. Commits follow the
+    server's ``synchronous_commit`` setting (on by default: a committed append
+    survives a server crash).
     """
 
     _audit = _AUDIT
@@ -118,7 +140,7 @@ class PostgresStore(SQLStore):
         url: str,
         *,
         min_size: int = 1,
-        max_size: int = 8,
+        max_size: int = DEFAULT_MAX_CONNECTIONS,
         connect_timeout: float = 5.0,
     ) -> None:
         self._secrets = _passwords(url)
@@ -227,6 +249,11 @@ class PostgresStore(SQLStore):
         if pool is not None:
             pool.close()
 
+    @property
+    def closed(self) -> bool:
+        pool = getattr(self, "_pool", None)
+        return pool is None or bool(pool.closed)
+
     def _scrub(self, text: str) -> str:
         for secret in self._secrets:
             text = text.replace(secret, "***")
@@ -283,15 +310,19 @@ class PostgresStore(SQLStore):
         return schema.info_from_row(row)
 
     def _begin(self, conn: _Conn, op: BeginRun) -> None:
+        """The run row, its first events and its start line: one transaction, one pipeline."""
         run_id = op.info.run_id
-        with conn.transaction(), conn.cursor() as cur:
-            cur.execute(_INSERT_RUN, schema.run_row(op.info, op.entries))
-            if cur.rowcount != 1:
-                raise RunConflictError(f"run {run_id!r} already exists in {self.url}")
-            check_seqs(run_id, 0, op.entries)
-            if op.entries:
-                cur.executemany(_INSERT_EVENTS, schema.insert_params(run_id, op.entries))
-                self._log_start(cur, run_id, op.entries)
+        check_seqs(run_id, 0, op.entries)
+        try:
+            with conn.pipeline(), conn.transaction(), conn.cursor() as cur:
+                cur.execute(_INSERT_NEW_RUN, schema.run_row(op.info, op.entries))
+                if op.entries:
+                    cur.executemany(_INSERT_EVENTS, schema.insert_params(run_id, op.entries))
+                    self._log_start(cur, run_id, op.entries)
+        except pg_errors.UniqueViolation as exc:
+            if conn.execute(_SELECT_RUN, (run_id,)).fetchone() is not None:
+                raise RunConflictError(f"run {run_id!r} already exists in {self.url}") from exc
+            raise
 
     @staticmethod
     def _log_start(cur: psycopg.Cursor[Any], run_id: str, entries: Sequence[Entry]) -> None:
@@ -303,45 +334,78 @@ class PostgresStore(SQLStore):
             cur.execute(_AUDIT["log_run"], (run_id, 1, leaf, time.time_ns() // 1000))
 
     def _append(self, conn: _Conn, op: AppendEntries) -> None:
+        """One transaction, sent as one pipeline: the fenced update of the run row (the owner
+        check folded in), the events, any checkpoints and log-of-runs line, the commit.
+
+        Nothing waits for an answer in between, so an append costs one round trip (two
+        with a finish line and no events: its size is read back first); when a check
+        fails the server refuses the whole transaction and :meth:`_refuse_append` says why.
+        """
         run_id, entries = op.run_id, op.entries
-        with conn.transaction(), conn.cursor() as cur:
-            row = cur.execute(_LOCK_HOLDER, (run_id,)).fetchone()
-            if row is None:
-                raise self._not_found(run_id)
-            holder, count = row
-            schema.check_owner(run_id, holder, op.owner)
-            check_seqs(run_id, count, entries)
-            if entries:
-                cur.executemany(_INSERT_EVENTS, schema.insert_params(run_id, entries))
-            cur.execute(
-                _UPDATE_AFTER_APPEND,
-                (
-                    count + len(entries),
-                    entries[-1][2].hex() if entries else None,
-                    op.status or None,
-                    op.finished_us,
-                    op.release,
-                    time.time_ns() // 1000,
-                    run_id,
-                ),
-            )
-            if op.checkpoints or op.log_root is not None:
-                self._audit_rows(cur, op, count + len(entries))
-            if entries and entries[0][0] == 0:  # a run begun without events: its start line
-                self._log_start(cur, run_id, entries)
+        first = entries[0][0] if entries else None
+        if entries:
+            check_seqs(run_id, entries[0][0], entries)
+        try:
+            with conn.pipeline(), conn.transaction(), conn.cursor() as cur:
+                cur.execute(
+                    _FENCED_APPEND,
+                    (
+                        len(entries),
+                        entries[-1][2].hex() if entries else None,
+                        op.status or None,
+                        op.finished_us,
+                        op.release,
+                        time.time_ns() // 1000,
+                        run_id,
+                        op.owner,
+                        first,
+                    ),
+                )
+                if op.log_root is not None:
+                    count = first + len(entries) if first is not None else _count(cur)
+                    check_finish_size(run_id, count)
+                if entries:
+                    cur.executemany(_INSERT_EVENTS, schema.insert_params(run_id, entries))
+                if op.checkpoints or op.log_root is not None:
+                    self._audit_rows(cur, op, count if op.log_root is not None else 0)
+                if first == 0:  # a run begun without events: its start line
+                    self._log_start(cur, run_id, entries)
+        except pg_errors.DivisionByZero:
+            self._refuse_append(conn, op)
+            raise
+
+    def _refuse_append(self, conn: _Conn, op: AppendEntries) -> None:
+        """Raise why an append was refused (the checks MemoryStore makes, in its order)."""
+        row = conn.execute(_LOCK_HOLDER.replace(" FOR UPDATE", ""), (op.run_id,)).fetchone()
+        if row is None:
+            raise self._not_found(op.run_id)
+        schema.check_owner(op.run_id, row[0], op.owner)
+        check_seqs(op.run_id, row[1], op.entries)
+        for size, note in op.checkpoints:
+            held = conn.execute(_AUDIT["get_checkpoint"], (op.run_id, size)).fetchone()
+            schema.check_checkpoint(op.run_id, size, held and bytes(held[0]), bytes(note))
+        finished = (
+            op.log_root is not None
+            and conn.execute(_AUDIT["finished_line"], (op.run_id,)).fetchone()
+        )
+        if finished:
+            raise schema.finish_refused(op.run_id)
+        raise RunConflictError(  # pragma: no cover - the checks above find the reason
+            f"run {op.run_id!r} changed while appending to it; retry"
+        )
 
     def _audit_rows(self, cur: psycopg.Cursor[Any], op: AppendEntries, count: int) -> None:
-        """Checkpoints and the log-of-runs line that go with an append (same transaction)."""
+        """Checkpoints and the log-of-runs line that go with an append (same transaction,
+        same pipeline: a different checkpoint held, or a second finish line, refuses it)."""
         now = time.time_ns() // 1000
         for size, note in op.checkpoints:
-            held = cur.execute(_AUDIT["get_checkpoint"], (op.run_id, size)).fetchone()
-            if schema.check_checkpoint(op.run_id, size, held and held[0], note):
-                cur.execute(_AUDIT["put_checkpoint"], (op.run_id, size, note, now))
+            cur.execute(
+                _AUDIT["put_checkpoint"] + " ON CONFLICT DO NOTHING", (op.run_id, size, note, now)
+            )
+            cur.execute(_SAME_CHECKPOINT, (op.run_id, size, note))
         if op.log_root is not None:
-            check_finish_size(op.run_id, count)
             cur.execute(_LOCK_LOG)
-            if cur.execute(_AUDIT["finished_line"], (op.run_id,)).fetchone() is not None:
-                raise schema.finish_refused(op.run_id)
+            cur.execute(_NO_FINISH_LINE, (op.run_id,))
             cur.execute(_AUDIT["log_run"], (op.run_id, count, op.log_root, now))
 
     def _put_checkpoint(self, conn: _Conn, op: PutCheckpoint) -> None:
@@ -377,6 +441,12 @@ class PostgresStore(SQLStore):
 
 
 _TABLES: Final = (schema.RUNS_TABLE, schema.EVENTS_TABLE)
+
+
+def _count(cur: psycopg.Cursor[Any]) -> int:
+    """The event count the fenced update just returned (waits for the server's answer)."""
+    row = cur.fetchone()
+    return int(row[0]) if row is not None and row[0] is not None else 0
 
 
 def _masked(url: str, secrets: list[str]) -> str:

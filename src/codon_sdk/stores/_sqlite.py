@@ -270,6 +270,10 @@ class SQLiteStore(SQLStore):
                 self._conn.close()
                 self._conn = None
 
+    @property
+    def closed(self) -> bool:
+        return self._conn is None
+
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
             raise StoreError(f"the ledger store {self.url} is closed; open a new one to use it")

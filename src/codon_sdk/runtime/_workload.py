@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import abc
-import inspect
 import os
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -37,6 +35,14 @@ from codon_sdk.identity._logic import (
 )
 from codon_sdk.identity._nodespec import NodeSpec
 from codon_sdk.redaction import Redactor
+from codon_sdk.runtime._checks import (
+    check_node_signature,
+    checked_actor,
+    checked_run_id,
+    checked_timeout,
+    compatible_ids,
+    retry_policy,
+)
 from codon_sdk.runtime._drive import run_coroutine, stream_async, stream_sync
 from codon_sdk.runtime._engine import NodeDef
 from codon_sdk.runtime._handle import is_async_callable
@@ -201,7 +207,7 @@ class CodonWorkload(Workload):
                 "node names must be unique"
             )
         if self.node_calling_convention:
-            _check_node_signature(name, function)
+            check_node_signature(name, function)
         try:
             spec = NodeSpec(
                 name,
@@ -218,10 +224,10 @@ class CodonWorkload(Workload):
             fn=function,
             spec=spec,
             is_async=is_async_callable(function),
-            retry=_retry_policy(name, retry),
-            timeout=_timeout(name, timeout),
+            retry=retry_policy(name, retry),
+            timeout=checked_timeout(name, timeout),
         )
-        self._compatible[name] = _compatible_ids(name, compatible_with)
+        self._compatible[name] = compatible_ids(name, compatible_with)
         self._logic_id = None
         self._identity = None
         return spec
@@ -412,7 +418,7 @@ class CodonWorkload(Workload):
         run = new_run(
             self,
             payload,
-            run_id=_run_id(run_id),
+            run_id=checked_run_id(run_id),
             deployment_id=self._deployment_id(deployment_id),
             entry_nodes=self._entry_nodes(entry_nodes),
             context_extras=context_extras,
@@ -482,7 +488,7 @@ class CodonWorkload(Workload):
             run_id,
             store=store,
             input=input,
-            actor=_actor(actor),
+            actor=checked_actor(actor),
             allow_logic_change=allow_logic_change,
             options=run_options,
         )
@@ -570,7 +576,7 @@ class CodonWorkload(Workload):
                 store=store,
                 at_seq=at_seq,
                 state_patch=state_patch,
-                new_run_id=_run_id(new_run_id),
+                new_run_id=checked_run_id(new_run_id),
                 options=run_options,
             )
         )
@@ -693,90 +699,3 @@ class CodonWorkload(Workload):
             "limits": {"max_steps": max_steps, "max_concurrency": max_concurrency},
             "sdk": {"name": "codon-sdk", "version": __version__},
         }
-
-
-def _retry_policy(node: str, retry: RetryPolicy | int | None) -> RetryPolicy | None:
-    if retry is None or isinstance(retry, RetryPolicy):
-        return retry
-    if type(retry) is int and retry >= 1:
-        return RetryPolicy(max_attempts=retry)
-    raise WorkloadRegistrationError(
-        f"retry of node {node!r} must be a RetryPolicy or a positive number of attempts, "
-        f"got {retry!r}"
-    )
-
-
-def _timeout(node: str, timeout: float | None) -> float | None:
-    if timeout is None:
-        return None
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-        raise WorkloadRegistrationError(
-            f"timeout of node {node!r} must be a positive number of seconds, got {timeout!r}"
-        )
-    return float(timeout)
-
-
-def _run_id(run_id: str | None) -> str:
-    if run_id is None:
-        return uuid.uuid4().hex
-    if not isinstance(run_id, str) or not run_id.strip() or len(run_id) > 200:
-        raise ValueError(
-            f"run_id must be a non-empty string of at most 200 characters, got {run_id!r}"
-        )
-    if any(not ch.isprintable() for ch in run_id):
-        raise ValueError(f"run_id must contain printable characters only, got {run_id!r}")
-    return run_id
-
-
-def _check_node_signature(name: str, function: Callable[..., Any]) -> None:
-    """A node is called as ``fn(message, runtime=..., context=...)``: say so at registration
-    rather than with a raw ``TypeError`` in the middle of a run."""
-    try:
-        sig = inspect.signature(function)
-    except (TypeError, ValueError):  # a builtin without a signature: it will tell at run time
-        return
-    try:
-        sig.bind(None, runtime=None, context=None)
-    except TypeError as exc:
-        shown = getattr(function, "__name__", type(function).__name__)
-        raise WorkloadRegistrationError(
-            f"node {name!r}: {shown}{sig} cannot be called as a node ({exc}). A node takes the "
-            "message and two keyword arguments: def "
-            f"{shown if shown.isidentifier() else 'node'}(message, *, runtime, context): ...; "
-            "for a LangGraph graph, use LangGraphWorkloadAdapter.from_langgraph"
-        ) from None
-
-
-def _compatible_ids(node: str, given: Iterable[str | NodeSpec]) -> frozenset[str]:
-    if isinstance(given, (str, NodeSpec)):
-        given = [given]
-    ids: set[str] = set()
-    for item in given:
-        node_id = item.id if isinstance(item, NodeSpec) else item
-        if (
-            not isinstance(node_id, str)
-            or len(node_id) != 64
-            or any(c not in "0123456789abcdef" for c in node_id)
-        ):
-            raise WorkloadRegistrationError(
-                f"compatible_with of node {node!r} takes NodeSpec ids (64 lower-case hex digits, "
-                f"as `codon identity` prints them) or NodeSpecs, got {item!r}"
-            )
-        ids.add(node_id)
-    return frozenset(ids)
-
-
-def _actor(actor: str | None) -> str | None:
-    """``actor`` checked before it is recorded: it is shown to every operator who reads the run."""
-    if actor is None:
-        return None
-    if not isinstance(actor, str) or not actor.strip() or len(actor) > 200:
-        raise ValueError(
-            f"actor must be a non-empty string of at most 200 characters, got {actor!r}"
-        )
-    if not actor.isprintable():
-        raise ValueError(
-            "actor must contain printable characters only (no newlines, control characters "
-            f"or terminal escapes), got {actor!r}"
-        )
-    return actor

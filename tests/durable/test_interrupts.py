@@ -370,3 +370,45 @@ def test_an_interrupt_with_a_declared_default_resumes_on_it(sqlite_url: str) -> 
     )
     report = wl.resume("dflt", store=sqlite_url, actor="timer")
     assert report.node_results("ask") == [{"approved": True}]
+
+
+def test_max_steps_counts_each_activation_once_across_a_pause(sqlite_url: str) -> None:
+    """A run that pauses on its last allowed step resumes within the same max_steps: the
+    interrupted activation runs again and is counted once, not twice."""
+
+    def loop(message: Any, *, runtime: Any, context: Any) -> Any:
+        if message < 5:
+            runtime.emit("loop", message + 1)
+            return message
+        return runtime.interrupt("last step: go?")
+
+    wl = CodonWorkload(name="steps", version="1", org_namespace="durable-tests")
+    wl.add_node(loop, "loop", "worker")
+    wl.add_edge("loop", "loop")
+    paused = wl.execute(1, deployment_id="d", store=sqlite_url, run_id="steps", max_steps=5)
+    assert paused.status == "interrupted"
+    done = wl.resume("steps", store=sqlite_url, input="yes", max_steps=5)
+    assert done.status == "completed"
+    assert done.node_results("loop")[-1] == "yes"
+
+
+def test_reports_give_active_and_waiting_time_apart(sqlite_url: str) -> None:
+    """A run that waited for a human reports the wait apart from the time it ran."""
+    import time
+
+    from codon_sdk import load_report
+
+    def ask(message: Any, *, runtime: Any, context: Any) -> Any:
+        return runtime.interrupt("approve?")
+
+    wl = CodonWorkload(name="waits", version="1", org_namespace="durable-tests")
+    wl.add_node(ask, "ask", "human")
+    paused = wl.execute("x", deployment_id="d", store=sqlite_url, run_id="waits")
+    assert paused.waiting_ms == 0
+    assert paused.active_ms == paused.duration_ms
+    time.sleep(0.3)
+    done = wl.resume("waits", store=sqlite_url, input="ok")
+    for report in (done, load_report(sqlite_url, "waits")):
+        assert report.waiting_ms >= 300
+        assert report.active_ms < report.duration_ms - 250
+        assert "waiting" in report.summary()

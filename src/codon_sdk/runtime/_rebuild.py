@@ -112,6 +112,7 @@ def _fold(events: Iterable[LedgerEvent]) -> RebuiltRun:
     pending_state: dict[str, list[Any]] = {}
     real: dict[str, tuple[str, str, Any, str, str | None, int]] = {}
     done: set[str] = set()
+    dequeued: set[str] = set()
     for ev in events:
         if run is None:
             run = RebuiltRun(run_id=ev.run_id, started=dict(ev.metadata), started_us=ev.ts)
@@ -135,7 +136,8 @@ def _fold(events: Iterable[LedgerEvent]) -> RebuiltRun:
             else:
                 pending_tokens.setdefault(ev.parent_token_id, []).append(item)
         elif kind == TOKEN_DEQUEUED:
-            run.steps += 1
+            if ev.token_id is not None:
+                dequeued.add(ev.token_id)
         elif kind == STATE_UPDATED:
             if ev.token_id is None:
                 apply_change(run.state, ev.value())
@@ -179,6 +181,9 @@ def _fold(events: Iterable[LedgerEvent]) -> RebuiltRun:
     if run is None:
         raise LedgerError("the run has no events")
     run.queue = [item for tid, item in real.items() if tid not in done]
+    # an activation counts once: one that paused or was cut off runs again (its token is
+    # back in the queue) and is counted then, so a resumed run's max_steps is not spent twice
+    run.steps = len(dequeued.difference(item[0] for item in run.queue))
     return run
 
 

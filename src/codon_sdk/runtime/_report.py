@@ -32,6 +32,7 @@ from codon_sdk.ledger._chain import ChainCheck, check_chain
 from codon_sdk.ledger._events import (
     EFFECT_RECORDED,
     NODE_COMPLETED,
+    RUN_RESUMED,
     TOKEN_DEQUEUED,
     TOKEN_ENQUEUED,
     LedgerEvent,
@@ -41,6 +42,8 @@ from codon_sdk.ledger._verify import VerificationReport
 from codon_sdk.runtime._completions import Completions
 from codon_sdk.runtime._recorder import Recorder
 from codon_sdk.runtime._records import AuditEvent, NodeExecutionRecord, from_us
+
+_RESUMED = b'"type":"run_resumed"'
 
 __all__ = ["AuditLedger", "ExecutionReport", "LedgerView", "usage_from"]
 
@@ -263,6 +266,7 @@ class ExecutionReport:
         self._ledger: AuditLedger | None = None
         self._usage: dict[str, Any] | None = None
         self._entry_types: list[str] | None = None
+        self._waiting_us: int | None = None
         #: How the run verified when the report was read from a store (None: made in this
         #: process). A report forced out of a run that does not verify says why here.
         self.verification: VerificationReport | None = None
@@ -287,7 +291,31 @@ class ExecutionReport:
 
     @property
     def duration_ms(self) -> float:
+        """Wall time from the run's start to this report, pauses and crashes included."""
         return (self._finished_us - self._started_us) / 1000.0
+
+    @property
+    def waiting_ms(self) -> float:
+        """Time the run spent not running: from the last event before each ``run_resumed``
+        (a pause for a human, or the last event a crashed process wrote) to the resume."""
+        if self._waiting_us is None:
+            self._waiting_us = self._waiting()
+        return self._waiting_us / 1000.0
+
+    @property
+    def active_ms(self) -> float:
+        """:attr:`duration_ms` without :attr:`waiting_ms`: the time the run was running."""
+        return max(0.0, self.duration_ms - self.waiting_ms)
+
+    def _waiting(self) -> int:
+        total = 0
+        entries = self._entries
+        for seq in range(1, len(entries)):  # a C-speed substring test, then parse the few
+            if _RESUMED in entries[seq]:
+                resumed = self._event_at(seq)
+                if resumed.type == RUN_RESUMED:
+                    total += max(0, resumed.ts - self._event_at(seq - 1).ts)
+        return total
 
     # ------------------------------------------------------------------ the ledger
 
@@ -408,7 +436,12 @@ class ExecutionReport:
         reason = f" ({printable(self.reason)})" if self.reason else ""
         lines = [
             f"run {printable(self.run_id)}: {printable(self.status)}{reason} "
-            f"in {self.duration_ms:.1f} ms",
+            f"in {self.duration_ms:.1f} ms"
+            + (
+                f" (active {self.active_ms:.1f} ms, waiting {self.waiting_ms:.1f} ms)"
+                if self.waiting_ms
+                else ""
+            ),
             f"  logic id    {printable(self.logic_id)}",
             f"  deployment  {printable(self.deployment_id)}",
             f"  events      {self.event_count}   head {self.head_hash}",

@@ -105,7 +105,12 @@ class ReplayReport:
                 + printable("; ".join(self.untrusted)),
             )
         if self.logic_changed:
-            changed = ", ".join(self.logic_diff.get("changed_nodes", [])) or "none"
+            reasons = self.logic_diff.get("reasons") or {}
+            changed = ", ".join(
+                f"{n} ({', '.join(reasons[n])})" if reasons.get(n) else n
+                for n in self.logic_diff.get("changed_nodes", [])
+            )
+            changed = printable(changed) or "none"
             lines.append(
                 f"  logic id changed: {str(self.recorded_logic_id)[:12]}… -> "
                 f"{self.replay_logic_id[:12]}… (changed nodes: {changed})"

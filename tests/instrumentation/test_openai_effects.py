@@ -358,3 +358,21 @@ def test_with_streaming_response_is_refused_by_a_replay() -> None:
         replay = wl.replay(report.run_id, store=store)
         assert len(server.requests) == 1
     assert not replay.identical
+
+
+def test_the_run_span_carries_the_runs_token_and_cost_totals() -> None:
+    """The root span of a run totals its LLM calls: input and output tokens and cost."""
+    from codon_sdk.testing import capture_spans
+
+    def ask(message: Any, *, runtime: Any, context: Any) -> Any:
+        client.chat.completions.create(model="gpt-4o-mini", messages=FRANCE)
+        client.chat.completions.create(model="o4-mini", messages=PRIMES)
+        return "asked"
+
+    with serving() as server, sync_client(server) as client, capture_spans() as captured:
+        report = workload(("ask", ask)).execute("go", deployment_id="d")
+    (root,) = [s for s in captured.spans if s.name.startswith("invoke_workflow")]
+    total = report.usage["total"]
+    assert root.attributes["gen_ai.usage.input_tokens"] == total["input_tokens"] == 27 + 1206
+    assert root.attributes["gen_ai.usage.output_tokens"] == total["output_tokens"]
+    assert root.attributes["codon.run.cost_usd"] == pytest.approx(total["cost_usd"])

@@ -181,6 +181,10 @@ class Run:
         self.live: frozenset[str] = frozenset()
         self.request_changes: list[RequestChange] = []
         self.cost_usd: float | None = None  # LLM cost recorded in this process (for metrics)
+        self.tokens: dict[str, int] = {}  # LLM tokens recorded in this process (span totals)
+        #: (trace id, span id) of the last span of the run this one continues (resume)
+        self.continues: tuple[str, str] | None = None
+        self.resumed_by: str | None = None  # the resume's actor, for the resumed span event
         self.on_close: list[Callable[[], None]] = []
         self._pool: ThreadPoolExecutor | None = None
         self._lineage: dict[str, tuple[str, str | None]] = {}
@@ -264,8 +268,15 @@ class Run:
         """Record an effect's result and make it durable before the node sees it."""
         self.rec.append(EFFECT_RECORDED, now_us(), node, token_id, value, self.prep(meta))
         llm = meta.get("llm")
-        if isinstance(llm, dict) and llm.get("cost_usd") is not None:
-            self.cost_usd = (self.cost_usd or 0.0) + float(llm["cost_usd"])
+        if isinstance(llm, dict):
+            if llm.get("cost_usd") is not None:
+                self.cost_usd = (self.cost_usd or 0.0) + float(llm["cost_usd"])
+            usage = llm.get("usage")
+            if isinstance(usage, dict):
+                for key in ("input_tokens", "output_tokens"):
+                    n = usage.get(key)
+                    if type(n) is int:
+                        self.tokens[key] = self.tokens.get(key, 0) + n
         if durable:
             self.rec.barrier()
 
@@ -692,6 +703,8 @@ class Run:
             if interrupt.default is not NO_DEFAULT:
                 meta["default"] = interrupt.default
         self.rec.append(RUN_INTERRUPTED, now_us(), node, tid, metadata=self.prep(meta))
+        if self.tracer is not None:
+            self.tracer.paused(reason, node, self.mask)
         self.rec.barrier(status="interrupted", release=True)
 
     def report(self, status: str, reason: str | None = None) -> ExecutionReport:
@@ -721,6 +734,7 @@ class Run:
                     raise
                 span.set_attribute("codon.ledger.event_count", report.event_count)
                 span.set_attribute("codon.workload.status", report.status)
+                self.tracer.run_totals(span, self.cost_usd, self.tokens)
                 self.tracer.run_cost(self.cost_usd)
                 return report
         finally:

@@ -410,6 +410,8 @@ def resume_run(
             mask=_mask(workload),
         )
         run.on_close.extend(closers)
+        run.continues = _last_span(entries)
+        run.resumed_by = actor if run.mask is None or actor is None else run.mask(actor)
         _adopt(run, entries, rebuilt)
         _record_resumed(run, rebuilt, input, actor, change, masked)
         return run
@@ -417,6 +419,20 @@ def resume_run(
         for close in closers:
             close()
         raise
+
+
+def _last_span(entries: list[bytes]) -> tuple[str, str] | None:
+    """(trace id, span id) of the last traced entry: the span a resumed run links to."""
+    for entry in reversed(entries[-200:]):
+        if b'"span_id":"' in entry:
+            try:
+                ev = parse_entry(entry)
+            except LedgerError:
+                return None
+            if isinstance(ev.trace_id, str) and isinstance(ev.span_id, str):
+                return ev.trace_id, ev.span_id
+            return None
+    return None
 
 
 def _adopt(run: Run, entries: list[bytes], rebuilt: RebuiltRun) -> None:

@@ -52,6 +52,22 @@ def run_attributes(context: dict[str, Any]) -> dict[str, Any]:
     return {k: str(v) for k, v in attrs.items() if v is not None}
 
 
+def _links(continues: tuple[str, str] | None) -> list[trace.Link]:
+    """A link to the last span of the run this one continues (from its ledger), if any."""
+    if continues is None:
+        return []
+    try:
+        trace_id, span_id = int(continues[0], 16), int(continues[1], 16)
+    except (TypeError, ValueError):  # ledger data: hostile, never a crash
+        return []
+    if not (0 < trace_id < 1 << 128 and 0 < span_id < 1 << 64):
+        return []
+    context = trace.SpanContext(
+        trace_id, span_id, is_remote=True, trace_flags=trace.TraceFlags(trace.TraceFlags.SAMPLED)
+    )
+    return [trace.Link(context, {"codon.link": "continues"})]
+
+
 def span_ids() -> tuple[str, str] | None:
     """(trace id, span id) in hex of the current span, or None outside a recording span."""
     ctx = trace.get_current_span().get_span_context()
@@ -95,13 +111,20 @@ class RunTracer:
         attrs[G.OPERATION_NAME.value] = Op.INVOKE_WORKFLOW.value
         attrs[G.WORKFLOW_NAME.value] = name
         # exceptions are recorded here, redacted: never OpenTelemetry's raw record
+        links = _links(run.continues)
         with self._tracer.start_as_current_span(
             f"invoke_workflow {name}",
             kind=SpanKind.INTERNAL,
             attributes=attrs,
+            links=links,
             record_exception=False,
             set_status_on_exception=False,
         ) as span:
+            if run.continues is not None or run.resumed_by is not None:
+                event: dict[str, Any] = {W.RUN_ID.value: self._base.get(W.RUN_ID.value, "")}
+                if run.resumed_by is not None:
+                    event["codon.actor"] = run.resumed_by
+                span.add_event("codon.run.resumed", event)
             previous = self._stamp(run, span)
             try:
                 yield span
@@ -110,6 +133,24 @@ class RunTracer:
                 raise
             finally:
                 self._unstamp(run, previous)
+
+    def run_totals(self, span: trace.Span, cost_usd: float | None, tokens: dict[str, int]) -> None:
+        """The run's LLM totals on its root span: cost and input/output tokens."""
+        if cost_usd is not None:
+            span.set_attribute("codon.run.cost_usd", cost_usd)
+        for key, n in tokens.items():
+            span.set_attribute(f"gen_ai.usage.{key}", n)
+
+    def paused(self, reason: str, node: str | None, mask: Any) -> None:
+        """An interrupt (or a cancellation) as an event on the current span."""
+        try:
+            text = reason if mask is None else mask(reason)
+            attrs: dict[str, Any] = {"codon.interrupt.reason": text}
+            if node is not None:
+                attrs[NodeA.NODESPEC_NAME.value] = node
+            trace.get_current_span().add_event("codon.run.interrupted", attrs)
+        except Exception:  # telemetry never breaks a run
+            return
 
     def _node_attributes(self, node: NodeDef) -> dict[str, Any]:
         """The attributes every span of ``node`` carries in this run (computed once)."""

@@ -1,0 +1,52 @@
+"""Traces follow a run across a pause: the interrupt is a span event, the resumed run's
+root span links to the last span of the run it continues and names the actor, and root
+spans carry the run's LLM totals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from codon_sdk import CodonWorkload
+
+
+def _roots(exporter: InMemorySpanExporter) -> list[Any]:
+    return [s for s in exporter.get_finished_spans() if s.name.startswith("invoke_workflow")]
+
+
+def test_a_resumed_run_links_to_the_trace_it_continues(
+    span_exporter: InMemorySpanExporter, tmp_path: Path
+) -> None:
+    def ask(message: Any, *, runtime: Any, context: Any) -> Any:
+        return runtime.interrupt("approve the refund?")
+
+    wl = CodonWorkload(name="traced", version="1", org_namespace="tests", enable_tracing=True)
+    wl.add_node(ask, "ask", "human")
+    store = f"sqlite:///{tmp_path / 'l.db'}"
+    wl.execute("x", deployment_id="dev", store=store, run_id="traced-1")
+    (first,) = _roots(span_exporter)
+    events = [e for s in span_exporter.get_finished_spans() for e in s.events]
+    paused = [e for e in events if e.name == "codon.run.interrupted"]
+    assert [e.attributes["codon.interrupt.reason"] for e in paused] == ["approve the refund?"]
+
+    span_exporter.clear()
+    wl.resume("traced-1", store=store, input="yes", actor="alice")
+    (second,) = _roots(span_exporter)
+    assert second.context.trace_id != first.context.trace_id
+    (link,) = second.links
+    assert link.context.trace_id == first.context.trace_id
+    assert link.attributes["codon.link"] == "continues"
+    (resumed,) = [e for e in second.events if e.name == "codon.run.resumed"]
+    assert resumed.attributes["codon.actor"] == "alice"
+    assert second.attributes["codon.workload.run_id"] == first.attributes["codon.workload.run_id"]
+
+
+def test_a_new_run_has_no_link(span_exporter: InMemorySpanExporter) -> None:
+    wl = CodonWorkload(name="fresh", version="1", org_namespace="tests", enable_tracing=True)
+    wl.add_node(lambda m, *, runtime, context: m, "echo", "worker")
+    wl.execute("x", deployment_id="dev")
+    (root,) = _roots(span_exporter)
+    assert list(root.links) == []
+    assert not [e for e in root.events if e.name == "codon.run.resumed"]

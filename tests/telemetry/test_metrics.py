@@ -18,6 +18,7 @@ from codon_sdk.telemetry._metrics import (
     record_node_duration,
     record_operation_duration,
     record_run_cost,
+    record_run_duration,
     record_token_usage,
 )
 
@@ -109,6 +110,17 @@ def test_run_cost_records_known_costs_only() -> None:
     [point] = metric.data.data_points
     assert point.sum == pytest.approx(0.0123)
     assert tuple(point.explicit_bounds) == COST_BUCKETS
+
+
+def test_run_duration_records_the_time_a_run_ran_with_its_status() -> None:
+    provider, reader = _meter()
+    record_run_duration(0.25, status="interrupted", meter_provider=provider)
+    record_run_duration(-1.0, status="completed", meter_provider=provider)  # clamped, kept
+    metric = _metrics(reader)["codon.run.duration"]
+    assert metric.unit == "s"
+    points = {p.attributes["codon.workload.status"]: p for p in metric.data.data_points}
+    assert points["interrupted"].sum == pytest.approx(0.25)
+    assert points["completed"].sum == 0.0
 
 
 def test_instruments_are_made_once_per_provider() -> None:

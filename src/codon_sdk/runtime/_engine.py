@@ -726,6 +726,7 @@ class Run:
         try:
             if self.tracer is None:
                 return await run_to_end(self)
+            began = time.perf_counter()
             with self.tracer.run_span(self) as span:
                 try:
                     report = await run_to_end(self)
@@ -736,6 +737,7 @@ class Run:
                 span.set_attribute("codon.workload.status", report.status)
                 self.tracer.run_totals(span, self.cost_usd, self.tokens)
                 self.tracer.run_cost(self.cost_usd)
+                self.tracer.run_duration(time.perf_counter() - began, report.status)
                 return report
         finally:
             for close in self.on_close:

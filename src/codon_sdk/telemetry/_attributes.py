@@ -145,3 +145,4 @@ class GenAIMetrics(_StrEnum):
     OPERATION_DURATION = "gen_ai.client.operation.duration"
     NODE_DURATION = "codon.node.duration"
     RUN_COST = "codon.run.cost"
+    RUN_DURATION = "codon.run.duration"

@@ -9,6 +9,8 @@ instrument                          type       unit      recorded by
                                                          failure)
 ``codon.node.duration``             histogram  s         the engine, per node activation
 ``codon.run.cost``                  histogram  {USD}     the engine, once per run with a cost
+``codon.run.duration``              histogram  s         the engine, once per run or resumed
+                                                         part (``codon.workload.status``)
 ==================================  =========  ========  ===================================
 
 The two ``gen_ai.client.*`` histograms carry the explicit bucket boundaries the
@@ -50,6 +52,7 @@ __all__ = [
     "record_node_duration",
     "record_operation_duration",
     "record_run_cost",
+    "record_run_duration",
     "record_token_usage",
 ]
 
@@ -78,12 +81,13 @@ Attributes = Mapping[str, AttributeValue]
 
 @dataclass(frozen=True, slots=True)
 class GenAIInstruments:
-    """The four histograms, made once per meter provider."""
+    """The five histograms, made once per meter provider."""
 
     token_usage: metrics.Histogram
     operation_duration: metrics.Histogram
     node_duration: metrics.Histogram
     run_cost: metrics.Histogram
+    run_duration: metrics.Histogram
 
 
 _lock = threading.Lock()
@@ -118,6 +122,12 @@ def _create(provider: metrics.MeterProvider) -> GenAIInstruments:
             unit="{USD}",
             description="LLM cost of a Codon run in US dollars (runs with a known cost only).",
             explicit_bucket_boundaries_advisory=COST_BUCKETS,
+        ),
+        run_duration=meter.create_histogram(
+            M.RUN_DURATION.value,
+            unit="s",
+            description="Time a Codon run spent running in one process (waits excluded).",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
         ),
     )
 
@@ -216,3 +226,20 @@ def record_run_cost(
         instruments(meter_provider).run_cost.record(max(float(cost_usd), 0.0), _attrs(attributes))
     except Exception:
         _log.warning("could not record %s", M.RUN_COST.value, exc_info=True)
+
+
+def record_run_duration(
+    seconds: float,
+    *,
+    status: str,
+    attributes: Attributes | None = None,
+    meter_provider: metrics.MeterProvider | None = None,
+) -> None:
+    """Record the time a run (or the resumed part of one) ran in this process on
+    ``codon.run.duration``, with its status as ``codon.workload.status``."""
+    try:
+        attrs = _attrs(attributes)
+        attrs["codon.workload.status"] = status
+        instruments(meter_provider).run_duration.record(max(seconds, 0.0), attrs)
+    except Exception:
+        _log.warning("could not record %s", M.RUN_DURATION.value, exc_info=True)

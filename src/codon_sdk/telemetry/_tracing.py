@@ -25,7 +25,12 @@ from codon_sdk.telemetry._attributes import CodonWorkloadAttributes as W
 from codon_sdk.telemetry._attributes import GenAIAttributes as G
 from codon_sdk.telemetry._attributes import GenAIOperations as Op
 from codon_sdk.telemetry._errors import record_error
-from codon_sdk.telemetry._metrics import instruments, record_node_duration, record_run_cost
+from codon_sdk.telemetry._metrics import (
+    instruments,
+    record_node_duration,
+    record_run_cost,
+    record_run_duration,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from codon_sdk.runtime._engine import NodeDef, Run
@@ -203,6 +208,10 @@ class RunTracer:
     def run_cost(self, cost_usd: float | None) -> None:
         """Record the finished run's LLM cost (nothing when unknown)."""
         record_run_cost(cost_usd, self._metric_attrs)
+
+    def run_duration(self, seconds: float, status: str) -> None:
+        """Record how long the run ran in this process, and how it ended (or paused)."""
+        record_run_duration(seconds, status=status, attributes=self._metric_attrs)
 
     def node_span(self, run: Run, node: NodeDef, token_id: str, seq: int) -> _NodeSpan:
         """The span of one activation of ``node``, current while it runs (a context manager

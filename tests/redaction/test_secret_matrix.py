@@ -23,7 +23,6 @@ import logging
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ import pytest
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace import ReadableSpan, Span
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanProcessor
+from tests.durable._support import pg_schema_url
 from tests.instrumentation._openai_support import API_KEY, instrumented
 
 from codon_sdk import CodonWorkload, WorkloadRuntimeError, load_report, open_store, verify_run
@@ -208,16 +208,10 @@ def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path}/ledger.db"
         return
-    psycopg = pytest.importorskip("psycopg")
+    pytest.importorskip("psycopg")
     pg_url: str = request.getfixturevalue("pg_url")
-    name = f"matrix_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_url, autocommit=True) as admin:
-        admin.execute(f'CREATE SCHEMA "{name}"')
-    try:
-        yield f"{pg_url}?options=-csearch_path%3D{name}"
-    finally:
-        with psycopg.connect(pg_url, autocommit=True) as admin:
-            admin.execute(f'DROP SCHEMA "{name}" CASCADE')
+    with pg_schema_url(pg_url) as url:
+        yield url
 
 
 def _database_text(url: str, tmp_path: Path) -> str:

@@ -6,7 +6,9 @@ nothing."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -40,6 +42,20 @@ def _known(store: LedgerStore, run_id: str) -> None:
         raise CliError(f"{exc}; `codon runs list` shows the runs this store holds") from exc
 
 
+@contextlib.contextmanager
+def _refusals_are_usage() -> Iterator[None]:
+    """A run refused before anything ran is a usage error (exit 2, one line); a run that
+    went on and failed is reported as the failure it is (exit 1)."""
+    try:
+        yield
+    except WorkloadRuntimeError as exc:
+        if getattr(exc, "report", None) is None:
+            raise CliError(str(exc)) from exc
+        raise
+    except (CodonError, ValueError) as exc:
+        raise CliError(str(exc)) from exc
+
+
 def _outcome(report: Any, args: argparse.Namespace) -> int:
     if args.json:
         emit_json({"run_id": report.run_id, "status": report.status})
@@ -54,14 +70,8 @@ def resume_command(args: argparse.Namespace) -> int:
     workload = load_workload(args.workload)
     with opened_store(args.ledger) as store:
         _known(store, args.run_id)
-        try:
+        with _refusals_are_usage():
             report = workload.resume(args.run_id, store=store, input=given, actor=args.actor)
-        except WorkloadRuntimeError as exc:
-            if getattr(exc, "report", None) is None:  # refused before running: usage
-                raise CliError(str(exc)) from exc
-            raise
-        except (CodonError, ValueError) as exc:
-            raise CliError(str(exc)) from exc
     return _outcome(report, args)
 
 
@@ -73,7 +83,7 @@ def fork_command(args: argparse.Namespace) -> int:
     workload = load_workload(args.workload)
     with opened_store(args.ledger) as store:
         _known(store, args.run_id)
-        try:
+        with _refusals_are_usage():
             report = workload.fork(
                 args.run_id,
                 store=store,
@@ -81,12 +91,6 @@ def fork_command(args: argparse.Namespace) -> int:
                 state_patch=patch,
                 new_run_id=args.run_id_new,
             )
-        except WorkloadRuntimeError as exc:
-            if getattr(exc, "report", None) is None:
-                raise CliError(str(exc)) from exc
-            raise
-        except (CodonError, ValueError) as exc:
-            raise CliError(str(exc)) from exc
     if not args.json:
         print(f"forked {printable(args.run_id)} at seq {args.at}")
     return _outcome(report, args)

@@ -71,6 +71,7 @@ sealing key configured (``sealing_keys=``, ``CODON_SEALING_KEY``, ``CODON_SEALIN
 credential detectors seal by default; see ``_sealing.py`` and the sealed secrets guide.
 """
 
+from codon_sdk.redaction._current import NOT_IN_A_RUN, current_redact, set_run_redaction_source
 from codon_sdk.redaction._detectors import (
     ALL_DETECTORS,
     DEFAULT_CREDENTIAL_KEYS,
@@ -87,7 +88,11 @@ from codon_sdk.redaction._redactor import (
     default_redactor,
     set_default_redactor,
 )
-from codon_sdk.redaction._sealing import SEALED_MARKER_PATTERN
+from codon_sdk.redaction._sealing import (
+    SEALED_MARKER_PATTERN,
+    SEALED_PREFIX,
+    comparable,
+)
 from codon_sdk.redaction._sealing_keys import (
     SEALING_KEY_ENV_VAR,
     SEALING_KEY_FILE_ENV_VAR,
@@ -104,6 +109,7 @@ __all__ = [
     "DEFAULT_DETECTORS",
     "KEY_ENV_VAR",
     "MARKER_PATTERN",
+    "NOT_IN_A_RUN",
     "PERSONAL_DATA_KINDS",
     "SEALED_MARKER_PATTERN",
     "SEALING_KEY_ENV_VAR",
@@ -111,11 +117,15 @@ __all__ = [
     "RedactionCallable",
     "Redactor",
     "SealingKeys",
+    "SEALED_PREFIX",
     "StaticSealingKeys",
+    "comparable",
+    "current_redact",
     "default_redactor",
     "generate_sealing_key",
     "get_logger",
     "is_credential_key",
     "sealing_keys_from_environment",
     "set_default_redactor",
+    "set_run_redaction_source",
 ]

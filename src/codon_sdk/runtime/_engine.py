@@ -70,8 +70,8 @@ from codon_sdk.runtime._records import ENTRY_ORIGIN
 from codon_sdk.runtime._report import ExecutionReport
 from codon_sdk.runtime._request import RequestChange
 from codon_sdk.runtime._state import RunState
+from codon_sdk.runtime._tracer import RunTracer
 from codon_sdk.telemetry._attributes import CodonLedgerAttributes, CodonNodeAttributes
-from codon_sdk.telemetry._tracing import RunTracer
 
 __all__ = ["NodeDef", "Observer", "QueueItem", "Run", "now_us"]
 

@@ -17,6 +17,7 @@ from codon_sdk._warn import warn_once
 from codon_sdk.errors import CanonicalEncodingError, LedgerError, ReplayError, WorkloadRuntimeError
 from codon_sdk.identity._types import recorded_error, remember_type, type_path
 from codon_sdk.ledger._events import check_custom_type
+from codon_sdk.redaction import NOT_IN_A_RUN, current_redact, set_run_redaction_source
 from codon_sdk.runtime._records import Token
 from codon_sdk.runtime._request import Request, RequestChange, ask, compare_request
 
@@ -57,16 +58,12 @@ def current_runtime() -> NodeRuntime | None:
     return CURRENT_RUNTIME.get()
 
 
-def current_redact() -> Callable[[str], str] | None:
-    """The redaction hook for data about to leave the process (span attributes, logs):
-    the running node's policy, else the default one; None when redaction is off."""
+def _running_redact() -> object:
     runtime = CURRENT_RUNTIME.get()
-    if runtime is not None:
-        return runtime.redact
-    from codon_sdk.redaction import default_redactor
+    return NOT_IN_A_RUN if runtime is None else runtime.redact
 
-    policy = default_redactor()
-    return policy.redact_text if policy.enabled else None
+
+set_run_redaction_source(_running_redact)
 
 
 def enable_current_runtime() -> None:

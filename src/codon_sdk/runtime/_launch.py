@@ -27,12 +27,12 @@ from codon_sdk.runtime._engine import NodeDef, Observer, Run, now_us
 from codon_sdk.runtime._rebuild import RebuiltRun, rebuild
 from codon_sdk.runtime._recorder import DURABILITY_MODES, LockedRecorder, Recorder
 from codon_sdk.runtime._report import ExecutionReport
+from codon_sdk.runtime._tracer import RunTracer
 from codon_sdk.runtime._trust import Trust, check_trust, readable_entries, trusted_entries
 from codon_sdk.runtime._unseal import open_rebuilt
 from codon_sdk.runtime._writer import RunWriter
 from codon_sdk.stores._base import LedgerStore, RunInfo, new_owner
 from codon_sdk.stores._open import is_shared, open_store, shared_store
-from codon_sdk.telemetry._tracing import RunTracer
 
 if TYPE_CHECKING:  # pragma: no cover
     from codon_sdk.runtime._workload import CodonWorkload

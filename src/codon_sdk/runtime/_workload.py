@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import orjson
 
+from codon_sdk._version import __version__
 from codon_sdk.errors import (
     CanonicalEncodingError,
     NodeSpecValidationError,
@@ -667,8 +668,6 @@ class CodonWorkload(Workload):
         max_steps: int,
         max_concurrency: int,
     ) -> dict[str, Any]:
-        from codon_sdk import __version__
-
         return {
             "workload": {
                 "name": self._name,

@@ -36,7 +36,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from codon_sdk._version import __version__
-from codon_sdk.redaction import get_logger
+from codon_sdk.redaction import current_redact, get_logger
 from codon_sdk.telemetry._attributes import CodonLedgerAttributes as L
 from codon_sdk.telemetry._attributes import GenAIAttributes as G
 from codon_sdk.telemetry._cost import PRICES, PriceTable
@@ -539,8 +539,6 @@ class GenAICall:
         if kind is not None:
             span.set_attribute(G.ERROR_TYPE.value, kind)
             if description:  # an error message may echo credentials: the redaction policy
-                from codon_sdk.runtime._handle import current_redact
-
                 redact = current_redact()
                 description = description if redact is None else redact(description)
             span.set_status(Status(StatusCode.ERROR, description or kind))

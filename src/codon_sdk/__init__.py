@@ -55,12 +55,12 @@ from codon_sdk.ledger._events import LedgerEvent
 from codon_sdk.ledger._note import Ed25519Signer, Signer, generate_key
 from codon_sdk.ledger._verify import VerificationReport
 from codon_sdk.redaction import Redactor
-from codon_sdk.replay._compare import Divergence
-from codon_sdk.replay._replay import ReplayReport
+from codon_sdk.runtime._compare import Divergence
 from codon_sdk.runtime._handle import NodeRuntime
 from codon_sdk.runtime._launch import load_report
 from codon_sdk.runtime._policy import RetryPolicy
 from codon_sdk.runtime._records import AuditEvent, NodeExecutionRecord, StreamEvent, Token
+from codon_sdk.runtime._replay import ReplayReport
 from codon_sdk.runtime._report import ExecutionReport
 from codon_sdk.runtime._workload import CodonWorkload, Workload, WorkloadMetadata
 from codon_sdk.stores._base import LedgerStore, RunInfo

@@ -32,7 +32,8 @@ openai and friends are translated at the boundary with ``raise Ours(...) from ex
     ├── SealingKeyError(RuntimeError)         a sealing key is missing, wrong or its provider failed
     ├── RecordedError(Exception)              a recorded effect's error, raised again on resume
     ├── ReplayError(RuntimeError)             a run cannot be replayed or forked
-    └── ExplorerError(ValueError)             the run explorer refused a request or option
+    ├── ExplorerError(ValueError)             the run explorer refused a request or option
+    └── IntegrationError(RuntimeError)        a plug-in used the integrations door wrongly
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ __all__ = [
     "CodonError",
     "ConfigurationError",
     "ExplorerError",
+    "IntegrationError",
     "InputRequiredError",
     "InvalidStoreURLError",
     "LeaseLostError",
@@ -250,3 +252,10 @@ class ExplorerError(CodonError, ValueError):
         super().__init__(message)
         self.status = status
         self.code = code
+
+
+class IntegrationError(CodonError, RuntimeError):
+    """An integration (a plug-in such as an LLM client instrumentation) used
+    ``codon_sdk.integrations`` wrongly: an effect asked for outside a running node, or an
+    integration name that is not a printable, non-empty string. The message names the
+    plug-in and what to do."""

@@ -71,7 +71,7 @@ def _grant(url: str, owner: str, app: str, schema_name: str | None) -> str:
     import psycopg
 
     from codon_sdk.stores._postgres import connect_admin, migrate_as_admin
-    from codon_sdk.stores._roles import apply, grant_sql
+    from codon_sdk.stores._roles import apply_statements, grant_sql
 
     grant_sql(owner, app, "public")  # names checked before anything is created
     migrate_as_admin(url)
@@ -80,7 +80,7 @@ def _grant(url: str, owner: str, app: str, schema_name: str | None) -> str:
             if schema_name is None:
                 row = conn.execute("SELECT current_schema()").fetchone()
                 schema_name = str(row[0]) if row and row[0] else "public"
-            apply(conn, grant_sql(owner, app, schema_name))
+            apply_statements(conn, grant_sql(owner, app, schema_name))
         except psycopg.Error as exc:
             raise CliError(
                 f"cannot set up the roles in {mask_url(url)}: {str(exc).strip()}; connect as "

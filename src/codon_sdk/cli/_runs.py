@@ -180,7 +180,7 @@ def _activations_text(trust: Trust) -> None:
 
 
 def _when(ts: int) -> str:
-    from codon_sdk.runtime._records import from_us
+    from codon_sdk._clock import from_us
 
     try:
         return from_us(ts).isoformat(timespec="milliseconds")

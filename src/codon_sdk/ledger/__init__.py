@@ -1,0 +1,125 @@
+"""The ledger: event records, the hash chain, Merkle checkpoints, signed notes and proofs.
+
+A run's ledger is a hash-chained list of JSON entries. What other layers use:
+
+- :func:`parse_entry` reads one stored entry as a :class:`LedgerEvent` (hostile bytes:
+  a clear :class:`~codon_sdk.errors.LedgerError`, never a traceback); the event type
+  names (``RUN_STARTED``, ``TOKEN_ENQUEUED``...) and :data:`BUILTIN_TYPES`;
+- :func:`check_chain` / :class:`ChainCheck`: the chain rules over a run's entries;
+  :func:`verify_entries` / :class:`VerificationReport`: the full verdict;
+- Merkle checkpoints over runs (:class:`Checkpoint`, :func:`leaf_hash`,
+  :class:`MerkleAccumulator`), signed with a :class:`Signer` (:class:`Ed25519Signer`,
+  :func:`generate_key`) and checked with a :class:`Verifier`;
+- inclusion proofs (:func:`build_inclusion_proof`, :func:`verify_proof_file`) and the
+  signed runs log (:func:`verify_runs_log`).
+
+The modules behind this face are private.
+"""
+
+from codon_sdk.ledger._chain import (
+    ChainCheck,
+    check_chain,
+)
+from codon_sdk.ledger._checkpoint import (
+    Checkpoint,
+    run_leaf,
+    run_origin,
+    runs_origin,
+    sign_checkpoint,
+)
+from codon_sdk.ledger._events import (
+    BUILTIN_TYPES,
+    EFFECT_RECORDED,
+    FORMAT_VERSION,
+    NODE_COMPLETED,
+    NODE_FAILED,
+    NODE_RETRYING,
+    NODE_STARTED,
+    RUN_FINISHED,
+    RUN_INTERRUPTED,
+    RUN_RESUMED,
+    RUN_STARTED,
+    RUNTIME_STOPPED,
+    STATE_UPDATED,
+    TERMINAL_STATUSES,
+    TOKEN_DEQUEUED,
+    TOKEN_ENQUEUED,
+    LedgerEvent,
+    check_custom_type,
+    parse_entry,
+)
+from codon_sdk.ledger._merkle import (
+    MerkleAccumulator,
+    leaf_hash,
+)
+from codon_sdk.ledger._merkle import (
+    root as merkle_root,
+)
+from codon_sdk.ledger._note import (
+    Ed25519Signer,
+    Note,
+    Signer,
+    Verifier,
+    check_note,
+    generate_key,
+)
+from codon_sdk.ledger._proof import (
+    build_inclusion_proof,
+    verify_proof_file,
+)
+from codon_sdk.ledger._runs_log import (
+    LoggedRun,
+    LogVerification,
+    verify_runs_log,
+)
+from codon_sdk.ledger._verify import (
+    Finding,
+    VerificationReport,
+    verify_entries,
+)
+
+__all__ = [
+    "BUILTIN_TYPES",
+    "ChainCheck",
+    "Checkpoint",
+    "EFFECT_RECORDED",
+    "Ed25519Signer",
+    "FORMAT_VERSION",
+    "Finding",
+    "LedgerEvent",
+    "LogVerification",
+    "LoggedRun",
+    "MerkleAccumulator",
+    "NODE_COMPLETED",
+    "NODE_FAILED",
+    "NODE_RETRYING",
+    "NODE_STARTED",
+    "Note",
+    "RUNTIME_STOPPED",
+    "RUN_FINISHED",
+    "RUN_INTERRUPTED",
+    "RUN_RESUMED",
+    "RUN_STARTED",
+    "STATE_UPDATED",
+    "Signer",
+    "TERMINAL_STATUSES",
+    "TOKEN_DEQUEUED",
+    "TOKEN_ENQUEUED",
+    "VerificationReport",
+    "Verifier",
+    "build_inclusion_proof",
+    "check_chain",
+    "check_custom_type",
+    "check_note",
+    "generate_key",
+    "leaf_hash",
+    "parse_entry",
+    "merkle_root",
+    "run_leaf",
+    "run_origin",
+    "runs_origin",
+    "sign_checkpoint",
+    "verify_entries",
+    "verify_proof_file",
+    "verify_runs_log",
+]

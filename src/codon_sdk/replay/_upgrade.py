@@ -17,15 +17,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from codon_sdk._clock import from_us
 from codon_sdk._text import printable
 from codon_sdk.errors import LedgerError
 from codon_sdk.ledger._events import RUN_STARTED, parse_entry
-from codon_sdk.runtime._launch import _open, logic_diff
-from codon_sdk.runtime._records import from_us
+from codon_sdk.runtime._launch import logic_diff, open_ledger
 from codon_sdk.stores._base import LedgerStore, RunInfo, lease_is_stale
 
 if TYPE_CHECKING:  # pragma: no cover
-    from codon_sdk.replay._replay import ReplayReport
+    from codon_sdk.runtime._replay import ReplayReport
     from codon_sdk.runtime._workload import CodonWorkload
 
 __all__ = [
@@ -62,7 +62,7 @@ class LogicVersion:
 
 def versions(store: str | LedgerStore, *, workload_name: str | None = None) -> list[LogicVersion]:
     """Every logic id the store's runs were recorded with, newest first."""
-    ledger, opened = _open(store)
+    ledger, opened = open_ledger(store)
     try:
         runs = ledger.runs(workload_name=workload_name)
     finally:
@@ -119,7 +119,7 @@ def _started(ledger: LedgerStore, run_id: str) -> dict[str, Any]:
 
 def stranded_runs(store: str | LedgerStore, workload: CodonWorkload) -> list[StrandedRun]:
     """Paused and crashed runs of ``workload``'s name that its code does not accept."""
-    ledger, opened = _open(store)
+    ledger, opened = open_ledger(store)
     try:
         now = time.time_ns() // 1000
         found: list[StrandedRun] = []
@@ -189,7 +189,7 @@ class UpgradeCheck:
 def check_upgrade(store: str | LedgerStore, run_id: str, workload: CodonWorkload) -> UpgradeCheck:
     """Replay run ``run_id``'s recorded part with ``workload`` (offline, nothing recorded)
     and report its logic change and whether today's code would decide the same."""
-    ledger, opened = _open(store)
+    ledger, opened = open_ledger(store)
     try:
         info = ledger.get_run(run_id)
         started = _started(ledger, run_id)

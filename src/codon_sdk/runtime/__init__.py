@@ -1,0 +1,158 @@
+"""The runtime: workloads, the run engine, durable resume, recovery, replay and reports.
+
+What applications use (also re-exported by ``codon_sdk``): :class:`CodonWorkload` and
+:class:`Workload`, the node handle :class:`NodeRuntime`, :class:`RetryPolicy`, the
+records (:class:`Token`, :class:`AuditEvent`, :class:`NodeExecutionRecord`,
+:class:`StreamEvent`), :class:`ExecutionReport` (:func:`load_report` reads one back from
+a store) and :class:`ReplayReport` / :class:`Divergence`.
+
+What other layers and integrations use besides:
+
+- the current activation (:func:`current_runtime`, :func:`enable_current_runtime`) and
+  its recorded-effect slots (:class:`EffectSlot`); LLM integrations go through
+  ``codon_sdk.integrations``, which packages these;
+- the engine parts a graph adapter drives (:class:`Run`, :func:`new_run`,
+  :func:`resume_run`, :class:`RunOptions`, :class:`Recorder`, :func:`rebuild`), the
+  run's redaction hooks (:func:`ledger_redact` for the ledger, :func:`span_mask` for
+  spans and logs), and the replay comparison (:func:`compare`, :func:`activations`,
+  :func:`load_replayable`);
+- the trust verdict of a stored run (:func:`check_trust`, :class:`Trust`).
+
+The modules behind this face are private.
+"""
+
+from __future__ import annotations
+
+from codon_sdk.runtime._compare import (
+    Activation,
+    Divergence,
+    activations,
+    compare,
+    outcome,
+    request_divergences,
+)
+from codon_sdk.runtime._drive import (
+    run_coroutine,
+)
+from codon_sdk.runtime._engine import (
+    Run,
+    now_us,
+)
+from codon_sdk.runtime._handle import (
+    CURRENT_RUNTIME,
+    EffectSlot,
+    Interrupt,
+    NodeRuntime,
+    current_redact,
+    current_runtime,
+    enable_current_runtime,
+)
+from codon_sdk.runtime._launch import (
+    RunOptions,
+    ledger_redact,
+    load_report,
+    logic_diff,
+    new_run,
+    node_defs,
+    open_ledger,
+    report_from_trust,
+    resume_run,
+    span_mask,
+)
+from codon_sdk.runtime._policy import (
+    RetryPolicy,
+)
+from codon_sdk.runtime._rebuild import (
+    RecordedEffect,
+    rebuild,
+)
+from codon_sdk.runtime._recorder import (
+    ABSENT,
+    DEFAULT_MAX_EVENT_BYTES,
+    DURABILITY_MODES,
+    Recorder,
+)
+from codon_sdk.runtime._records import (
+    ENTRY_ORIGIN,
+    AuditEvent,
+    NodeExecutionRecord,
+    StreamEvent,
+    Token,
+)
+from codon_sdk.runtime._recover import (
+    display_status,
+)
+from codon_sdk.runtime._replay import (
+    ReplayReport,
+    fork_run,
+    live_nodes,
+    load_replayable,
+    replay_run,
+)
+from codon_sdk.runtime._report import (
+    ExecutionReport,
+)
+from codon_sdk.runtime._trust import (
+    Trust,
+    check_trust,
+    untrusted_warning,
+)
+from codon_sdk.runtime._workload import (
+    CodonWorkload,
+    Workload,
+    WorkloadMetadata,
+)
+
+__all__ = [
+    "ABSENT",
+    "Activation",
+    "AuditEvent",
+    "CURRENT_RUNTIME",
+    "CodonWorkload",
+    "DEFAULT_MAX_EVENT_BYTES",
+    "DURABILITY_MODES",
+    "Divergence",
+    "ENTRY_ORIGIN",
+    "EffectSlot",
+    "ExecutionReport",
+    "Interrupt",
+    "NodeExecutionRecord",
+    "NodeRuntime",
+    "RecordedEffect",
+    "Recorder",
+    "ReplayReport",
+    "RetryPolicy",
+    "Run",
+    "RunOptions",
+    "StreamEvent",
+    "Token",
+    "Trust",
+    "Workload",
+    "WorkloadMetadata",
+    "activations",
+    "check_trust",
+    "compare",
+    "current_redact",
+    "current_runtime",
+    "display_status",
+    "enable_current_runtime",
+    "fork_run",
+    "ledger_redact",
+    "live_nodes",
+    "load_replayable",
+    "load_report",
+    "logic_diff",
+    "new_run",
+    "node_defs",
+    "now_us",
+    "open_ledger",
+    "outcome",
+    "rebuild",
+    "replay_run",
+    "report_from_trust",
+    "request_divergences",
+    "resume_run",
+    "run_coroutine",
+    "span_mask",
+    "untrusted_warning",
+]

@@ -83,23 +83,23 @@ class RunOptions:
             )
 
 
-def _nodes(workload: CodonWorkload) -> dict[str, NodeDef]:
+def node_defs(workload: CodonWorkload) -> dict[str, NodeDef]:
     return {name: node.copy() for name, node in workload._nodes.items()}
 
 
-def _policy(workload: CodonWorkload) -> Redactor:
+def redaction_policy(workload: CodonWorkload) -> Redactor:
     """The run's redaction policy: the workload's, else the default one."""
     return workload.redactor if workload.redactor is not None else default_redactor()
 
 
-def _redact(workload: CodonWorkload) -> Redact | None:
+def ledger_redact(workload: CodonWorkload) -> Redact | None:
     """The run's ledger hook: secrets masked, or sealed where the policy seals them."""
-    return _policy(workload).ledger_hook()
+    return redaction_policy(workload).ledger_hook()
 
 
-def _mask(workload: CodonWorkload) -> Redact | None:
+def span_mask(workload: CodonWorkload) -> Redact | None:
     """The run's hook for spans and logs: every secret masked, sealed ones included."""
-    policy = _policy(workload)
+    policy = redaction_policy(workload)
     return policy.redact_text if policy.enabled else None
 
 
@@ -117,9 +117,9 @@ def _recorder(run_id: str, options: RunOptions, writer: RunWriter | None) -> Rec
     )
 
 
-def _open(store: str | LedgerStore) -> tuple[LedgerStore, bool]:
+def open_ledger(store: str | LedgerStore) -> tuple[LedgerStore, bool]:
     """The store to use and whether the caller must close it: a PostgreSQL URL names the
-    store this process shares for it (``stores/_open.shared_store``), which stays open."""
+    store this process shares for it (``stores/open_ledger.shared_store``), which stays open."""
     if isinstance(store, str):
         opened = shared_store(store)
         return opened, not is_shared(opened)
@@ -144,8 +144,8 @@ def new_run(
     ``fork`` (from ``workload.fork``) names the parent run in ``run_started``; the
     caller then records the forked state and tokens itself.
     """
-    redact = _redact(workload)
-    mask = _mask(workload)
+    redact = ledger_redact(workload)
+    mask = span_mask(workload)
     if mask is not None:  # shown in spans, the runs table and every report: masked, never sealed
         deployment_id = mask(deployment_id)  # the run's id from here on (resume reads it)
     context = workload._context(run_id, deployment_id, context_extras)
@@ -159,7 +159,7 @@ def new_run(
     writer: RunWriter | None = None
     closers: list[Any] = []
     if store is not None:
-        ledger, opened = _open(store)
+        ledger, opened = open_ledger(store)
         if opened:
             closers.append(ledger.close)
         if ledger.has_run(run_id):
@@ -185,7 +185,7 @@ def new_run(
         writer = RunWriter(ledger, info, durability=options.durability)
         closers.insert(0, writer.close)
     run = Run(
-        nodes=_nodes(workload),
+        nodes=node_defs(workload),
         run_id=run_id,
         context=context,
         recorder=_recorder(run_id, options, writer),
@@ -195,7 +195,7 @@ def new_run(
         tracer=_tracer(workload, context),
         timeout=options.timeout,
         redact=redact,
-        mask=_mask(workload),
+        mask=span_mask(workload),
     )
     run.on_close.extend(closers)
     started = workload._run_started(
@@ -218,7 +218,7 @@ def new_run(
     return run
 
 
-def _read_checked(
+def read_checked(
     ledger: LedgerStore, run_id: str, *, action: str = "resumed, replayed or forked"
 ) -> list[bytes]:
     """A run's entries, refused if they do not verify (see ``runtime/_trust.py``): a rewritten
@@ -234,7 +234,7 @@ def load_report(store: str | LedgerStore, run_id: str, *, force: bool = False) -
     ``force=True``; a forced report of an untrusted run is built from the entries before
     the first broken one, and ``report.verification`` says what is wrong.
     """
-    ledger, opened = _open(store)
+    ledger, opened = open_ledger(store)
     try:
         trust = check_trust(ledger, run_id)
     finally:
@@ -334,10 +334,10 @@ def resume_run(
     options: RunOptions | None,
 ) -> Run | ExecutionReport:
     """Rebuild a run from its store and return it ready to drive (or its report if it ended)."""
-    ledger, opened = _open(store)
+    ledger, opened = open_ledger(store)
     closers: list[Any] = [ledger.close] if opened else []
     try:
-        entries = _read_checked(ledger, run_id, action="resumed")
+        entries = read_checked(ledger, run_id, action="resumed")
         rebuilt = rebuild(parse_entry(e) for e in entries)
         if rebuilt.finished:
             if input is not None:
@@ -350,7 +350,7 @@ def resume_run(
                 close()
             return _report_from(entries, rebuilt)
         # sealed values opened (or the run refused) before anything is claimed or run
-        masked = open_rebuilt(rebuilt, entries, _policy(workload), action="resumed")
+        masked = open_rebuilt(rebuilt, entries, redaction_policy(workload), action="resumed")
         input = resume_input(rebuilt, input)
         started = rebuilt.started
         recorded_logic = (started.get("workload") or {}).get("logic_id")
@@ -397,7 +397,7 @@ def resume_run(
         context.update({k: v for k, v in report_ctx.items() if k not in context})
         context.update(dict(started.get("context") or {}))
         run = Run(
-            nodes=_nodes(workload),
+            nodes=node_defs(workload),
             run_id=run_id,
             context=context,
             recorder=_recorder(run_id, opts, writer),
@@ -406,8 +406,8 @@ def resume_run(
             observer=opts.observer,
             tracer=_tracer(workload, context),
             timeout=opts.timeout,
-            redact=_redact(workload),
-            mask=_mask(workload),
+            redact=ledger_redact(workload),
+            mask=span_mask(workload),
         )
         run.on_close.extend(closers)
         run.continues = _last_span(entries)

@@ -25,6 +25,7 @@ from typing import Any
 
 import orjson
 
+from codon_sdk._clock import from_us
 from codon_sdk._text import printable
 from codon_sdk.errors import LedgerError
 from codon_sdk.identity._canonical import canonical_bytes, revive
@@ -41,7 +42,7 @@ from codon_sdk.ledger._events import (
 from codon_sdk.ledger._verify import VerificationReport
 from codon_sdk.runtime._completions import Completions
 from codon_sdk.runtime._recorder import Recorder
-from codon_sdk.runtime._records import AuditEvent, NodeExecutionRecord, from_us
+from codon_sdk.runtime._records import AuditEvent, NodeExecutionRecord
 
 _RESUMED = b'"type":"run_resumed"'
 

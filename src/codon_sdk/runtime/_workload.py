@@ -6,7 +6,7 @@ import abc
 import os
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import orjson
 
@@ -53,11 +53,9 @@ from codon_sdk.runtime._policy import RetryPolicy
 from codon_sdk.runtime._recorder import DEFAULT_MAX_EVENT_BYTES
 from codon_sdk.runtime._records import ENTRY_ORIGIN, StreamEvent
 from codon_sdk.runtime._recover import Recovered, recover_runs
+from codon_sdk.runtime._replay import ReplayReport, fork_run, replay_run
 from codon_sdk.runtime._report import ExecutionReport
 from codon_sdk.stores._base import LedgerStore
-
-if TYPE_CHECKING:  # pragma: no cover
-    from codon_sdk.replay._replay import ReplayReport
 
 __all__ = ["CodonWorkload", "Workload", "WorkloadMetadata"]
 
@@ -533,8 +531,6 @@ class CodonWorkload(Workload):
         run that does not verify is refused (``UntrustedRunError``) unless ``force=True``,
         which replays what can be read and says why it is untrusted (``untrusted``).
         """
-        from codon_sdk.replay._replay import replay_run
-
         return run_coroutine(lambda: replay_run(self, run_id, store=store, live=live, force=force))
 
     async def areplay(
@@ -546,8 +542,6 @@ class CodonWorkload(Workload):
         force: bool = False,
     ) -> ReplayReport:
         """Async twin of :meth:`replay`."""
-        from codon_sdk.replay._replay import replay_run
-
         return await replay_run(self, run_id, store=store, live=live, force=force)
 
     def fork(
@@ -565,8 +559,6 @@ class CodonWorkload(Workload):
         The new run (its own id, in the same store) names the parent run and seq in
         its ``run_started``; ``state_patch`` is merged into the state as of ``at_seq``.
         """
-        from codon_sdk.replay._replay import fork_run
-
         check_options(options, _RESUME_OPTIONS, "fork")
         run_options = RunOptions(**options)
         run_options.validate()

@@ -21,7 +21,7 @@ from typing import Any, Final
 from codon_sdk.errors import InvalidStoreURLError
 from codon_sdk.stores import _schema as schema
 
-__all__ = ["APP_PRIVILEGES", "grant_sql", "owns_ledger_sql", "validate_role"]
+__all__ = ["APP_PRIVILEGES", "apply_statements", "grant_sql", "owns_ledger_sql", "validate_role"]
 
 _ROLE: Final = re.compile(r"[a-z_][a-z0-9_]{0,62}\Z")
 
@@ -97,7 +97,7 @@ def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def apply(conn: Any, statements: Sequence[str]) -> None:
+def apply_statements(conn: Any, statements: Sequence[str]) -> None:
     """Run ``statements`` in one transaction on a psycopg connection."""
     with conn.transaction():
         for statement in statements:

@@ -8,7 +8,9 @@ run's verification verdict beside it.
 - :class:`ExplorerServer` serves the explorer (thread or foreground), :func:`create_app`
   is the ASGI application to mount elsewhere;
 - :func:`write_report` writes one run as a self-contained HTML file;
-- :func:`to_mermaid` / :func:`to_dot` draw a graph document as text.
+- :func:`to_mermaid` / :func:`to_dot` draw a graph document as text;
+- :class:`Explorer` reads runs for the pages (no server needed), :class:`RunView` is one
+  run as the pages show it and :func:`activation_detail` one activation of it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from codon_sdk.ui._explorer import Explorer
 from codon_sdk.ui._graph import graph_of_workload, to_dot, to_mermaid
+from codon_sdk.ui._model import RunView
+from codon_sdk.ui._views import activation_detail
 
 if TYPE_CHECKING:  # pragma: no cover
     from codon_sdk.ui._app import create_app
@@ -24,7 +29,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from codon_sdk.ui._server import ExplorerServer
 
 __all__ = [
+    "Explorer",
     "ExplorerServer",
+    "RunView",
+    "activation_detail",
     "create_app",
     "graph_of_workload",
     "to_dot",

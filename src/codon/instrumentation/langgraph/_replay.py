@@ -15,7 +15,7 @@ divergence, still served from the ledger. The top-level graph's nodes named in
 subgraph such a node runs. Subgraph runs are replayed the same way from their
 own recorded ledgers.
 
-The comparison uses ``codon_sdk.replay._compare``: completed activations (node,
+The comparison uses ``codon_sdk.runtime._compare``: completed activations (node,
 result, custom events), keyed by task rather than by token number, sorted by
 key, then how the run ended. LangChain's per-call run ids in results (the
 ``lc_run--<uuid>`` id of a streamed message) are random by design and ignored.
@@ -32,19 +32,19 @@ from codon.instrumentation.langgraph._compat import CONF
 from codon.instrumentation.langgraph._invocation import TASK
 from codon_sdk.errors import ReplayError
 from codon_sdk.ledger._events import TOKEN_ENQUEUED, LedgerEvent, parse_entry
-from codon_sdk.replay._compare import Activation as Act
-from codon_sdk.replay._compare import (
+from codon_sdk.runtime._compare import Activation as Act
+from codon_sdk.runtime._compare import (
     Divergence,
     activations,
     compare,
     outcome,
     request_divergences,
 )
-from codon_sdk.replay._replay import ReplayReport, _load, live_nodes
 from codon_sdk.runtime._engine import Run
-from codon_sdk.runtime._launch import _mask, _nodes, _redact, logic_diff
+from codon_sdk.runtime._launch import ledger_redact, logic_diff, node_defs, span_mask
 from codon_sdk.runtime._rebuild import RecordedEffect, rebuild
 from codon_sdk.runtime._recorder import Recorder
+from codon_sdk.runtime._replay import ReplayReport, live_nodes, load_replayable
 from codon_sdk.stores._base import LedgerStore
 from codon_sdk.stores._open import open_store
 
@@ -140,7 +140,7 @@ class ReplaySession:
         if cursor is not None:
             return cursor
         if self.store.has_run(run_id):
-            entries, _ = _load(self.store, run_id, force=False)
+            entries, _ = load_replayable(self.store, run_id, force=False)
             cursor = ReplayCursor(run_id, [parse_entry(e) for e in entries])
         else:
             cursor = ReplayCursor(run_id, [])
@@ -167,14 +167,14 @@ def _replay_run(binding: GraphBinding, cursor: ReplayCursor) -> Run:
         cursor.run_id, str(started.get("deployment_id")), dict(started.get("context") or {})
     )
     run = Run(
-        nodes=_nodes(workload),
+        nodes=node_defs(workload),
         run_id=cursor.run_id,
         context=context,
         recorder=Recorder(cursor.run_id),
         max_steps=int(limits.get("max_steps", 10_000)),
         max_concurrency=1,
-        redact=_redact(workload),  # as the recorded run: the same requests, the same results
-        mask=_mask(workload),  # spans get secrets masked, never sealed
+        redact=ledger_redact(workload),  # as the recorded run: the same requests, the same results
+        mask=span_mask(workload),  # spans get secrets masked, never sealed
     )
     run.replaying = True
     run.record_started(
@@ -240,7 +240,7 @@ async def replay_graph_run(
     live_set = live_nodes(live, binding.workload._nodes)
     ledger = open_store(store)
     try:
-        entries, untrusted = _load(ledger, run_id, force=force)
+        entries, untrusted = load_replayable(ledger, run_id, force=force)
         events = [parse_entry(e) for e in entries]
         started = events[0].metadata
         if (started.get("framework") or {}).get("name") != "langgraph":

@@ -29,7 +29,7 @@ from codon_sdk.stores._base import LedgerStore
 
 if TYPE_CHECKING:  # pragma: no cover
     from codon.instrumentation.langgraph._binding import GraphBinding
-    from codon_sdk.replay._replay import ReplayReport
+    from codon_sdk.runtime._replay import ReplayReport
 
 __all__ = ["LangGraphWorkload"]
 

@@ -22,7 +22,7 @@ from codon_sdk.ledger._events import (
     LedgerEvent,
     parse_entry,
 )
-from codon_sdk.replay._compare import (
+from codon_sdk.runtime._compare import (
     Divergence,
     activations,
     compare,
@@ -33,14 +33,14 @@ from codon_sdk.replay._compare import (
 from codon_sdk.runtime._engine import Run, now_us
 from codon_sdk.runtime._launch import (
     RunOptions,
-    _mask,
-    _nodes,
-    _open,
-    _policy,
-    _read_checked,
-    _redact,
+    ledger_redact,
     logic_diff,
     new_run,
+    node_defs,
+    open_ledger,
+    read_checked,
+    redaction_policy,
+    span_mask,
 )
 from codon_sdk.runtime._rebuild import rebuild
 from codon_sdk.runtime._recorder import Recorder
@@ -156,15 +156,15 @@ class ReplayReport:
         }
 
 
-def _load(
+def load_replayable(
     store: str | LedgerStore, run_id: str, *, force: bool
 ) -> tuple[list[bytes], tuple[str, ...]]:
     """The entries to replay and, when ``force`` let an untrusted run through, why it does
     not verify (then only the entries before the first broken one are replayed)."""
-    ledger, opened = _open(store)
+    ledger, opened = open_ledger(store)
     try:
         if not force:
-            return _read_checked(ledger, run_id, action="replayed"), ()
+            return read_checked(ledger, run_id, action="replayed"), ()
         trust = check_trust(ledger, run_id)
     except RunNotFoundError as exc:
         raise ReplayError(f"cannot replay: {exc}") from exc
@@ -242,10 +242,10 @@ async def replay_run(
     reach the outside world, everything else is served from the ledger. A run that does not
     verify is refused unless ``force`` (the report then says why it is untrusted)."""
     live_set = live_nodes(live, workload._nodes)
-    entries, untrusted = _load(store, run_id, force=force)
+    entries, untrusted = load_replayable(store, run_id, force=force)
     events = [parse_entry(e) for e in entries]
     rebuilt = rebuild(events)
-    policy = _policy(workload)
+    policy = redaction_policy(workload)
     open_rebuilt(rebuilt, entries, policy, action="replayed")  # or refused, before any node runs
     sealed, _ = has_markers(entries)
 
@@ -264,14 +264,14 @@ async def replay_run(
         run_id, str(started.get("deployment_id")), dict(started.get("context") or {})
     )
     run = Run(
-        nodes=_nodes(workload),
+        nodes=node_defs(workload),
         run_id=run_id,
         context=context,
         recorder=Recorder(run_id),
         max_steps=max_steps,
         max_concurrency=int(limits.get("max_concurrency", 1)),
-        redact=_redact(workload),
-        mask=_mask(workload),
+        redact=ledger_redact(workload),
+        mask=span_mask(workload),
     )
     run.replaying = True
     run.live = frozenset(live_set)
@@ -351,22 +351,24 @@ async def fork_run(
     ``state_patch`` applied), the tokens still queued with their original ids, and
     the effects those tokens' activations had already recorded (reused, not re-run).
     """
-    ledger, opened = _open(store)
+    ledger, opened = open_ledger(store)
     try:
-        entries = _read_checked(ledger, run_id, action="forked")
+        entries = read_checked(ledger, run_id, action="forked")
         if type(at_seq) is not int or not 0 <= at_seq < len(entries):
             raise ReplayError(
                 f"at_seq must be a seq of run {run_id} (0 to {len(entries) - 1}), got {at_seq!r}"
             )
         events = [parse_entry(e) for e in entries[: at_seq + 1]]
         rebuilt = rebuild(events)
-        masked = open_rebuilt(rebuilt, entries[: at_seq + 1], _policy(workload), action="forked")
+        masked = open_rebuilt(
+            rebuilt, entries[: at_seq + 1], redaction_policy(workload), action="forked"
+        )
         started = rebuilt.started
         state = dict(rebuilt.state)
         if state_patch:
             state.update(state_patch)
         try:
-            redact = _redact(workload)
+            redact = ledger_redact(workload)
             patch = prepare(dict(state_patch or {}), redact)
             prepared_state = prepare({"set": state}, redact) if state else None
         except CanonicalEncodingError as exc:

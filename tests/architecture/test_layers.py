@@ -13,7 +13,6 @@ import graphlib
 from collections import defaultdict
 
 import pytest
-
 from tests.architecture._imports import Import, imports
 
 FLOORS: dict[str, int] = {

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, NewType
+
+from codon_sdk._clock import from_us
 
 __all__ = [
     "ENTRY_ORIGIN",
@@ -21,11 +23,6 @@ __all__ = [
 RunId = NewType("RunId", str)
 TokenId = NewType("TokenId", str)
 ENTRY_ORIGIN = "__entry__"
-
-
-def from_us(us: int) -> datetime:
-    """An aware UTC datetime from integer microseconds since the epoch."""
-    return datetime.fromtimestamp(us / 1_000_000, tz=timezone.utc)
 
 
 class Token:

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from codon_sdk.stores._base import LedgerStore, RunInfo
 from codon_sdk.stores._memory import MemoryStore
-from codon_sdk.stores._open import DEFAULT_LEDGER_URL, default_ledger_url, mask_url, open_store
+from codon_sdk.stores._open import DEFAULT_LEDGER_URL, default_ledger_url, open_store
 from codon_sdk.stores._sqlite import SQLiteStore
+from codon_sdk.stores._url import mask_url
 
 if TYPE_CHECKING:  # pragma: no cover
     from codon_sdk.stores._postgres import PostgresStore

@@ -40,8 +40,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Final, TypeAlias, overload
 
+from codon_sdk._clock import from_us
 from codon_sdk.errors import LeaseLostError, RunConflictError, RunNotFoundError
-from codon_sdk.runtime._records import from_us
 
 __all__ = [
     "DEFAULT_LEASE_TTL_S",

@@ -7,12 +7,11 @@ import os
 import re
 import threading
 from typing import Any, Final
-from urllib.parse import unquote, urlsplit, urlunsplit
 
 from codon_sdk.errors import InvalidStoreURLError
-from codon_sdk.redaction import default_redactor, is_credential_key
 from codon_sdk.stores._base import LedgerStore
 from codon_sdk.stores._notary import Notary
+from codon_sdk.stores._url import mask_url
 
 __all__ = [
     "DEFAULT_LEDGER_URL",
@@ -32,36 +31,6 @@ _SCHEMES = "memory://, sqlite:///relative/path.db, sqlite:////absolute/path.db, 
 def default_ledger_url() -> str:
     """``CODON_LEDGER_URL`` if set, else ``sqlite:///.codon/ledger.db``."""
     return os.environ.get("CODON_LEDGER_URL") or DEFAULT_LEDGER_URL
-
-
-def mask_url(url: str) -> str:
-    """The URL with its password (in the user info, or a query parameter such as
-    ``?password=`` or ``sslpassword=``) replaced by ``***``, then through the default
-    redaction policy: safe for messages, logs and ``store.url``."""
-    try:
-        parts = urlsplit(url)
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        return "<unparseable URL>"
-    query = _masked_query(parts.query)
-    if parts.password is not None:
-        user = parts.username or ""
-        host = parts.hostname or ""
-        url = urlunsplit((parts.scheme, f"{user}:***@{host}{port}", parts.path, query, ""))
-    elif query != parts.query:
-        url = urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
-    return default_redactor().redact_text(url)
-
-
-def _masked_query(query: str) -> str:
-    """``query`` with the value of every parameter named like a credential as ``***``."""
-    if not query:
-        return query
-    pairs = []
-    for pair in query.split("&"):
-        name, eq, _ = pair.partition("=")
-        pairs.append(f"{name}=***" if eq and is_credential_key(unquote(name)) else pair)
-    return "&".join(pairs)
 
 
 def open_store(url: str | LedgerStore, *, notary: Any = _FROM_ENV, **options: Any) -> LedgerStore:

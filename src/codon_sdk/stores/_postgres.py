@@ -43,9 +43,9 @@ from codon_sdk.stores._base import (
     claimed,
     start_leaf,
 )
-from codon_sdk.stores._open import mask_url
 from codon_sdk.stores._roles import owns_ledger_sql
 from codon_sdk.stores._sql import SQLStore
+from codon_sdk.stores._url import mask_url
 
 __all__ = ["PostgresStore", "connect_admin", "migrate_as_admin"]
 

@@ -8,11 +8,11 @@ inside), :func:`info` a :class:`~codon_sdk.stores.RunInfo` held by ``"owner-a"``
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Sequence
 from typing import Any, Final
 
+from codon_sdk._clock import now_us
 from codon_sdk.ledger._events import leaf_hash
 from codon_sdk.runtime._recorder import Recorder
 from codon_sdk.stores import Entry, EntryBatch, LedgerStore, RunInfo
@@ -33,10 +33,6 @@ __all__ = [
 T0: Final = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z in microseconds
 EVERY_CHAR: Final = "".join(map(chr, range(256)))  # U+0000..U+00FF inside JSON strings
 EVERY_BYTE: Final = bytes(range(256))
-
-
-def now_us() -> int:
-    return time.time_ns() // 1000
 
 
 def ledger(run_id: str, n: int, *, payload: Any = None) -> list[Entry]:

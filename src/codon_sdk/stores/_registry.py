@@ -97,9 +97,10 @@ def register_store(
     refused when a URL is opened). A scheme names one backend: registering one that
     is taken raises :class:`~codon_sdk.errors.StorePluginError` naming the factory
     that holds it, unless ``replace=True`` (replacing on purpose, a built-in
-    included). ``shared=True`` makes ``execute(store=url)`` keep one store per URL
-    for the whole process instead of opening one per run (as PostgreSQL does: for
-    backends whose opening is costly, such as a connection pool).
+    included); registering the very same factory again changes nothing.
+    ``shared=True`` makes ``execute(store=url)`` keep one store per URL for the whole
+    process instead of opening one per run (as PostgreSQL does: for backends whose
+    opening is costly, such as a connection pool).
     """
     _add(_checked_scheme(scheme), factory, "register_store()", replace=replace, shared=shared)
 

@@ -35,6 +35,7 @@ from codon_sdk.errors import (
     StoreConnectionError,
     StoreCorruptError,
     StoreError,
+    StorePluginError,
     UntrustedRunError,
     WorkloadRegistrationError,
     WorkloadRuntimeError,
@@ -67,6 +68,7 @@ from codon_sdk.stores._base import LedgerStore, RunInfo
 from codon_sdk.stores._memory import MemoryStore
 from codon_sdk.stores._notary import FileCheckpointSink, Notary
 from codon_sdk.stores._open import default_ledger_url, open_store
+from codon_sdk.stores._registry import register_store
 from codon_sdk.stores._sqlite import SQLiteStore
 from codon_sdk.stores._verify import StoreVerification, verify_all, verify_run
 
@@ -122,6 +124,7 @@ __all__ = [
     "StoreConnectionError",
     "StoreCorruptError",
     "StoreError",
+    "StorePluginError",
     "StoreVerification",
     "StreamEvent",
     "TaggedValue",
@@ -141,6 +144,7 @@ __all__ = [
     "generate_logic_id",
     "load_report",
     "open_store",
+    "register_store",
     "register_type",
     "verify_all",
     "verify_run",

@@ -20,6 +20,7 @@ openai and friends are translated at the boundary with ``raise Ours(...) from ex
     │   └── UntrustedRunError                 a reader refused a run that does not verify
     ├── StoreError(RuntimeError)              a ledger store failed
     │   ├── InvalidStoreURLError(ValueError)  ``open_store`` cannot parse the URL
+    │   ├── StorePluginError                  a store plug-in is taken, broken or not a store
     │   ├── StoreConnectionError              the database cannot be reached
     │   ├── StoreCorruptError                 the file or tables are damaged
     │   ├── SchemaVersionError                the database was written by a newer SDK
@@ -70,6 +71,7 @@ __all__ = [
     "StoreConnectionError",
     "StoreCorruptError",
     "StoreError",
+    "StorePluginError",
     "UntrustedRunError",
     "WorkloadRegistrationError",
     "WorkloadRuntimeError",
@@ -153,6 +155,11 @@ class StoreError(CodonError, RuntimeError):
 
 class InvalidStoreURLError(StoreError, ValueError):
     """``open_store`` was given a URL it cannot parse or a scheme it does not know."""
+
+
+class StorePluginError(StoreError):
+    """A store plug-in (see ``register_store``) cannot be used: its scheme is registered twice,
+    its entry point fails to import, or its factory returns something that is not a store."""
 
 
 class StoreConnectionError(StoreError):

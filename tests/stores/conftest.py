@@ -1,5 +1,5 @@
-"""The conformance suite's fixtures: ``store`` on every backend, ``sql_store`` on SQLite and
-PostgreSQL (a fresh file or schema each), shared by every ``test_conformance*`` module."""
+"""The SQL backends' fixture ``sql_store`` (a fresh SQLite file or PostgreSQL schema each), for
+the checks only they make; every backend's conformance suite is ``test_conformance.py``."""
 
 from __future__ import annotations
 
@@ -10,13 +10,7 @@ import pytest
 
 from codon_sdk.stores._base import LedgerStore
 
-from .test_conformance import BACKENDS, SQL_BACKENDS, open_backend
-
-
-@pytest.fixture(params=BACKENDS)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LedgerStore]:
-    with open_backend(request.param, request, tmp_path) as s:
-        yield s
+from .test_conformance import SQL_BACKENDS, open_backend
 
 
 @pytest.fixture(params=SQL_BACKENDS)

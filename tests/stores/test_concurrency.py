@@ -18,8 +18,9 @@ import pytest
 from codon_sdk.errors import RunConflictError
 from codon_sdk.stores._base import new_owner
 from codon_sdk.stores._open import open_store
+from codon_sdk.testing._store_kit import blobs, info, ledger, raw
 
-from .test_conformance import blobs, info, ledger, pg_schema_url, raw
+from .test_conformance import pg_schema_url
 
 WRITERS = 8
 EVENTS = 300

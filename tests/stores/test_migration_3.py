@@ -20,8 +20,9 @@ from codon_sdk.errors import RunConflictError
 from codon_sdk.stores._base import LedgerStore
 from codon_sdk.stores._schema import POSTGRES_MIGRATIONS, SCHEMA_VERSION, SQLITE_MIGRATIONS
 from codon_sdk.stores._sqlite import SQLiteStore
+from codon_sdk.testing._store_kit import T0, info, ledger
 
-from .test_conformance import T0, info, ledger, pg_schema_url
+from .test_conformance import pg_schema_url
 
 ROOT = b"\x07" * 32
 #: (run id, started_us, events, finished): "run-b" and "run-a" start at the same moment.

@@ -24,8 +24,9 @@ from codon_sdk.errors import (
 from codon_sdk.stores._open import open_store
 from codon_sdk.stores._postgres import PostgresStore
 from codon_sdk.stores._schema import POSTGRES_MIGRATIONS, SCHEMA_VERSION
+from codon_sdk.testing._store_kit import blobs, info, ledger
 
-from .test_conformance import blobs, info, ledger, pg_schema_url
+from .test_conformance import pg_schema_url
 
 
 @pytest.fixture

@@ -21,8 +21,7 @@ from codon_sdk.stores._base import EntryBatch
 from codon_sdk.stores._open import open_store
 from codon_sdk.stores._schema import POSTGRES_MIGRATIONS, SCHEMA_VERSION, SQLITE_MIGRATIONS
 from codon_sdk.stores._sqlite import PAGE_SIZE, SQLiteStore
-
-from .test_conformance import blobs, info, ledger
+from codon_sdk.testing._store_kit import blobs, info, ledger
 
 
 def filled(path: Path, runs: int = 1, events: int = 50) -> dict[str, list[bytes]]:

@@ -31,6 +31,7 @@ from concurrent.futures import Future, InvalidStateError, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from codon_sdk._clock import now_us
 from codon_sdk._text import exception_text, valid_unicode
 from codon_sdk.errors import (
     CanonicalEncodingError,
@@ -91,11 +92,6 @@ def _unrecordable_part(path: str) -> str:
     if path.startswith("$['emitted']"):
         return "emitted a token payload"
     return "returned a result"
-
-
-def now_us() -> int:
-    """Integer microseconds since the Unix epoch (the ledger's clock)."""
-    return time.time_ns() // 1000
 
 
 @dataclass(slots=True)

@@ -1,17 +1,18 @@
-"""Ledger stores: where run ledgers live (memory, SQLite, PostgreSQL).
+"""Ledger stores: where run ledgers live (memory, SQLite, PostgreSQL, or a plug-in).
 
-What other layers and applications use:
+``open_store(url)`` picks one from a URL, by its scheme, through the store
+registry: :func:`register_store` adds a scheme in code, and an entry point in the
+group ``codon_sdk.stores`` (:data:`ENTRY_POINT_GROUP`) adds one from another
+distribution. A backend subclasses :class:`LedgerStore` and carries out the
+operation records (:data:`Op`); the helpers below are the checks every backend
+makes, and :class:`codon_sdk.testing.StoreConformance` is the suite it must pass.
 
-- :func:`open_store` picks one from a URL (``memory://``, ``sqlite:///path.db``,
-  ``postgresql://...``); :func:`shared_store` is the one store this process shares for a
-  PostgreSQL URL; :func:`default_ledger_url` is where the CLI reads by default;
-- :class:`LedgerStore`, the interface every backend implements, with :class:`RunInfo`,
-  :class:`Entry` / :class:`EntryBatch` and the run-lease helpers (:func:`new_owner`,
-  :func:`hold`, :func:`release`, :func:`lease_is_stale`);
-- the notary that signs Merkle checkpoints over finished runs (:class:`Notary`,
-  :class:`FileCheckpointSink`) and the store-level verification (:func:`verify_run`,
-  :func:`verify_all`);
-- least-privilege PostgreSQL roles (:func:`grant_sql`).
+Besides: :func:`shared_store` (the one store this process shares for a PostgreSQL URL),
+the run-lease helpers (:func:`new_owner`, :func:`hold`, :func:`release`,
+:func:`lease_is_stale`), the notary that signs Merkle checkpoints over finished runs
+(:class:`Notary`, :class:`FileCheckpointSink`), store-level verification
+(:func:`verify_run`, :func:`verify_all`) and least-privilege PostgreSQL roles
+(:func:`grant_sql`).
 
 ``PostgresStore`` and the PostgreSQL administration helpers need the ``postgres`` extra
 and are imported on first use. The modules behind this face are private.
@@ -24,15 +25,33 @@ from typing import TYPE_CHECKING, Any
 
 from codon_sdk.stores._base import (
     RUN_STATUSES,
+    AppendEntries,
+    BeginRun,
+    ClaimRun,
     Entry,
     EntryBatch,
+    GetRun,
     LedgerStore,
+    ListRuns,
+    Op,
+    PutCheckpoint,
+    ReadCheckpoints,
+    ReadEntries,
+    ReadRunsLog,
+    RenewLease,
     RunInfo,
+    check_claim,
+    check_finish_size,
+    check_owner,
+    check_seqs,
+    claimed,
+    entry_bytes,
     hold,
     lease_is_stale,
     lease_seconds,
     new_owner,
     release,
+    start_leaf,
 )
 from codon_sdk.stores._memory import MemoryStore
 from codon_sdk.stores._notary import FileCheckpointSink, Notary, sign_runs_log
@@ -40,12 +59,18 @@ from codon_sdk.stores._open import (
     DEFAULT_LEDGER_URL,
     default_ledger_url,
     is_shared,
-    mask_url,
     open_store,
     shared_store,
 )
+from codon_sdk.stores._registry import (
+    ENTRY_POINT_GROUP,
+    StoreFactory,
+    register_store,
+    unregister_store,
+)
 from codon_sdk.stores._roles import apply_statements, grant_sql
 from codon_sdk.stores._sqlite import SQLiteStore
+from codon_sdk.stores._url import mask_url
 from codon_sdk.stores._verify import StoreVerification, verify_all, verify_run
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -53,20 +78,39 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "DEFAULT_LEDGER_URL",
+    "ENTRY_POINT_GROUP",
     "RUN_STATUSES",
+    "AppendEntries",
+    "BeginRun",
+    "ClaimRun",
     "Entry",
     "EntryBatch",
     "FileCheckpointSink",
+    "GetRun",
     "LedgerStore",
+    "ListRuns",
     "MemoryStore",
     "Notary",
+    "Op",
     "PostgresStore",
+    "PutCheckpoint",
+    "ReadCheckpoints",
+    "ReadEntries",
+    "ReadRunsLog",
+    "RenewLease",
     "RunInfo",
     "SQLiteStore",
+    "StoreFactory",
     "StoreVerification",
     "apply_statements",
+    "check_claim",
+    "check_finish_size",
+    "check_owner",
+    "check_seqs",
+    "claimed",
     "connect_admin",
     "default_ledger_url",
+    "entry_bytes",
     "grant_sql",
     "hold",
     "is_shared",
@@ -76,9 +120,12 @@ __all__ = [
     "migrate_as_admin",
     "new_owner",
     "open_store",
+    "register_store",
     "release",
     "shared_store",
     "sign_runs_log",
+    "start_leaf",
+    "unregister_store",
     "verify_all",
     "verify_run",
 ]

@@ -6,9 +6,9 @@ thread). Every convenience method (``append``, ``read``, ``runs``, ``claim``...)
 is concrete and built on those two, so a new backend is one ``match`` over the
 operation types below.
 
-Guarantees every backend gives (the conformance suite in
-``tests/stores/test_conformance.py`` checks them against memory, SQLite and
-PostgreSQL alike):
+Guarantees every backend gives (the conformance suite,
+:class:`codon_sdk.testing.StoreConformance`, checks them on memory, SQLite and
+PostgreSQL alike, and on any other backend that runs it):
 
 * entry bytes are stored verbatim and read back byte for byte;
 * a run's seqs are contiguous from 0; appending a seq that is not the next one,

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
 from typing_extensions import assert_never
 
+from codon_sdk._clock import now_us
 from codon_sdk.errors import RunConflictError, RunNotFoundError
 from codon_sdk.stores._base import (
     AppendEntries,
@@ -141,7 +141,7 @@ class MemoryStore(LedgerStore):
             status=op.status or info.status,
             finished_us=op.finished_us if op.finished_us is not None else info.finished_us,
             owner=None if op.release else info.owner,
-            heartbeat_us=_now_us(),
+            heartbeat_us=now_us(),
         )
 
     def _list(self, op: ListRuns) -> list[RunInfo]:
@@ -166,7 +166,3 @@ class MemoryStore(LedgerStore):
         info = self._info(op.run_id)
         check_owner(op.run_id, info.owner, op.owner)
         self._runs[op.run_id] = replace(info, heartbeat_us=op.now_us)
-
-
-def _now_us() -> int:
-    return time.time_ns() // 1000

@@ -1,18 +1,18 @@
-"""``open_store(url)``: pick a ledger store backend from a URL."""
+"""``open_store(url)``: open the ledger store a URL names, through the store registry
+(``_registry``), where the built-in backends below are registered like any plug-in."""
 
 from __future__ import annotations
 
 import atexit
 import os
-import re
 import threading
 from typing import Any, Final
-from urllib.parse import unquote, urlsplit, urlunsplit
 
 from codon_sdk.errors import InvalidStoreURLError
-from codon_sdk.redaction import default_redactor, is_credential_key
 from codon_sdk.stores._base import LedgerStore
 from codon_sdk.stores._notary import Notary
+from codon_sdk.stores._registry import is_shared_scheme, open_url, register_built_in
+from codon_sdk.stores._url import mask_url
 
 __all__ = [
     "DEFAULT_LEDGER_URL",
@@ -26,7 +26,6 @@ __all__ = [
 
 DEFAULT_LEDGER_URL: Final = "sqlite:///.codon/ledger.db"
 _FROM_ENV: Any = object()
-_SCHEMES = "memory://, sqlite:///relative/path.db, sqlite:////absolute/path.db, postgresql://..."
 
 
 def default_ledger_url() -> str:
@@ -34,42 +33,14 @@ def default_ledger_url() -> str:
     return os.environ.get("CODON_LEDGER_URL") or DEFAULT_LEDGER_URL
 
 
-def mask_url(url: str) -> str:
-    """The URL with its password (in the user info, or a query parameter such as
-    ``?password=`` or ``sslpassword=``) replaced by ``***``, then through the default
-    redaction policy: safe for messages, logs and ``store.url``."""
-    try:
-        parts = urlsplit(url)
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        return "<unparseable URL>"
-    query = _masked_query(parts.query)
-    if parts.password is not None:
-        user = parts.username or ""
-        host = parts.hostname or ""
-        url = urlunsplit((parts.scheme, f"{user}:***@{host}{port}", parts.path, query, ""))
-    elif query != parts.query:
-        url = urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
-    return default_redactor().redact_text(url)
-
-
-def _masked_query(query: str) -> str:
-    """``query`` with the value of every parameter named like a credential as ``***``."""
-    if not query:
-        return query
-    pairs = []
-    for pair in query.split("&"):
-        name, eq, _ = pair.partition("=")
-        pairs.append(f"{name}=***" if eq and is_credential_key(unquote(name)) else pair)
-    return "&".join(pairs)
-
-
 def open_store(url: str | LedgerStore, *, notary: Any = _FROM_ENV, **options: Any) -> LedgerStore:
     """Open the ledger store a URL names.
 
     * ``memory://``: in this process only;
     * ``sqlite:///path.db`` (relative) or ``sqlite:////abs/path.db``: one SQLite file, WAL mode;
-    * ``postgresql://user:password@host:port/db``: PostgreSQL (needs ``codon-sdk[postgres]``).
+    * ``postgresql://user:password@host:port/db``: PostgreSQL (needs ``codon-sdk[postgres]``);
+    * any scheme a plug-in registered (:func:`~codon_sdk.stores.register_store`, or an entry
+      point in the group ``codon_sdk.stores``).
 
     A store instance is returned as is. ``options`` go to the backend's constructor.
     ``notary`` (a :class:`~codon_sdk.stores.Notary`, or None for none) signs the
@@ -80,59 +51,66 @@ def open_store(url: str | LedgerStore, *, notary: Any = _FROM_ENV, **options: An
         if notary is not _FROM_ENV:
             url.notary = notary
         return url
-    store = _open(url, options)
+    store = open_url(url, options)
     store.notary = Notary.from_env() if notary is _FROM_ENV else notary
     return store
 
 
-def _open(url: str, options: dict[str, Any]) -> LedgerStore:
-    if not isinstance(url, str) or "://" not in url:
-        raise InvalidStoreURLError(f"not a ledger store URL: {url!r}; expected one of {_SCHEMES}")
-    scheme = url.split("://", 1)[0].lower()
-    if scheme == "memory":
-        from codon_sdk.stores._memory import MemoryStore
+# --------------------------------------------------------------------------- built-in backends
+# Registered exactly as a plug-in registers (``register_store``), each imported on first use.
 
-        return MemoryStore(**options)
-    if scheme == "sqlite":
-        from codon_sdk.stores._sqlite import SQLiteStore
 
-        path = url[len("sqlite:///") :] if url.lower().startswith("sqlite:///") else ""
-        if not path:
-            raise InvalidStoreURLError(
-                f"SQLite URL {url!r} names no file; use sqlite:///relative.db or "
-                "sqlite:////absolute/path.db"
-            )
-        return SQLiteStore(path, **options)
-    if scheme in ("postgresql", "postgres", "postgresql+psycopg"):
-        from codon_sdk.stores._postgres import PostgresStore
+def _open_memory(url: str, **options: Any) -> LedgerStore:
+    from codon_sdk.stores._memory import MemoryStore
 
-        return PostgresStore(url, **options)
-    raise InvalidStoreURLError(
-        f"unknown ledger store scheme {scheme!r} in {mask_url(url)!r}; expected one of {_SCHEMES}"
-    )
+    return MemoryStore(**options)
+
+
+def _open_sqlite(url: str, **options: Any) -> LedgerStore:
+    from codon_sdk.stores._sqlite import SQLiteStore
+
+    path = url[len("sqlite:///") :] if url.lower().startswith("sqlite:///") else ""
+    if not path:
+        raise InvalidStoreURLError(
+            f"SQLite URL {url!r} names no file; use sqlite:///relative.db or "
+            "sqlite:////absolute/path.db"
+        )
+    return SQLiteStore(path, **options)
+
+
+def _open_postgres(url: str, **options: Any) -> LedgerStore:
+    from codon_sdk.stores._postgres import PostgresStore
+
+    return PostgresStore(url, **options)
+
+
+register_built_in("memory", _open_memory)
+register_built_in("sqlite", _open_sqlite)
+for _scheme in ("postgresql", "postgres", "postgresql+psycopg"):
+    # one store per URL for the process: a pool and a schema check cost too much per run
+    register_built_in(_scheme, _open_postgres, shared=True)
 
 
 # --------------------------------------------------------------------------- shared stores
 
 _SHARED: dict[str, LedgerStore] = {}
 _SHARED_LOCK = threading.Lock()
-_SHARED_SCHEMES = re.compile(r"(?i)(postgresql|postgres|postgresql\+psycopg)://")
 _AT_EXIT: list[Any] = []
 
 
 def shared_store(url: str) -> LedgerStore:
     """The store this process shares for ``url`` (what ``execute(store=url)`` writes to).
 
-    A PostgreSQL store is opened on first use (notary from the environment, as
-    :func:`open_store`), kept for every later run naming the same URL and closed when
-    the process exits, so a run costs no connect, pool start or schema check (the
-    schema is checked once per process). A shared store that was closed is opened
-    again. Other URLs open a store per call, which the caller closes: a SQLite file
-    is then whole (its write-ahead log checkpointed) when the run returns, so copying
-    the file copies every run, and opening a file costs little; ``memory://`` opens a
-    new, empty store each time.
+    A store whose scheme was registered ``shared`` (PostgreSQL's) is opened on first
+    use (notary from the environment, as :func:`open_store`), kept for every later run
+    naming the same URL and closed when the process exits, so a run costs no connect,
+    pool start or schema check (the schema is checked once per process). A shared store
+    that was closed is opened again. Other URLs open a store per call, which the caller
+    closes: a SQLite file is then whole (its write-ahead log checkpointed) when the run
+    returns, so copying the file copies every run, and opening a file costs little;
+    ``memory://`` opens a new, empty store each time.
     """
-    if not isinstance(url, str) or not _SHARED_SCHEMES.match(url):
+    if not is_shared_scheme(url):
         return open_store(url)
     with _SHARED_LOCK:
         store = _SHARED.get(url)

@@ -32,7 +32,6 @@ from codon_sdk.stores._base import (
     BeginRun,
     ClaimRun,
     Entry,
-    ListRuns,
     Op,
     PutCheckpoint,
     ReadEntries,
@@ -43,9 +42,9 @@ from codon_sdk.stores._base import (
     claimed,
     start_leaf,
 )
-from codon_sdk.stores._open import mask_url
 from codon_sdk.stores._roles import owns_ledger_sql
-from codon_sdk.stores._sql import SQLStore
+from codon_sdk.stores._sql import SQLStore, statements
+from codon_sdk.stores._url import mask_url
 
 __all__ = ["PostgresStore", "connect_admin", "migrate_as_admin"]
 
@@ -53,30 +52,13 @@ _Conn = psycopg.Connection[Any]
 _log = get_logger("codon_sdk")
 _warned_owner: set[str] = set()  # store URLs whose owner role was warned about
 
-_COLUMNS: Final = ", ".join(schema.RUN_COLUMNS)
-_SELECT_RUN: Final = f"SELECT {_COLUMNS} FROM {schema.RUNS_TABLE} WHERE run_id = %s"
-_LOCK_RUN: Final = _SELECT_RUN + " FOR UPDATE"
-_LOCK_HOLDER: Final = (
-    f"SELECT owner, event_count FROM {schema.RUNS_TABLE} WHERE run_id = %s FOR UPDATE"
-)
-_INSERT_RUN: Final = (
-    f"INSERT INTO {schema.RUNS_TABLE} ({_COLUMNS}) "
-    f"VALUES ({', '.join(['%s'] * len(schema.RUN_COLUMNS))}) ON CONFLICT (run_id) DO NOTHING"
-)
-_INSERT_NEW_RUN: Final = _INSERT_RUN.replace(" ON CONFLICT (run_id) DO NOTHING", "")
-_INSERT_EVENTS: Final = (
-    f"INSERT INTO {schema.EVENTS_TABLE} (run_id, seq, entry, leaf_hash) VALUES (%s, %s, %b, %b)"
-)
-#: The fenced update of an append, the owner check folded in: it matches only when the owner
-#: holds the run and the first seq is the next one, and fails the transaction (division by
-#: zero, SQLSTATE 22012) when it matches nothing, so the whole append can go to the server in
-#: one pipelined round trip; the row then says why (``_refuse_append``).
+_SQL: Final = statements("%s", binary="%b")
+_LOCK_RUN: Final = _SQL.select_run + " FOR UPDATE"
+#: The fenced update of an append (``Statements.append_update``), failing the transaction
+#: (division by zero, SQLSTATE 22012) when it matches nothing, so the whole append can go to
+#: the server in one pipelined round trip; the row then says why (``_refuse_append``).
 _FENCED_APPEND: Final = (
-    f"WITH u AS (UPDATE {schema.RUNS_TABLE} SET event_count = event_count + %s, "
-    "head = COALESCE(%s, head), status = COALESCE(%s, status), "
-    "finished_us = COALESCE(%s, finished_us), owner = CASE WHEN %s THEN NULL ELSE owner END, "
-    "heartbeat_us = %s WHERE run_id = %s AND owner = %s "
-    "AND event_count = COALESCE(%s, event_count) RETURNING event_count) "
+    f"WITH u AS ({_SQL.append_update} RETURNING event_count) "
     "SELECT (SELECT event_count FROM u), 1 / (SELECT count(*)::int FROM u)"
 )
 #: Refuses (22012) a second finish line, a checkpoint that differs from the one held.
@@ -88,23 +70,9 @@ _SAME_CHECKPOINT: Final = (
     f"SELECT 1 / (SELECT count(*)::int FROM {schema.CHECKPOINTS_TABLE} "
     "WHERE run_id = %s AND size = %s AND note = %s)"
 )
-_AUDIT: Final = schema.audit_sql("%s")
-_UPDATE_CLAIM: Final = (
-    f"UPDATE {schema.RUNS_TABLE} SET owner = %s, heartbeat_us = %s, lease_us = %s, "
-    "status = 'running' WHERE run_id = %s"
-)
 #: Log-of-runs writers one at a time (held until commit): idx follows commit order, without a
 #: gap, and a signed checkpoint of the log never sees a line appear before an earlier one.
 _LOCK_LOG: Final = f"LOCK TABLE {schema.RUNS_LOG_TABLE} IN SHARE ROW EXCLUSIVE MODE"
-_READ_EVENTS: Final = (
-    f"SELECT entry FROM {schema.EVENTS_TABLE} WHERE run_id = %s AND seq >= %s AND seq < %s "
-    "ORDER BY seq"
-)
-_SELECT_VERSION: Final = f"SELECT value FROM {schema.META_TABLE} WHERE key = %s"
-_SET_VERSION: Final = (
-    f"INSERT INTO {schema.META_TABLE} (key, value) VALUES (%s, %s) "
-    "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"
-)
 #: Advisory lock held while migrating, so concurrent first opens do not race ("codon" in ASCII).
 _MIGRATION_LOCK: Final = 0x636F646F6E
 _SQLALCHEMY_SCHEME: Final = "postgresql+psycopg://"
@@ -132,8 +100,7 @@ class PostgresStore(SQLStore):
     survives a server crash).
     """
 
-    _audit = _AUDIT
-    _renew_sql = schema.renew_sql("%s")
+    _sql = _SQL
 
     def __init__(
         self,
@@ -205,7 +172,7 @@ class PostgresStore(SQLStore):
                     ):
                         for statement in statements:
                             conn.execute(statement)
-                        conn.execute(_SET_VERSION, (schema.VERSION_KEY, str(target)))
+                        conn.execute(_SQL.set_version, (schema.VERSION_KEY, str(target)))
             finally:
                 with suppress(psycopg.Error):  # a broken session drops its locks anyway
                     conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
@@ -239,7 +206,7 @@ class PostgresStore(SQLStore):
         row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (schema.META_TABLE,)).fetchone()
         if row is None or not row[0]:
             return -1
-        found = conn.execute(_SELECT_VERSION, (schema.VERSION_KEY,)).fetchone()
+        found = conn.execute(_SQL.select_version, (schema.VERSION_KEY,)).fetchone()
         return schema.parse_version(None if found is None else found[0], where=self.url)
 
     # ------------------------------------------------------------------ plumbing
@@ -304,7 +271,7 @@ class PostgresStore(SQLStore):
             raise self._error(exc, schema.describe(op)) from exc
 
     def _get(self, conn: _Conn, run_id: str, *, lock: bool = False) -> RunInfo:
-        row = conn.execute(_LOCK_RUN if lock else _SELECT_RUN, (run_id,)).fetchone()
+        row = conn.execute(_LOCK_RUN if lock else _SQL.select_run, (run_id,)).fetchone()
         if row is None:
             raise self._not_found(run_id)
         return schema.info_from_row(row)
@@ -315,12 +282,12 @@ class PostgresStore(SQLStore):
         check_seqs(run_id, 0, op.entries)
         try:
             with conn.pipeline(), conn.transaction(), conn.cursor() as cur:
-                cur.execute(_INSERT_NEW_RUN, schema.run_row(op.info, op.entries))
+                cur.execute(_SQL.insert_run, schema.run_row(op.info, op.entries))
                 if op.entries:
-                    cur.executemany(_INSERT_EVENTS, schema.insert_params(run_id, op.entries))
+                    cur.executemany(_SQL.insert_events, schema.insert_params(run_id, op.entries))
                     self._log_start(cur, run_id, op.entries)
         except pg_errors.UniqueViolation as exc:
-            if conn.execute(_SELECT_RUN, (run_id,)).fetchone() is not None:
+            if conn.execute(_SQL.select_run, (run_id,)).fetchone() is not None:
                 raise RunConflictError(f"run {run_id!r} already exists in {self.url}") from exc
             raise
 
@@ -331,7 +298,7 @@ class PostgresStore(SQLStore):
         leaf = start_leaf(entries)
         if leaf is not None:
             cur.execute(_LOCK_LOG)
-            cur.execute(_AUDIT["log_run"], (run_id, 1, leaf, time.time_ns() // 1000))
+            cur.execute(_SQL.log_run, (run_id, 1, leaf, time.time_ns() // 1000))
 
     def _append(self, conn: _Conn, op: AppendEntries) -> None:
         """One transaction, sent as one pipeline: the fenced update of the run row (the owner
@@ -365,7 +332,7 @@ class PostgresStore(SQLStore):
                     count = first + len(entries) if first is not None else _count(cur)
                     check_finish_size(run_id, count)
                 if entries:
-                    cur.executemany(_INSERT_EVENTS, schema.insert_params(run_id, entries))
+                    cur.executemany(_SQL.insert_events, schema.insert_params(run_id, entries))
                 if op.checkpoints or op.log_root is not None:
                     self._audit_rows(cur, op, count if op.log_root is not None else 0)
                 if first == 0:  # a run begun without events: its start line
@@ -376,17 +343,16 @@ class PostgresStore(SQLStore):
 
     def _refuse_append(self, conn: _Conn, op: AppendEntries) -> None:
         """Raise why an append was refused (the checks MemoryStore makes, in its order)."""
-        row = conn.execute(_LOCK_HOLDER.replace(" FOR UPDATE", ""), (op.run_id,)).fetchone()
+        row = conn.execute(_SQL.select_holder, (op.run_id,)).fetchone()
         if row is None:
             raise self._not_found(op.run_id)
         schema.check_owner(op.run_id, row[0], op.owner)
         check_seqs(op.run_id, row[1], op.entries)
         for size, note in op.checkpoints:
-            held = conn.execute(_AUDIT["get_checkpoint"], (op.run_id, size)).fetchone()
+            held = conn.execute(_SQL.get_checkpoint, (op.run_id, size)).fetchone()
             schema.check_checkpoint(op.run_id, size, held and bytes(held[0]), bytes(note))
         finished = (
-            op.log_root is not None
-            and conn.execute(_AUDIT["finished_line"], (op.run_id,)).fetchone()
+            op.log_root is not None and conn.execute(_SQL.finished_line, (op.run_id,)).fetchone()
         )
         if finished:
             raise schema.finish_refused(op.run_id)
@@ -400,21 +366,21 @@ class PostgresStore(SQLStore):
         now = time.time_ns() // 1000
         for size, note in op.checkpoints:
             cur.execute(
-                _AUDIT["put_checkpoint"] + " ON CONFLICT DO NOTHING", (op.run_id, size, note, now)
+                _SQL.put_checkpoint + " ON CONFLICT DO NOTHING", (op.run_id, size, note, now)
             )
             cur.execute(_SAME_CHECKPOINT, (op.run_id, size, note))
         if op.log_root is not None:
             cur.execute(_LOCK_LOG)
             cur.execute(_NO_FINISH_LINE, (op.run_id,))
-            cur.execute(_AUDIT["log_run"], (op.run_id, count, op.log_root, now))
+            cur.execute(_SQL.log_run, (op.run_id, count, op.log_root, now))
 
     def _put_checkpoint(self, conn: _Conn, op: PutCheckpoint) -> None:
         with conn.transaction(), conn.cursor() as cur:
             cur.execute(
-                _AUDIT["put_checkpoint"] + " ON CONFLICT DO NOTHING",
+                _SQL.put_checkpoint + " ON CONFLICT DO NOTHING",
                 (op.run_id, op.size, op.note, time.time_ns() // 1000),
             )
-            held = cur.execute(_AUDIT["get_checkpoint"], (op.run_id, op.size)).fetchone()
+            held = cur.execute(_SQL.get_checkpoint, (op.run_id, op.size)).fetchone()
             schema.check_checkpoint(
                 op.run_id, op.size, bytes(held[0]) if held else None, bytes(op.note)
             )
@@ -422,21 +388,16 @@ class PostgresStore(SQLStore):
     def _read(self, conn: _Conn, op: ReadEntries) -> list[bytes]:
         start, end = schema.read_bounds(op, lambda: self._get(conn, op.run_id).event_count)
         with conn.cursor(binary=True) as cur:
-            rows = cur.execute(_READ_EVENTS, (op.run_id, start, end)).fetchall()
+            rows = cur.execute(_SQL.read_events, (op.run_id, start, end)).fetchall()
         if not rows:
             self._get(conn, op.run_id)  # raises RunNotFoundError for an unknown run
         return [row[0] for row in rows]
-
-    def _list(self, conn: _Conn, op: ListRuns) -> list[RunInfo]:
-        sql, params = schema.list_query(op, "%s")
-        runs = [schema.info_from_row(row) for row in conn.execute(sql, params)]
-        return runs if op.limit is None or op.limit >= 0 else runs[: op.limit]
 
     def _claim(self, conn: _Conn, op: ClaimRun) -> RunInfo:
         with conn.transaction():
             info = self._get(conn, op.run_id, lock=True)
             check_claim(info, op)
-            conn.execute(_UPDATE_CLAIM, (op.owner, op.now_us, op.lease_us, op.run_id))
+            conn.execute(_SQL.claim, (op.owner, op.now_us, op.lease_us, op.run_id))
         return claimed(info, op)
 
 

@@ -64,16 +64,13 @@ __all__ = [
     "SQLITE_MIGRATIONS",
     "VERSION_KEY",
     "Migration",
-    "audit_sql",
     "check_checkpoint",
     "check_owner",
     "check_version",
     "finish_refused",
-    "renew_sql",
     "describe",
     "info_from_row",
     "insert_params",
-    "list_query",
     "read_bounds",
     "parse_version",
     "pending",
@@ -378,30 +375,6 @@ def insert_params(run_id: str, entries: Sequence[Entry]) -> list[tuple[str, int,
     return [(run_id, seq, entry, leaf) for seq, entry, leaf in entries]
 
 
-def list_query(op: ListRuns, placeholder: str) -> tuple[str, tuple[object, ...]]:
-    """``SELECT`` of the runs :class:`ListRuns` asks for, with ``placeholder`` as the paramstyle.
-
-    A negative limit is left to the caller (slice the rows), as MemoryStore slices.
-    """
-    clauses: list[str] = []
-    params: list[object] = []
-    if op.status is not None:
-        clauses.append(f"status = {placeholder}")
-        params.append(op.status)
-    if op.workload_name is not None:
-        clauses.append(f"workload_name = {placeholder}")
-        params.append(op.workload_name)
-    if op.logic_id is not None:
-        clauses.append(f"logic_id = {placeholder}")
-        params.append(op.logic_id)
-    where = " WHERE " + " AND ".join(clauses) if clauses else ""
-    sql = f"SELECT {', '.join(RUN_COLUMNS)} FROM {RUNS_TABLE}{where}{LIST_ORDER}"
-    if op.limit is not None and op.limit >= 0:
-        sql += f" LIMIT {placeholder}"
-        params.append(op.limit)
-    return sql, tuple(params)
-
-
 def read_bounds(op: ReadEntries, event_count: Callable[[], int]) -> tuple[int, int]:
     """``(start, end)`` seqs to select, ``start <= seq < end``.
 
@@ -442,39 +415,8 @@ def describe(op: Op) -> str:
     assert_never(op)
 
 
-def audit_sql(placeholder: str) -> dict[str, str]:
-    """The statements of checkpoints and the log of runs, in a dialect's paramstyle."""
-    p = placeholder
-    return {
-        "read_checkpoints": (
-            f"SELECT size, note FROM {CHECKPOINTS_TABLE} WHERE run_id = {p} ORDER BY size"
-        ),
-        "get_checkpoint": f"SELECT note FROM {CHECKPOINTS_TABLE} WHERE run_id = {p} AND size = {p}",
-        "put_checkpoint": (
-            f"INSERT INTO {CHECKPOINTS_TABLE} (run_id, size, note, created_us) "
-            f"VALUES ({p}, {p}, {p}, {p})"
-        ),
-        "read_log": f"SELECT idx, run_id, size, root FROM {RUNS_LOG_TABLE} ORDER BY idx",
-        "finished_line": f"SELECT idx FROM {RUNS_LOG_TABLE} WHERE run_id = {p} AND size > 1",
-        "log_run": (
-            f"INSERT INTO {RUNS_LOG_TABLE} (idx, run_id, size, root, logged_us) "
-            f"SELECT COALESCE(MAX(idx) + 1, 0), {p}, {p}, {p}, {p} FROM {RUNS_LOG_TABLE}"
-        ),
-    }
-
-
 def finish_refused(run_id: str) -> RunConflictError:
     return RunConflictError(f"run {run_id!r} already has a finish line in the log of runs")
-
-
-def renew_sql(placeholder: str) -> tuple[str, str]:
-    """The statements of :class:`RenewLease`: the fenced heartbeat update, and the holder
-    read to say why it matched nothing."""
-    p = placeholder
-    return (
-        f"UPDATE {RUNS_TABLE} SET heartbeat_us = {p} WHERE run_id = {p} AND owner = {p}",
-        f"SELECT owner FROM {RUNS_TABLE} WHERE run_id = {p}",
-    )
 
 
 def check_checkpoint(run_id: str, size: int, held: bytes | None, note: bytes) -> bool:

@@ -1,13 +1,22 @@
-"""What the two SQL backends share at run time: routing an operation to its handler,
-and the operations whose SQL differs only by paramstyle (checkpoints, the log of runs)."""
+"""What the two SQL backends share at run time: one statement generator, routing an
+operation to its handler, and the operations whose handling is the same in both.
+
+:func:`statements` writes every statement SQLite and PostgreSQL both run once, with the
+dialect's paramstyle as its parameter (``?`` for ``sqlite3``, ``%s`` for psycopg, which
+also binds binary values as ``%b``); each backend keeps only the statements its dialect
+alone has (SQLite's bulk insert over ``json_each``, PostgreSQL's row locks and the checks
+that fail a pipelined transaction).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from typing_extensions import assert_never
 
 from codon_sdk.errors import RunConflictError, RunNotFoundError
+from codon_sdk.stores import _schema as schema
 from codon_sdk.stores._base import (
     AppendEntries,
     BeginRun,
@@ -25,17 +34,124 @@ from codon_sdk.stores._base import (
     check_owner,
 )
 
-__all__ = ["SQLStore"]
+__all__ = ["SQLStore", "Statements", "statements"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Statements:
+    """Every statement both SQL backends run, in one dialect's paramstyle (:func:`statements`)."""
+
+    placeholder: str
+    #: A run's :data:`~codon_sdk.stores._schema.RUN_COLUMNS` by run id.
+    select_run: str
+    #: A run's owner and event count by run id.
+    select_holder: str
+    insert_run: str
+    insert_events: str
+    #: The fenced update of an append: matches only when the owner holds the run and the
+    #: first seq is the next one (parameters: count, head, status, finished_us, release,
+    #: heartbeat_us, run_id, owner, first seq).
+    append_update: str
+    claim: str
+    read_events: str
+    select_version: str
+    set_version: str
+    #: :class:`RenewLease`: the fenced heartbeat update, and the holder read that says why
+    #: it matched nothing.
+    renew: str
+    renew_holder: str
+    read_checkpoints: str
+    get_checkpoint: str
+    put_checkpoint: str
+    read_log: str
+    finished_line: str
+    log_run: str
+
+    def list_runs(self, op: ListRuns) -> tuple[str, tuple[object, ...]]:
+        """``SELECT`` of the runs :class:`ListRuns` asks for, and its parameters.
+
+        A negative limit is left to the caller (slice the rows), as MemoryStore slices.
+        """
+        p = self.placeholder
+        clauses: list[str] = []
+        params: list[object] = []
+        for column, value in (
+            ("status", op.status),
+            ("workload_name", op.workload_name),
+            ("logic_id", op.logic_id),
+        ):
+            if value is not None:
+                clauses.append(f"{column} = {p}")
+                params.append(value)
+        where = " WHERE " + " AND ".join(clauses) if clauses else ""
+        sql = f"SELECT {_COLUMNS} FROM {schema.RUNS_TABLE}{where}{schema.LIST_ORDER}"
+        if op.limit is not None and op.limit >= 0:
+            sql += f" LIMIT {p}"
+            params.append(op.limit)
+        return sql, tuple(params)
+
+
+_COLUMNS = ", ".join(schema.RUN_COLUMNS)
+
+
+def statements(placeholder: str, *, binary: str | None = None) -> Statements:
+    """The shared statements with ``placeholder`` for parameters (``binary`` for the entry and
+    leaf-hash bytes of an event, where the driver binds those differently)."""
+    p, b = placeholder, binary or placeholder
+    runs, events, meta = schema.RUNS_TABLE, schema.EVENTS_TABLE, schema.META_TABLE
+    checkpoints, log = schema.CHECKPOINTS_TABLE, schema.RUNS_LOG_TABLE
+    return Statements(
+        placeholder=p,
+        select_run=f"SELECT {_COLUMNS} FROM {runs} WHERE run_id = {p}",
+        select_holder=f"SELECT owner, event_count FROM {runs} WHERE run_id = {p}",
+        insert_run=(
+            f"INSERT INTO {runs} ({_COLUMNS}) VALUES ({', '.join([p] * len(schema.RUN_COLUMNS))})"
+        ),
+        insert_events=(
+            f"INSERT INTO {events} (run_id, seq, entry, leaf_hash) VALUES ({p}, {p}, {b}, {b})"
+        ),
+        append_update=(
+            f"UPDATE {runs} SET event_count = event_count + {p}, head = COALESCE({p}, head), "
+            f"status = COALESCE({p}, status), finished_us = COALESCE({p}, finished_us), "
+            f"owner = CASE WHEN {p} THEN NULL ELSE owner END, heartbeat_us = {p} "
+            f"WHERE run_id = {p} AND owner = {p} AND event_count = COALESCE({p}, event_count)"
+        ),
+        claim=(
+            f"UPDATE {runs} SET owner = {p}, heartbeat_us = {p}, lease_us = {p}, "
+            f"status = 'running' WHERE run_id = {p}"
+        ),
+        read_events=(
+            f"SELECT entry FROM {events} WHERE run_id = {p} AND seq >= {p} AND seq < {p} "
+            "ORDER BY seq"
+        ),
+        select_version=f"SELECT value FROM {meta} WHERE key = {p}",
+        set_version=(
+            f"INSERT INTO {meta} (key, value) VALUES ({p}, {p}) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+        ),
+        renew=f"UPDATE {runs} SET heartbeat_us = {p} WHERE run_id = {p} AND owner = {p}",
+        renew_holder=f"SELECT owner FROM {runs} WHERE run_id = {p}",
+        read_checkpoints=f"SELECT size, note FROM {checkpoints} WHERE run_id = {p} ORDER BY size",
+        get_checkpoint=f"SELECT note FROM {checkpoints} WHERE run_id = {p} AND size = {p}",
+        put_checkpoint=(
+            f"INSERT INTO {checkpoints} (run_id, size, note, created_us) "
+            f"VALUES ({p}, {p}, {p}, {p})"
+        ),
+        read_log=f"SELECT idx, run_id, size, root FROM {log} ORDER BY idx",
+        finished_line=f"SELECT idx FROM {log} WHERE run_id = {p} AND size > 1",
+        log_run=(
+            f"INSERT INTO {log} (idx, run_id, size, root, logged_us) "
+            f"SELECT COALESCE(MAX(idx) + 1, 0), {p}, {p}, {p}, {p} FROM {log}"
+        ),
+    )
 
 
 class SQLStore(LedgerStore):
     """Base of SQLiteStore and PostgresStore: each supplies a connection per operation and
     the handlers below; :meth:`_dispatch` routes every operation type exactly once."""
 
-    #: The audit statements in the backend's paramstyle (``schema.audit_sql``).
-    _audit: dict[str, str]
-    #: The lease statements in the backend's paramstyle (``schema.renew_sql``).
-    _renew_sql: tuple[str, str]
+    #: The shared statements in the backend's paramstyle (:func:`statements`).
+    _sql: Statements
 
     def _dispatch(self, conn: Any, op: Op) -> Any:
         if isinstance(op, AppendEntries):
@@ -51,12 +167,12 @@ class SQLStore(LedgerStore):
         if isinstance(op, ClaimRun):
             return self._claim(conn, op)
         if isinstance(op, ReadCheckpoints):
-            rows = conn.execute(self._audit["read_checkpoints"], (op.run_id,))
+            rows = conn.execute(self._sql.read_checkpoints, (op.run_id,))
             return [(size, bytes(note)) for size, note in rows]
         if isinstance(op, PutCheckpoint):
             return self._put_checkpoint(conn, op)
         if isinstance(op, ReadRunsLog):
-            rows = conn.execute(self._audit["read_log"])
+            rows = conn.execute(self._sql.read_log)
             return [(idx, run_id, size, bytes(root)) for idx, run_id, size, root in rows]
         if isinstance(op, RenewLease):
             return self._renew(conn, op)
@@ -64,16 +180,20 @@ class SQLStore(LedgerStore):
 
     def _renew(self, conn: Any, op: RenewLease) -> None:
         """One fenced UPDATE (its own transaction: both backends' connections autocommit)."""
-        update, holder = self._renew_sql
-        if conn.execute(update, (op.now_us, op.run_id, op.owner)).rowcount == 1:
+        if conn.execute(self._sql.renew, (op.now_us, op.run_id, op.owner)).rowcount == 1:
             return
-        row = conn.execute(holder, (op.run_id,)).fetchone()
+        row = conn.execute(self._sql.renew_holder, (op.run_id,)).fetchone()
         if row is None:
             raise self._not_found(op.run_id)
         check_owner(op.run_id, row[0], op.owner)
         raise RunConflictError(  # pragma: no cover - the holder changed back in between
             f"run {op.run_id!r} changed hands while renewing the lease of {op.owner!r}; retry"
         )
+
+    def _list(self, conn: Any, op: ListRuns) -> list[RunInfo]:
+        sql, params = self._sql.list_runs(op)
+        runs = [schema.info_from_row(row) for row in conn.execute(sql, params)]
+        return runs if op.limit is None or op.limit >= 0 else runs[: op.limit]
 
     def _not_found(self, run_id: str) -> RunNotFoundError:
         return RunNotFoundError(f"no run {run_id!r} in {self.url}")
@@ -89,9 +209,6 @@ class SQLStore(LedgerStore):
         raise NotImplementedError
 
     def _get(self, conn: Any, run_id: str) -> RunInfo:
-        raise NotImplementedError
-
-    def _list(self, conn: Any, op: ListRuns) -> list[RunInfo]:
         raise NotImplementedError
 
     def _claim(self, conn: Any, op: ClaimRun) -> RunInfo:

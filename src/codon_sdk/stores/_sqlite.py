@@ -29,7 +29,6 @@ from codon_sdk.stores._base import (
     ClaimRun,
     Entry,
     EntryBatch,
-    ListRuns,
     Op,
     PutCheckpoint,
     ReadEntries,
@@ -41,7 +40,7 @@ from codon_sdk.stores._base import (
     entry_bytes,
     start_leaf,
 )
-from codon_sdk.stores._sql import SQLStore
+from codon_sdk.stores._sql import SQLStore, statements
 
 __all__ = ["SQLiteStore"]
 
@@ -50,16 +49,7 @@ _LEAF: Final = operator.itemgetter(2)
 SYNCHRONOUS_MODES: Final = ("OFF", "NORMAL", "FULL", "EXTRA")
 PAGE_SIZE: Final = 16384  # of files this store creates
 
-_COLUMNS: Final = ", ".join(schema.RUN_COLUMNS)
-_SELECT_RUN: Final = f"SELECT {_COLUMNS} FROM {schema.RUNS_TABLE} WHERE run_id = ?"
-_SELECT_HOLDER: Final = f"SELECT owner, event_count FROM {schema.RUNS_TABLE} WHERE run_id = ?"
-_INSERT_RUN: Final = (
-    f"INSERT INTO {schema.RUNS_TABLE} ({_COLUMNS}) "
-    f"VALUES ({', '.join('?' * len(schema.RUN_COLUMNS))})"
-)
-_INSERT_EVENTS: Final = (
-    f"INSERT INTO {schema.EVENTS_TABLE} (run_id, seq, entry, leaf_hash) VALUES (?, ?, ?, ?)"
-)
+_SQL: Final = statements("?")
 # One INSERT ... SELECT over json_each inserts a whole group of events in a single sqlite3_step,
 # which runs with the GIL released: executemany takes the GIL back for every row, so a batch
 # writer thread spent most of its time queued behind the engine for it. The entries travel as
@@ -72,26 +62,6 @@ _INSERT_EVENTS_BULK: Final = (
 )
 _LEAF_SIZE: Final = 32
 _BULK_BYTES = 64 * 1024 * 1024  # per bound blob: far below SQLite's 1 GB SQLITE_LIMIT_LENGTH
-_UPDATE_AFTER_APPEND: Final = (
-    f"UPDATE {schema.RUNS_TABLE} SET event_count = event_count + ?, head = COALESCE(?, head), "
-    "status = COALESCE(?, status), finished_us = COALESCE(?, finished_us), "
-    "owner = CASE WHEN ? THEN NULL ELSE owner END, heartbeat_us = ? "
-    "WHERE run_id = ? AND owner = ? AND event_count = COALESCE(?, event_count)"
-)
-_AUDIT: Final = schema.audit_sql("?")
-_UPDATE_CLAIM: Final = (
-    f"UPDATE {schema.RUNS_TABLE} SET owner = ?, heartbeat_us = ?, lease_us = ?, "
-    "status = 'running' WHERE run_id = ?"
-)
-_READ_EVENTS: Final = (
-    f"SELECT entry FROM {schema.EVENTS_TABLE} WHERE run_id = ? AND seq >= ? AND seq < ? "
-    "ORDER BY seq"
-)
-_SELECT_VERSION: Final = f"SELECT value FROM {schema.META_TABLE} WHERE key = ?"
-_SET_VERSION: Final = (
-    f"INSERT INTO {schema.META_TABLE} (key, value) VALUES (?, ?) "
-    "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
-)
 
 # What each SQLite result code means for a ledger, by the code's prefix (sqlite_errorname),
 # with the message fragment that identifies it on Pythons older than 3.11.
@@ -145,8 +115,7 @@ class SQLiteStore(SQLStore):
     16 KiB pages (``PAGE_SIZE``), which make appends cheaper; an existing file keeps its own.
     """
 
-    _audit = _AUDIT
-    _renew_sql = schema.renew_sql("?")
+    _sql = _SQL
 
     def __init__(
         self,
@@ -238,7 +207,7 @@ class SQLiteStore(SQLStore):
                 ):
                     for statement in statements:
                         conn.execute(statement)
-                    conn.execute(_SET_VERSION, (schema.VERSION_KEY, str(target)))
+                    conn.execute(_SQL.set_version, (schema.VERSION_KEY, str(target)))
         self._check_tables(conn)
 
     def _version(self, conn: sqlite3.Connection) -> int:
@@ -247,7 +216,7 @@ class SQLiteStore(SQLStore):
         ).fetchone()
         if found is None:
             return -1
-        row = conn.execute(_SELECT_VERSION, (schema.VERSION_KEY,)).fetchone()
+        row = conn.execute(_SQL.select_version, (schema.VERSION_KEY,)).fetchone()
         return schema.parse_version(None if row is None else row[0], where=repr(self.path))
 
     def _check_tables(self, conn: sqlite3.Connection) -> None:
@@ -332,7 +301,7 @@ class SQLiteStore(SQLStore):
                 raise self._error(exc, schema.describe(op)) from exc
 
     def _get(self, conn: sqlite3.Connection, run_id: str) -> RunInfo:
-        row = conn.execute(_SELECT_RUN, (run_id,)).fetchone()
+        row = conn.execute(_SQL.select_run, (run_id,)).fetchone()
         if row is None:
             raise self._not_found(run_id)
         return schema.info_from_row(row)
@@ -340,10 +309,10 @@ class SQLiteStore(SQLStore):
     def _begin(self, conn: sqlite3.Connection, op: BeginRun) -> None:
         run_id = op.info.run_id
         with self._write(conn):
-            if conn.execute(_SELECT_HOLDER, (run_id,)).fetchone() is not None:
+            if conn.execute(_SQL.select_holder, (run_id,)).fetchone() is not None:
                 raise RunConflictError(f"run {run_id!r} already exists in {self.url}")
             check_seqs(run_id, 0, op.entries)
-            conn.execute(_INSERT_RUN, schema.run_row(op.info, op.entries))
+            conn.execute(_SQL.insert_run, schema.run_row(op.info, op.entries))
             if op.entries:
                 self._insert(conn, run_id, op.entries)
                 self._log_start(conn, run_id, op.entries)
@@ -354,7 +323,7 @@ class SQLiteStore(SQLStore):
         SQLite holds alone: the next idx is always the one after the last)."""
         leaf = start_leaf(entries)
         if leaf is not None:
-            conn.execute(_AUDIT["log_run"], (run_id, 1, leaf, time.time_ns() // 1000))
+            conn.execute(_SQL.log_run, (run_id, 1, leaf, time.time_ns() // 1000))
 
     def _append(self, conn: sqlite3.Connection, op: AppendEntries) -> None:
         """One conditional UPDATE of the run row, one executemany, one commit.
@@ -367,7 +336,7 @@ class SQLiteStore(SQLStore):
         conn.execute("BEGIN IMMEDIATE")
         try:
             updated = conn.execute(
-                _UPDATE_AFTER_APPEND,
+                _SQL.append_update,
                 (
                     len(entries),
                     None if last is None else last[2].hex(),
@@ -410,7 +379,7 @@ class SQLiteStore(SQLStore):
             or set(map(type, pieces)) != {bytes}
             or min(lengths) <= skip  # an empty entry: substr() would make it NULL
         ):
-            conn.executemany(_INSERT_EVENTS, schema.insert_params(run_id, entries))
+            conn.executemany(_SQL.insert_events, schema.insert_params(run_id, entries))
             return
         first, n, start = entries[0][0], len(pieces), 0
         ends = list(accumulate(lengths))
@@ -437,27 +406,27 @@ class SQLiteStore(SQLStore):
         """Checkpoints and the log-of-runs line that go with an append (same transaction)."""
         now = time.time_ns() // 1000
         for size, note in op.checkpoints:
-            held = conn.execute(_AUDIT["get_checkpoint"], (op.run_id, size)).fetchone()
+            held = conn.execute(_SQL.get_checkpoint, (op.run_id, size)).fetchone()
             if schema.check_checkpoint(op.run_id, size, held and held[0], note):
-                conn.execute(_AUDIT["put_checkpoint"], (op.run_id, size, note, now))
+                conn.execute(_SQL.put_checkpoint, (op.run_id, size, note, now))
         if op.log_root is not None:
-            if conn.execute(_AUDIT["finished_line"], (op.run_id,)).fetchone() is not None:
+            if conn.execute(_SQL.finished_line, (op.run_id,)).fetchone() is not None:
                 raise schema.finish_refused(op.run_id)
-            count = conn.execute(_SELECT_HOLDER, (op.run_id,)).fetchone()[1]
+            count = conn.execute(_SQL.select_holder, (op.run_id,)).fetchone()[1]
             check_finish_size(op.run_id, count)
-            conn.execute(_AUDIT["log_run"], (op.run_id, count, op.log_root, now))
+            conn.execute(_SQL.log_run, (op.run_id, count, op.log_root, now))
 
     def _put_checkpoint(self, conn: sqlite3.Connection, op: PutCheckpoint) -> None:
         with self._write(conn):
-            held = conn.execute(_AUDIT["get_checkpoint"], (op.run_id, op.size)).fetchone()
+            held = conn.execute(_SQL.get_checkpoint, (op.run_id, op.size)).fetchone()
             if schema.check_checkpoint(op.run_id, op.size, held and held[0], op.note):
                 conn.execute(
-                    _AUDIT["put_checkpoint"], (op.run_id, op.size, op.note, time.time_ns() // 1000)
+                    _SQL.put_checkpoint, (op.run_id, op.size, op.note, time.time_ns() // 1000)
                 )
 
     def _refuse_append(self, conn: sqlite3.Connection, op: AppendEntries) -> None:
         """Raise why an append matched no run row (the checks MemoryStore makes, in its order)."""
-        row = conn.execute(_SELECT_HOLDER, (op.run_id,)).fetchone()
+        row = conn.execute(_SQL.select_holder, (op.run_id,)).fetchone()
         if row is None:
             raise self._not_found(op.run_id)
         schema.check_owner(op.run_id, row[0], op.owner)
@@ -468,21 +437,16 @@ class SQLiteStore(SQLStore):
 
     def _read(self, conn: sqlite3.Connection, op: ReadEntries) -> list[bytes]:
         start, end = schema.read_bounds(op, lambda: self._get(conn, op.run_id).event_count)
-        rows = conn.execute(_READ_EVENTS, (op.run_id, start, end)).fetchall()
+        rows = conn.execute(_SQL.read_events, (op.run_id, start, end)).fetchall()
         if not rows:
             self._get(conn, op.run_id)  # raises RunNotFoundError for an unknown run
         return [row[0] for row in rows]
-
-    def _list(self, conn: sqlite3.Connection, op: ListRuns) -> list[RunInfo]:
-        sql, params = schema.list_query(op, "?")
-        runs = [schema.info_from_row(row) for row in conn.execute(sql, params)]
-        return runs if op.limit is None or op.limit >= 0 else runs[: op.limit]
 
     def _claim(self, conn: sqlite3.Connection, op: ClaimRun) -> RunInfo:
         with self._write(conn):
             info = self._get(conn, op.run_id)
             check_claim(info, op)
-            conn.execute(_UPDATE_CLAIM, (op.owner, op.now_us, op.lease_us, op.run_id))
+            conn.execute(_SQL.claim, (op.owner, op.now_us, op.lease_us, op.run_id))
         return claimed(info, op)
 
 

@@ -6,9 +6,12 @@
 - :class:`OTLPReceiver` is a real OTLP receiver (gRPC and HTTP/protobuf) that
   the real OpenTelemetry exporters send to; it can be made down or slow.
 - :func:`capture_spans` collects the spans ended inside a ``with`` block.
+- :class:`StoreConformance` is the ledger store conformance suite: subclass it
+  to run every check on your backend (needs pytest).
 
-The OTLP receiver and :func:`capture_spans` need the ``[otel]`` extra; they are
-imported on first use, so the OpenAI server works without it.
+The OTLP receiver and :func:`capture_spans` need the ``[otel]`` extra, and
+:class:`StoreConformance` pytest; they are imported on first use, so the OpenAI
+server works without them.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ if TYPE_CHECKING:
         OTLPSpanLink,
     )
     from codon_sdk.testing._spans import SpanCapture, capture_spans
+    from codon_sdk.testing._store_conformance import StoreConformance
 
 __all__ = [
     "OTLPDataPoint",
@@ -52,6 +56,7 @@ __all__ = [
     "Recording",
     "RequestMatch",
     "SpanCapture",
+    "StoreConformance",
     "bundled_recordings",
     "capture_spans",
     "echo_fallback",
@@ -69,6 +74,7 @@ _LAZY = {
     "OTLPSpanEvent": "_otlp_records",
     "OTLPSpanLink": "_otlp_records",
     "SpanCapture": "_spans",
+    "StoreConformance": "_store_conformance",
     "capture_spans": "_spans",
 }
 

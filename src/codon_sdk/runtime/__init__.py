@@ -38,6 +38,7 @@ from codon_sdk.runtime._engine import (
     Run,
     now_us,
 )
+from codon_sdk.runtime._graph import GraphWorkload
 from codon_sdk.runtime._handle import (
     CURRENT_RUNTIME,
     EffectSlot,
@@ -104,6 +105,7 @@ from codon_sdk.runtime._workload import (
 )
 
 __all__ = [
+    "GraphWorkload",
     "ABSENT",
     "Activation",
     "AuditEvent",

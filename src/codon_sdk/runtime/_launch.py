@@ -35,7 +35,7 @@ from codon_sdk.stores._base import LedgerStore, RunInfo, new_owner
 from codon_sdk.stores._open import is_shared, open_store, shared_store
 
 if TYPE_CHECKING:  # pragma: no cover
-    from codon_sdk.runtime._workload import CodonWorkload
+    from codon_sdk.runtime._graph import GraphWorkload
 
 __all__ = ["RunOptions", "load_report", "new_run", "report_from_trust", "resume_run"]
 
@@ -83,27 +83,27 @@ class RunOptions:
             )
 
 
-def node_defs(workload: CodonWorkload) -> dict[str, NodeDef]:
+def node_defs(workload: GraphWorkload) -> dict[str, NodeDef]:
     return {name: node.copy() for name, node in workload._nodes.items()}
 
 
-def redaction_policy(workload: CodonWorkload) -> Redactor:
+def redaction_policy(workload: GraphWorkload) -> Redactor:
     """The run's redaction policy: the workload's, else the default one."""
     return workload.redactor if workload.redactor is not None else default_redactor()
 
 
-def ledger_redact(workload: CodonWorkload) -> Redact | None:
+def ledger_redact(workload: GraphWorkload) -> Redact | None:
     """The run's ledger hook: secrets masked, or sealed where the policy seals them."""
     return redaction_policy(workload).ledger_hook()
 
 
-def span_mask(workload: CodonWorkload) -> Redact | None:
+def span_mask(workload: GraphWorkload) -> Redact | None:
     """The run's hook for spans and logs: every secret masked, sealed ones included."""
     policy = redaction_policy(workload)
     return policy.redact_text if policy.enabled else None
 
 
-def _tracer(workload: CodonWorkload, context: dict[str, Any]) -> RunTracer | None:
+def _tracer(workload: GraphWorkload, context: dict[str, Any]) -> RunTracer | None:
     return RunTracer(context) if workload.enable_tracing else None
 
 
@@ -128,7 +128,7 @@ def open_ledger(store: str | LedgerStore) -> tuple[LedgerStore, bool]:
 
 
 def new_run(
-    workload: CodonWorkload,
+    workload: GraphWorkload,
     payload: Any,
     *,
     run_id: str,
@@ -289,7 +289,7 @@ def _report_from(entries: list[bytes], rebuilt: RebuiltRun) -> ExecutionReport:
     )
 
 
-def logic_diff(recorded: dict[str, Any], workload: CodonWorkload) -> dict[str, Any]:
+def logic_diff(recorded: dict[str, Any], workload: GraphWorkload) -> dict[str, Any]:
     """What changed between a recorded run's graph and the workload's: nodes (with the
     reasons each changed, when the run recorded its identity parts) and edges.
     ``compatible`` is True when only nodes changed, each to code that declared the
@@ -324,7 +324,7 @@ def _changed_text(change: dict[str, Any]) -> str:
 
 
 def resume_run(
-    workload: CodonWorkload,
+    workload: GraphWorkload,
     run_id: str,
     *,
     store: str | LedgerStore,

@@ -1,10 +1,12 @@
-"""LangGraphWorkload: the CodonWorkload describing an adapted LangGraph graph.
+"""LangGraphWorkload: the workload describing an adapted LangGraph graph.
 
-It is the graph's identity (nodes, edges, entry nodes, logic id) and the entry
-point of the workload-level operations, which here drive LangGraph's own
-scheduler instead of Codon's: ``execute`` invokes the graph, ``resume``
-continues an interrupted run, ``replay`` re-runs a recorded run offline with its
-LLM calls served from the ledger.
+It shares the graph base with ``CodonWorkload`` (nodes, edges, logic id, deployments,
+what a run records about them) and adds the workload-level operations, which here drive
+LangGraph's own scheduler instead of Codon's: ``execute`` invokes the graph, ``resume``
+continues an interrupted run, ``replay`` re-runs a recorded run offline with its LLM
+calls served from the ledger. Forking and Codon's token streaming are not among them:
+LangGraph has its own (time travel from a checkpoint, ``graph.stream``), and both are
+recorded.
 """
 
 from __future__ import annotations
@@ -13,18 +15,13 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from codon.instrumentation.langgraph._compat import langgraph_version
-from codon_sdk.errors import ReplayError, WorkloadRuntimeError
+from codon_sdk.errors import WorkloadRuntimeError
 from codon_sdk.identity._logic import (
-    AgentClass,
     Deployment,
-    LogicRequest,
-    NodeEdge,
-    Topology,
-    generate_logic_id,
 )
+from codon_sdk.runtime import CodonWorkload, GraphWorkload
 from codon_sdk.runtime._drive import run_coroutine
 from codon_sdk.runtime._report import ExecutionReport
-from codon_sdk.runtime._workload import CodonWorkload
 from codon_sdk.stores._base import LedgerStore
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -34,8 +31,12 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["LangGraphWorkload"]
 
 
-class LangGraphWorkload(CodonWorkload):
-    """A :class:`~codon_sdk.CodonWorkload` whose nodes are a LangGraph graph's nodes.
+class LangGraphWorkload(GraphWorkload):
+    """A workload whose nodes are a LangGraph graph's nodes.
+
+    It is a :class:`~codon_sdk.CodonWorkload` in the documented sense (``isinstance``
+    holds: it is registered as one), built on the same graph base; its runs are driven
+    by LangGraph.
 
     Built by ``LangGraphWorkloadAdapter.from_langgraph``; reach it as
     ``wrapped_graph.workload``. Its logic id covers the node functions' code,
@@ -75,21 +76,9 @@ class LangGraphWorkload(CodonWorkload):
     def default_entry_nodes(self) -> list[str]:
         return list(self._entries) or super().default_entry_nodes()
 
-    @property
-    def logic_id(self) -> str:
-        """Hex SHA-256 of the graph's logic: agent class, node specs, edges and entry nodes."""
-        if self._logic_id is None:
-            specs = {name: n.spec for name, n in self._nodes.items()}
-            edges = [NodeEdge(specs[s].id, specs[t].id) for s, t in self._edges]
-            self._logic_id = generate_logic_id(
-                LogicRequest(
-                    agent_class=AgentClass(self._name, self._version, self._description),
-                    nodes=list(specs.values()),
-                    topology=Topology(edges),
-                    entry_nodes=[specs[e].id for e in self.default_entry_nodes()],
-                )
-            )
-        return self._logic_id
+    def _logic_entry_nodes(self) -> list[str]:
+        """The logic id covers the entry nodes: they are part of the graph LangGraph runs."""
+        return self.default_entry_nodes()
 
     def _run_started(
         self,
@@ -233,29 +222,9 @@ class LangGraphWorkload(CodonWorkload):
 
         return await replay_graph_run(self._bound(), run_id, store=store, live=live, force=force)
 
-    def fork(self, run_id: str, **kwargs: Any) -> ExecutionReport:
-        """Not available for LangGraph runs: fork the thread with LangGraph's own time
-        travel (``graph.invoke(None, config_with_checkpoint_id)``), which the adapter records."""
-        raise ReplayError(
-            f"fork of LangGraph run {run_id} is not supported; continue the thread from an "
-            "earlier checkpoint with LangGraph's time travel (invoke with a config naming "
-            "its checkpoint_id): the adapter records that as a new run"
-        )
-
-    def execute_streaming(self, payload: Any, **kwargs: Any) -> Any:
-        """Not available: stream the graph itself (``wrapped_graph.stream(...)``)."""
-        raise WorkloadRuntimeError(
-            "execute_streaming is not available for a LangGraph workload; use the wrapped "
-            "graph's stream() or astream(), which are recorded the same way"
-        )
-
-    def execute_streaming_async(self, payload: Any, **kwargs: Any) -> Any:
-        """Not available: stream the graph itself (``wrapped_graph.astream(...)``)."""
-        return self.execute_streaming(payload, **kwargs)
-
 
 def _with_deployment(
-    config: Any, workload: CodonWorkload, deployment_id: str | Deployment | None
+    config: Any, workload: GraphWorkload, deployment_id: str | Deployment | None
 ) -> Any:
     if deployment_id is None:
         return config
@@ -265,3 +234,6 @@ def _with_deployment(
     config = dict(config or {})
     config["configurable"] = {**(config.get("configurable") or {}), DEPLOYMENT_KEY: resolved}
     return config
+
+
+CodonWorkload.register(LangGraphWorkload)

@@ -20,23 +20,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from codon_sdk.errors import LedgerError
 from codon_sdk.identity._canonical import revive
-from codon_sdk.ledger._events import (
-    EFFECT_RECORDED,
-    NODE_COMPLETED,
-    NODE_RETRYING,
-    RUN_FINISHED,
-    RUN_INTERRUPTED,
-    RUN_RESUMED,
-    RUN_STARTED,
-    STATE_UPDATED,
-    TOKEN_DEQUEUED,
-    TOKEN_ENQUEUED,
-    LedgerEvent,
-)
+from codon_sdk.ledger import TERMINAL_STATUSES, ResumeRole, event_type, types_with
+from codon_sdk.ledger._events import LedgerEvent
 from codon_sdk.runtime._records import ENTRY_ORIGIN
 from codon_sdk.runtime._state import apply_change
 
@@ -77,7 +66,7 @@ class RebuiltRun:
 
     @property
     def finished(self) -> bool:
-        return self.status in ("completed", "stopped", "failed")
+        return self.status in TERMINAL_STATUSES
 
 
 def rebuild(events: Iterable[LedgerEvent]) -> RebuiltRun:
@@ -106,7 +95,11 @@ def _tracked(events: Iterable[LedgerEvent], current: list[LedgerEvent]) -> Itera
         yield ev
 
 
+_OPENER: Final = " or ".join(sorted(types_with(ResumeRole.START)))
+
+
 def _fold(events: Iterable[LedgerEvent]) -> RebuiltRun:
+    """The rules of the module docstring, by the resume role of each event's type."""
     run: RebuiltRun | None = None
     pending_tokens: dict[str, list[tuple[str, str, Any, str, str | None, int]]] = {}
     pending_state: dict[str, list[Any]] = {}
@@ -114,70 +107,72 @@ def _fold(events: Iterable[LedgerEvent]) -> RebuiltRun:
     done: set[str] = set()
     dequeued: set[str] = set()
     for ev in events:
+        role = event_type(ev.type).resume
         if run is None:
             run = RebuiltRun(run_id=ev.run_id, started=dict(ev.metadata), started_us=ev.ts)
-            if ev.type != RUN_STARTED:
-                raise LedgerError(f"run {ev.run_id} does not start with run_started")
+            if role is not ResumeRole.START:
+                raise LedgerError(f"run {ev.run_id} does not start with {_OPENER}")
             continue
         run.last_us = ev.ts
-        kind = ev.type
-        if kind == TOKEN_ENQUEUED and ev.token_id is not None and ev.target is not None:
-            item = (
-                ev.token_id,
-                ev.target,
-                ev.value(),
-                ev.node or ENTRY_ORIGIN,
-                ev.parent_token_id,
-                ev.ts,
-            )
-            run.token_counter = max(run.token_counter, _token_number(ev.token_id))
-            if ev.parent_token_id is None:
-                real[ev.token_id] = item
-            else:
-                pending_tokens.setdefault(ev.parent_token_id, []).append(item)
-        elif kind == TOKEN_DEQUEUED:
-            if ev.token_id is not None:
-                dequeued.add(ev.token_id)
-        elif kind == STATE_UPDATED:
-            if ev.token_id is None:
-                apply_change(run.state, ev.value())
-            else:
-                pending_state.setdefault(ev.token_id, []).append(ev.value())
-        elif kind == NODE_COMPLETED and ev.token_id is not None:
-            tid = ev.token_id
-            run.completed += 1
-            done.add(tid)
-            for item in pending_tokens.pop(tid, ()):
-                real[item[0]] = item
-            for change in pending_state.pop(tid, ()):
-                apply_change(run.state, change)
-        elif kind == NODE_RETRYING and ev.token_id is not None:
-            run.attempts[ev.token_id] = int(ev.metadata.get("next_attempt", 1))
-        elif kind == EFFECT_RECORDED and ev.token_id is not None:
-            md = ev.metadata
-            key = (ev.token_id, int(md.get("attempt", 0)), int(md.get("index", 0)))
-            run.effects[key] = RecordedEffect(
-                name=str(md.get("name", "")),
-                value=ev.value(),
-                error=md.get("error"),
-                seq=ev.seq,
-                metadata=dict(md),
-            )
-        elif kind == RUN_INTERRUPTED:
-            run.status = "interrupted"
-            run.interrupt = dict(ev.metadata)
-            run.interrupt["token_id"] = ev.token_id
-            run.interrupt["node"] = ev.node
-        elif kind == RUN_RESUMED:
-            run.status = "running"
-            md = ev.metadata
-            if ev.token_id is not None and "interrupt_index" in md:
-                run.resume_inputs[(ev.token_id, int(md["interrupt_index"]))] = revive(
-                    md.get("input")
+        tid = ev.token_id
+        match role:
+            case ResumeRole.TOKEN if tid is not None and ev.target is not None:
+                item = (
+                    tid,
+                    ev.target,
+                    ev.value(),
+                    ev.node or ENTRY_ORIGIN,
+                    ev.parent_token_id,
+                    ev.ts,
                 )
-        elif kind == RUN_FINISHED:
-            run.status = str(ev.metadata.get("status", "completed"))
-            run.finish_reason = ev.metadata.get("reason")
+                run.token_counter = max(run.token_counter, _token_number(tid))
+                if ev.parent_token_id is None:
+                    real[tid] = item
+                else:
+                    pending_tokens.setdefault(ev.parent_token_id, []).append(item)
+            case ResumeRole.STEP if tid is not None:
+                dequeued.add(tid)
+            case ResumeRole.STATE:
+                if tid is None:
+                    apply_change(run.state, ev.value())
+                else:
+                    pending_state.setdefault(tid, []).append(ev.value())
+            case ResumeRole.COMMIT if tid is not None:
+                run.completed += 1
+                done.add(tid)
+                for item in pending_tokens.pop(tid, ()):
+                    real[item[0]] = item
+                for change in pending_state.pop(tid, ()):
+                    apply_change(run.state, change)
+            case ResumeRole.ATTEMPT if tid is not None:
+                run.attempts[tid] = int(ev.metadata.get("next_attempt", 1))
+            case ResumeRole.EFFECT if tid is not None:
+                md = ev.metadata
+                key = (tid, int(md.get("attempt", 0)), int(md.get("index", 0)))
+                run.effects[key] = RecordedEffect(
+                    name=str(md.get("name", "")),
+                    value=ev.value(),
+                    error=md.get("error"),
+                    seq=ev.seq,
+                    metadata=dict(md),
+                )
+            case ResumeRole.PAUSE:
+                run.status = "interrupted"
+                run.interrupt = dict(ev.metadata)
+                run.interrupt["token_id"] = tid
+                run.interrupt["node"] = ev.node
+            case ResumeRole.RESUME:
+                run.status = "running"
+                md = ev.metadata
+                if tid is not None and "interrupt_index" in md:
+                    run.resume_inputs[(tid, int(md["interrupt_index"]))] = revive(md.get("input"))
+            case ResumeRole.FINISH:
+                run.status = str(ev.metadata.get("status", "completed"))
+                run.finish_reason = ev.metadata.get("reason")
+            case ResumeRole.START | ResumeRole.IGNORE:
+                pass  # a second start is refused by the chain rules; nothing to rebuild
+            case _:
+                pass  # a built-in event lacking the token id its role needs: nothing to fold
     if run is None:
         raise LedgerError("the run has no events")
     run.queue = [item for tid, item in real.items() if tid not in done]

@@ -265,3 +265,10 @@ def test_the_ledger_page_shows_the_table_of_event_types() -> None:
     """The page's roles table is the table itself (regenerate it with ``render_table``)."""
     page = (DOCS / "concepts" / "ledger.md").read_text(encoding="utf-8")
     assert render_table() in page
+
+
+def test_resume_has_a_handler_for_every_role() -> None:
+    """Resume dispatches through one mapping from role to handler, covering every role."""
+    from codon_sdk.runtime._rebuild import HANDLERS
+
+    assert set(HANDLERS) == set(ResumeRole)

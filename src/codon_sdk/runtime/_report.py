@@ -312,12 +312,14 @@ class ExecutionReport:
     def _waiting(self) -> int:
         total = 0
         entries = self._entries
-        for seq in range(1, len(entries)):  # a C-speed substring test, then parse the few
-            entry = entries[seq]
-            if any(needle in entry for needle in _WAIT_NEEDLES):
-                resumed = self._event_at(seq)
-                if resumed.type in _WAITS:
-                    total += max(0, resumed.ts - self._event_at(seq - 1).ts)
+        size = len(entries)
+        found = {  # a C-speed substring test, then parse the few
+            seq for needle in _WAIT_NEEDLES for seq in range(1, size) if needle in entries[seq]
+        }
+        for seq in sorted(found):
+            resumed = self._event_at(seq)
+            if resumed.type in _WAITS:
+                total += max(0, resumed.ts - self._event_at(seq - 1).ts)
         return total
 
     # ------------------------------------------------------------------ the ledger

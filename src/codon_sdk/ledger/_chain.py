@@ -199,7 +199,8 @@ def _is_end(entry: bytes) -> bool:
         obj = orjson.loads(entry)
     except orjson.JSONDecodeError:
         return False
-    return isinstance(obj, dict) and obj.get("type") in _CLOSES
+    kind = obj.get("type") if isinstance(obj, dict) else None
+    return isinstance(kind, str) and kind in _CLOSES  # hostile bytes: any JSON as the type
 
 
 def _blame(

@@ -18,12 +18,13 @@ from codon_sdk.cli._common import EXIT_FAILED, EXIT_OK, CliError, emit_json, ope
 from codon_sdk.cli._identity import stranded_list
 from codon_sdk.cli._operate import pending_list
 from codon_sdk.errors import LedgerError
+from codon_sdk.ledger import RUN_STATUSES, ReportRole, event_type
 from codon_sdk.ledger._events import parse_entry
 from codon_sdk.runtime._launch import report_from_trust
 from codon_sdk.runtime._recover import display_status
 from codon_sdk.runtime._report import ExecutionReport
 from codon_sdk.runtime._trust import Trust, check_trust, untrusted_warning
-from codon_sdk.stores._base import RUN_STATUSES, RunInfo
+from codon_sdk.stores._base import RunInfo
 
 __all__ = ["export", "runs_list", "runs_show"]
 
@@ -115,9 +116,10 @@ def _show_text(trust: Trust, report: ExecutionReport | None) -> None:
             print(f"    {seq:>5}  <entry cannot be read: {printable(exc)}>")
             continue
         source, target = ev.node, ev.target
-        if ev.type == "token_enqueued" and ev.token_id is not None:
+        role = event_type(ev.type).report
+        if role is ReportRole.EMIT and ev.token_id is not None:
             origins[ev.token_id] = ev.node
-        elif ev.type == "token_dequeued":
+        elif role is ReportRole.TAKE:
             source, target = origins.get(ev.token_id or ""), ev.node
         who = printable(source or "") + (f" -> {printable(target)}" if target else "")
         token = f" [{printable(ev.token_id)}]" if ev.token_id else ""

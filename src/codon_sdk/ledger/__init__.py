@@ -3,8 +3,12 @@
 A run's ledger is a hash-chained list of JSON entries. What other layers use:
 
 - :func:`parse_entry` reads one stored entry as a :class:`LedgerEvent` (hostile bytes:
-  a clear :class:`~codon_sdk.errors.LedgerError`, never a traceback); the event type
-  names (``RUN_STARTED``, ``TOKEN_ENQUEUED``...) and :data:`BUILTIN_TYPES`;
+  a clear :class:`~codon_sdk.errors.LedgerError`, never a traceback);
+- :data:`EVENT_TYPES` declares every built-in event type once (``RUN_STARTED``,
+  ``TOKEN_ENQUEUED``...), with how resume, replay comparison, the report and the chain
+  rules treat it; :func:`event_type` gives the declared type for a name, or
+  :data:`CUSTOM_EVENT`, the rule for every other name; the run statuses
+  (:data:`RUN_STATUSES`, :data:`TERMINAL_STATUSES`);
 - :func:`check_chain` / :class:`ChainCheck`: the chain rules over a run's entries;
   :func:`verify_entries` / :class:`VerificationReport`: the full verdict;
 - Merkle checkpoints over runs (:class:`Checkpoint`, :func:`leaf_hash`,
@@ -27,10 +31,11 @@ from codon_sdk.ledger._checkpoint import (
     runs_origin,
     sign_checkpoint,
 )
-from codon_sdk.ledger._events import (
+from codon_sdk.ledger._event_types import (
     BUILTIN_TYPES,
+    CUSTOM_EVENT,
     EFFECT_RECORDED,
-    FORMAT_VERSION,
+    EVENT_TYPES,
     NODE_COMPLETED,
     NODE_FAILED,
     NODE_RETRYING,
@@ -39,11 +44,22 @@ from codon_sdk.ledger._events import (
     RUN_INTERRUPTED,
     RUN_RESUMED,
     RUN_STARTED,
+    RUN_STATUSES,
     RUNTIME_STOPPED,
     STATE_UPDATED,
     TERMINAL_STATUSES,
     TOKEN_DEQUEUED,
     TOKEN_ENQUEUED,
+    ChainRole,
+    EventType,
+    ReplayRole,
+    ReportRole,
+    ResumeRole,
+    event_type,
+    types_with,
+)
+from codon_sdk.ledger._events import (
+    FORMAT_VERSION,
     LedgerEvent,
     check_custom_type,
     parse_entry,
@@ -79,6 +95,16 @@ from codon_sdk.ledger._verify import (
 )
 
 __all__ = [
+    "CUSTOM_EVENT",
+    "EVENT_TYPES",
+    "RUN_STATUSES",
+    "ChainRole",
+    "EventType",
+    "ReplayRole",
+    "ReportRole",
+    "ResumeRole",
+    "event_type",
+    "types_with",
     "BUILTIN_TYPES",
     "ChainCheck",
     "Checkpoint",

@@ -27,17 +27,17 @@ import orjson
 
 from codon_sdk.errors import CanonicalEncodingError, LedgerError
 from codon_sdk.identity._canonical import LITERAL_DEPTH, MAX_DEPTH, json_canonical
-from codon_sdk.ledger._events import (
-    ENTRY_FIELDS,
-    FORMAT_VERSION,
-    RUN_FINISHED,
-    RUN_INTERRUPTED,
-    RUN_STARTED,
-    validate_parsed,
-)
+from codon_sdk.ledger._event_types import ChainRole, event_type, types_with
+from codon_sdk.ledger._events import ENTRY_FIELDS, FORMAT_VERSION, validate_parsed
 from codon_sdk.ledger._merkle import leaf_hash
 
 _KNOWN: Final = frozenset(ENTRY_FIELDS)
+# The chain rules, by the role each event type declares (read once: the walk is hot).
+_OPENS: Final = types_with(ChainRole.OPEN)
+_CLOSES: Final = types_with(ChainRole.CLOSE)
+_PAUSES: Final = types_with(ChainRole.PAUSE)
+_OPENER: Final = " or ".join(sorted(_OPENS))
+_CLOSER: Final = " or ".join(sorted(_CLOSES))
 
 __all__ = [
     "MAX_ENTRY_BYTES",
@@ -120,9 +120,9 @@ def walk_chain(entries: Sequence[bytes], *, run_id: str | None = None) -> ChainW
         if seq == 0:
             walk.started = obj.get("metadata", {})
             expected_run = obj["run_id"]
-        elif kind == RUN_INTERRUPTED:
+        elif kind in _PAUSES:
             walk.pauses.append(seq)
-        walk.ended = walk.ended or kind == RUN_FINISHED
+        walk.ended = walk.ended or kind in _CLOSES
         prev_hex = leaf.hex()
     return walk
 
@@ -163,8 +163,8 @@ def _sound_parsed(
         or type(rid) is not str
         or (run_id is not None and rid != run_id)
         or obj.get("prev") != prev_hex
-        or kind == RUN_FINISHED
-        or (kind == RUN_STARTED) != (seq == 0)
+        or kind in _CLOSES
+        or (kind in _OPENS) != (seq == 0)
         or not -_SAFE_INT <= ts <= _SAFE_INT
         or seq > _SAFE_INT
     ):
@@ -199,7 +199,8 @@ def _is_end(entry: bytes) -> bool:
         obj = orjson.loads(entry)
     except orjson.JSONDecodeError:
         return False
-    return isinstance(obj, dict) and obj.get("type") == RUN_FINISHED
+    kind = obj.get("type") if isinstance(obj, dict) else None
+    return isinstance(kind, str) and kind in _CLOSES  # hostile bytes: any JSON as the type
 
 
 def _blame(
@@ -398,23 +399,27 @@ def _check_fields(
 ) -> str | None:
     kind = obj["type"]
     if finished:
-        return f"event {kind!r} follows run_finished; nothing may be appended after the end"
+        return f"event {kind!r} follows {_CLOSER}; nothing may be appended after the end"
     if run_id is not None and obj["run_id"] != run_id:
         return f"event belongs to run {obj['run_id']!r}, not {run_id!r}"
     if obj["seq"] != seq:
         return f"event carries seq {obj['seq']}, expected {seq} (deleted, inserted or reordered)"
     prev = obj.get("prev")
+    role = event_type(kind).chain
     if seq == 0:
-        if kind != RUN_STARTED:
-            return f"first event is {kind!r}, expected run_started"
+        if role is not ChainRole.OPEN:
+            return f"first event is {kind!r}, expected {_OPENER}"
         if prev is not None:
             return "first event must not carry a prev hash"
     elif prev != prev_hex:
         return "prev hash does not match the previous event (edited, deleted or reordered)"
-    if kind == RUN_STARTED and seq != 0:
-        return "run_started may only be the first event"
-    if kind == RUN_FINISHED:
-        counted = obj.get("metadata", {}).get("events")
-        if counted != seq:
-            return f"run_finished counts {counted!r} earlier events, but {seq} precede it"
+    match role:
+        case ChainRole.OPEN if seq != 0:
+            return f"{kind} may only be the first event"
+        case ChainRole.CLOSE:
+            counted = obj.get("metadata", {}).get("events")
+            if counted != seq:
+                return f"{kind} counts {counted!r} earlier events, but {seq} precede it"
+        case ChainRole.OPEN | ChainRole.PAUSE | ChainRole.LINK:
+            pass
     return None

@@ -8,7 +8,7 @@ field              meaning
 ``v``              format version (``1``); a reader refuses versions it does not know
 ``run_id``         the run the event belongs to
 ``seq``            position in the run, 0-based and contiguous
-``type``           one of :data:`BUILTIN_TYPES`, or a custom name from ``record_event``
+``type``           a built-in type (see ``_event_types``), or a custom name from ``record_event``
 ``ts``             integer microseconds since the Unix epoch, UTC
 ``node``           the node acting (the emitter, the receiver, the failing node...)
 ``target``         the receiving node of a ``token_enqueued`` event
@@ -38,13 +38,43 @@ import orjson
 
 from codon_sdk.errors import LedgerError
 from codon_sdk.identity._canonical import revive
+from codon_sdk.ledger._event_types import (
+    BUILTIN_TYPES,
+    EFFECT_RECORDED,
+    NODE_COMPLETED,
+    NODE_FAILED,
+    NODE_RETRYING,
+    NODE_STARTED,
+    RUN_FINISHED,
+    RUN_INTERRUPTED,
+    RUN_RESUMED,
+    RUN_STARTED,
+    RUNTIME_STOPPED,
+    STATE_UPDATED,
+    TERMINAL_STATUSES,
+    TOKEN_DEQUEUED,
+    TOKEN_ENQUEUED,
+)
 from codon_sdk.ledger._merkle import leaf_hash
 
 __all__ = [
     "BUILTIN_TYPES",
+    "EFFECT_RECORDED",
     "ENTRY_FIELDS",
     "FORMAT_VERSION",
+    "NODE_COMPLETED",
+    "NODE_FAILED",
+    "NODE_RETRYING",
+    "NODE_STARTED",
+    "RUNTIME_STOPPED",
+    "RUN_FINISHED",
+    "RUN_INTERRUPTED",
+    "RUN_RESUMED",
+    "RUN_STARTED",
+    "STATE_UPDATED",
     "TERMINAL_STATUSES",
+    "TOKEN_DEQUEUED",
+    "TOKEN_ENQUEUED",
     "LedgerEvent",
     "check_custom_type",
     "event_from_parsed",
@@ -55,39 +85,7 @@ __all__ = [
 
 FORMAT_VERSION: Final = 1
 
-RUN_STARTED: Final = "run_started"
-TOKEN_ENQUEUED: Final = "token_enqueued"
-TOKEN_DEQUEUED: Final = "token_dequeued"
-NODE_STARTED: Final = "node_started"
-NODE_COMPLETED: Final = "node_completed"
-NODE_FAILED: Final = "node_failed"
-NODE_RETRYING: Final = "node_retrying"
-EFFECT_RECORDED: Final = "effect_recorded"
-STATE_UPDATED: Final = "state_updated"
-RUN_INTERRUPTED: Final = "run_interrupted"
-RUN_RESUMED: Final = "run_resumed"
-RUNTIME_STOPPED: Final = "runtime_stopped"
-RUN_FINISHED: Final = "run_finished"
-
-BUILTIN_TYPES: Final = frozenset(
-    {
-        RUN_STARTED,
-        TOKEN_ENQUEUED,
-        TOKEN_DEQUEUED,
-        NODE_STARTED,
-        NODE_COMPLETED,
-        NODE_FAILED,
-        NODE_RETRYING,
-        EFFECT_RECORDED,
-        STATE_UPDATED,
-        RUN_INTERRUPTED,
-        RUN_RESUMED,
-        RUNTIME_STOPPED,
-        RUN_FINISHED,
-    }
-)
 RESERVED_PREFIX: Final = "codon."
-TERMINAL_STATUSES: Final = frozenset({"completed", "stopped", "failed"})
 
 ENTRY_FIELDS: Final = (
     "v",

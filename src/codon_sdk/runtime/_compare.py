@@ -18,18 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from codon_sdk._text import printable
-from codon_sdk.ledger._events import (
-    BUILTIN_TYPES,
-    NODE_COMPLETED,
-    NODE_FAILED,
-    NODE_RETRYING,
-    RUN_FINISHED,
-    RUN_INTERRUPTED,
-    STATE_UPDATED,
-    TOKEN_DEQUEUED,
-    TOKEN_ENQUEUED,
-    LedgerEvent,
-)
+from codon_sdk.ledger import ReplayRole, event_type
+from codon_sdk.ledger._events import LedgerEvent
 from codon_sdk.redaction._sealing import comparable
 from codon_sdk.runtime._request import RequestChange
 
@@ -88,15 +78,20 @@ class Divergence:
 
 
 def activations(events: Iterable[LedgerEvent]) -> list[Activation]:
-    """The completed activations of a run, in completion order (see the module docstring)."""
+    """The completed activations of a run, in completion order (see the module docstring).
+
+    Each event counts by the replay role its type declares (custom types: a decision).
+    """
     open_: dict[str, Activation] = {}
     done: list[Activation] = []
     for ev in events:
         tid = ev.token_id
-        if ev.type == TOKEN_DEQUEUED and tid is not None:
-            open_[tid] = Activation(token_id=tid, node=ev.node or "")  # a new attempt starts clean
+        role = event_type(ev.type).replay
+        if role is ReplayRole.ATTEMPT:
+            if tid is not None:  # a new attempt starts clean
+                open_[tid] = Activation(token_id=tid, node=ev.node or "")
             continue
-        if ev.type == TOKEN_ENQUEUED:  # belongs to the activation of the token it came from
+        if role is ReplayRole.EMIT:  # belongs to the activation of the token it came from
             parent = open_.get(ev.parent_token_id) if ev.parent_token_id is not None else None
             if parent is not None:
                 parent.emitted.append((ev.token_id, ev.target, comparable(ev.payload)))
@@ -104,17 +99,20 @@ def activations(events: Iterable[LedgerEvent]) -> list[Activation]:
         act = open_.get(tid) if tid is not None else None
         if act is None:
             continue
-        if ev.type == STATE_UPDATED:
-            act.state.append(comparable(ev.payload))
-        elif ev.type == NODE_RETRYING:
-            act.failures.append(str(ev.metadata.get("exception")))
-            act.emitted.clear()
-        elif ev.type == NODE_COMPLETED:
-            act.result = comparable(ev.payload)
-            act.seq = ev.seq
-            done.append(open_.pop(act.token_id))
-        elif ev.type not in BUILTIN_TYPES:
-            act.custom.append((ev.type, comparable(ev.metadata)))
+        match role:
+            case ReplayRole.STATE:
+                act.state.append(comparable(ev.payload))
+            case ReplayRole.RETRY:
+                act.failures.append(str(ev.metadata.get("exception")))
+                act.emitted.clear()
+            case ReplayRole.COMMIT:
+                act.result = comparable(ev.payload)
+                act.seq = ev.seq
+                done.append(open_.pop(act.token_id))
+            case ReplayRole.DECISION:
+                act.custom.append((ev.type, comparable(ev.metadata)))
+            case ReplayRole.FINISH | ReplayRole.PAUSE | ReplayRole.FAILURE | ReplayRole.SKIP:
+                pass  # the outcome, or the process: not a decision of the activation
     return done
 
 
@@ -144,12 +142,15 @@ def outcome(events: Iterable[LedgerEvent]) -> tuple[str, str | None, int]:
     """(status, failing node or None, seq) of how the run ended or paused."""
     status, node, seq = "running", None, -1
     for ev in events:
-        if ev.type == RUN_FINISHED:
-            status, seq = str(ev.metadata.get("status")), ev.seq
-        elif ev.type == RUN_INTERRUPTED:
-            status, node, seq = "interrupted", ev.node, ev.seq
-        elif ev.type == NODE_FAILED:
-            node = ev.node
+        match event_type(ev.type).replay:
+            case ReplayRole.FINISH:
+                status, seq = str(ev.metadata.get("status")), ev.seq
+            case ReplayRole.PAUSE:
+                status, node, seq = "interrupted", ev.node, ev.seq
+            case ReplayRole.FAILURE:
+                node = ev.node
+            case _:
+                pass  # a decision or the process, compared by activations()
     return status, node, seq
 
 

@@ -18,25 +18,21 @@ what replay and fork start from. The rules, applied to the events in seq order:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final, TypeAlias
 
 from codon_sdk.errors import LedgerError
 from codon_sdk.identity._canonical import revive
-from codon_sdk.ledger._events import (
-    EFFECT_RECORDED,
-    NODE_COMPLETED,
-    NODE_RETRYING,
-    RUN_FINISHED,
-    RUN_INTERRUPTED,
-    RUN_RESUMED,
-    RUN_STARTED,
-    STATE_UPDATED,
-    TOKEN_DEQUEUED,
-    TOKEN_ENQUEUED,
-    LedgerEvent,
+from codon_sdk.ledger import (
+    CUSTOM_EVENT,
+    EVENT_TYPES,
+    TERMINAL_STATUSES,
+    ResumeRole,
+    event_type,
+    types_with,
 )
+from codon_sdk.ledger._events import LedgerEvent
 from codon_sdk.runtime._records import ENTRY_ORIGIN
 from codon_sdk.runtime._state import apply_change
 
@@ -77,7 +73,7 @@ class RebuiltRun:
 
     @property
     def finished(self) -> bool:
-        return self.status in ("completed", "stopped", "failed")
+        return self.status in TERMINAL_STATUSES
 
 
 def rebuild(events: Iterable[LedgerEvent]) -> RebuiltRun:
@@ -106,84 +102,133 @@ def _tracked(events: Iterable[LedgerEvent], current: list[LedgerEvent]) -> Itera
         yield ev
 
 
+_Item: TypeAlias = tuple[str, str, Any, str, str | None, int]
+"""A queued token: (id, target, payload, origin, parent token id, created µs)."""
+
+
+class _Fold:
+    """The fold of one run's events after its first: one handler per resume role."""
+
+    __slots__ = ("dequeued", "done", "pending_state", "pending_tokens", "real", "run")
+
+    def __init__(self, run: RebuiltRun) -> None:
+        self.run = run
+        self.pending_tokens: dict[str, list[_Item]] = {}
+        self.pending_state: dict[str, list[Any]] = {}
+        self.real: dict[str, _Item] = {}
+        self.done: set[str] = set()
+        self.dequeued: set[str] = set()
+
+    def token(self, ev: LedgerEvent) -> None:
+        tid, target = ev.token_id, ev.target
+        if tid is None or target is None:
+            return
+        item = (tid, target, ev.value(), ev.node or ENTRY_ORIGIN, ev.parent_token_id, ev.ts)
+        self.run.token_counter = max(self.run.token_counter, _token_number(tid))
+        if ev.parent_token_id is None:
+            self.real[tid] = item
+        else:
+            self.pending_tokens.setdefault(ev.parent_token_id, []).append(item)
+
+    def step(self, ev: LedgerEvent) -> None:
+        if ev.token_id is not None:
+            self.dequeued.add(ev.token_id)
+
+    def state(self, ev: LedgerEvent) -> None:
+        if ev.token_id is None:
+            apply_change(self.run.state, ev.value())
+        else:
+            self.pending_state.setdefault(ev.token_id, []).append(ev.value())
+
+    def commit(self, ev: LedgerEvent) -> None:
+        tid = ev.token_id
+        if tid is None:
+            return
+        self.run.completed += 1
+        self.done.add(tid)
+        for item in self.pending_tokens.pop(tid, ()):
+            self.real[item[0]] = item
+        for change in self.pending_state.pop(tid, ()):
+            apply_change(self.run.state, change)
+
+    def attempt(self, ev: LedgerEvent) -> None:
+        if ev.token_id is not None:
+            self.run.attempts[ev.token_id] = int(ev.metadata.get("next_attempt", 1))
+
+    def effect(self, ev: LedgerEvent) -> None:
+        if ev.token_id is None:
+            return
+        md = ev.metadata
+        key = (ev.token_id, int(md.get("attempt", 0)), int(md.get("index", 0)))
+        self.run.effects[key] = RecordedEffect(
+            name=str(md.get("name", "")),
+            value=ev.value(),
+            error=md.get("error"),
+            seq=ev.seq,
+            metadata=dict(md),
+        )
+
+    def pause(self, ev: LedgerEvent) -> None:
+        run = self.run
+        run.status = "interrupted"
+        run.interrupt = dict(ev.metadata)
+        run.interrupt["token_id"] = ev.token_id
+        run.interrupt["node"] = ev.node
+
+    def resume(self, ev: LedgerEvent) -> None:
+        self.run.status = "running"
+        md = ev.metadata
+        if ev.token_id is not None and "interrupt_index" in md:
+            self.run.resume_inputs[(ev.token_id, int(md["interrupt_index"]))] = revive(
+                md.get("input")
+            )
+
+    def finish(self, ev: LedgerEvent) -> None:
+        self.run.status = str(ev.metadata.get("status", "completed"))
+        self.run.finish_reason = ev.metadata.get("reason")
+
+    def ignore(self, ev: LedgerEvent) -> None:
+        """Nothing to rebuild (a second start is refused by the chain rules)."""
+
+
+#: How resume treats each role (``tests/ledger/test_event_types.py`` checks it covers all).
+HANDLERS: Final[Mapping[ResumeRole, Callable[[_Fold, LedgerEvent], None]]] = {
+    ResumeRole.START: _Fold.ignore,
+    ResumeRole.TOKEN: _Fold.token,
+    ResumeRole.STEP: _Fold.step,
+    ResumeRole.STATE: _Fold.state,
+    ResumeRole.COMMIT: _Fold.commit,
+    ResumeRole.ATTEMPT: _Fold.attempt,
+    ResumeRole.EFFECT: _Fold.effect,
+    ResumeRole.PAUSE: _Fold.pause,
+    ResumeRole.RESUME: _Fold.resume,
+    ResumeRole.FINISH: _Fold.finish,
+    ResumeRole.IGNORE: _Fold.ignore,
+}
+_BY_TYPE: Final = {t.name: HANDLERS[t.resume] for t in EVENT_TYPES}
+_OTHER: Final = HANDLERS[CUSTOM_EVENT.resume]
+_OPENER: Final = " or ".join(sorted(types_with(ResumeRole.START)))
+
+
 def _fold(events: Iterable[LedgerEvent]) -> RebuiltRun:
-    run: RebuiltRun | None = None
-    pending_tokens: dict[str, list[tuple[str, str, Any, str, str | None, int]]] = {}
-    pending_state: dict[str, list[Any]] = {}
-    real: dict[str, tuple[str, str, Any, str, str | None, int]] = {}
-    done: set[str] = set()
-    dequeued: set[str] = set()
-    for ev in events:
-        if run is None:
-            run = RebuiltRun(run_id=ev.run_id, started=dict(ev.metadata), started_us=ev.ts)
-            if ev.type != RUN_STARTED:
-                raise LedgerError(f"run {ev.run_id} does not start with run_started")
-            continue
-        run.last_us = ev.ts
-        kind = ev.type
-        if kind == TOKEN_ENQUEUED and ev.token_id is not None and ev.target is not None:
-            item = (
-                ev.token_id,
-                ev.target,
-                ev.value(),
-                ev.node or ENTRY_ORIGIN,
-                ev.parent_token_id,
-                ev.ts,
-            )
-            run.token_counter = max(run.token_counter, _token_number(ev.token_id))
-            if ev.parent_token_id is None:
-                real[ev.token_id] = item
-            else:
-                pending_tokens.setdefault(ev.parent_token_id, []).append(item)
-        elif kind == TOKEN_DEQUEUED:
-            if ev.token_id is not None:
-                dequeued.add(ev.token_id)
-        elif kind == STATE_UPDATED:
-            if ev.token_id is None:
-                apply_change(run.state, ev.value())
-            else:
-                pending_state.setdefault(ev.token_id, []).append(ev.value())
-        elif kind == NODE_COMPLETED and ev.token_id is not None:
-            tid = ev.token_id
-            run.completed += 1
-            done.add(tid)
-            for item in pending_tokens.pop(tid, ()):
-                real[item[0]] = item
-            for change in pending_state.pop(tid, ()):
-                apply_change(run.state, change)
-        elif kind == NODE_RETRYING and ev.token_id is not None:
-            run.attempts[ev.token_id] = int(ev.metadata.get("next_attempt", 1))
-        elif kind == EFFECT_RECORDED and ev.token_id is not None:
-            md = ev.metadata
-            key = (ev.token_id, int(md.get("attempt", 0)), int(md.get("index", 0)))
-            run.effects[key] = RecordedEffect(
-                name=str(md.get("name", "")),
-                value=ev.value(),
-                error=md.get("error"),
-                seq=ev.seq,
-                metadata=dict(md),
-            )
-        elif kind == RUN_INTERRUPTED:
-            run.status = "interrupted"
-            run.interrupt = dict(ev.metadata)
-            run.interrupt["token_id"] = ev.token_id
-            run.interrupt["node"] = ev.node
-        elif kind == RUN_RESUMED:
-            run.status = "running"
-            md = ev.metadata
-            if ev.token_id is not None and "interrupt_index" in md:
-                run.resume_inputs[(ev.token_id, int(md["interrupt_index"]))] = revive(
-                    md.get("input")
-                )
-        elif kind == RUN_FINISHED:
-            run.status = str(ev.metadata.get("status", "completed"))
-            run.finish_reason = ev.metadata.get("reason")
-    if run is None:
+    """The rules of the module docstring, by the resume role of each event's type."""
+    it = iter(events)
+    first = next(it, None)
+    if first is None:
         raise LedgerError("the run has no events")
+    run = RebuiltRun(run_id=first.run_id, started=dict(first.metadata), started_us=first.ts)
+    if event_type(first.type).resume is not ResumeRole.START:
+        raise LedgerError(f"run {first.run_id} does not start with {_OPENER}")
+    fold = _Fold(run)
+    handler, other = _BY_TYPE.get, _OTHER
+    for ev in it:
+        run.last_us = ev.ts
+        handler(ev.type, other)(fold, ev)
+    real, done = fold.real, fold.done
     run.queue = [item for tid, item in real.items() if tid not in done]
     # an activation counts once: one that paused or was cut off runs again (its token is
     # back in the queue) and is counted then, so a resumed run's max_steps is not spent twice
-    run.steps = len(dequeued.difference(item[0] for item in run.queue))
+    run.steps = len(fold.dequeued.difference(item[0] for item in run.queue))
     return run
 
 

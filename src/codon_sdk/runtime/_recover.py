@@ -24,6 +24,7 @@ from codon_sdk.errors import (
     RunConflictError,
     WorkloadRuntimeError,
 )
+from codon_sdk.ledger import RUN_RESUMED
 from codon_sdk.stores._base import LedgerStore, RunInfo, lease_is_stale
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -81,7 +82,7 @@ def recover_runs(workload: CodonWorkload, store: LedgerStore, **options: Any) ->
                 Recovered(run_id=info.run_id, status="refused", error=exception_message(exc))
             )
         else:
-            ours = any(e.event_type == "run_resumed" and e.actor == actor for e in report.ledger)
+            ours = any(e.event_type == RUN_RESUMED and e.actor == actor for e in report.ledger)
             if ours:
                 done.append(Recovered(run_id=info.run_id, status=report.status))
             else:

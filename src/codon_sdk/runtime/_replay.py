@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from codon_sdk._text import printable
 from codon_sdk.errors import (
@@ -14,10 +14,10 @@ from codon_sdk.errors import (
     WorkloadRuntimeError,
 )
 from codon_sdk.identity._canonical import prepare
+from codon_sdk.ledger import ResumeRole, event_type
 from codon_sdk.ledger._events import (
     EFFECT_RECORDED,
     STATE_UPDATED,
-    TOKEN_DEQUEUED,
     TOKEN_ENQUEUED,
     LedgerEvent,
     parse_entry,
@@ -174,13 +174,18 @@ def load_replayable(
     return readable_entries(trust), trust.problems
 
 
+#: What a run's starting point holds, by resume role: seed tokens, state, effects.
+_SEEDED: Final = frozenset({ResumeRole.TOKEN, ResumeRole.STATE, ResumeRole.EFFECT})
+
+
 def _initial(events: list[LedgerEvent]) -> list[LedgerEvent]:
     """The run's starting point: everything before its first dequeue (seeds, snapshot)."""
     start: list[LedgerEvent] = []
     for ev in events[1:]:
-        if ev.type == TOKEN_DEQUEUED:
+        role = event_type(ev.type).resume
+        if role is ResumeRole.STEP:
             break
-        if ev.type in (TOKEN_ENQUEUED, STATE_UPDATED, EFFECT_RECORDED):
+        if role in _SEEDED:
             start.append(ev)
     return start
 
@@ -190,22 +195,21 @@ def _seed(run: Run, start: list[LedgerEvent], open_: Callable[[Any], Any]) -> No
     (their payloads as ``open_`` gives them: sealed values opened)."""
     rec = run.rec
     for ev in start:
-        if ev.type == TOKEN_ENQUEUED and ev.token_id and ev.target not in (None, *run.nodes):
+        role = event_type(ev.type).resume
+        if role is ResumeRole.TOKEN and ev.token_id and ev.target not in (None, *run.nodes):
             raise ReplayError(
                 f"run {run.run_id} seeds node {printable(ev.target)!r}, which this workload "
                 f"does not have (known: {', '.join(sorted(run.nodes))})"
             )
-        if ev.type == TOKEN_ENQUEUED and ev.token_id and ev.target:
-            rec.append(
-                TOKEN_ENQUEUED, now_us(), ev.node, ev.token_id, ev.payload, ev.metadata, ev.target
-            )
+        if role is ResumeRole.TOKEN and ev.token_id and ev.target:
+            rec.append(ev.type, now_us(), ev.node, ev.token_id, ev.payload, ev.metadata, ev.target)
             payload = open_(ev.value())
             run.queue.append((ev.token_id, ev.target, payload, ev.node or "", None, ev.ts))
             run.token_counter = max(run.token_counter, _number(ev.token_id))
-        elif ev.type == STATE_UPDATED and ev.token_id is None:
-            rec.append(STATE_UPDATED, now_us(), payload=ev.payload)
-        elif ev.type == EFFECT_RECORDED:
-            rec.append(EFFECT_RECORDED, now_us(), ev.node, ev.token_id, ev.payload, ev.metadata)
+        elif role is ResumeRole.STATE and ev.token_id is None:
+            rec.append(ev.type, now_us(), payload=ev.payload)
+        elif role is ResumeRole.EFFECT:
+            rec.append(ev.type, now_us(), ev.node, ev.token_id, ev.payload, ev.metadata)
 
 
 def _number(token_id: str) -> int:

@@ -21,7 +21,7 @@ from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
@@ -29,22 +29,21 @@ from codon_sdk._clock import from_us
 from codon_sdk._text import printable
 from codon_sdk.errors import LedgerError
 from codon_sdk.identity._canonical import canonical_bytes, revive
+from codon_sdk.ledger import TERMINAL_STATUSES, ReportRole, event_type, types_with
 from codon_sdk.ledger._chain import ChainCheck, check_chain
-from codon_sdk.ledger._events import (
-    EFFECT_RECORDED,
-    NODE_COMPLETED,
-    RUN_RESUMED,
-    TOKEN_DEQUEUED,
-    TOKEN_ENQUEUED,
-    LedgerEvent,
-    parse_entry,
-)
+from codon_sdk.ledger._events import LedgerEvent, parse_entry
 from codon_sdk.ledger._verify import VerificationReport
 from codon_sdk.runtime._completions import Completions
 from codon_sdk.runtime._recorder import Recorder
 from codon_sdk.runtime._records import AuditEvent, NodeExecutionRecord
 
-_RESUMED = b'"type":"run_resumed"'
+# What the report singles out, by the report role of each event type (see ``_event_types``).
+_EMITS: Final = types_with(ReportRole.EMIT)
+_TAKES: Final = types_with(ReportRole.TAKE)
+_RESULTS: Final = types_with(ReportRole.RESULT)
+_USAGE: Final = types_with(ReportRole.USAGE)
+_WAITS: Final = types_with(ReportRole.WAIT)
+_WAIT_NEEDLES: Final = tuple(b'"type":"%s"' % name.encode() for name in sorted(_WAITS))
 
 __all__ = ["AuditLedger", "ExecutionReport", "LedgerView", "usage_from"]
 
@@ -73,7 +72,7 @@ def usage_from(events: Iterator[LedgerEvent]) -> dict[str, Any]:
     by_node: dict[str, dict[str, Any]] = {}
     by_model: dict[str, dict[str, Any]] = {}
     for ev in events:
-        if ev.type != EFFECT_RECORDED or ev.metadata.get("forked"):
+        if ev.type not in _USAGE or ev.metadata.get("forked"):
             continue
         llm = ev.metadata.get("llm")
         if not isinstance(llm, dict):
@@ -173,21 +172,21 @@ class AuditLedger(Sequence[AuditEvent]):
             return self._scan_to(seq)
         ev = report._event_at(seq)
         completed = None
-        if ev.type == NODE_COMPLETED:
+        if ev.type in _RESULTS:
             completed = bisect_left(report._completions_done(), seq)
         event = self._cache[seq] = self._audit(ev, self._origin(ev, seq), completed)
         return event
 
     def _origin(self, ev: LedgerEvent, seq: int) -> str | None:
         """The node that emitted the token a ``token_dequeued`` takes (searched backwards)."""
-        if ev.type != TOKEN_DEQUEUED or ev.token_id is None:
+        if ev.type not in _TAKES or ev.token_id is None:
             return None
         token = ev.token_id
         if token in self._origins:
             return self._origins[token]
         types = self._report._types()
         for j in range(seq - 1, -1, -1):
-            if types[j] == TOKEN_ENQUEUED:
+            if types[j] in _EMITS:
                 found = self._at(j)
                 if found.token_id is not None:
                     self._origins.setdefault(found.token_id, found.source_node)
@@ -203,13 +202,13 @@ class AuditLedger(Sequence[AuditEvent]):
             at = self._scanned
             ev = report._event_at(at)
             completed = None
-            if ev.type == NODE_COMPLETED:
+            if ev.type in _RESULTS:
                 completed = self._completed
                 self._completed += 1
             origin = None
-            if ev.type == TOKEN_ENQUEUED and ev.token_id is not None:
+            if ev.type in _EMITS and ev.token_id is not None:
                 self._origins[ev.token_id] = ev.node
-            elif ev.type == TOKEN_DEQUEUED:
+            elif ev.type in _TAKES:
                 origin = self._origins.get(ev.token_id or "")
             self._cache.setdefault(at, self._audit(ev, origin, completed))
             self._scanned = at + 1
@@ -218,12 +217,15 @@ class AuditLedger(Sequence[AuditEvent]):
     def _audit(self, ev: LedgerEvent, origin: str | None, completed: int | None) -> AuditEvent:
         md = dict(ev.metadata)
         source, target = ev.node, ev.target
-        if ev.type == TOKEN_ENQUEUED:
-            md["payload_repr"] = repr(revive(ev.payload))
-        elif ev.type == TOKEN_DEQUEUED:
-            source, target = origin, ev.node
-        elif completed is not None:
-            md["result_repr"] = repr(self._report._result_at(completed, ev))
+        match event_type(ev.type).report:
+            case ReportRole.EMIT:
+                md["payload_repr"] = repr(revive(ev.payload))
+            case ReportRole.TAKE:
+                source, target = origin, ev.node
+            case ReportRole.RESULT if completed is not None:
+                md["result_repr"] = repr(self._report._result_at(completed, ev))
+            case ReportRole.RESULT | ReportRole.USAGE | ReportRole.WAIT | ReportRole.PLAIN:
+                pass  # shown as recorded
         return AuditEvent(
             event_type=ev.type,
             timestamp=from_us(ev.ts),
@@ -311,11 +313,14 @@ class ExecutionReport:
     def _waiting(self) -> int:
         total = 0
         entries = self._entries
-        for seq in range(1, len(entries)):  # a C-speed substring test, then parse the few
-            if _RESUMED in entries[seq]:
-                resumed = self._event_at(seq)
-                if resumed.type == RUN_RESUMED:
-                    total += max(0, resumed.ts - self._event_at(seq - 1).ts)
+        size = len(entries)
+        found = {  # a C-speed substring test, then parse the few
+            seq for needle in _WAIT_NEEDLES for seq in range(1, size) if needle in entries[seq]
+        }
+        for seq in sorted(found):
+            resumed = self._event_at(seq)
+            if resumed.type in _WAITS:
+                total += max(0, resumed.ts - self._event_at(seq - 1).ts)
         return total
 
     # ------------------------------------------------------------------ the ledger
@@ -350,7 +355,7 @@ class ExecutionReport:
 
     @property
     def finished(self) -> bool:
-        return self.status in ("completed", "stopped", "failed")
+        return self.status in TERMINAL_STATUSES
 
     @property
     def ledger(self) -> AuditLedger:
@@ -380,7 +385,7 @@ class ExecutionReport:
             if self._completions() is None:
                 self._usage = usage_from(self.events())
             else:  # only the effects can carry usage: decode those alone
-                effects = [i for i, t in enumerate(self._types()) if t == EFFECT_RECORDED]
+                effects = [i for i, t in enumerate(self._types()) if t in _USAGE]
                 self._usage = usage_from(self._event_at(i) for i in effects)
         return self._usage
 
@@ -532,9 +537,9 @@ class ExecutionReport:
         results: dict[str, list[NodeExecutionRecord]] = {}
         completed = 0
         for ev in self.events():
-            if ev.type == TOKEN_DEQUEUED and ev.token_id is not None:
+            if ev.type in _TAKES and ev.token_id is not None:
                 started[ev.token_id] = ev.ts
-            elif ev.type == NODE_COMPLETED and ev.node is not None:
+            elif ev.type in _RESULTS and ev.node is not None:
                 record = NodeExecutionRecord(
                     node=ev.node,
                     token_id=ev.token_id or "",

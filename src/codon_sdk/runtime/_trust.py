@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from codon_sdk.errors import CheckpointError, UntrustedRunError
+from codon_sdk.ledger import TERMINAL_STATUSES
 from codon_sdk.ledger._checkpoint import Checkpoint, run_leaf
 from codon_sdk.ledger._merkle import leaf_hash
 from codon_sdk.ledger._merkle import root as merkle_root
@@ -38,8 +39,6 @@ __all__ = [
     "trusted_entries",
     "untrusted_warning",
 ]
-
-_ENDED = frozenset({"completed", "stopped", "failed"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +70,7 @@ def check_trust(ledger: LedgerStore, run_id: str) -> Trust:
         stored_checkpoints=stored,
         external_checkpoints=exported,
         vkeys=[vkey] if vkey is not None else None,
-        index_says_ended=info.status in _ENDED,
+        index_says_ended=info.status in TERMINAL_STATUSES,
         index_event_count=info.event_count,
         index_head=info.head,
     )

@@ -49,6 +49,7 @@ from collections.abc import Sequence
 from typing import Any, TypeAlias
 
 from codon_sdk.errors import LeaseLostError, StoreError
+from codon_sdk.ledger import TERMINAL_STATUSES
 from codon_sdk.ledger._merkle import MerkleAccumulator
 from codon_sdk.runtime._lease import HEARTBEAT
 from codon_sdk.stores._base import (
@@ -61,8 +62,6 @@ from codon_sdk.stores._base import (
     release,
 )
 from codon_sdk.stores._notary import Notary, sign_runs_log
-
-_ENDS = frozenset({"completed", "stopped", "failed"})
 
 __all__ = ["DEFAULT_MAX_PENDING", "RunWriter"]
 
@@ -326,11 +325,11 @@ class RunWriter:
                 tree.append(leaf)
                 if tree.size % every == 0:
                     due.append((tree.size, tree.root()))
-        pausing = status in _ENDS or status == "interrupted"
+        pausing = status in TERMINAL_STATUSES or status == "interrupted"
         if pausing and notary is not None and tree.size and (not due or due[-1][0] != tree.size):
             due.append((tree.size, tree.root()))
         checkpoints = notary.checkpoints(self.run_id, due) if notary is not None else []
-        return checkpoints, (tree.root() if status in _ENDS else None)
+        return checkpoints, (tree.root() if status in TERMINAL_STATUSES else None)
 
     def _after_commit(self, checkpoints: list[tuple[int, bytes]], logged: bool) -> None:
         """Ship committed checkpoints; sign the log of runs after the commit added a line to

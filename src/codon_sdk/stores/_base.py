@@ -42,6 +42,7 @@ from typing import Any, Final, TypeAlias, overload
 
 from codon_sdk._clock import from_us
 from codon_sdk.errors import LeaseLostError, RunConflictError, RunNotFoundError
+from codon_sdk.ledger import RUN_STATUSES, TERMINAL_STATUSES
 
 __all__ = [
     "DEFAULT_LEASE_TTL_S",
@@ -79,7 +80,6 @@ __all__ = [
 Entry: TypeAlias = tuple[int, bytes, bytes]
 """``(seq, entry bytes, leaf hash)`` of one ledger event."""
 
-RUN_STATUSES: Final = ("running", "completed", "stopped", "failed", "interrupted")
 DEFAULT_LEASE_TTL_S: Final = 60.0
 
 
@@ -506,7 +506,7 @@ class LedgerStore(abc.ABC):
         """
         info = self.get_run(run_id)
         now = time.time_ns() // 1000
-        if info.status in ("completed", "stopped", "failed"):
+        if info.status in TERMINAL_STATUSES:
             raise RunConflictError(
                 f"run {run_id} has ended ({info.status}); an ended run is not executed again "
                 "(fork it to continue from an earlier point)"

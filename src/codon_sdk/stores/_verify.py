@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 from codon_sdk.errors import RunNotFoundError, StoreConnectionError
+from codon_sdk.ledger import TERMINAL_STATUSES
 from codon_sdk.ledger._merkle import leaf_hash
 from codon_sdk.ledger._note import Verifier
 from codon_sdk.ledger._runs_log import LoggedRun, LogVerification, verify_runs_log
@@ -33,7 +34,7 @@ __all__ = ["StoreVerification", "verify_all", "verify_run"]
 
 Checkpoints = Iterable[bytes | str | os.PathLike[str]]
 Directory = str | os.PathLike[str]
-_ENDED = frozenset({"completed", "stopped", "failed"})
+_ENDED = frozenset(TERMINAL_STATUSES)
 
 
 def _notes(checkpoints: Checkpoints | None) -> list[bytes]:

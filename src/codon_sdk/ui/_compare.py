@@ -11,6 +11,7 @@ from typing import Any
 
 from codon_sdk import CodonWorkload
 from codon_sdk.errors import ExplorerError, ReplayError
+from codon_sdk.ledger import NODE_COMPLETED, TOKEN_ENQUEUED
 from codon_sdk.ui._explorer import Explorer
 from codon_sdk.ui._model import RunView, clip
 
@@ -25,7 +26,7 @@ def decisions(view: RunView) -> list[dict[str, Any]]:
     for act in view.activations:
         events = view.events(act.seqs)
         token = view.tokens.get(act.token_id)
-        result = next((e.get("payload") for e in events if e.get("type") == "node_completed"), None)
+        result = next((e.get("payload") for e in events if e.get("type") == NODE_COMPLETED), None)
         out.append(
             {
                 "index": act.index,
@@ -38,7 +39,7 @@ def decisions(view: RunView) -> list[dict[str, Any]]:
                 "emitted": [
                     [e.get("target"), e.get("payload")]
                     for e in events
-                    if e.get("type") == "token_enqueued"
+                    if e.get("type") == TOKEN_ENQUEUED
                 ],
             }
         )

@@ -17,6 +17,19 @@ from typing import Any, Final
 import orjson
 
 from codon_sdk import VerificationReport
+from codon_sdk.ledger import (
+    EFFECT_RECORDED,
+    NODE_COMPLETED,
+    NODE_FAILED,
+    NODE_RETRYING,
+    RUN_FINISHED,
+    RUN_INTERRUPTED,
+    RUN_RESUMED,
+    RUN_STARTED,
+    RUNTIME_STOPPED,
+    TOKEN_DEQUEUED,
+    TOKEN_ENQUEUED,
+)
 from codon_sdk.ledger._events import BUILTIN_TYPES
 
 __all__ = ["CLIP_BYTES", "Activation", "RunView", "clip", "event_json"]
@@ -109,10 +122,10 @@ class _Token:
 
 
 _ENDS: Final = {
-    "node_completed": "completed",
-    "node_failed": "failed",
-    "run_interrupted": "interrupted",
-    "runtime_stopped": "stopped",
+    NODE_COMPLETED: "completed",
+    NODE_FAILED: "failed",
+    RUN_INTERRUPTED: "interrupted",
+    RUNTIME_STOPPED: "stopped",
 }
 
 
@@ -158,14 +171,14 @@ class RunView:
 
     def _one(self, seq: int, ev: _Ev, open_: dict[str, Activation]) -> None:
         kind, tid = ev.type, ev.token_id
-        if kind == "run_started" and not self.started:
+        if kind == RUN_STARTED and not self.started:
             self.started = ev.metadata
-        elif kind == "run_finished":
+        elif kind == RUN_FINISHED:
             self.finished = ev.metadata
-        if kind == "token_enqueued" and tid is not None:
+        if kind == TOKEN_ENQUEUED and tid is not None:
             self._enqueued(seq, ev, open_)
             return
-        if kind == "token_dequeued" and tid is not None:
+        if kind == TOKEN_DEQUEUED and tid is not None:
             act = Activation(
                 index=len(self.activations),
                 node=ev.node or "",
@@ -181,23 +194,23 @@ class RunView:
             return
         if kind not in _BUILTIN:
             self.custom.append(seq)
-        if kind == "run_interrupted":
+        if kind == RUN_INTERRUPTED:
             self.interrupts.append(_interrupt(seq, ev))
-        elif kind == "run_resumed":
+        elif kind == RUN_RESUMED:
             self.approvals.append(self._approval(seq, ev))
         current = open_.get(tid) if tid is not None else None
         if current is None:
             return
         current.seqs.append(seq)
-        if kind == "effect_recorded":
+        if kind == EFFECT_RECORDED:
             self._usage(current, ev)
-        elif kind == "node_retrying":
+        elif kind == NODE_RETRYING:
             current.retries += 1
             current.timeouts += bool(ev.metadata.get("timeout"))
         end = _ENDS.get(kind)
         if end is not None:
             current.outcome, current.end_seq, current.end_us = end, seq, ev.ts
-            current.timeouts += kind == "node_failed" and bool(ev.metadata.get("timeout"))
+            current.timeouts += kind == NODE_FAILED and bool(ev.metadata.get("timeout"))
             open_.pop(current.token_id, None)
 
     def _enqueued(self, seq: int, ev: _Ev, open_: dict[str, Activation]) -> None:

@@ -11,6 +11,15 @@ from typing import Any
 
 from codon_sdk import CodonWorkload
 from codon_sdk.errors import ExplorerError
+from codon_sdk.ledger import (
+    EFFECT_RECORDED,
+    NODE_COMPLETED,
+    NODE_FAILED,
+    NODE_RETRYING,
+    RUN_INTERRUPTED,
+    STATE_UPDATED,
+    TOKEN_ENQUEUED,
+)
 from codon_sdk.ui._explorer import Explorer, page
 from codon_sdk.ui._model import Activation, RunView, clip
 
@@ -167,13 +176,13 @@ def _fill(out: dict[str, Any], act: Activation, events: list[dict[str, Any]]) ->
     previous_ts: int | None = None
     for ev in events:
         kind, md = ev.get("type"), ev.get("metadata") or {}
-        if kind == "node_completed":
+        if kind == NODE_COMPLETED:
             out["result"] = ev.get("payload")
-        elif kind == "node_failed":
+        elif kind == NODE_FAILED:
             out["error"] = {"seq": ev["seq"], **_error(md)}
-        elif kind == "node_retrying":
+        elif kind == NODE_RETRYING:
             out["retries_detail"].append({"seq": ev["seq"], **_error(md)})
-        elif kind == "token_enqueued":
+        elif kind == TOKEN_ENQUEUED:
             out["emitted"].append(
                 {
                     "token_id": ev.get("token_id"),
@@ -182,13 +191,13 @@ def _fill(out: dict[str, Any], act: Activation, events: list[dict[str, Any]]) ->
                     "seq": ev["seq"],
                 }
             )
-        elif kind == "state_updated":
+        elif kind == STATE_UPDATED:
             out["state"].append({"seq": ev["seq"], "change": ev.get("payload")})
-        elif kind == "effect_recorded":
+        elif kind == EFFECT_RECORDED:
             out["effects"].append({"seq": ev["seq"], "name": md.get("name"), "metadata": md})
             if isinstance(md.get("llm"), dict):
                 out["llm"].append(llm_call(ev, previous_ts))
-        elif kind == "run_interrupted":
+        elif kind == RUN_INTERRUPTED:
             out["interrupt"] = {
                 "seq": ev["seq"],
                 "reason": md.get("reason"),

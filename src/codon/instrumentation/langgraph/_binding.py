@@ -31,12 +31,20 @@ from langchain_core.runnables import RunnableConfig
 from codon.instrumentation.langgraph._compat import CONF, CONFIG_KEY_CHECKPOINT_NS
 from codon.instrumentation.langgraph._context import Activation, current_activation
 from codon.instrumentation.langgraph._encode import recordable
-from codon.instrumentation.langgraph._invocation import RESUMES, TASK, Invocation, ResumedTask
+from codon.instrumentation.langgraph._invocation import (
+    INVOCATION_EVENT,
+    RESUMES,
+    SUBGRAPH_EVENT,
+    TASK,
+    Invocation,
+    ResumedTask,
+)
 from codon.instrumentation.langgraph._options import RuntimeSettings
 from codon.instrumentation.langgraph._spans import RunSpans, UsageTotals
 from codon_sdk.errors import CanonicalEncodingError, PayloadTooLargeError, RunNotFoundError
 from codon_sdk.identity._canonical import prepare
-from codon_sdk.ledger._events import EFFECT_RECORDED, TOKEN_ENQUEUED, parse_entry
+from codon_sdk.ledger import ResumeRole, event_type
+from codon_sdk.ledger._events import parse_entry
 from codon_sdk.runtime._engine import Run, now_us
 from codon_sdk.runtime._launch import RunOptions, new_run, resume_run
 from codon_sdk.runtime._records import ENTRY_ORIGIN
@@ -52,8 +60,6 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["DEPLOYMENT_KEY", "INVOCATION_EVENT", "GraphBinding", "resume_graph_run"]
 
 DEPLOYMENT_KEY = "__pregel_codon_deployment"
-INVOCATION_EVENT = "langgraph.invocation"
-SUBGRAPH_EVENT = "langgraph.subgraph"
 _SEARCH_LIMIT = 200
 _CHECKPOINT_KEYS = frozenset({"thread_id", "checkpoint_ns", "checkpoint_id", "checkpoint_map"})
 
@@ -426,14 +432,14 @@ def resumable_tasks(run: Run) -> tuple[dict[str, ResumedTask], int]:
     invocations = 0
     for entry in run.rec.entries():
         ev = parse_entry(entry)
-        if ev.type == TOKEN_ENQUEUED and ev.token_id is not None and TASK in ev.metadata:
-            tokens[ev.token_id] = (ev.node or ENTRY_ORIGIN, ev.parent_token_id, ev.metadata)
-        elif ev.type == INVOCATION_EVENT:
+        if ev.type == INVOCATION_EVENT:
             invocations += 1
-        elif ev.type == "run_interrupted":
-            interrupted = list((ev.metadata.get("payload") or {}).get("interrupts") or [])
-        elif ev.type == EFFECT_RECORDED:
             continue
+        role = event_type(ev.type).resume
+        if role is ResumeRole.TOKEN and ev.token_id is not None and TASK in ev.metadata:
+            tokens[ev.token_id] = (ev.node or ENTRY_ORIGIN, ev.parent_token_id, ev.metadata)
+        elif role is ResumeRole.PAUSE:
+            interrupted = list((ev.metadata.get("payload") or {}).get("interrupts") or [])
     resumed: dict[str, ResumedTask] = {}
     for item in interrupted:
         tid, task_id = item.get("token_id"), item.get("task_id")

@@ -59,11 +59,13 @@ if TYPE_CHECKING:  # pragma: no cover
     from codon.instrumentation.langgraph._replay import ReplayCursor
 
 __all__ = [
+    "INVOCATION_EVENT",
     "OPAQUE",
     "PARENTS",
     "RESUMES",
     "ROOT",
     "SEND",
+    "SUBGRAPH_EVENT",
     "TASK",
     "TASK_ID",
     "Invocation",
@@ -71,6 +73,10 @@ __all__ = [
 ]
 
 Writer = tuple[str, str]  # (token id, node)
+# the adapter's own ledger events (custom types to the SDK's table of event types): one
+# per invocation of a run, and one naming the child run of a subgraph called by a node
+INVOCATION_EVENT = "langgraph.invocation"
+SUBGRAPH_EVENT = "langgraph.subgraph"
 # metadata of a task's token_enqueued event (flat: one canonical walk less per activation)
 TASK = "langgraph.task"  # the task's key: "<invocation>/<step>/<path>/<attempt>"
 TASK_ID = "langgraph.task_id"  # LangGraph's task id (its checkpoints and traces use it)

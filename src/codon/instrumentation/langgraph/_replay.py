@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.runnables import RunnableConfig
 
 from codon.instrumentation.langgraph._compat import CONF
-from codon.instrumentation.langgraph._invocation import TASK
+from codon.instrumentation.langgraph._invocation import INVOCATION_EVENT, SUBGRAPH_EVENT, TASK
 from codon_sdk.errors import ReplayError
 from codon_sdk.ledger._events import TOKEN_ENQUEUED, LedgerEvent, parse_entry
 from codon_sdk.runtime._compare import Activation as Act
@@ -121,7 +121,7 @@ class ReplaySession:
             run_id = child_run_id(parent, binding.workload.logic_id)
             cursor = self._child(run_id, parent)
             parent.handle.record_event(
-                "langgraph.subgraph", metadata={"run_id": run_id, "workload": binding.workload.name}
+                SUBGRAPH_EVENT, metadata={"run_id": run_id, "workload": binding.workload.name}
             )
         if cursor.run is None:
             cursor.run = _replay_run(binding, cursor)
@@ -188,7 +188,7 @@ def _replay_run(binding: GraphBinding, cursor: ReplayCursor) -> Run:
 
 def _invocations(events: list[LedgerEvent]) -> list[LedgerEvent]:
     """The run's ``langgraph.invocation`` events, in order."""
-    return [ev for ev in events if ev.type == "langgraph.invocation"]
+    return [ev for ev in events if ev.type == INVOCATION_EVENT]
 
 
 def _call(ev: LedgerEvent, thread: str) -> tuple[Any, dict[str, Any], dict[str, Any]]:

@@ -353,7 +353,7 @@ class ServedRawResponse:
 
     @property
     def request_id(self) -> str | None:
-        return self.headers.get("x-request-id")
+        return self.headers.get("x-request-id") or self.headers.get("request-id")
 
     def parse(self, *, to: Any = None) -> Any:
         return self._parsed

@@ -95,6 +95,7 @@ class GenAIAttributes(_StrEnum):
     REQUEST_MAX_TOKENS = "gen_ai.request.max_tokens"
     REQUEST_TEMPERATURE = "gen_ai.request.temperature"
     REQUEST_TOP_P = "gen_ai.request.top_p"
+    REQUEST_TOP_K = "gen_ai.request.top_k"
     REQUEST_SEED = "gen_ai.request.seed"
     REQUEST_STOP_SEQUENCES = "gen_ai.request.stop_sequences"
     REQUEST_FREQUENCY_PENALTY = "gen_ai.request.frequency_penalty"

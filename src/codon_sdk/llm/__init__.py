@@ -34,9 +34,19 @@ stream. A method the OpenAI instrumentation already wraps is simply called (it
 traces and records itself), and so is ``func`` when called inside another
 traced LLM call.
 
-Prices live in :data:`PRICES` (USD per 1M tokens, OpenAI models); change or
-extend them with :func:`set_model_price`. An unknown model has no cost (None)
-and logs one warning.
+Prices live in :data:`PRICES` (USD per 1M tokens, OpenAI and Anthropic models);
+change or extend them with :func:`set_model_price`. An unknown model has no cost
+(None) and logs one warning.
+
+**The LLM-call layer for instrumentations.** A client instrumentation
+(``codon.instrumentation.openai``, ``codon.instrumentation.anthropic``, or yours)
+is a :class:`ProviderAdapter` (how to describe a request, read a response and its
+usage, record and rebuild responses, streams and errors: a :class:`RecordCodec`,
+for Stainless-built clients a :class:`StainlessCodec`) and the :class:`Target`
+methods to wrap, given to a :class:`Patcher`. The layer does the rest once: the
+recorded effect per call, serving from the ledger on resume and replay, sync,
+async and streamed calls whose span ends exactly once, usage and cost, patching
+and unpatching.
 """
 
 from __future__ import annotations
@@ -47,6 +57,17 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from codon_sdk.errors import WorkloadRuntimeError
+from codon_sdk.llm._adapter import (
+    ProviderAdapter,
+    RecordCodec,
+    RequestInfo,
+    ResponseInfo,
+    Target,
+)
+from codon_sdk.llm._calls import recorded_error_type
+from codon_sdk.llm._content import content_json, text_parts, tool_call_part
+from codon_sdk.llm._patching import INSTRUMENTED_ATTR, Patcher
+from codon_sdk.llm._stainless import StainlessCodec
 from codon_sdk.runtime._handle import EffectSlot, current_runtime, enable_current_runtime
 from codon_sdk.telemetry._cost import (
     DEFAULT_PRICES,
@@ -79,20 +100,27 @@ __all__ = [
     "DEFAULT_PRICES",
     "ModelPrice",
     "PRICES",
+    "Patcher",
     "PriceTable",
+    "ProviderAdapter",
+    "RecordCodec",
+    "RequestInfo",
+    "ResponseInfo",
+    "StainlessCodec",
+    "Target",
     "TokenUsage",
+    "content_json",
     "model_price",
     "reset_prices",
     "set_model_price",
+    "text_parts",
+    "tool_call_part",
     "track_llm",
     "track_llm_async",
 ]
 
 # track_llm needs the engine to publish each activation's handle (current_runtime())
 enable_current_runtime()
-
-INSTRUMENTED_ATTR = "__codon_llm_instrumented__"
-"""Set on callables that trace and record themselves (the OpenAI instrumentation)."""
 
 _SECRET_KEYS = frozenset(
     {
@@ -228,7 +256,7 @@ class _Tracked:
             cost_usd=llm.get("cost_usd"),
         )
         error = self.slot.recorded.error
-        self.call.end(error_type=_short_type(error) if error is not None else None)
+        self.call.end(error_type=recorded_error_type(error) if error is not None else None)
         return self.slot.served()
 
     def _metadata(self, result: Any, usage: TokenUsage | None, cost: float | None) -> Any:
@@ -300,10 +328,6 @@ def _is_embeddings(result: Any) -> bool:
     if isinstance(data, list) and data:
         return field(data[0], "embedding") is not None
     return False
-
-
-def _short_type(error: Mapping[str, Any]) -> str:
-    return str(error.get("type", "Exception")).rpartition(":")[2] or "Exception"
 
 
 def _scrubbed(exc: Exception, secrets: tuple[str, ...]) -> BaseException:

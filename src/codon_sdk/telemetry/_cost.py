@@ -8,15 +8,25 @@ published copies of that table.
 Prices change: check them against that page and correct or add entries with
 ``codon_sdk.llm.set_model_price`` (or your own :class:`PriceTable`).
 
+Anthropic prices (Claude models) are from Anthropic's pricing page
+(https://docs.anthropic.com/en/docs/about-claude/pricing: base input, 5-minute
+cache writes, cache hits, output), compiled in December 2026; the Claude 4.6
+models, not on the copy of that page consulted, are priced at their published
+base rates with Anthropic's standard cache multipliers (writes 1.25x input,
+hits 0.1x input). Prompts over 200K tokens on the long-context Sonnet models
+and 1-hour cache writes (2x input) are billed higher than this table says.
+
 How a call is priced::
 
-    cost = ((input - cached_input) * price.input
+    cost = ((input - cached_input - cache_creation) * price.input
             + cached_input * price.cached_input
+            + cache_creation * price.cache_write
             + output * price.output) / 1_000_000
 
-OpenAI counts cached tokens inside the input tokens and reasoning tokens inside
-the output tokens (billed at the output price), so neither is added again. A
-model without a cached-input price bills cached tokens at the input price.
+Cached tokens (cache reads) and cache-creation tokens (cache writes, Anthropic)
+are counted inside the input tokens, and reasoning tokens inside the output
+tokens (billed at the output price), so none is added again. A model without a
+cached-input or cache-write price bills those tokens at the input price.
 
 Model names resolve exactly first, then without a date suffix
 (``gpt-4o-2024-08-06`` -> ``gpt-4o``, ``gpt-4-0613`` -> ``gpt-4``), so a
@@ -49,21 +59,23 @@ __all__ = [
 
 _log = get_logger("codon_sdk.telemetry.cost")
 _PER_TOKENS = 1_000_000
-_DATE_SUFFIX = re.compile(r"-(?:\d{4}-\d{2}-\d{2}|\d{4})$")
+_DATE_SUFFIX = re.compile(r"-(?:\d{4}-\d{2}-\d{2}|\d{8}|\d{4})$")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ModelPrice:
-    """USD per 1M tokens: ``input``, ``output`` and (when discounted) ``cached_input``."""
+    """USD per 1M tokens: ``input``, ``output``, (when discounted) ``cached_input`` (cache
+    reads) and (when it differs from ``input``) ``cache_write`` (Anthropic's cache writes)."""
 
     input: float
     output: float
     cached_input: float | None = None
+    cache_write: float | None = None
 
     def __post_init__(self) -> None:
-        for name in ("input", "output", "cached_input"):
+        for name in ("input", "output", "cached_input", "cache_write"):
             value = getattr(self, name)
-            if value is None and name == "cached_input":
+            if value is None and name in ("cached_input", "cache_write"):
                 continue
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise TypeError(
@@ -74,13 +86,25 @@ class ModelPrice:
                     f"ModelPrice.{name} must be finite and >= 0, got {value!r}"
                 )
 
-    def cost(self, *, input_tokens: int, output_tokens: int, cached_input_tokens: int = 0) -> float:
-        """USD for one call with these token counts (cached tokens are part of ``input_tokens``)."""
-        cached = min(max(cached_input_tokens, 0), max(input_tokens, 0))
+    def cost(
+        self,
+        *,
+        input_tokens: int,
+        output_tokens: int,
+        cached_input_tokens: int = 0,
+        cache_creation_input_tokens: int = 0,
+    ) -> float:
+        """USD for one call with these token counts (cached and cache-creation tokens are
+        part of ``input_tokens``)."""
+        inputs = max(input_tokens, 0)
+        cached = min(max(cached_input_tokens, 0), inputs)
+        written = min(max(cache_creation_input_tokens, 0), inputs - cached)
         cached_price = self.input if self.cached_input is None else self.cached_input
+        write_price = self.input if self.cache_write is None else self.cache_write
         total = (
-            (max(input_tokens, 0) - cached) * self.input
+            (inputs - cached - written) * self.input
             + cached * cached_price
+            + written * write_price
             + max(output_tokens, 0) * self.output
         )
         return total / _PER_TOKENS
@@ -88,6 +112,10 @@ class ModelPrice:
 
 def _p(input: float, cached_input: float | None, output: float) -> ModelPrice:
     return ModelPrice(input=input, cached_input=cached_input, output=output)
+
+
+def _claude(input: float, cache_write: float, cache_hit: float, output: float) -> ModelPrice:
+    return ModelPrice(input=input, cache_write=cache_write, cached_input=cache_hit, output=output)
 
 
 DEFAULT_PRICES: Mapping[str, ModelPrice] = MappingProxyType(
@@ -122,6 +150,25 @@ DEFAULT_PRICES: Mapping[str, ModelPrice] = MappingProxyType(
         "o3-mini": _p(1.10, 0.55, 4.40),
         "o3-pro": _p(20.00, None, 80.00),
         "o4-mini": _p(1.10, 0.275, 4.40),
+        # Anthropic Claude: input, 5-minute cache writes, cache hits, output (module docstring)
+        "claude-opus-4-6": _claude(5.00, 6.25, 0.50, 25.00),
+        "claude-opus-4-5": _claude(5.00, 6.25, 0.50, 25.00),
+        "claude-opus-4-1": _claude(15.00, 18.75, 1.50, 75.00),
+        "claude-opus-4-0": _claude(15.00, 18.75, 1.50, 75.00),
+        "claude-opus-4": _claude(15.00, 18.75, 1.50, 75.00),
+        "claude-sonnet-4-6": _claude(3.00, 3.75, 0.30, 15.00),
+        "claude-sonnet-4-5": _claude(3.00, 3.75, 0.30, 15.00),
+        "claude-sonnet-4-0": _claude(3.00, 3.75, 0.30, 15.00),
+        "claude-sonnet-4": _claude(3.00, 3.75, 0.30, 15.00),
+        "claude-haiku-4-5": _claude(1.00, 1.25, 0.10, 5.00),
+        "claude-3-7-sonnet": _claude(3.00, 3.75, 0.30, 15.00),
+        "claude-3-7-sonnet-latest": _claude(3.00, 3.75, 0.30, 15.00),
+        "claude-3-5-sonnet": _claude(3.00, 3.75, 0.30, 15.00),
+        "claude-3-5-sonnet-latest": _claude(3.00, 3.75, 0.30, 15.00),
+        "claude-3-5-haiku": _claude(0.80, 1.00, 0.08, 4.00),
+        "claude-3-5-haiku-latest": _claude(0.80, 1.00, 0.08, 4.00),
+        "claude-3-opus": _claude(15.00, 18.75, 1.50, 75.00),
+        "claude-3-haiku": _claude(0.25, 0.30, 0.03, 1.25),
         # embeddings (input only)
         "text-embedding-3-small": _p(0.02, None, 0.0),
         "text-embedding-3-large": _p(0.13, None, 0.0),
@@ -204,6 +251,7 @@ class PriceTable:
         input_tokens: int,
         output_tokens: int,
         cached_input_tokens: int = 0,
+        cache_creation_input_tokens: int = 0,
     ) -> float | None:
         """USD for a call to the first priced of ``models``; None (and one warning) if none is."""
         model, price = self.find(models)
@@ -214,6 +262,7 @@ class PriceTable:
             input_tokens=input_tokens,
             output_tokens=output_tokens,
             cached_input_tokens=cached_input_tokens,
+            cache_creation_input_tokens=cache_creation_input_tokens,
         )
 
     def _warn_unknown(self, model: str | None) -> None:
@@ -252,13 +301,23 @@ PRICES = PriceTable(DEFAULT_PRICES)
 
 
 def set_model_price(
-    model: str, *, input: float, output: float, cached_input: float | None = None
+    model: str,
+    *,
+    input: float,
+    output: float,
+    cached_input: float | None = None,
+    cache_write: float | None = None,
 ) -> None:
     """Override or add a model's price in :data:`PRICES` (USD per 1M tokens).
 
-    ``set_model_price("gpt-4o-mini", input=0.15, output=0.60, cached_input=0.075)``
+    ``set_model_price("gpt-4o-mini", input=0.15, output=0.60, cached_input=0.075)``;
+    ``cache_write`` is the price of cache-creation tokens (Anthropic), the input price
+    when not given.
     """
-    PRICES.set(model, ModelPrice(input=input, output=output, cached_input=cached_input))
+    price = ModelPrice(
+        input=input, output=output, cached_input=cached_input, cache_write=cache_write
+    )
+    PRICES.set(model, price)
 
 
 def model_price(model: str) -> ModelPrice | None:

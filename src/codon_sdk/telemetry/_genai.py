@@ -11,7 +11,8 @@ which ``ExecutionReport.usage`` aggregates::
 
     {"provider": "openai", "operation": "chat" | "responses" | "embeddings",
      "request_model": str, "response_model": str | None,
-     "usage": {"input_tokens", "output_tokens", "cached_input_tokens", "reasoning_tokens"},
+     "usage": {"input_tokens", "output_tokens", "cached_input_tokens", "reasoning_tokens",
+               ["cache_creation_input_tokens"]},
      "cost_usd": float | None, "request": {...request parameters...}}
 
 Telemetry never breaks a call: every failure here is logged and swallowed.
@@ -114,22 +115,28 @@ def _count(value: Any) -> int | None:
 class TokenUsage:
     """Token counts of one call; None where the provider did not say.
 
-    ``cached_input_tokens`` are part of ``input_tokens`` and ``reasoning_tokens``
-    part of ``output_tokens``, as OpenAI reports them.
+    ``cached_input_tokens`` (cache reads) and ``cache_creation_input_tokens``
+    (cache writes, Anthropic) are part of ``input_tokens``, and ``reasoning_tokens``
+    part of ``output_tokens``, as the GenAI conventions count them.
     """
 
     input_tokens: int | None = None
     output_tokens: int | None = None
     cached_input_tokens: int | None = None
     reasoning_tokens: int | None = None
+    cache_creation_input_tokens: int | None = None
 
     def as_dict(self) -> dict[str, int | None]:
-        return {
+        """The counts by name; ``cache_creation_input_tokens`` only when the provider said."""
+        out = {
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
             "cached_input_tokens": self.cached_input_tokens,
             "reasoning_tokens": self.reasoning_tokens,
         }
+        if self.cache_creation_input_tokens is not None:
+            out["cache_creation_input_tokens"] = self.cache_creation_input_tokens
+        return out
 
     @property
     def known(self) -> bool:
@@ -153,8 +160,8 @@ def extract_usage(result: Any) -> TokenUsage | None:
     ``input_tokens_details.cached_tokens``, ``output_tokens_details.
     reasoning_tokens``), LangChain messages (``usage_metadata`` with
     ``input_token_details.cache_read`` and ``output_token_details.reasoning``),
-    Anthropic (``cache_read_input_tokens``, added to the input), and a bare
-    usage object or dict of any of these shapes.
+    Anthropic (``cache_read_input_tokens`` and ``cache_creation_input_tokens``,
+    both added to the input), and a bare usage object or dict of any of these shapes.
     """
     usage = field(result, "usage")
     if usage is None:
@@ -178,6 +185,9 @@ def extract_usage(result: Any) -> TokenUsage | None:
     if anthropic_cached is not None:  # Anthropic counts cache reads outside input_tokens
         cached = anthropic_cached
         inputs = (inputs or 0) + anthropic_cached
+    written = _count(field(usage, "cache_creation_input_tokens"))
+    if written is not None:  # and cache writes too
+        inputs = (inputs or 0) + written
     reasoning = _count(field(field(usage, "completion_tokens_details"), "reasoning_tokens"))
     if reasoning is None:
         reasoning = _count(field(field(usage, "output_tokens_details"), "reasoning_tokens"))
@@ -188,6 +198,7 @@ def extract_usage(result: Any) -> TokenUsage | None:
         output_tokens=outputs,
         cached_input_tokens=cached,
         reasoning_tokens=reasoning,
+        cache_creation_input_tokens=written,
     )
     return found if found.known else None
 
@@ -373,6 +384,7 @@ def cost_of(
         input_tokens=usage.input_tokens or 0,
         output_tokens=usage.output_tokens or 0,
         cached_input_tokens=usage.cached_input_tokens or 0,
+        cache_creation_input_tokens=usage.cache_creation_input_tokens or 0,
     )
 
 
@@ -505,6 +517,7 @@ class GenAICall:
             attrs[G.USAGE_INPUT_TOKENS.value] = usage.input_tokens
             attrs[G.USAGE_OUTPUT_TOKENS.value] = usage.output_tokens
             attrs[G.USAGE_CACHE_READ_INPUT_TOKENS.value] = usage.cached_input_tokens
+            attrs[G.USAGE_CACHE_CREATION_INPUT_TOKENS.value] = usage.cache_creation_input_tokens
             attrs[G.USAGE_REASONING_OUTPUT_TOKENS.value] = usage.reasoning_tokens
         self.set_attributes(attrs)
 

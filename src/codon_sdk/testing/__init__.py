@@ -3,6 +3,9 @@
 - :class:`OpenAIProtocolServer` answers the real ``openai`` client from
   :class:`Recording` objects (JSON files: :func:`load_recordings`), with fault
   injection (429, 5xx, malformed bodies, delays, streams cut midway).
+- :class:`AnthropicProtocolServer` does the same for the real ``anthropic``
+  client's Messages API (JSON and server-sent events; errors from
+  :func:`anthropic_error`; recordings from :func:`bundled_anthropic_recordings`).
 - :class:`OTLPReceiver` is a real OTLP receiver (gRPC and HTTP/protobuf) that
   the real OpenTelemetry exporters send to; it can be made down or slow.
 - :func:`capture_spans` collects the spans ended inside a ``with`` block.
@@ -19,12 +22,19 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from codon_sdk.testing._anthropic_server import AnthropicProtocolServer
+from codon_sdk.testing._anthropic_wire import (
+    anthropic_error,
+    anthropic_overloaded,
+    anthropic_rate_limit,
+)
 from codon_sdk.testing._openai_server import OpenAIProtocolServer
 from codon_sdk.testing._openai_wire import echo_fallback
 from codon_sdk.testing._recordings import (
     RecordedRequest,
     Recording,
     RequestMatch,
+    bundled_anthropic_recordings,
     bundled_recordings,
     load_recordings,
     recordings_from_json,
@@ -44,6 +54,7 @@ if TYPE_CHECKING:
     from codon_sdk.testing._store_conformance import StoreConformance
 
 __all__ = [
+    "AnthropicProtocolServer",
     "OTLPDataPoint",
     "OTLPExport",
     "OTLPMetric",
@@ -57,6 +68,10 @@ __all__ = [
     "RequestMatch",
     "SpanCapture",
     "StoreConformance",
+    "anthropic_error",
+    "anthropic_overloaded",
+    "anthropic_rate_limit",
+    "bundled_anthropic_recordings",
     "bundled_recordings",
     "capture_spans",
     "echo_fallback",

@@ -1,4 +1,4 @@
-"""Recordings: the answers the OpenAI protocol server gives, and which requests each fits.
+"""Recordings: the answers the protocol servers give, and which requests each fits.
 
 A :class:`Recording` is one HTTP answer (status, headers, a JSON body or raw
 bytes, optional stream chunks, optional faults) and a :class:`RequestMatch`
@@ -25,7 +25,8 @@ Recording files are JSON documents::
 Only ``response`` is required. The match criteria are derived from ``request``:
 its path, its body's ``model`` and the :func:`request_hash` of its conversation
 (``messages`` for chat completions; ``input`` and ``instructions`` for the
-Responses API; ``input`` for embeddings). ``match`` narrows which of those are
+Responses API; ``input`` for embeddings; ``messages`` and ``system`` for
+Anthropic Messages). ``match`` narrows which of those are
 used; a recording without ``request`` answers any request.
 """
 
@@ -46,6 +47,7 @@ __all__ = [
     "RecordedRequest",
     "Recording",
     "RequestMatch",
+    "bundled_anthropic_recordings",
     "bundled_recordings",
     "error_body",
     "load_recordings",
@@ -63,8 +65,9 @@ _HASHED_FIELDS: dict[str, tuple[str, ...]] = {
     "/v1/chat/completions": ("messages",),
     "/v1/responses": ("input", "instructions"),
     "/v1/embeddings": ("input",),
+    "/v1/messages": ("messages", "system"),  # Anthropic Messages
 }
-_SECRET_HEADERS = frozenset({"authorization", "api-key", "openai-api-key", "cookie"})
+_SECRET_HEADERS = frozenset({"authorization", "api-key", "openai-api-key", "x-api-key", "cookie"})
 
 
 def _canonical(value: Any) -> bytes:
@@ -75,7 +78,8 @@ def request_hash(path: str, body: Any) -> str | None:
     """SHA-256 hex of the conversation part of a request body, or None if it has none.
 
     Chat completions hash ``messages``; the Responses API hashes ``input`` and
-    ``instructions``; embeddings hash ``input``. Keys are sorted first, so the
+    ``instructions``; embeddings hash ``input``; Anthropic Messages hash ``messages``
+    and ``system``. Keys are sorted first, so the
     hash does not depend on how the client ordered them.
     """
     fields = _HASHED_FIELDS.get(path)
@@ -394,12 +398,24 @@ def load_recordings(path: str | os.PathLike[str]) -> tuple[Recording, ...]:
 
 
 def bundled_recordings(*names: str) -> tuple[Recording, ...]:
-    """The recordings shipped in ``codon_sdk/testing/recordings/``.
+    """The OpenAI recordings shipped in ``codon_sdk/testing/recordings/``.
 
     ``names`` picks files by stem (``"chat_completions"``, ``"responses"``,
     ``"embeddings"``); none means all of them.
     """
-    folder = resources.files("codon_sdk.testing").joinpath("recordings")
+    return _bundled("recordings", names)
+
+
+def bundled_anthropic_recordings(*names: str) -> tuple[Recording, ...]:
+    """The Anthropic Messages recordings shipped in ``codon_sdk/testing/recordings/anthropic/``.
+
+    ``names`` picks files by stem (``"messages"``); none means all of them.
+    """
+    return _bundled("recordings/anthropic", names)
+
+
+def _bundled(where: str, names: tuple[str, ...]) -> tuple[Recording, ...]:
+    folder = resources.files("codon_sdk.testing").joinpath(where)
     available = {Path(f.name).stem: f for f in folder.iterdir() if f.name.endswith(".json")}
     missing = set(names) - set(available)
     if missing:
@@ -407,5 +423,5 @@ def bundled_recordings(*names: str) -> tuple[Recording, ...]:
     loaded: list[Recording] = []
     for stem in sorted(names or available):
         document = json.loads(available[stem].read_text(encoding="utf-8"))
-        loaded.extend(recordings_from_json(document, source=f"recordings/{stem}.json"))
+        loaded.extend(recordings_from_json(document, source=f"{where}/{stem}.json"))
     return tuple(loaded)

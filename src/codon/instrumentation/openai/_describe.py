@@ -9,31 +9,22 @@ capture is on, in the GenAI conventions' JSON form
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
-from opentelemetry.util.types import AttributeValue
-
-from codon_sdk.redaction import Redactor
-from codon_sdk.runtime._handle import current_redact
+from codon_sdk.llm import RequestInfo, ResponseInfo, content_json, text_parts, tool_call_part
 from codon_sdk.telemetry._attributes import GenAIAttributes as G
 from codon_sdk.telemetry._genai import (
-    TokenUsage,
     extract_finish_reasons,
     extract_response_id,
     extract_response_model,
     extract_usage,
     jsonable,
     request_attributes,
-    scrub,
 )
 from codon_sdk.telemetry._genai import field as get
 
 __all__ = [
-    "RequestInfo",
-    "ResponseInfo",
     "describe_chunks",
     "describe_request",
     "describe_response",
@@ -41,44 +32,6 @@ __all__ = [
 
 # request keyword arguments that are transport settings, never recorded
 _TRANSPORT = frozenset({"extra_headers", "extra_query", "timeout"})
-
-
-@dataclass(slots=True, kw_only=True)
-class RequestInfo:
-    """One request: its operation, model, recorded parameters and span attributes."""
-
-    operation: str  # "chat" | "responses" | "embeddings" (the ledger's llm.operation)
-    model: str | None
-    stream: bool
-    params: dict[str, Any]
-    attributes: dict[str, AttributeValue]
-
-    @property
-    def span_operation(self) -> str:
-        """``gen_ai.operation.name``: the Responses API is a ``chat`` operation."""
-        return "embeddings" if self.operation == "embeddings" else "chat"
-
-
-@dataclass(slots=True, kw_only=True)
-class ResponseInfo:
-    """What a response (or a stream's chunks) said about the call."""
-
-    model: str | None = None
-    id: str | None = None
-    finish_reasons: tuple[str, ...] = ()
-    usage: TokenUsage | None = None
-    attributes: dict[str, AttributeValue] = field(default_factory=dict)
-
-
-def _dumps(value: Any, secrets: tuple[str, ...]) -> str:
-    """Message content for a span: scrubbed of the client's secrets, then through the same
-    redaction policy as the ledger (so a masked secret has the same marker in both)."""
-    redact = current_redact()
-    policy = getattr(redact, "__self__", None)  # the Redactor: values under credential keys
-    if isinstance(policy, Redactor):
-        value = policy.redact_value(value)
-    text = scrub(json.dumps(value, ensure_ascii=False, default=str), secrets)
-    return text if redact is None else redact(text)
 
 
 def describe_request(
@@ -98,9 +51,9 @@ def describe_request(
     if capture and operation != "embeddings":
         messages, system = _input_messages(operation, params)
         if messages:
-            attrs[G.INPUT_MESSAGES.value] = _dumps(messages, secrets)
+            attrs[G.INPUT_MESSAGES.value] = content_json(messages, secrets)
         if system:
-            attrs[G.SYSTEM_INSTRUCTIONS.value] = _dumps(system, secrets)
+            attrs[G.SYSTEM_INSTRUCTIONS.value] = content_json(system, secrets)
     return RequestInfo(
         operation=operation,
         model=model if isinstance(model, str) and model else None,
@@ -135,7 +88,7 @@ def describe_response(
     elif capture:
         messages = _output_messages(operation, obj, info.finish_reasons)
         if messages:
-            attrs[G.OUTPUT_MESSAGES.value] = _dumps(messages, secrets)
+            attrs[G.OUTPUT_MESSAGES.value] = content_json(messages, secrets)
     return info
 
 
@@ -184,13 +137,13 @@ def _describe_chat_chunks(
     if capture and (texts or calls):
         messages = []
         for index in sorted(set(texts) | set(calls)):
-            parts = _text_parts("".join(texts.get(index, [])))
-            parts += [_call_part(c) for _, c in sorted(calls.get(index, {}).items())]
+            parts = text_parts("".join(texts.get(index, [])))
+            parts += [tool_call_part(c) for _, c in sorted(calls.get(index, {}).items())]
             message: dict[str, Any] = {"role": "assistant", "parts": parts}
             if index in reasons:
                 message["finish_reason"] = reasons[index]
             messages.append(message)
-        info.attributes[G.OUTPUT_MESSAGES.value] = _dumps(messages, secrets)
+        info.attributes[G.OUTPUT_MESSAGES.value] = content_json(messages, secrets)
     return info
 
 
@@ -214,22 +167,9 @@ def _accumulate(
 # --------------------------------------------------------------------------- content
 
 
-def _text_parts(text: Any) -> list[dict[str, Any]]:
-    return [{"type": "text", "content": text}] if isinstance(text, str) and text else []
-
-
-def _call_part(call: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "type": "tool_call",
-        "id": call.get("id"),
-        "name": call.get("name"),
-        "arguments": call.get("arguments"),
-    }
-
-
 def _content_parts(content: Any) -> list[dict[str, Any]]:
     if isinstance(content, str):
-        return _text_parts(content)
+        return text_parts(content)
     parts: list[dict[str, Any]] = []
     for part in content if isinstance(content, list) else []:
         kind = get(part, "type")
@@ -250,7 +190,7 @@ def _chat_message(message: Any) -> dict[str, Any]:
     for call in get(message, "tool_calls") or []:
         function = get(call, "function")
         parts.append(
-            _call_part(
+            tool_call_part(
                 {
                     "id": get(call, "id"),
                     "name": get(function, "name"),
@@ -266,10 +206,10 @@ def _input_messages(
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     if operation == "chat":
         return [_chat_message(m) for m in params.get("messages") or []], []
-    system = _text_parts(params.get("instructions"))
+    system = text_parts(params.get("instructions"))
     items = params.get("input")
     if isinstance(items, str):
-        return [{"role": "user", "parts": _text_parts(items)}], system
+        return [{"role": "user", "parts": text_parts(items)}], system
     messages: list[dict[str, Any]] = []
     for item in items if isinstance(items, list) else []:
         kind = get(item, "type")
@@ -277,7 +217,7 @@ def _input_messages(
             part = {"type": "tool_call_response", "id": get(item, "call_id")}
             messages.append({"role": "tool", "parts": [{**part, "response": get(item, "output")}]})
         elif kind == "function_call":
-            messages.append({"role": "assistant", "parts": [_call_part(_function_call(item))]})
+            messages.append({"role": "assistant", "parts": [tool_call_part(_function_call(item))]})
         else:
             messages.append(_chat_message(item))
     return messages, system
@@ -305,7 +245,7 @@ def _output_messages(operation: str, obj: Any, reasons: tuple[str, ...]) -> list
         if kind == "message":
             parts += _content_parts(get(item, "content"))
         elif kind == "function_call":
-            parts.append(_call_part(_function_call(item)))
+            parts.append(tool_call_part(_function_call(item)))
     if not parts:
         return []
     finish = reasons[0] if reasons else None

@@ -1,120 +1,88 @@
-"""Patching ``create`` on the openai resource classes, or on one client's resources.
+"""The OpenAI adapter of the LLM-call layer, and patching ``create`` on the openai resources.
 
 The patched methods are ``chat.completions.create``, ``responses.create`` and
-``embeddings.create`` and their async twins. Patching a class reaches every
-client; patching a client sets the wrapper on that client's resource objects
-only. Each patch remembers the exact function it replaced, and removing it puts
-that very object back; a wrapper still held somewhere (the client caches
-``with_raw_response`` views) calls straight through once its patch is removed.
+``embeddings.create`` and their async twins; :class:`codon_sdk.llm.Patcher`
+keeps the patches (on the classes for every client, or on one client's
+resources) and puts the exact original functions back.
 """
 
 from __future__ import annotations
 
-import functools
-import importlib
-import threading
-import types
-import weakref
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry import metrics, trace
 
 import openai
-from codon_sdk.llm import INSTRUMENTED_ATTR
-from codon_sdk.runtime._handle import enable_current_runtime
+from codon_sdk.llm import Patcher, RequestInfo, ResponseInfo, Target
 
-from ._call import Config, Patch, acall, call
+from . import _describe
+from ._codec import CODEC
 
 __all__ = ["instrument_openai", "uninstrument_openai"]
 
-ORIGINAL_ATTR = "__codon_original__"
-_METHOD = "create"
+
+class _OpenAI:
+    """What is OpenAI's own in an instrumented call (see ``codon_sdk.llm.ProviderAdapter``)."""
+
+    name = "openai"
+    label = "OpenAI"
+    codec = CODEC
+
+    def provider(self, client: Any) -> str:
+        return "azure.ai.openai" if "Azure" in type(client).__name__ else "openai"
+
+    def secrets(self, client: Any) -> tuple[str, ...]:
+        found = []
+        for name in ("api_key", "admin_api_key"):
+            value = getattr(client, name, None)
+            if isinstance(value, str) and len(value) >= 4:
+                found.append(value)
+        return tuple(found)
+
+    def is_stream(self, value: Any) -> bool:
+        return isinstance(value, (openai.Stream, openai.AsyncStream))
+
+    def describe_request(
+        self, operation: str, kwargs: Mapping[str, Any], secrets: tuple[str, ...], *, capture: bool
+    ) -> RequestInfo:
+        return _describe.describe_request(operation, kwargs, secrets, capture=capture)
+
+    def describe_response(
+        self, operation: str, value: Any, secrets: tuple[str, ...], *, capture: bool
+    ) -> ResponseInfo:
+        return _describe.describe_response(operation, value, secrets, capture=capture)
+
+    def describe_chunks(
+        self, operation: str, chunks: list[Any], secrets: tuple[str, ...], *, capture: bool
+    ) -> ResponseInfo:
+        return _describe.describe_chunks(operation, chunks, secrets, capture=capture)
 
 
-@dataclass(frozen=True, slots=True)
-class _Target:
-    module: str
-    cls: str
-    path: tuple[str, ...]  # from the client to the resource
-    operation: str
-    is_async: bool
+def _client_kind(client: Any) -> bool | None:
+    if isinstance(client, openai.AsyncOpenAI):
+        return True
+    return False if isinstance(client, openai.OpenAI) else None
 
 
 _TARGETS = (
-    _Target("openai.resources.chat", "Completions", ("chat", "completions"), "chat", False),
-    _Target("openai.resources.chat", "AsyncCompletions", ("chat", "completions"), "chat", True),
-    _Target("openai.resources.responses", "Responses", ("responses",), "responses", False),
-    _Target("openai.resources.responses", "AsyncResponses", ("responses",), "responses", True),
-    _Target("openai.resources.embeddings", "Embeddings", ("embeddings",), "embeddings", False),
-    _Target("openai.resources.embeddings", "AsyncEmbeddings", ("embeddings",), "embeddings", True),
+    Target("openai.resources.chat", "Completions", ("chat", "completions"), "chat", False),
+    Target("openai.resources.chat", "AsyncCompletions", ("chat", "completions"), "chat", True),
+    Target("openai.resources.responses", "Responses", ("responses",), "responses", False),
+    Target("openai.resources.responses", "AsyncResponses", ("responses",), "responses", True),
+    Target("openai.resources.embeddings", "Embeddings", ("embeddings",), "embeddings", False),
+    Target("openai.resources.embeddings", "AsyncEmbeddings", ("embeddings",), "embeddings", True),
 )
 
-_lock = threading.Lock()
-_class_patches: dict[type, Patch] = {}
-# per-client patches, keyed by the client's resource object; a dropped client is forgotten
-_client_patches: weakref.WeakKeyDictionary[Any, Patch] = weakref.WeakKeyDictionary()
-
-
-def _resource_class(target: _Target) -> type | None:
-    try:
-        found = getattr(importlib.import_module(target.module), target.cls)
-    except (ImportError, AttributeError):  # an openai version without this API
-        return None
-    return found if isinstance(found, type) else None
-
-
-def _unwrapped(function: Any) -> Any:
-    return getattr(function, ORIGINAL_ATTR, function)
-
-
-def _wrapper(patch: Patch) -> Any:
-    original = patch.original
-    if patch.is_async:
-
-        @functools.wraps(original)
-        async def wrapper_async(self: Any, *args: Any, **kwargs: Any) -> Any:
-            return await acall(patch, self, args, kwargs)
-
-        wrapper: Any = wrapper_async
-    else:
-
-        @functools.wraps(original)
-        def wrapper_sync(self: Any, *args: Any, **kwargs: Any) -> Any:
-            return call(patch, self, args, kwargs)
-
-        wrapper = wrapper_sync
-    setattr(wrapper, ORIGINAL_ATTR, original)
-    setattr(wrapper, INSTRUMENTED_ATTR, True)
-    return wrapper
-
-
-def _owners(client: Any) -> list[tuple[_Target, Any]]:
-    """(target, class or resource object) pairs to patch for ``client`` (None: every client)."""
-    owners: list[tuple[_Target, Any]] = []
-    if client is None:
-        for target in _TARGETS:
-            cls = _resource_class(target)
-            if cls is not None:
-                owners.append((target, cls))
-        return owners
-    if isinstance(client, openai.AsyncOpenAI):
-        is_async = True
-    elif isinstance(client, openai.OpenAI):
-        is_async = False
-    else:
-        raise TypeError(
-            "instrument_openai(client) takes an openai.OpenAI or openai.AsyncOpenAI client "
-            f"(or None for every client), got {type(client).__module__}.{type(client).__name__}"
-        )
-    for target in _TARGETS:
-        if target.is_async != is_async or _resource_class(target) is None:
-            continue
-        resource: Any = client
-        for name in target.path:
-            resource = getattr(resource, name)
-        owners.append((target, resource))
-    return owners
+_PATCHER = Patcher(
+    _OpenAI(),
+    _TARGETS,
+    entry="instrument_openai",
+    client_kind=_client_kind,
+    client_types="an openai.OpenAI or openai.AsyncOpenAI",
+)
+_class_patches = _PATCHER.class_patches
+_client_patches = _PATCHER.client_patches
 
 
 def instrument_openai(
@@ -133,35 +101,12 @@ def instrument_openai(
     ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``). Instrument before a
     client's first ``with_raw_response`` call: the client caches those views.
     """
-    enable_current_runtime()  # calls inside nodes need the node's handle
-    config = Config(
+    _PATCHER.instrument(
+        client,
         tracer_provider=tracer_provider,
         meter_provider=meter_provider,
         capture_content=capture_content,
     )
-    with _lock:
-        for target, owner in _owners(client):
-            registry: Any = _class_patches if isinstance(owner, type) else _client_patches
-            existing = registry.get(owner)
-            if existing is not None:
-                existing.config = config
-                continue
-            if isinstance(owner, type):
-                original = owner.__dict__[_METHOD]
-            else:
-                original = _unwrapped(getattr(type(owner), _METHOD))
-            patch = Patch(
-                operation=target.operation,
-                is_async=target.is_async,
-                original=original,
-                config=config,
-            )
-            wrapper = _wrapper(patch)
-            if isinstance(owner, type):
-                setattr(owner, _METHOD, wrapper)
-            else:
-                setattr(owner, _METHOD, types.MethodType(wrapper, owner))
-            registry[owner] = patch
 
 
 def uninstrument_openai(client: openai.OpenAI | openai.AsyncOpenAI | None = None) -> None:
@@ -169,16 +114,4 @@ def uninstrument_openai(client: openai.OpenAI | openai.AsyncOpenAI | None = None
 
     The original methods are put back exactly (the same function objects).
     """
-    with _lock:
-        if client is None:
-            chosen = [*_class_patches.items(), *_client_patches.items()]
-        else:
-            chosen = [(o, p) for _, o in _owners(client) if (p := _client_patches.get(o))]
-        for owner, patch in chosen:
-            patch.active = False
-            if isinstance(owner, type):
-                setattr(owner, _METHOD, patch.original)
-                del _class_patches[owner]
-            else:
-                vars(owner).pop(_METHOD, None)
-                del _client_patches[owner]
+    _PATCHER.uninstrument(client)

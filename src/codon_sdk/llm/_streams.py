@@ -1,4 +1,7 @@
-"""Streams: the live wrappers that record a stream when it ends, and the stand-ins replay serves.
+"""Streams of LLM clients: live wrappers that record a stream when it ends; replay's stand-ins.
+
+Written for clients whose streams look like ``openai.Stream`` and ``anthropic.Stream``
+(iteration, ``close()``, ``with``, a ``response`` the helpers close).
 
 A live stream (:class:`InstrumentedStream`, :class:`InstrumentedAsyncStream`)
 yields the client's chunks unchanged and calls ``on_end(chunks, outcome,
@@ -38,7 +41,7 @@ __all__ = [
     "StreamEnd",
 ]
 
-_log = get_logger("codon.instrumentation.openai")
+_log = get_logger("codon_sdk.llm")
 
 OnEnd = Callable[[list[Any], str, "BaseException | None"], None]
 
@@ -73,7 +76,7 @@ class StreamEnd:
         try:
             self.end("closed")
         except Exception:
-            _log.debug("could not record an abandoned OpenAI stream", exc_info=True)
+            _log.debug("could not record an abandoned LLM stream", exc_info=True)
 
 
 class _ResponseProxy:
@@ -350,7 +353,7 @@ class ServedRawResponse:
 
     @property
     def request_id(self) -> str | None:
-        return self.headers.get("x-request-id")
+        return self.headers.get("x-request-id") or self.headers.get("request-id")
 
     def parse(self, *, to: Any = None) -> Any:
         return self._parsed

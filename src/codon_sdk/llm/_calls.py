@@ -1,16 +1,17 @@
-"""One instrumented OpenAI call: the algorithm once (:class:`OpenAICall`), driven sync and async.
+"""One instrumented LLM call: the algorithm once (:class:`LLMCall`), driven sync and async.
 
-Inside a Codon node each call is a recorded effect (``openai.chat``,
-``openai.chat.stream``, ``openai.responses``, ``openai.responses.stream``,
-``openai.embeddings``). The effect slot is reserved before anything else, so a
-replay missing the recording fails there, before any HTTP; the request (model,
-messages or input, parameters; never credentials or transport headers) is
-recorded with the call, and a replay asking for another one reports ``request
-changed``. A slot the ledger holds is served without the network: the response
-object, a stand-in stream, or the recorded error raised again. Otherwise the
-client is called inside the call's CLIENT span, and the response (or error, or
-the stream when it ends) is recorded with the ``llm`` metadata. Outside a node
-calls are traced only.
+Inside a Codon node each call of a wrapped client method is a recorded effect
+(``<provider>.<operation>``, ``<provider>.<operation>.stream``: ``openai.chat``,
+``anthropic.messages.stream``...). The effect slot is reserved before anything
+else, so a replay missing the recording fails there, before any HTTP; the
+request (model, messages or input, parameters; never credentials or transport
+headers) is recorded with the call, and a replay asking for another one reports
+``request changed``. A slot the ledger holds is served without the network: the
+response object, a stand-in stream, or the recorded error raised again.
+Otherwise the client is called inside the call's CLIENT span, and the response
+(or error, or the stream when it ends) is recorded with the ``llm`` metadata.
+Outside a node calls are traced only. What is the provider's own comes from its
+:class:`~codon_sdk.llm._adapter.ProviderAdapter`.
 """
 
 from __future__ import annotations
@@ -21,8 +22,17 @@ from typing import Any
 
 from opentelemetry import metrics, trace
 
-import openai
 from codon_sdk.errors import ReplayError
+from codon_sdk.llm._adapter import ProviderAdapter, RequestInfo, ResponseInfo
+from codon_sdk.llm._streams import (
+    AsyncReplayStream,
+    InstrumentedAsyncStream,
+    InstrumentedStream,
+    LiveRawResponse,
+    ReplayStream,
+    ServedRawResponse,
+    StreamEnd,
+)
 from codon_sdk.redaction import get_logger
 from codon_sdk.runtime._handle import EffectSlot, current_runtime
 from codon_sdk.telemetry._genai import (
@@ -36,39 +46,15 @@ from codon_sdk.telemetry._genai import (
     llm_metadata,
 )
 
-from ._codec import (
-    decode_object,
-    decode_stream,
-    encode_error,
-    encode_object,
-    encode_stream,
-    rebuild_error,
-    recorded_headers,
-    safe_headers,
-    scrub_exception,
-)
-from ._describe import RequestInfo, ResponseInfo, describe_chunks, describe_request
-from ._describe import describe_response as _describe_response
-from ._stream import (
-    AsyncReplayStream,
-    InstrumentedAsyncStream,
-    InstrumentedStream,
-    LiveRawResponse,
-    ReplayStream,
-    ServedRawResponse,
-    StreamEnd,
-)
+__all__ = ["Config", "LLMCall", "Patch", "acall", "call", "recorded_error_type"]
 
-__all__ = ["Config", "Patch", "acall", "call"]
-
-_log = get_logger("codon.instrumentation.openai")
 _RAW_HEADER = "x-stainless-raw-response"
 _REQUEST_AT = "llm.request"  # where the llm metadata holds the request (effect_slot)
 
 
 @dataclass(slots=True, kw_only=True)
 class Config:
-    """Settings given to ``instrument_openai``."""
+    """Settings given to ``instrument_<provider>()``."""
 
     tracer_provider: trace.TracerProvider | None = None
     meter_provider: metrics.MeterProvider | None = None
@@ -81,9 +67,10 @@ class Config:
 
 @dataclass(slots=True, kw_only=True)
 class Patch:
-    """One patched ``create``: what it replaced, and whether it is still in force."""
+    """One patched client method: what it replaced, and whether it is still in force."""
 
-    operation: str  # "chat" | "responses" | "embeddings"
+    adapter: ProviderAdapter
+    operation: str  # "chat" | "responses" | "embeddings" | "messages"...
     is_async: bool
     original: Any
     config: Config
@@ -96,10 +83,10 @@ def call(patch: Patch, resource: Any, args: tuple[Any, ...], kwargs: dict[str, A
         return patch.original(resource, *args, **kwargs)
     mode = _raw_mode(kwargs)
     if mode == "stream":
-        _unrecorded()
+        _unrecorded(patch.adapter)
         return patch.original(resource, *args, **kwargs)
     kwargs = _materialize(kwargs)
-    current = OpenAICall(patch, resource, kwargs, raw=mode == "raw")
+    current = LLMCall(patch, resource, kwargs, raw=mode == "raw")
     if current.served:
         return current.serve()
     with llm_call_scope(), current.genai.current():
@@ -118,10 +105,10 @@ async def acall(patch: Patch, resource: Any, args: tuple[Any, ...], kwargs: dict
         return await patch.original(resource, *args, **kwargs)
     mode = _raw_mode(kwargs)
     if mode == "stream":
-        _unrecorded()
+        _unrecorded(patch.adapter)
         return await patch.original(resource, *args, **kwargs)
     kwargs = _materialize(kwargs)
-    current = OpenAICall(patch, resource, kwargs, raw=mode == "raw")
+    current = LLMCall(patch, resource, kwargs, raw=mode == "raw")
     if current.served:
         return current.serve()
     with llm_call_scope(), current.genai.current():
@@ -145,27 +132,37 @@ def _raw_mode(kwargs: Mapping[str, Any]) -> str | None:
     return None
 
 
-_warned_unrecorded: set[str] = set()
+_warned_unrecorded: set[tuple[str, str]] = set()
 
 
-def _unrecorded() -> None:
+def _unrecorded(adapter: ProviderAdapter) -> None:
     runtime = current_runtime()
     if runtime is None:
         return
     if runtime.replaying:
         raise ReplayError(
-            f"node {runtime.node!r} called OpenAI through with_streaming_response, which is "
-            "not recorded, so a replay cannot serve it (and never calls out); use create() "
-            "or with_raw_response"
+            f"node {runtime.node!r} called {adapter.label} through with_streaming_response, "
+            "which is not recorded, so a replay cannot serve it (and never calls out); use "
+            "create() or with_raw_response"
         )
-    if runtime.node in _warned_unrecorded:
+    if (adapter.name, runtime.node) in _warned_unrecorded:
         return
-    _warned_unrecorded.add(runtime.node)
-    _log.warning(
-        "node %r called OpenAI through with_streaming_response: the call is not recorded as "
+    _warned_unrecorded.add((adapter.name, runtime.node))
+    _logger(adapter).warning(
+        "node %r called %s through with_streaming_response: the call is not recorded as "
         "an effect (resume calls it again, replay cannot); use create() or with_raw_response",
         runtime.node,
+        adapter.label,
     )
+
+
+def _logger(adapter: ProviderAdapter) -> Any:
+    return get_logger(f"codon.instrumentation.{adapter.name}")
+
+
+def recorded_error_type(error: Mapping[str, Any]) -> str:
+    """The short class name of a recorded error (``module:Qualname`` -> ``Qualname``)."""
+    return str(error.get("type", "")).rpartition(":")[2] or "Exception"
 
 
 def _materialize(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -181,15 +178,6 @@ def _iterable(value: Any) -> bool:
     return hasattr(value, "__iter__") and not hasattr(value, "model_dump")
 
 
-def _secrets(client: Any) -> tuple[str, ...]:
-    found = []
-    for name in ("api_key", "admin_api_key"):
-        value = getattr(client, name, None)
-        if isinstance(value, str) and len(value) >= 4:
-            found.append(value)
-    return tuple(found)
-
-
 def _server(client: Any) -> tuple[str | None, int | None]:
     try:
         url = client.base_url
@@ -200,12 +188,16 @@ def _server(client: Any) -> tuple[str | None, int | None]:
 
 
 def _describe_request(
-    operation: str, kwargs: dict[str, Any], secrets: tuple[str, ...], capture: bool
+    adapter: ProviderAdapter,
+    operation: str,
+    kwargs: dict[str, Any],
+    secrets: tuple[str, ...],
+    capture: bool,
 ) -> RequestInfo:
     try:
-        return describe_request(operation, kwargs, secrets, capture=capture)
+        return adapter.describe_request(operation, kwargs, secrets, capture=capture)
     except Exception:  # never let describing a request break the call
-        _log.warning("could not describe an OpenAI request", exc_info=True)
+        _logger(adapter).warning("could not describe an %s request", adapter.label, exc_info=True)
         model = kwargs.get("model")
         return RequestInfo(
             operation=operation,
@@ -216,14 +208,11 @@ def _describe_request(
         )
 
 
-def _provider(client: Any) -> str:
-    return "azure.ai.openai" if "Azure" in type(client).__name__ else "openai"
-
-
-class OpenAICall:
+class LLMCall:
     """The I/O-free steps of one call: reserve the effect, describe, serve or record."""
 
     __slots__ = (
+        "adapter",
         "capture",
         "genai",
         "is_async",
@@ -237,15 +226,18 @@ class OpenAICall:
 
     def __init__(self, patch: Patch, resource: Any, kwargs: dict[str, Any], *, raw: bool) -> None:
         client = getattr(resource, "_client", None)
+        adapter = self.adapter = patch.adapter
         self.operation = patch.operation
         self.is_async = patch.is_async
         self.raw = raw
-        self.secrets = _secrets(client)
-        self.provider = _provider(client)
+        self.secrets = adapter.secrets(client)
+        self.provider = adapter.provider(client)
         self.capture = patch.config.capture
-        self.request = _describe_request(patch.operation, kwargs, self.secrets, self.capture)
+        self.request = _describe_request(
+            adapter, patch.operation, kwargs, self.secrets, self.capture
+        )
         runtime = current_runtime()
-        name = f"openai.{self.operation}" + (".stream" if self.request.stream else "")
+        name = f"{adapter.name}.{self.operation}" + (".stream" if self.request.stream else "")
         # first thing that can fail: during a replay a missing recording raises here; the
         # request (recorded once, as llm.request) is compared with the recorded one
         self.slot: EffectSlot | None = (
@@ -270,20 +262,33 @@ class OpenAICall:
     def served(self) -> bool:
         return self.slot is not None and self.slot.recorded is not None
 
+    @property
+    def _error_key(self) -> str:
+        """Where the effect's metadata keeps what it takes to raise the error again."""
+        return f"{self.adapter.name}_error"
+
     # ------------------------------------------------------------------ describing
 
     def _describe(self, value: Any) -> ResponseInfo:
         try:
-            return _describe_response(self.operation, value, self.secrets, capture=self.capture)
+            return self.adapter.describe_response(
+                self.operation, value, self.secrets, capture=self.capture
+            )
         except Exception:
-            _log.warning("could not describe an OpenAI response", exc_info=True)
+            _logger(self.adapter).warning(
+                "could not describe an %s response", self.adapter.label, exc_info=True
+            )
             return ResponseInfo()
 
     def _chunks(self, chunks: list[Any]) -> ResponseInfo:
         try:
-            return describe_chunks(self.operation, chunks, self.secrets, capture=self.capture)
+            return self.adapter.describe_chunks(
+                self.operation, chunks, self.secrets, capture=self.capture
+            )
         except Exception:
-            _log.warning("could not describe an OpenAI stream", exc_info=True)
+            _logger(self.adapter).warning(
+                "could not describe an %s stream", self.adapter.label, exc_info=True
+            )
             return ResponseInfo()
 
     def _show(self, info: ResponseInfo) -> float | None:
@@ -320,7 +325,7 @@ class OpenAICall:
     def succeed(self, result: Any, value: Any) -> Any:
         """Record a response (or wrap a stream, recorded when it ends); return what the client
         returned."""
-        if isinstance(value, (openai.Stream, openai.AsyncStream)):
+        if self.adapter.is_stream(value):
             kind = InstrumentedAsyncStream if self.is_async else InstrumentedStream
             stream = kind(value, StreamEnd(self._stream_ended))
             return LiveRawResponse(result, stream) if self.raw else stream
@@ -328,9 +333,11 @@ class OpenAICall:
         cost = self._show(info)
         try:
             if self.slot is not None:
-                headers = safe_headers(result.headers) if self.raw else None
+                codec = self.adapter.codec
+                headers = codec.safe_headers(result.headers) if self.raw else None
                 self.slot.record(
-                    encode_object(value, headers=headers), metadata={"llm": self._llm(info, cost)}
+                    codec.encode_object(value, headers=headers),
+                    metadata={"llm": self._llm(info, cost)},
                 )
         finally:
             self.genai.end()
@@ -338,24 +345,26 @@ class OpenAICall:
 
     def fail(self, exc: Exception) -> None:
         """Record that the call raised ``exc`` (scrubbed); the caller raises it on."""
-        scrub_exception(exc, self.secrets)
-        info = encode_error(exc, self.secrets)
+        codec = self.adapter.codec
+        codec.scrub_exception(exc, self.secrets)
+        info = codec.encode_error(exc, self.secrets)
         try:
             if self.slot is not None:
                 # an error status is not billed: zero tokens, zero cost; other failures unknown
                 billed = info["kind"] != "status"
                 usage = None if billed else TokenUsage(input_tokens=0, output_tokens=0)
                 llm = self._llm(ResponseInfo(usage=usage), None if billed else 0.0)
-                self.slot.record_error(exc, metadata={"llm": llm, "openai_error": info})
+                self.slot.record_error(exc, metadata={"llm": llm, self._error_key: info})
         finally:
             self.genai.end(exc, description=f"{error_type_of(exc)}: {info['message']}")
 
     def _stream_ended(self, chunks: list[Any], outcome: str, error: BaseException | None) -> None:
+        codec = self.adapter.codec
         if error is not None:
-            scrub_exception(error, self.secrets)
+            codec.scrub_exception(error, self.secrets)
         info = self._chunks(chunks)
         cost = self._show(info)
-        failure = encode_error(error, self.secrets) if error is not None else None
+        failure = codec.encode_error(error, self.secrets) if error is not None else None
         try:
             if self.slot is not None:
                 meta: dict[str, Any] = {
@@ -363,8 +372,8 @@ class OpenAICall:
                     "stream": {"outcome": outcome, "chunks": len(chunks)},
                 }
                 if failure is not None:
-                    meta["openai_error"] = failure
-                self.slot.record(encode_stream(chunks, outcome, failure), metadata=meta)
+                    meta[self._error_key] = failure
+                self.slot.record(codec.encode_stream(chunks, outcome, failure), metadata=meta)
         finally:
             message = None
             if error is not None and failure is not None:
@@ -379,23 +388,23 @@ class OpenAICall:
         assert slot is not None
         assert slot.recorded is not None
         metadata = slot.metadata
+        codec = self.adapter.codec
         if slot.recorded.error is not None:
-            failure = metadata.get("openai_error")
-            kind = str(slot.recorded.error.get("type", "")).rpartition(":")[2] or "Exception"
-            self.genai.end(error_type=kind)
+            failure = metadata.get(self._error_key)
+            self.genai.end(error_type=recorded_error_type(slot.recorded.error))
             if isinstance(failure, Mapping):
-                raise rebuild_error(failure)
+                raise codec.rebuild_error(failure)
             return slot.served()  # raises the recorded error, rebuilt generically
         record = slot.recorded.value
         if self.request.stream:
-            chunks, _, failure = decode_stream(record)
-            error = rebuild_error(failure) if failure else None
+            chunks, _, failure = codec.decode_stream(record)
+            error = codec.rebuild_error(failure) if failure else None
             self._show(self._chunks(chunks))
             self.genai.end(error_type=error_type_of(error) if error is not None else None)
             replay = AsyncReplayStream if self.is_async else ReplayStream
             value: Any = replay(chunks, error)
         else:
-            value = decode_object(record)
+            value = codec.decode_object(record)
             self._show(self._describe(value))
             self.genai.end()
-        return ServedRawResponse(value, recorded_headers(record)) if self.raw else value
+        return ServedRawResponse(value, codec.recorded_headers(record)) if self.raw else value

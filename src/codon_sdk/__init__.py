@@ -40,40 +40,60 @@ from codon_sdk.errors import (
     WorkloadRegistrationError,
     WorkloadRuntimeError,
 )
-from codon_sdk.identity import TaggedValue, register_type
-from codon_sdk.identity._canonical import canonical_bytes
-from codon_sdk.identity._logic import (
+from codon_sdk.identity import (
     AgentClass,
     Deployment,
     LogicRequest,
     NodeEdge,
+    NodeSpec,
+    TaggedValue,
     Topology,
+    canonical_bytes,
     generate_logic_id,
+    register_type,
 )
-from codon_sdk.identity._nodespec import NodeSpec
-from codon_sdk.ledger._chain import ChainCheck, check_chain
-from codon_sdk.ledger._events import LedgerEvent
-from codon_sdk.ledger._note import Ed25519Signer, Signer, generate_key
-from codon_sdk.ledger._verify import VerificationReport
+from codon_sdk.ledger import (
+    ChainCheck,
+    Ed25519Signer,
+    LedgerEvent,
+    Signer,
+    VerificationReport,
+    check_chain,
+    generate_key,
+)
 from codon_sdk.redaction import Redactor
-from codon_sdk.runtime._compare import Divergence
-from codon_sdk.runtime._handle import NodeRuntime
-from codon_sdk.runtime._launch import load_report
-from codon_sdk.runtime._policy import RetryPolicy
-from codon_sdk.runtime._records import AuditEvent, NodeExecutionRecord, StreamEvent, Token
-from codon_sdk.runtime._replay import ReplayReport
-from codon_sdk.runtime._report import ExecutionReport
-from codon_sdk.runtime._workload import CodonWorkload, Workload, WorkloadMetadata
-from codon_sdk.stores._base import LedgerStore, RunInfo
-from codon_sdk.stores._memory import MemoryStore
-from codon_sdk.stores._notary import FileCheckpointSink, Notary
-from codon_sdk.stores._open import default_ledger_url, open_store
-from codon_sdk.stores._registry import register_store
-from codon_sdk.stores._sqlite import SQLiteStore
-from codon_sdk.stores._verify import StoreVerification, verify_all, verify_run
+from codon_sdk.runtime import (
+    AuditEvent,
+    CodonWorkload,
+    Divergence,
+    ExecutionReport,
+    NodeExecutionRecord,
+    NodeRuntime,
+    ReplayReport,
+    RetryPolicy,
+    StreamEvent,
+    Token,
+    Workload,
+    WorkloadMetadata,
+    load_report,
+)
+from codon_sdk.stores import (
+    FileCheckpointSink,
+    LedgerStore,
+    MemoryStore,
+    Notary,
+    RunInfo,
+    SQLiteStore,
+    StoreVerification,
+    default_ledger_url,
+    open_store,
+    register_store,
+    verify_all,
+    verify_run,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
-    from codon_sdk.stores._postgres import PostgresStore
+    from codon_sdk.stores import PostgresStore
 
 __all__ = [
     "AgentClass",
@@ -154,7 +174,7 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     """``PostgresStore`` is imported on first use (it needs the ``postgres`` extra)."""
     if name == "PostgresStore":
-        from codon_sdk.stores._postgres import PostgresStore
+        from codon_sdk.stores import PostgresStore
 
         return PostgresStore
     raise AttributeError(f"module 'codon_sdk' has no attribute {name!r}")

@@ -42,7 +42,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
-    from codon_sdk.runtime._report import ExecutionReport
+    from codon_sdk.runtime import ExecutionReport
 
 __all__ = [
     "CanonicalEncodingError",

@@ -1,9 +1,15 @@
 """The documented ``codon_sdk.agents`` import path (re-exports)."""
 
 from codon_sdk.errors import WorkloadRegistrationError, WorkloadRuntimeError
-from codon_sdk.runtime._records import AuditEvent, NodeExecutionRecord, StreamEvent, Token
-from codon_sdk.runtime._report import ExecutionReport
-from codon_sdk.runtime._workload import CodonWorkload, Workload
+from codon_sdk.runtime import (
+    AuditEvent,
+    CodonWorkload,
+    ExecutionReport,
+    NodeExecutionRecord,
+    StreamEvent,
+    Token,
+    Workload,
+)
 
 __all__ = [
     "AuditEvent",

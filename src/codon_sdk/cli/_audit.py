@@ -11,11 +11,13 @@ import sys
 from codon_sdk._text import printable
 from codon_sdk.cli._common import EXIT_FAILED, EXIT_OK, CliError, emit_json, opened_store
 from codon_sdk.errors import CheckpointError, ProofError
-from codon_sdk.ledger._note import generate_key
-from codon_sdk.ledger._proof import build_inclusion_proof, verify_proof_file
-from codon_sdk.ledger._verify import VerificationReport
-from codon_sdk.stores._base import LedgerStore
-from codon_sdk.stores._verify import verify_all, verify_run
+from codon_sdk.ledger import (
+    VerificationReport,
+    build_inclusion_proof,
+    generate_key,
+    verify_proof_file,
+)
+from codon_sdk.stores import LedgerStore, verify_all, verify_run
 
 __all__ = ["keygen", "prove", "verify", "verify_proof"]
 

@@ -14,8 +14,7 @@ import orjson
 from codon_sdk._text import printable
 from codon_sdk.errors import CodonError, RunNotFoundError, StoreError
 from codon_sdk.redaction import default_redactor
-from codon_sdk.stores._base import LedgerStore
-from codon_sdk.stores._open import default_ledger_url, mask_url, open_store
+from codon_sdk.stores import LedgerStore, default_ledger_url, mask_url, open_store
 
 __all__ = [
     "EXIT_FAILED",

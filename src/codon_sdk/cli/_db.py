@@ -6,7 +6,7 @@ import argparse
 
 from codon_sdk.cli._common import EXIT_OK, CliError
 from codon_sdk.errors import CodonError
-from codon_sdk.stores._open import default_ledger_url, mask_url
+from codon_sdk.stores import default_ledger_url, mask_url
 
 __all__ = ["add_db", "grant"]
 
@@ -40,7 +40,7 @@ def add_db(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 
 def grant(args: argparse.Namespace) -> int:
-    from codon_sdk.stores._roles import grant_sql
+    from codon_sdk.stores import grant_sql
 
     if args.print_sql:
         try:
@@ -70,8 +70,7 @@ def grant(args: argparse.Namespace) -> int:
 def _grant(url: str, owner: str, app: str, schema_name: str | None) -> str:
     import psycopg
 
-    from codon_sdk.stores._postgres import connect_admin, migrate_as_admin
-    from codon_sdk.stores._roles import apply_statements, grant_sql
+    from codon_sdk.stores import apply_statements, connect_admin, grant_sql, migrate_as_admin
 
     grant_sql(owner, app, "public")  # names checked before anything is created
     migrate_as_admin(url)

@@ -12,9 +12,9 @@ from codon_sdk.cli._common import EXIT_FAILED, EXIT_OK, CliError, emit_json, ope
 from codon_sdk.cli._replay import load_workload
 from codon_sdk.errors import CodonError
 from codon_sdk.identity import IdentityDiff
-from codon_sdk.ledger._events import RUN_STARTED
+from codon_sdk.ledger import RUN_STARTED
 from codon_sdk.replay import check_upgrade, stranded_runs, versions
-from codon_sdk.runtime._launch import load_report
+from codon_sdk.runtime import load_report
 
 __all__ = ["check_upgrade_command", "identity", "stranded_list", "versions_command"]
 

@@ -17,7 +17,7 @@ from codon_sdk._text import printable
 from codon_sdk.cli._common import EXIT_OK, CliError, emit_json, opened_store
 from codon_sdk.cli._replay import load_workload
 from codon_sdk.errors import CodonError, RunNotFoundError, WorkloadRuntimeError
-from codon_sdk.ledger._events import RUN_INTERRUPTED, parse_entry
+from codon_sdk.ledger import RUN_INTERRUPTED, parse_entry
 from codon_sdk.stores import LedgerStore, RunInfo
 
 __all__ = ["fork_command", "pending_list", "recover_command", "resume_command"]

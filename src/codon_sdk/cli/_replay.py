@@ -12,7 +12,7 @@ from typing import Any
 
 from codon_sdk.cli._common import EXIT_FAILED, EXIT_OK, CliError, emit_json, opened_store
 from codon_sdk.errors import ReplayError
-from codon_sdk.runtime._workload import CodonWorkload
+from codon_sdk.runtime import CodonWorkload
 
 __all__ = ["load_workload", "replay"]
 

@@ -18,13 +18,16 @@ from codon_sdk.cli._common import EXIT_FAILED, EXIT_OK, CliError, emit_json, ope
 from codon_sdk.cli._identity import stranded_list
 from codon_sdk.cli._operate import pending_list
 from codon_sdk.errors import LedgerError
-from codon_sdk.ledger import RUN_STATUSES, ReportRole, event_type
-from codon_sdk.ledger._events import parse_entry
-from codon_sdk.runtime._launch import report_from_trust
-from codon_sdk.runtime._recover import display_status
-from codon_sdk.runtime._report import ExecutionReport
-from codon_sdk.runtime._trust import Trust, check_trust, untrusted_warning
-from codon_sdk.stores._base import RunInfo
+from codon_sdk.ledger import RUN_STATUSES, ReportRole, event_type, parse_entry
+from codon_sdk.runtime import (
+    ExecutionReport,
+    Trust,
+    check_trust,
+    display_status,
+    report_from_trust,
+    untrusted_warning,
+)
+from codon_sdk.stores import RunInfo
 
 __all__ = ["export", "runs_list", "runs_show"]
 
@@ -143,8 +146,7 @@ def _short(value: object, width: int = 160) -> str:
 
 def _activations_text(trust: Trust) -> None:
     """Per activation: input, result or error, LLM calls with tokens and cost, interrupts."""
-    from codon_sdk.ui._model import RunView
-    from codon_sdk.ui._views import activation_detail
+    from codon_sdk.ui import RunView, activation_detail
 
     view = RunView(trust.report.run_id, trust.entries, trust.report)
     if not view.activations:

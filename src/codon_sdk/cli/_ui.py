@@ -117,7 +117,7 @@ def report(args: argparse.Namespace) -> int:
 
 
 def graph(args: argparse.Namespace) -> int:
-    from codon_sdk.ui._graph import graph_of_workload, to_dot, to_mermaid
+    from codon_sdk.ui import graph_of_workload, to_dot, to_mermaid
 
     if (args.run_id is None) == (args.workload is None):
         raise CliError("codon graph takes a RUN_ID or --workload MODULE:ATTR (one of the two)")
@@ -126,7 +126,7 @@ def graph(args: argparse.Namespace) -> int:
 
         doc = graph_of_workload(load_workload(args.workload))
     else:
-        from codon_sdk.ui._explorer import Explorer
+        from codon_sdk.ui import Explorer
 
         with opened_store(args.ledger) as store:
             try:

@@ -10,7 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from codon_sdk.telemetry._setup import TelemetryHandle, initialize_telemetry
+    from codon_sdk.telemetry import TelemetryHandle, initialize_telemetry
 
 __all__ = ["TelemetryHandle", "initialize_telemetry"]
 

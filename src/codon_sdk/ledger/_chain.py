@@ -26,7 +26,7 @@ from typing import Any, Final
 import orjson
 
 from codon_sdk.errors import CanonicalEncodingError, LedgerError
-from codon_sdk.identity._canonical import LITERAL_DEPTH, MAX_DEPTH, json_canonical
+from codon_sdk.identity import LITERAL_DEPTH, MAX_DEPTH, json_canonical
 from codon_sdk.ledger._event_types import ChainRole, event_type, types_with
 from codon_sdk.ledger._events import ENTRY_FIELDS, FORMAT_VERSION, validate_parsed
 from codon_sdk.ledger._merkle import leaf_hash

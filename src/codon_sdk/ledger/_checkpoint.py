@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from codon_sdk.errors import CheckpointError
-from codon_sdk.identity._canonical import canonical_bytes
+from codon_sdk.identity import canonical_bytes
 from codon_sdk.ledger._merkle import HASH_SIZE
 from codon_sdk.ledger._note import (
     Signer,

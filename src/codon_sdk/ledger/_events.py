@@ -37,7 +37,7 @@ from typing import Any, Final
 import orjson
 
 from codon_sdk.errors import LedgerError
-from codon_sdk.identity._canonical import revive
+from codon_sdk.identity import revive
 from codon_sdk.ledger._event_types import (
     BUILTIN_TYPES,
     EFFECT_RECORDED,

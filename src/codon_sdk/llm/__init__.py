@@ -68,18 +68,13 @@ from codon_sdk.llm._calls import recorded_error_type
 from codon_sdk.llm._content import content_json, text_parts, tool_call_part
 from codon_sdk.llm._patching import INSTRUMENTED_ATTR, Patcher
 from codon_sdk.llm._stainless import StainlessCodec
-from codon_sdk.runtime._handle import EffectSlot, current_runtime, enable_current_runtime
-from codon_sdk.telemetry._cost import (
+from codon_sdk.runtime import EffectSlot, current_runtime, enable_current_runtime
+from codon_sdk.telemetry import (
     DEFAULT_PRICES,
     PRICES,
+    GenAICall,
     ModelPrice,
     PriceTable,
-    model_price,
-    reset_prices,
-    set_model_price,
-)
-from codon_sdk.telemetry._genai import (
-    GenAICall,
     TokenUsage,
     cost_of,
     error_type_of,
@@ -92,8 +87,11 @@ from codon_sdk.telemetry._genai import (
     llm_call_active,
     llm_call_scope,
     llm_metadata,
+    model_price,
     request_attributes,
+    reset_prices,
     scrub,
+    set_model_price,
 )
 
 __all__ = [

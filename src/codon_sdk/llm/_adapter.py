@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from opentelemetry.util.types import AttributeValue
 
-from codon_sdk.telemetry._genai import TokenUsage
+from codon_sdk.telemetry import TokenUsage
 
 __all__ = ["ProviderAdapter", "RecordCodec", "RequestInfo", "ResponseInfo", "Target"]
 

@@ -34,8 +34,8 @@ from codon_sdk.llm._streams import (
     StreamEnd,
 )
 from codon_sdk.redaction import get_logger
-from codon_sdk.runtime._handle import EffectSlot, current_runtime
-from codon_sdk.telemetry._genai import (
+from codon_sdk.runtime import EffectSlot, current_runtime
+from codon_sdk.telemetry import (
     GenAICall,
     TokenUsage,
     capture_message_content,

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from codon_sdk.redaction import Redactor
-from codon_sdk.runtime._handle import current_redact
-from codon_sdk.telemetry._genai import scrub
+from codon_sdk.runtime import current_redact
+from codon_sdk.telemetry import scrub
 
 __all__ = ["content_json", "text_parts", "tool_call_part"]
 

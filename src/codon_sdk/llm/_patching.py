@@ -21,7 +21,7 @@ from opentelemetry import metrics, trace
 
 from codon_sdk.llm._adapter import ProviderAdapter, Target
 from codon_sdk.llm._calls import Config, Patch, acall, call
-from codon_sdk.runtime._handle import enable_current_runtime
+from codon_sdk.runtime import enable_current_runtime
 
 __all__ = ["ORIGINAL_ATTR", "INSTRUMENTED_ATTR", "Patcher"]
 

@@ -40,9 +40,8 @@ from typing import Any
 
 from codon_sdk._text import printable
 from codon_sdk.errors import ReplayError
-from codon_sdk.identity._canonical import type_path
-from codon_sdk.identity._types import allowed_type, recorded_error, remember_type
-from codon_sdk.telemetry._genai import jsonable, scrub
+from codon_sdk.identity import allowed_type, recorded_error, remember_type, type_path
+from codon_sdk.telemetry import jsonable, scrub
 
 __all__ = ["StainlessCodec"]
 

@@ -20,13 +20,12 @@ from typing import TYPE_CHECKING, Any
 from codon_sdk._clock import from_us
 from codon_sdk._text import printable
 from codon_sdk.errors import LedgerError
-from codon_sdk.ledger._events import RUN_STARTED, parse_entry
-from codon_sdk.runtime._launch import logic_diff, open_ledger
-from codon_sdk.stores._base import LedgerStore, RunInfo, lease_is_stale
+from codon_sdk.ledger import RUN_STARTED, parse_entry
+from codon_sdk.runtime import logic_diff, open_ledger
+from codon_sdk.stores import LedgerStore, RunInfo, lease_is_stale
 
 if TYPE_CHECKING:  # pragma: no cover
-    from codon_sdk.runtime._replay import ReplayReport
-    from codon_sdk.runtime._workload import CodonWorkload
+    from codon_sdk.runtime import CodonWorkload, ReplayReport
 
 __all__ = [
     "LogicVersion",

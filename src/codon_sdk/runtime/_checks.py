@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from codon_sdk.errors import WorkloadRegistrationError
-from codon_sdk.identity._nodespec import NodeSpec
+from codon_sdk.identity import NodeSpec
 from codon_sdk.runtime._policy import RetryPolicy
 
 __all__ = [

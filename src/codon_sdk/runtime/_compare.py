@@ -18,9 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from codon_sdk._text import printable
-from codon_sdk.ledger import ReplayRole, event_type
-from codon_sdk.ledger._events import LedgerEvent
-from codon_sdk.redaction._sealing import comparable
+from codon_sdk.ledger import LedgerEvent, ReplayRole, event_type
+from codon_sdk.redaction import comparable
 from codon_sdk.runtime._request import RequestChange
 
 __all__ = [

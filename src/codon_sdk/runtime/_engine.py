@@ -43,9 +43,8 @@ from codon_sdk.errors import (
     StoreError,
     WorkloadRuntimeError,
 )
-from codon_sdk.identity._canonical import Redact, prepare
-from codon_sdk.identity._nodespec import NodeSpec
-from codon_sdk.ledger._events import (
+from codon_sdk.identity import NodeSpec, Redact, prepare
+from codon_sdk.ledger import (
     EFFECT_RECORDED,
     NODE_FAILED,
     NODE_RETRYING,
@@ -72,7 +71,7 @@ from codon_sdk.runtime._report import ExecutionReport
 from codon_sdk.runtime._request import RequestChange
 from codon_sdk.runtime._state import RunState
 from codon_sdk.runtime._tracer import RunTracer
-from codon_sdk.telemetry._attributes import CodonLedgerAttributes, CodonNodeAttributes
+from codon_sdk.telemetry import CodonLedgerAttributes, CodonNodeAttributes
 
 __all__ = ["NodeDef", "Observer", "QueueItem", "Run", "now_us"]
 
@@ -209,7 +208,7 @@ class Run:
 
     def lineage_of(self, token_id: str) -> tuple[str, ...]:
         """Emitting nodes from the seed to ``token_id``'s origin, from the ledger's parent links."""
-        from codon_sdk.ledger._events import parse_entry
+        from codon_sdk.ledger import parse_entry
 
         for entry in self.rec.entries(self._lineage_seq):
             ev = parse_entry(entry)

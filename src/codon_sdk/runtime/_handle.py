@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 from codon_sdk._text import exception_message, valid_unicode
 from codon_sdk._warn import warn_once
 from codon_sdk.errors import CanonicalEncodingError, LedgerError, ReplayError, WorkloadRuntimeError
-from codon_sdk.identity._types import recorded_error, remember_type, type_path
-from codon_sdk.ledger._events import check_custom_type
+from codon_sdk.identity import recorded_error, remember_type, type_path
+from codon_sdk.ledger import check_custom_type
 from codon_sdk.redaction import NOT_IN_A_RUN, current_redact, set_run_redaction_source
 from codon_sdk.runtime._records import Token
 from codon_sdk.runtime._request import Request, RequestChange, ask, compare_request

@@ -18,10 +18,8 @@ from codon_sdk.errors import (
     UntrustedRunError,
     WorkloadRuntimeError,
 )
-from codon_sdk.identity import recorded_identity
-from codon_sdk.identity._canonical import Redact, prepare, revive
-from codon_sdk.ledger._events import RUN_RESUMED, parse_entry
-from codon_sdk.ledger._merkle import leaf_hash
+from codon_sdk.identity import Redact, prepare, recorded_identity, revive
+from codon_sdk.ledger import RUN_RESUMED, leaf_hash, parse_entry
 from codon_sdk.redaction import Redactor, default_redactor
 from codon_sdk.runtime._engine import NodeDef, Observer, Run, now_us
 from codon_sdk.runtime._rebuild import RebuiltRun, rebuild
@@ -31,8 +29,7 @@ from codon_sdk.runtime._tracer import RunTracer
 from codon_sdk.runtime._trust import Trust, check_trust, readable_entries, trusted_entries
 from codon_sdk.runtime._unseal import open_rebuilt
 from codon_sdk.runtime._writer import RunWriter
-from codon_sdk.stores._base import LedgerStore, RunInfo, new_owner
-from codon_sdk.stores._open import is_shared, open_store, shared_store
+from codon_sdk.stores import LedgerStore, RunInfo, is_shared, new_owner, open_store, shared_store
 
 if TYPE_CHECKING:  # pragma: no cover
     from codon_sdk.runtime._graph import GraphWorkload

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 from codon_sdk.errors import LeaseLostError
 from codon_sdk.redaction import get_logger
-from codon_sdk.stores._base import LedgerStore
+from codon_sdk.stores import LedgerStore
 
 __all__ = ["HEARTBEAT", "Heartbeat"]
 

@@ -116,7 +116,7 @@ def _failed(
 
 def _paused(run: Run, intr: Interrupt) -> ExecutionReport:
     run.pause(intr, intr.reason, "interrupt")
-    from codon_sdk.ledger._events import parse_entry
+    from codon_sdk.ledger import parse_entry
     from codon_sdk.runtime._rebuild import rebuild
 
     report = run.report("interrupted", intr.reason)

@@ -23,16 +23,16 @@ from dataclasses import dataclass, field
 from typing import Any, Final, TypeAlias
 
 from codon_sdk.errors import LedgerError
-from codon_sdk.identity._canonical import revive
+from codon_sdk.identity import revive
 from codon_sdk.ledger import (
     CUSTOM_EVENT,
     EVENT_TYPES,
     TERMINAL_STATUSES,
+    LedgerEvent,
     ResumeRole,
     event_type,
     types_with,
 )
-from codon_sdk.ledger._events import LedgerEvent
 from codon_sdk.runtime._records import ENTRY_ORIGIN
 from codon_sdk.runtime._state import apply_change
 

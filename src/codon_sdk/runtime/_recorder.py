@@ -38,8 +38,8 @@ from typing import Any, Final, Protocol
 import orjson
 
 from codon_sdk.errors import PayloadTooLargeError
-from codon_sdk.identity._canonical import unencodable
-from codon_sdk.ledger._events import (
+from codon_sdk.identity import unencodable
+from codon_sdk.ledger import (
     FORMAT_VERSION,
     NODE_COMPLETED,
     STATE_UPDATED,
@@ -47,7 +47,7 @@ from codon_sdk.ledger._events import (
     TOKEN_ENQUEUED,
 )
 from codon_sdk.runtime._completions import TYPE_AT_END, Completions, decode_type
-from codon_sdk.telemetry._tracing import span_ids
+from codon_sdk.telemetry import span_ids
 
 __all__ = [
     "ABSENT",

@@ -25,7 +25,7 @@ from codon_sdk.errors import (
     WorkloadRuntimeError,
 )
 from codon_sdk.ledger import RUN_RESUMED
-from codon_sdk.stores._base import LedgerStore, RunInfo, lease_is_stale
+from codon_sdk.stores import LedgerStore, RunInfo, lease_is_stale
 
 if TYPE_CHECKING:  # pragma: no cover
     from codon_sdk.runtime._workload import CodonWorkload

@@ -13,13 +13,14 @@ from codon_sdk.errors import (
     RunNotFoundError,
     WorkloadRuntimeError,
 )
-from codon_sdk.identity._canonical import prepare
-from codon_sdk.ledger import ResumeRole, event_type
-from codon_sdk.ledger._events import (
+from codon_sdk.identity import prepare
+from codon_sdk.ledger import (
     EFFECT_RECORDED,
     STATE_UPDATED,
     TOKEN_ENQUEUED,
     LedgerEvent,
+    ResumeRole,
+    event_type,
     parse_entry,
 )
 from codon_sdk.runtime._compare import (
@@ -47,7 +48,7 @@ from codon_sdk.runtime._recorder import Recorder
 from codon_sdk.runtime._report import ExecutionReport
 from codon_sdk.runtime._trust import check_trust, readable_entries
 from codon_sdk.runtime._unseal import has_markers, open_rebuilt
-from codon_sdk.stores._base import LedgerStore
+from codon_sdk.stores import LedgerStore
 
 if TYPE_CHECKING:  # pragma: no cover
     from codon_sdk.runtime._workload import CodonWorkload

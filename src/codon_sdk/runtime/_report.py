@@ -28,11 +28,18 @@ import orjson
 from codon_sdk._clock import from_us
 from codon_sdk._text import printable
 from codon_sdk.errors import LedgerError
-from codon_sdk.identity._canonical import canonical_bytes, revive
-from codon_sdk.ledger import TERMINAL_STATUSES, ReportRole, event_type, types_with
-from codon_sdk.ledger._chain import ChainCheck, check_chain
-from codon_sdk.ledger._events import LedgerEvent, parse_entry
-from codon_sdk.ledger._verify import VerificationReport
+from codon_sdk.identity import canonical_bytes, revive
+from codon_sdk.ledger import (
+    TERMINAL_STATUSES,
+    ChainCheck,
+    LedgerEvent,
+    ReportRole,
+    VerificationReport,
+    check_chain,
+    event_type,
+    parse_entry,
+    types_with,
+)
 from codon_sdk.runtime._completions import Completions
 from codon_sdk.runtime._recorder import Recorder
 from codon_sdk.runtime._records import AuditEvent, NodeExecutionRecord

@@ -42,16 +42,8 @@ from typing import Any
 import orjson
 
 from codon_sdk.errors import CanonicalEncodingError, LedgerError
-from codon_sdk.identity._canonical import (
-    TAG,
-    Redact,
-    dumps,
-    json_canonical,
-    key_masker,
-    prepare,
-)
-from codon_sdk.redaction import MARKER_PATTERN
-from codon_sdk.redaction._sealing import SEALED_MARKER_PATTERN, SEALED_PREFIX
+from codon_sdk.identity import TAG, Redact, dumps, json_canonical, key_masker, prepare
+from codon_sdk.redaction import MARKER_PATTERN, SEALED_MARKER_PATTERN, SEALED_PREFIX
 
 __all__ = [
     "REQUEST_VALUE_CAP",

@@ -16,14 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from codon_sdk.errors import CanonicalEncodingError
-from codon_sdk.identity._canonical import (
-    TAG,
-    Redact,
-    canonical_bytes,
-    decode,
-    key_masker,
-    prepare,
-)
+from codon_sdk.identity import TAG, Redact, canonical_bytes, decode, key_masker, prepare
 
 __all__ = ["RunState", "apply_change"]
 

@@ -24,13 +24,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from codon_sdk.errors import CheckpointError, UntrustedRunError
-from codon_sdk.ledger import TERMINAL_STATUSES
-from codon_sdk.ledger._checkpoint import Checkpoint, run_leaf
-from codon_sdk.ledger._merkle import leaf_hash
-from codon_sdk.ledger._merkle import root as merkle_root
-from codon_sdk.ledger._note import check_note
-from codon_sdk.ledger._verify import VerificationReport, verify_entries
-from codon_sdk.stores._base import LedgerStore
+from codon_sdk.ledger import (
+    TERMINAL_STATUSES,
+    Checkpoint,
+    VerificationReport,
+    check_note,
+    leaf_hash,
+    merkle_root,
+    run_leaf,
+    verify_entries,
+)
+from codon_sdk.stores import LedgerStore
 
 __all__ = [
     "Trust",

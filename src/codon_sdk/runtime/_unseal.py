@@ -25,8 +25,7 @@ import logging
 from collections import Counter
 from typing import Any
 
-from codon_sdk.redaction import MARKER_PATTERN, Redactor
-from codon_sdk.redaction._sealing import SEALED_PREFIX
+from codon_sdk.redaction import MARKER_PATTERN, SEALED_PREFIX, Redactor
 from codon_sdk.runtime._rebuild import RebuiltRun
 
 __all__ = ["has_markers", "masked_summary", "open_rebuilt"]

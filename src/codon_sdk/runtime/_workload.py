@@ -8,9 +8,7 @@ from typing import Any
 from codon_sdk.errors import (
     WorkloadRuntimeError,
 )
-from codon_sdk.identity._logic import (
-    Deployment,
-)
+from codon_sdk.identity import Deployment
 from codon_sdk.runtime._checks import (
     checked_actor,
     checked_run_id,
@@ -24,7 +22,7 @@ from codon_sdk.runtime._records import StreamEvent
 from codon_sdk.runtime._recover import Recovered, recover_runs
 from codon_sdk.runtime._replay import ReplayReport, fork_run, replay_run
 from codon_sdk.runtime._report import ExecutionReport
-from codon_sdk.stores._base import LedgerStore
+from codon_sdk.stores import LedgerStore
 
 __all__ = ["CodonWorkload", "Workload", "WorkloadMetadata"]
 

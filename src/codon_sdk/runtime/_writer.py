@@ -49,19 +49,19 @@ from collections.abc import Sequence
 from typing import Any, TypeAlias
 
 from codon_sdk.errors import LeaseLostError, StoreError
-from codon_sdk.ledger import TERMINAL_STATUSES
-from codon_sdk.ledger._merkle import MerkleAccumulator
+from codon_sdk.ledger import TERMINAL_STATUSES, MerkleAccumulator
 from codon_sdk.runtime._lease import HEARTBEAT
-from codon_sdk.stores._base import (
+from codon_sdk.stores import (
     Entry,
     EntryBatch,
     LedgerStore,
+    Notary,
     RunInfo,
     hold,
     lease_seconds,
     release,
+    sign_runs_log,
 )
-from codon_sdk.stores._notary import Notary, sign_runs_log
 
 __all__ = ["DEFAULT_MAX_PENDING", "RunWriter"]
 

@@ -31,16 +31,18 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from codon_sdk.errors import CheckpointError
-from codon_sdk.ledger._checkpoint import (
+from codon_sdk.ledger import (
     Checkpoint,
+    Ed25519Signer,
+    Note,
+    Signer,
+    leaf_hash,
+    merkle_root,
     run_leaf,
     run_origin,
     runs_origin,
     sign_checkpoint,
 )
-from codon_sdk.ledger._merkle import leaf_hash
-from codon_sdk.ledger._merkle import root as merkle_root
-from codon_sdk.ledger._note import Ed25519Signer, Note, Signer
 from codon_sdk.redaction import get_logger
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -21,11 +21,17 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 from codon_sdk.errors import RunNotFoundError, StoreConnectionError
-from codon_sdk.ledger import TERMINAL_STATUSES
-from codon_sdk.ledger._merkle import leaf_hash
-from codon_sdk.ledger._note import Verifier
-from codon_sdk.ledger._runs_log import LoggedRun, LogVerification, verify_runs_log
-from codon_sdk.ledger._verify import Finding, VerificationReport, verify_entries
+from codon_sdk.ledger import (
+    TERMINAL_STATUSES,
+    Finding,
+    LoggedRun,
+    LogVerification,
+    VerificationReport,
+    Verifier,
+    leaf_hash,
+    verify_entries,
+    verify_runs_log,
+)
 from codon_sdk.stores._base import LedgerStore, RunInfo, lease_is_stale, lease_seconds
 from codon_sdk.stores._notary import FileCheckpointSink
 from codon_sdk.stores._open import open_store

@@ -16,8 +16,7 @@ from dataclasses import replace
 import pytest
 
 from codon_sdk.errors import LeaseLostError, RunConflictError, RunNotFoundError
-from codon_sdk.stores import ClaimRun, LedgerStore, RenewLease
-from codon_sdk.stores._base import hold, new_owner, release
+from codon_sdk.stores import ClaimRun, LedgerStore, RenewLease, hold, new_owner, release
 from codon_sdk.testing._store_kit import T0, begun, blobs, info, ledger, now_us
 
 __all__ = ["LeaseConformance"]

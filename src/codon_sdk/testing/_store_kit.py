@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from codon_sdk._clock import now_us
-from codon_sdk.ledger._events import leaf_hash
-from codon_sdk.runtime._recorder import Recorder
+from codon_sdk.ledger import leaf_hash
+from codon_sdk.runtime import Recorder
 from codon_sdk.stores import Entry, EntryBatch, LedgerStore, RunInfo
 
 __all__ = [

@@ -10,7 +10,6 @@ requests addressed to a loopback host name (no DNS rebinding from a web page).
 from __future__ import annotations
 
 import hmac
-import importlib.resources
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
@@ -26,6 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from codon_sdk import CodonWorkload, LedgerStore
 from codon_sdk.errors import ExplorerError, StoreError
 from codon_sdk.ui import _openapi
+from codon_sdk.ui._assets import read_asset
 from codon_sdk.ui._compare import compare_replay, compare_runs
 from codon_sdk.ui._explorer import Explorer, RunFilter, page_bounds
 from codon_sdk.ui._graph import to_dot, to_mermaid
@@ -47,11 +47,6 @@ class _JSON(JSONResponse):
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
-
-
-def read_asset(name: str) -> str:
-    """One of the assets shipped in the wheel (``codon_sdk/ui/assets/``)."""
-    return (importlib.resources.files("codon_sdk.ui") / "assets" / name).read_text("utf-8")
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:

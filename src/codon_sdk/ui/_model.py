@@ -18,6 +18,7 @@ import orjson
 
 from codon_sdk import VerificationReport
 from codon_sdk.ledger import (
+    BUILTIN_TYPES,
     EFFECT_RECORDED,
     NODE_COMPLETED,
     NODE_FAILED,
@@ -30,7 +31,6 @@ from codon_sdk.ledger import (
     TOKEN_DEQUEUED,
     TOKEN_ENQUEUED,
 )
-from codon_sdk.ledger._events import BUILTIN_TYPES
 
 __all__ = ["CLIP_BYTES", "Activation", "RunView", "clip", "event_json"]
 

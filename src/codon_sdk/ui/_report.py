@@ -16,7 +16,7 @@ from typing import Any, Final
 import orjson
 
 from codon_sdk import CodonWorkload, LedgerStore
-from codon_sdk.ui._app import read_asset
+from codon_sdk.ui._assets import read_asset
 from codon_sdk.ui._explorer import Explorer
 from codon_sdk.ui._views import activation_detail, activations_page, events_page, run_detail
 

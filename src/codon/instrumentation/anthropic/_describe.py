@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from codon_sdk.llm import RequestInfo, ResponseInfo, content_json, text_parts, tool_call_part
-from codon_sdk.telemetry._attributes import GenAIAttributes as G
-from codon_sdk.telemetry._genai import (
+from codon_sdk.telemetry import GenAIAttributes as G
+from codon_sdk.telemetry import (
     extract_finish_reasons,
     extract_response_id,
     extract_response_model,
@@ -24,7 +24,7 @@ from codon_sdk.telemetry._genai import (
     jsonable,
     request_attributes,
 )
-from codon_sdk.telemetry._genai import field as get
+from codon_sdk.telemetry import field as get
 
 __all__ = ["describe_chunks", "describe_request", "describe_response"]
 

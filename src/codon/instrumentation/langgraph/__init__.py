@@ -33,7 +33,7 @@ if TYPE_CHECKING:
         LangGraphWorkloadAdapter,
     )
     from codon.instrumentation.langgraph._workload import LangGraphWorkload
-    from codon_sdk.telemetry._setup import initialize_telemetry
+    from codon_sdk.telemetry import initialize_telemetry
 
 __all__ = [
     "LangGraphAdapterResult",

@@ -21,10 +21,8 @@ from codon.instrumentation.langgraph._shape import (
 )
 from codon.instrumentation.langgraph._workload import LangGraphWorkload
 from codon_sdk.errors import WorkloadRegistrationError
-from codon_sdk.identity._nodespec import NodeSpec
-from codon_sdk.stores._base import LedgerStore
-from codon_sdk.stores._memory import MemoryStore
-from codon_sdk.stores._open import open_store
+from codon_sdk.identity import NodeSpec
+from codon_sdk.stores import LedgerStore, MemoryStore, open_store
 
 __all__ = ["LangGraphAdapterResult", "LangGraphWorkloadAdapter"]
 

@@ -42,24 +42,28 @@ from codon.instrumentation.langgraph._invocation import (
 from codon.instrumentation.langgraph._options import RuntimeSettings
 from codon.instrumentation.langgraph._spans import RunSpans, UsageTotals
 from codon_sdk.errors import CanonicalEncodingError, PayloadTooLargeError, RunNotFoundError
-from codon_sdk.identity._canonical import prepare
-from codon_sdk.ledger import ResumeRole, event_type
-from codon_sdk.ledger._events import parse_entry
-from codon_sdk.runtime._engine import Run, now_us
-from codon_sdk.runtime._launch import RunOptions, new_run, resume_run
-from codon_sdk.runtime._records import ENTRY_ORIGIN
-from codon_sdk.runtime._report import ExecutionReport
-from codon_sdk.stores._base import LedgerStore
-from codon_sdk.stores._memory import MemoryStore
-from codon_sdk.telemetry._attributes import CodonGraphAttributes as GraphA
-from codon_sdk.telemetry._attributes import GenAIAttributes as G
+from codon_sdk.identity import prepare
+from codon_sdk.ledger import ResumeRole, event_type, parse_entry
+from codon_sdk.runtime import (
+    ENTRY_ORIGIN,
+    ExecutionReport,
+    Run,
+    RunOptions,
+    new_run,
+    now_us,
+    resume_run,
+)
+from codon_sdk.stores import LedgerStore, MemoryStore
+from codon_sdk.telemetry import CodonGraphAttributes as GraphA
+from codon_sdk.telemetry import GenAIAttributes as G
 
 if TYPE_CHECKING:  # pragma: no cover
     from codon.instrumentation.langgraph._workload import LangGraphWorkload
 
-__all__ = ["DEPLOYMENT_KEY", "INVOCATION_EVENT", "GraphBinding", "resume_graph_run"]
+__all__ = ["DEPLOYMENT_KEY", "INVOCATION_EVENT", "REPLAY_KEY", "GraphBinding", "resume_graph_run"]
 
 DEPLOYMENT_KEY = "__pregel_codon_deployment"
+REPLAY_KEY = "__pregel_codon_replay"  # a replay session in the run config
 _SEARCH_LIMIT = 200
 _CHECKPOINT_KEYS = frozenset({"thread_id", "checkpoint_ns", "checkpoint_id", "checkpoint_map"})
 
@@ -95,8 +99,6 @@ class GraphBinding:
         checkpointer and the thread has state (None otherwise).
         """
         conf: Mapping[str, Any] = (config or {}).get(CONF) or {}
-        from codon.instrumentation.langgraph._replay import REPLAY_KEY
-
         session = conf.get(REPLAY_KEY)
         parent = current_activation()
         if parent is not None and parent.invocation.closed:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
-from codon_sdk.runtime._handle import CURRENT_RUNTIME, NodeRuntime
+from codon_sdk.runtime import CURRENT_RUNTIME, NodeRuntime
 
 if TYPE_CHECKING:  # pragma: no cover
     from langchain_core.runnables import RunnableConfig

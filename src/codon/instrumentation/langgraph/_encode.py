@@ -29,7 +29,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from codon_sdk.errors import CanonicalEncodingError
-from codon_sdk.identity._canonical import MAX_DEPTH, prepare, type_path
+from codon_sdk.identity import MAX_DEPTH, prepare, type_path
 from codon_sdk.redaction import get_logger
 
 __all__ = ["MARKER", "recordable", "recordable_value"]

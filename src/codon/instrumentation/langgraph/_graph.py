@@ -21,7 +21,7 @@ from langchain_core.runnables import RunnableConfig
 
 from codon.instrumentation.langgraph._activation import NodeActivation
 from codon.instrumentation.langgraph._compat import CONF, CONFIG_KEY_TASK_ID
-from codon_sdk.runtime._report import ExecutionReport
+from codon_sdk.runtime import ExecutionReport
 
 if TYPE_CHECKING:  # pragma: no cover
     from codon.instrumentation.langgraph._binding import GraphBinding
@@ -158,7 +158,7 @@ def _saver_and_config(graph: Any, config: RunnableConfig | None) -> tuple[Any, A
     conf = (config or {}).get(CONF) or {}
     if CONFIG_KEY_TASK_ID in conf or conf.get("thread_id") is None:
         return None, None
-    from codon.instrumentation.langgraph._replay import REPLAY_KEY
+    from codon.instrumentation.langgraph._binding import REPLAY_KEY
 
     if REPLAY_KEY in conf:
         return None, None

@@ -47,12 +47,8 @@ from codon.instrumentation.langgraph._context import INVOCATION_KEY, Activation
 from codon.instrumentation.langgraph._encode import recordable
 from codon.instrumentation.langgraph._spans import RunSpans, UsageTotals
 from codon_sdk.errors import CanonicalEncodingError, StoreError, WorkloadRuntimeError
-from codon_sdk.runtime._engine import Run
-from codon_sdk.runtime._handle import Interrupt, NodeRuntime
-from codon_sdk.runtime._recorder import ABSENT
-from codon_sdk.runtime._records import ENTRY_ORIGIN
-from codon_sdk.runtime._report import ExecutionReport
-from codon_sdk.telemetry._attributes import CodonNodeAttributes as NodeA
+from codon_sdk.runtime import ABSENT, ENTRY_ORIGIN, ExecutionReport, Interrupt, NodeRuntime, Run
+from codon_sdk.telemetry import CodonNodeAttributes as NodeA
 
 if TYPE_CHECKING:  # pragma: no cover
     from codon.instrumentation.langgraph._binding import GraphBinding

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from codon_sdk.errors import WorkloadRegistrationError
-from codon_sdk.runtime._recorder import DEFAULT_MAX_EVENT_BYTES, DURABILITY_MODES
-from codon_sdk.stores._base import LedgerStore
+from codon_sdk.runtime import DEFAULT_MAX_EVENT_BYTES, DURABILITY_MODES
+from codon_sdk.stores import LedgerStore
 
 __all__ = ["NodeOverride", "RuntimeSettings", "coerce_overrides"]
 

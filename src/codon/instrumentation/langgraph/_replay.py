@@ -28,34 +28,39 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_core.runnables import RunnableConfig
 
+from codon.instrumentation.langgraph._binding import REPLAY_KEY
 from codon.instrumentation.langgraph._compat import CONF
 from codon.instrumentation.langgraph._invocation import INVOCATION_EVENT, SUBGRAPH_EVENT, TASK
 from codon_sdk.errors import ReplayError
-from codon_sdk.ledger._events import TOKEN_ENQUEUED, LedgerEvent, parse_entry
-from codon_sdk.runtime._compare import Activation as Act
-from codon_sdk.runtime._compare import (
+from codon_sdk.ledger import TOKEN_ENQUEUED, LedgerEvent, parse_entry
+from codon_sdk.runtime import Activation as Act
+from codon_sdk.runtime import (
     Divergence,
+    RecordedEffect,
+    Recorder,
+    ReplayReport,
+    Run,
     activations,
     compare,
+    ledger_redact,
+    live_nodes,
+    load_replayable,
+    logic_diff,
+    node_defs,
     outcome,
+    rebuild,
     request_divergences,
+    span_mask,
 )
-from codon_sdk.runtime._engine import Run
-from codon_sdk.runtime._launch import ledger_redact, logic_diff, node_defs, span_mask
-from codon_sdk.runtime._rebuild import RecordedEffect, rebuild
-from codon_sdk.runtime._recorder import Recorder
-from codon_sdk.runtime._replay import ReplayReport, live_nodes, load_replayable
-from codon_sdk.stores._base import LedgerStore
-from codon_sdk.stores._open import open_store
+from codon_sdk.stores import LedgerStore, open_store
 
 if TYPE_CHECKING:  # pragma: no cover
     from codon.instrumentation.langgraph._binding import GraphBinding
     from codon.instrumentation.langgraph._context import Activation
     from codon.instrumentation.langgraph._invocation import Invocation
 
-__all__ = ["REPLAY_KEY", "ReplayCursor", "replay_graph_run"]
+__all__ = ["ReplayCursor", "replay_graph_run"]
 
-REPLAY_KEY = "__pregel_codon_replay"
 _LC_RUN = "lc_run--"
 _REPLAY_THREAD = "codon-replay"
 

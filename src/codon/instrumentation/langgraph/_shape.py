@@ -28,8 +28,7 @@ from typing import Any
 from codon.instrumentation.langgraph._compat import END, START
 from codon.instrumentation.langgraph._encode import recordable_value
 from codon_sdk.errors import WorkloadRegistrationError
-from codon_sdk.identity._canonical import canonical_bytes, type_path
-from codon_sdk.identity._codehash import code_hash
+from codon_sdk.identity import canonical_bytes, code_hash, type_path
 
 __all__ = ["GraphShape", "NodeShape", "describe_runnable", "graph_shape", "identity_callable"]
 

@@ -16,14 +16,13 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind
 
-from codon_sdk.identity._nodespec import NodeSpec
-from codon_sdk.telemetry._attributes import CodonGraphAttributes as GraphA
-from codon_sdk.telemetry._attributes import CodonLedgerAttributes as L
-from codon_sdk.telemetry._attributes import CodonNodeAttributes as NodeA
-from codon_sdk.telemetry._attributes import GenAIAttributes as G
-from codon_sdk.telemetry._attributes import GenAIOperations as Op
-from codon_sdk.telemetry._errors import record_error
-from codon_sdk.telemetry._tracing import TRACER_NAME, run_attributes
+from codon_sdk.identity import NodeSpec
+from codon_sdk.telemetry import TRACER_NAME, record_error, run_attributes
+from codon_sdk.telemetry import CodonGraphAttributes as GraphA
+from codon_sdk.telemetry import CodonLedgerAttributes as L
+from codon_sdk.telemetry import CodonNodeAttributes as NodeA
+from codon_sdk.telemetry import GenAIAttributes as G
+from codon_sdk.telemetry import GenAIOperations as Op
 
 __all__ = ["RunSpans", "UsageTotals", "node_attributes"]
 

@@ -13,12 +13,11 @@ from opentelemetry.trace import SpanKind
 
 from codon.instrumentation.langgraph._context import current_activation
 from codon.instrumentation.langgraph._spans import node_attributes
-from codon_sdk.identity._nodespec import NodeSpec
-from codon_sdk.runtime._handle import current_redact, current_runtime
-from codon_sdk.telemetry._attributes import CodonBaseAttributes as Base
-from codon_sdk.telemetry._attributes import GenAIAttributes as G
-from codon_sdk.telemetry._errors import record_error
-from codon_sdk.telemetry._tracing import TRACER_NAME, run_attributes
+from codon_sdk.identity import NodeSpec
+from codon_sdk.runtime import current_redact, current_runtime
+from codon_sdk.telemetry import TRACER_NAME, record_error, run_attributes
+from codon_sdk.telemetry import CodonBaseAttributes as Base
+from codon_sdk.telemetry import GenAIAttributes as G
 
 __all__ = ["track_node"]
 

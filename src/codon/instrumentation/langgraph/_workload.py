@@ -16,17 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from codon.instrumentation.langgraph._compat import langgraph_version
 from codon_sdk.errors import WorkloadRuntimeError
-from codon_sdk.identity._logic import (
-    Deployment,
-)
-from codon_sdk.runtime import CodonWorkload, GraphWorkload
-from codon_sdk.runtime._drive import run_coroutine
-from codon_sdk.runtime._report import ExecutionReport
-from codon_sdk.stores._base import LedgerStore
+from codon_sdk.identity import Deployment
+from codon_sdk.runtime import CodonWorkload, ExecutionReport, GraphWorkload, run_coroutine
+from codon_sdk.stores import LedgerStore
 
 if TYPE_CHECKING:  # pragma: no cover
     from codon.instrumentation.langgraph._binding import GraphBinding
-    from codon_sdk.runtime._replay import ReplayReport
+    from codon_sdk.runtime import ReplayReport
 
 __all__ = ["LangGraphWorkload"]
 

@@ -1,6 +1,6 @@
 """The documented ``codon_sdk.instrumentation.schemas.telemetry.spans`` import path."""
 
-from codon_sdk.telemetry._attributes import (
+from codon_sdk.telemetry import (
     CodonBaseAttributes,
     CodonGraphAttributes,
     CodonLedgerAttributes,

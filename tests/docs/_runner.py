@@ -22,6 +22,8 @@ Markers are HTML comments, invisible on the rendered site. Before a block:
 
 Anywhere on the page, a set-up the page's visible code relies on:
 
+- ``<!-- docs-test: anthropic-server -->``: the same for the Anthropic Messages protocol
+  (``ANTHROPIC_BASE_URL`` / ``ANTHROPIC_API_KEY``, bundled Anthropic recordings);
 - ``<!-- docs-test: openai-server -->``: the local OpenAI-protocol server from
   ``codon_sdk.testing`` (bundled recordings, echo fallback) runs for the page, and
   ``OPENAI_BASE_URL`` / ``OPENAI_API_KEY`` point the real ``openai`` client at it;
@@ -50,7 +52,7 @@ from typing import Any
 SKIPPED = 77  # exit status: the page needs something this machine does not have
 
 BLOCK_KEYS = frozenset({"file", "run", "returncode", "skip"})
-PAGE_KEYS = frozenset({"openai-server", "otlp-receiver", "postgres"})
+PAGE_KEYS = frozenset({"anthropic-server", "openai-server", "otlp-receiver", "postgres"})
 READ_ONLY_LANGUAGES = frozenset({"bash", "text", "json", "yaml", "toml", "ini", "console"})
 LANGUAGES = READ_ONLY_LANGUAGES | {"python"}
 
@@ -153,6 +155,16 @@ def _openai_server() -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def _anthropic_server() -> Iterator[None]:
+    from codon_sdk.testing import AnthropicProtocolServer, bundled_anthropic_recordings
+
+    with AnthropicProtocolServer(bundled_anthropic_recordings()) as server:
+        os.environ["ANTHROPIC_BASE_URL"] = server.base_url
+        os.environ["ANTHROPIC_API_KEY"] = "sk-ant-docs-test-not-a-real-key"
+        yield
+
+
+@contextlib.contextmanager
 def _otlp_receiver() -> Iterator[None]:
     from codon_sdk.testing import OTLPReceiver
 
@@ -173,7 +185,12 @@ def _postgres() -> Iterator[None]:
     yield
 
 
-_SETUPS = {"openai-server": _openai_server, "otlp-receiver": _otlp_receiver, "postgres": _postgres}
+_SETUPS = {
+    "anthropic-server": _anthropic_server,
+    "openai-server": _openai_server,
+    "otlp-receiver": _otlp_receiver,
+    "postgres": _postgres,
+}
 
 
 # --------------------------------------------------------------------------- running

@@ -58,6 +58,8 @@ from typing import Any
 
 from codon_sdk.errors import WorkloadRuntimeError
 from codon_sdk.llm._adapter import (
+    ClientAdapter,
+    Describer,
     ProviderAdapter,
     RecordCodec,
     RequestInfo,
@@ -95,7 +97,9 @@ from codon_sdk.telemetry import (
 )
 
 __all__ = [
+    "ClientAdapter",
     "DEFAULT_PRICES",
+    "Describer",
     "ModelPrice",
     "PRICES",
     "Patcher",

@@ -20,13 +20,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from opentelemetry.util.types import AttributeValue
 
 from codon_sdk.telemetry import TokenUsage
 
-__all__ = ["ProviderAdapter", "RecordCodec", "RequestInfo", "ResponseInfo", "Target"]
+__all__ = [
+    "ClientAdapter",
+    "Describer",
+    "ProviderAdapter",
+    "RecordCodec",
+    "RequestInfo",
+    "ResponseInfo",
+    "Target",
+]
 
 
 @dataclass(slots=True, kw_only=True)
@@ -119,6 +127,58 @@ class ProviderAdapter(Protocol):
     def describe_chunks(
         self, operation: str, chunks: list[Any], secrets: tuple[str, ...], *, capture: bool
     ) -> ResponseInfo: ...
+
+
+class Describer(Protocol):
+    """What a provider's describing module offers (``describe_request`` and its twins)."""
+
+    def describe_request(
+        self, operation: str, kwargs: Mapping[str, Any], secrets: tuple[str, ...], *, capture: bool
+    ) -> RequestInfo: ...
+
+    def describe_response(
+        self, operation: str, value: Any, secrets: tuple[str, ...], *, capture: bool
+    ) -> ResponseInfo: ...
+
+    def describe_chunks(
+        self, operation: str, chunks: list[Any], secrets: tuple[str, ...], *, capture: bool
+    ) -> ResponseInfo: ...
+
+
+class ClientAdapter:
+    """The parts of a :class:`ProviderAdapter` every client library shares, written once: a
+    subclass names the client attributes that hold credentials, the stream classes and
+    its :class:`Describer`, and sets ``name``, ``label``, ``codec`` and ``provider``."""
+
+    credential_attributes: ClassVar[tuple[str, ...]] = ("api_key",)
+    stream_types: ClassVar[tuple[type, ...]] = ()
+    describer: ClassVar[Describer]
+
+    def secrets(self, client: Any) -> tuple[str, ...]:
+        found = []
+        for name in self.credential_attributes:
+            value = getattr(client, name, None)
+            if isinstance(value, str) and len(value) >= 4:
+                found.append(value)
+        return tuple(found)
+
+    def is_stream(self, value: Any) -> bool:
+        return isinstance(value, self.stream_types)
+
+    def describe_request(
+        self, operation: str, kwargs: Mapping[str, Any], secrets: tuple[str, ...], *, capture: bool
+    ) -> RequestInfo:
+        return self.describer.describe_request(operation, kwargs, secrets, capture=capture)
+
+    def describe_response(
+        self, operation: str, value: Any, secrets: tuple[str, ...], *, capture: bool
+    ) -> ResponseInfo:
+        return self.describer.describe_response(operation, value, secrets, capture=capture)
+
+    def describe_chunks(
+        self, operation: str, chunks: list[Any], secrets: tuple[str, ...], *, capture: bool
+    ) -> ResponseInfo:
+        return self.describer.describe_chunks(operation, chunks, secrets, capture=capture)
 
 
 Driver = Callable[..., Any]

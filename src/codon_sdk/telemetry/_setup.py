@@ -303,9 +303,11 @@ def _meter_provider(
 
 
 def _meter_provider_unset(current: metrics.MeterProvider) -> bool:
-    """True while no global MeterProvider was set (the API hands out its proxy)."""
-    try:
-        from opentelemetry.metrics._internal import _ProxyMeterProvider
-    except ImportError:  # pragma: no cover - layout of other API versions
-        return type(current).__name__ == "_ProxyMeterProvider"
-    return isinstance(current, _ProxyMeterProvider)
+    """True while no global MeterProvider was set (the API hands out its proxy).
+
+    The proxy's class is private to the OpenTelemetry API, so it is recognised by name and
+    module rather than imported."""
+    kind = type(current)
+    return kind.__name__ == "_ProxyMeterProvider" and kind.__module__.startswith(
+        "opentelemetry.metrics"
+    )

@@ -23,7 +23,6 @@ import uuid
 
 from codon_sdk.redaction import get_logger
 from codon_sdk.testing._anthropic_wire import anthropic_error_body, message_stream
-from codon_sdk.testing._loopback import read_body
 from codon_sdk.testing._recording_server import RecordingHandler, RecordingServer
 from codon_sdk.testing._recordings import RecordedRequest, Recording
 
@@ -58,40 +57,20 @@ class _Handler(RecordingHandler):
     def _request_id(self) -> str:
         return f"req_011C{uuid.uuid4().hex[:20]}"
 
-    def do_GET(self) -> None:
-        self._receive(b"")
-        self._send_json(
-            404, anthropic_error_body(f"Not found: {self.path}", type="not_found_error")
-        )
+    def _known_path(self, path: str) -> bool:
+        return path == _MESSAGES
 
-    def do_POST(self) -> None:
-        raw = read_body(self)
-        path = self.path.split("?", 1)[0]
-        try:
-            body = json.loads(raw) if raw else None
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            self._receive(raw, None)
-            message = "There was an issue with your request body: it is not valid JSON."
-            self._send_json(400, anthropic_error_body(message, type="invalid_request_error"))
-            return
-        request = self._receive(raw, body)
-        if path != _MESSAGES:
-            self._send_json(404, _not_found(path))
-            return
-        recording = self._owner._select(request)
-        if recording is None:
-            self._send_json(500, _no_match(request))
-            return
-        self._serve(recording, request)
+    def _bad_json(self) -> dict[str, object]:
+        message = "There was an issue with your request body: it is not valid JSON."
+        return anthropic_error_body(message, type="invalid_request_error")
 
-    def _serve(self, recording: Recording, request: RecordedRequest) -> None:
-        if self.pause(recording.delay):
-            self.cut_connection()
-            return
-        if recording.raw_body is not None:
-            headers = self._headers(recording, "application/json")
-            self._send_whole(recording.status, recording.raw_body, headers, recording.cut_after)
-            return
+    def _unknown_path(self, method: str, path: str) -> dict[str, object]:
+        return _not_found(path)
+
+    def _unmatched(self, request: RecordedRequest) -> dict[str, object]:
+        return _no_match(request)
+
+    def _serve_body(self, recording: Recording, request: RecordedRequest) -> None:
         if request.stream and 200 <= recording.status < 300:
             try:
                 items = message_stream(recording)

@@ -23,7 +23,6 @@ import uuid
 from typing import Any
 
 from codon_sdk.redaction import get_logger
-from codon_sdk.testing._loopback import read_body
 from codon_sdk.testing._openai_wire import (
     chat_stream,
     encode_embeddings,
@@ -63,38 +62,21 @@ class _Handler(RecordingHandler):
     def _request_id(self) -> str:
         return f"req_{uuid.uuid4().hex}"
 
-    def do_GET(self) -> None:
-        self._receive(b"")
-        self._send_json(404, _invalid_url("GET", self.path))
+    def _known_path(self, path: str) -> bool:
+        return path in _ENDPOINTS
 
-    def do_POST(self) -> None:
-        raw = read_body(self)
-        path = self.path.split("?", 1)[0]
-        try:
-            body = json.loads(raw) if raw else None
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            self._receive(raw, None)
-            message = "We could not parse the JSON body of your request."
-            self._send_json(400, error_body(message, type="invalid_request_error"))
-            return
-        request = self._receive(raw, body)
-        if path not in _ENDPOINTS:
-            self._send_json(404, _invalid_url("POST", path))
-            return
-        recording = self._owner._select(request)
-        if recording is None:
-            self._send_json(500, _no_match(request))
-            return
-        self._serve(recording, request)
+    def _bad_json(self) -> dict[str, object]:
+        return error_body(
+            "We could not parse the JSON body of your request.", type="invalid_request_error"
+        )
 
-    def _serve(self, recording: Recording, request: RecordedRequest) -> None:
-        if self.pause(recording.delay):
-            self.cut_connection()
-            return
-        if recording.raw_body is not None:
-            headers = self._headers(recording, "application/json")
-            self._send_whole(recording.status, recording.raw_body, headers, recording.cut_after)
-            return
+    def _unknown_path(self, method: str, path: str) -> dict[str, object]:
+        return _invalid_url(method, path)
+
+    def _unmatched(self, request: RecordedRequest) -> dict[str, object]:
+        return _no_match(request)
+
+    def _serve_body(self, recording: Recording, request: RecordedRequest) -> None:
         streamed = request.stream and 200 <= recording.status < 300 and request.path in _STREAMABLE
         if streamed:
             try:

@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 from typing_extensions import Self
 
-from codon_sdk.testing._loopback import LoopbackHTTPServer, QuietHandler, Served
+from codon_sdk.testing._loopback import LoopbackHTTPServer, QuietHandler, Served, read_body
 from codon_sdk.testing._recordings import (
     RecordedRequest,
     Recording,
@@ -153,7 +153,9 @@ class _HTTPServer(LoopbackHTTPServer):
 
 
 class RecordingHandler(QuietHandler):
-    """Receiving requests and sending recorded answers; a protocol adds ``do_POST``."""
+    """Receiving requests and sending recorded answers. A protocol says which paths it
+    serves and how it words its errors (``_known_path``, ``_bad_json``, ``_unknown_path``,
+    ``_unmatched``) and how it sends a recorded body (``_serve_body``)."""
 
     server: _HTTPServer
     request_id_header: ClassVar[str] = "x-request-id"
@@ -178,6 +180,54 @@ class RecordingHandler(QuietHandler):
 
     def _request_id(self) -> str:
         raise NotImplementedError
+
+    def _known_path(self, path: str) -> bool:
+        raise NotImplementedError
+
+    def _bad_json(self) -> Any:
+        """The error body for a request body that is not JSON (sent with a 400)."""
+        raise NotImplementedError
+
+    def _unknown_path(self, method: str, path: str) -> Any:
+        """The error body for a path the protocol does not serve (sent with a 404)."""
+        raise NotImplementedError
+
+    def _unmatched(self, request: RecordedRequest) -> Any:
+        """The error body for a request no recording matched (sent with a 500)."""
+        raise NotImplementedError
+
+    def _serve_body(self, recording: Recording, request: RecordedRequest) -> None:
+        raise NotImplementedError
+
+    def do_GET(self) -> None:
+        self._receive(b"")
+        self._send_json(404, self._unknown_path("GET", self.path))
+
+    def do_POST(self) -> None:
+        raw = read_body(self)
+        path = self.path.split("?", 1)[0]
+        try:
+            body = json.loads(raw) if raw else None
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            self._receive(raw, None)
+            self._send_json(400, self._bad_json())
+            return
+        request = self._receive(raw, body)
+        if not self._known_path(path):
+            self._send_json(404, self._unknown_path("POST", path))
+            return
+        recording = self._owner._select(request)
+        if recording is None:
+            self._send_json(500, self._unmatched(request))
+            return
+        if self.pause(recording.delay):
+            self.cut_connection()
+            return
+        if recording.raw_body is not None:
+            headers = self._headers(recording, "application/json")
+            self._send_whole(recording.status, recording.raw_body, headers, recording.cut_after)
+            return
+        self._serve_body(recording, request)
 
     def _headers(self, recording: Recording, content_type: str) -> dict[str, str]:
         headers = {"content-type": content_type, self.request_id_header: self._request_id()}

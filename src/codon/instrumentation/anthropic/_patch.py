@@ -9,14 +9,13 @@ stream of raw events. :class:`codon_sdk.llm.Patcher` keeps the patches.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from opentelemetry import metrics, trace
 
 import anthropic
 from anthropic.lib.streaming import AsyncMessageStreamManager, MessageStreamManager
-from codon_sdk.llm import Patcher, RequestInfo, ResponseInfo, StainlessCodec, Target
+from codon_sdk.llm import ClientAdapter, Describer, Patcher, StainlessCodec, Target
 
 from . import _describe
 
@@ -49,44 +48,21 @@ CODEC = StainlessCodec(
 )
 
 
-class _Anthropic:
+class _Anthropic(ClientAdapter):
     """What is Anthropic's own in an instrumented call (see ``codon_sdk.llm.ProviderAdapter``)."""
 
     name = "anthropic"
     label = "Anthropic"
     codec = CODEC
+    credential_attributes = ("api_key", "auth_token")
+    stream_types = (anthropic.Stream, anthropic.AsyncStream)
+    describer: ClassVar[Describer] = _describe
 
     def provider(self, client: Any) -> str:
         kind = type(client).__name__
         if "Bedrock" in kind:
             return "aws.bedrock"
         return "gcp.vertex_ai" if "Vertex" in kind else "anthropic"
-
-    def secrets(self, client: Any) -> tuple[str, ...]:
-        found = []
-        for name in ("api_key", "auth_token"):
-            value = getattr(client, name, None)
-            if isinstance(value, str) and len(value) >= 4:
-                found.append(value)
-        return tuple(found)
-
-    def is_stream(self, value: Any) -> bool:
-        return isinstance(value, (anthropic.Stream, anthropic.AsyncStream))
-
-    def describe_request(
-        self, operation: str, kwargs: Mapping[str, Any], secrets: tuple[str, ...], *, capture: bool
-    ) -> RequestInfo:
-        return _describe.describe_request(operation, kwargs, secrets, capture=capture)
-
-    def describe_response(
-        self, operation: str, value: Any, secrets: tuple[str, ...], *, capture: bool
-    ) -> ResponseInfo:
-        return _describe.describe_response(operation, value, secrets, capture=capture)
-
-    def describe_chunks(
-        self, operation: str, chunks: list[Any], secrets: tuple[str, ...], *, capture: bool
-    ) -> ResponseInfo:
-        return _describe.describe_chunks(operation, chunks, secrets, capture=capture)
 
 
 def _stream_helper(patch: Any, resource: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

@@ -8,13 +8,12 @@ resources) and puts the exact original functions back.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from opentelemetry import metrics, trace
 
 import openai
-from codon_sdk.llm import Patcher, RequestInfo, ResponseInfo, Target
+from codon_sdk.llm import ClientAdapter, Describer, Patcher, Target
 
 from . import _describe
 from ._codec import CODEC
@@ -22,41 +21,18 @@ from ._codec import CODEC
 __all__ = ["instrument_openai", "uninstrument_openai"]
 
 
-class _OpenAI:
+class _OpenAI(ClientAdapter):
     """What is OpenAI's own in an instrumented call (see ``codon_sdk.llm.ProviderAdapter``)."""
 
     name = "openai"
     label = "OpenAI"
     codec = CODEC
+    credential_attributes = ("api_key", "admin_api_key")
+    stream_types = (openai.Stream, openai.AsyncStream)
+    describer: ClassVar[Describer] = _describe
 
     def provider(self, client: Any) -> str:
         return "azure.ai.openai" if "Azure" in type(client).__name__ else "openai"
-
-    def secrets(self, client: Any) -> tuple[str, ...]:
-        found = []
-        for name in ("api_key", "admin_api_key"):
-            value = getattr(client, name, None)
-            if isinstance(value, str) and len(value) >= 4:
-                found.append(value)
-        return tuple(found)
-
-    def is_stream(self, value: Any) -> bool:
-        return isinstance(value, (openai.Stream, openai.AsyncStream))
-
-    def describe_request(
-        self, operation: str, kwargs: Mapping[str, Any], secrets: tuple[str, ...], *, capture: bool
-    ) -> RequestInfo:
-        return _describe.describe_request(operation, kwargs, secrets, capture=capture)
-
-    def describe_response(
-        self, operation: str, value: Any, secrets: tuple[str, ...], *, capture: bool
-    ) -> ResponseInfo:
-        return _describe.describe_response(operation, value, secrets, capture=capture)
-
-    def describe_chunks(
-        self, operation: str, chunks: list[Any], secrets: tuple[str, ...], *, capture: bool
-    ) -> ResponseInfo:
-        return _describe.describe_chunks(operation, chunks, secrets, capture=capture)
 
 
 def _client_kind(client: Any) -> bool | None:

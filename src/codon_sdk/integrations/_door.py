@@ -63,7 +63,9 @@ def integration(name: str) -> Integration:
     """The door for the plug-in ``name`` (the same object on every call with that name).
 
     The first call asks the engine to publish each activation's handle, so that
-    :meth:`Integration.activation` sees it.
+    :meth:`Integration.activation` sees it. Make the door when the plug-in is installed
+    (import time, ``instrument_...()``), before runs start: an activation already running
+    when the first door is made was not published, so its calls go unrecorded.
     """
     if not isinstance(name, str) or not name.strip() or not name.isprintable():
         raise IntegrationError(

@@ -57,6 +57,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from codon_sdk.errors import WorkloadRuntimeError
+from codon_sdk.integrations import EffectSlot, integration
 from codon_sdk.llm._adapter import (
     ClientAdapter,
     Describer,
@@ -70,7 +71,6 @@ from codon_sdk.llm._calls import recorded_error_type
 from codon_sdk.llm._content import content_json, text_parts, tool_call_part
 from codon_sdk.llm._patching import INSTRUMENTED_ATTR, Patcher
 from codon_sdk.llm._stainless import StainlessCodec
-from codon_sdk.runtime import EffectSlot, current_runtime, enable_current_runtime
 from codon_sdk.telemetry import (
     DEFAULT_PRICES,
     PRICES,
@@ -121,8 +121,8 @@ __all__ = [
     "track_llm_async",
 ]
 
-# track_llm needs the engine to publish each activation's handle (current_runtime())
-enable_current_runtime()
+# track_llm goes through the integrations door (made now, before any run starts)
+_DOOR = integration("llm")
 
 _SECRET_KEYS = frozenset(
     {
@@ -224,12 +224,11 @@ class _Tracked:
         self.request: dict[str, Any] = jsonable(public, self.secrets)
         if args:
             self.request["args"] = jsonable(list(args), self.secrets)
-        runtime = current_runtime()
         # reserved before any call: during a replay a missing recording raises here, and a
         # request other than the recorded one (kept once, as llm.request) is reported
         self.slot: EffectSlot | None = (
-            runtime.effect_slot(f"llm.{qualname}", request=self.request, request_at="llm.request")
-            if runtime is not None
+            _DOOR.effect(f"llm.{qualname}", request=self.request, request_at="llm.request")
+            if _DOOR.activation() is not None
             else None
         )
         model = kwargs.get("model", kwargs.get("model_name"))

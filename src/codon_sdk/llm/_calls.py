@@ -23,6 +23,7 @@ from typing import Any
 from opentelemetry import metrics, trace
 
 from codon_sdk.errors import ReplayError
+from codon_sdk.integrations import EffectSlot, integration
 from codon_sdk.llm._adapter import ProviderAdapter, RequestInfo, ResponseInfo
 from codon_sdk.llm._streams import (
     AsyncReplayStream,
@@ -34,7 +35,6 @@ from codon_sdk.llm._streams import (
     StreamEnd,
 )
 from codon_sdk.redaction import get_logger
-from codon_sdk.runtime import EffectSlot, current_runtime
 from codon_sdk.telemetry import (
     GenAICall,
     TokenUsage,
@@ -136,7 +136,7 @@ _warned_unrecorded: set[tuple[str, str]] = set()
 
 
 def _unrecorded(adapter: ProviderAdapter) -> None:
-    runtime = current_runtime()
+    runtime = integration(adapter.name).activation()
     if runtime is None:
         return
     if runtime.replaying:
@@ -236,13 +236,13 @@ class LLMCall:
         self.request = _describe_request(
             adapter, patch.operation, kwargs, self.secrets, self.capture
         )
-        runtime = current_runtime()
+        door = integration(adapter.name)
         name = f"{adapter.name}.{self.operation}" + (".stream" if self.request.stream else "")
         # first thing that can fail: during a replay a missing recording raises here; the
         # request (recorded once, as llm.request) is compared with the recorded one
         self.slot: EffectSlot | None = (
-            runtime.effect_slot(name, request=self.request.params, request_at=_REQUEST_AT)
-            if runtime is not None
+            door.effect(name, request=self.request.params, request_at=_REQUEST_AT)
+            if door.activation() is not None
             else None
         )
         address, port = _server(client)

@@ -19,9 +19,9 @@ from typing import Any
 
 from opentelemetry import metrics, trace
 
+from codon_sdk.integrations import integration
 from codon_sdk.llm._adapter import ProviderAdapter, Target
 from codon_sdk.llm._calls import Config, Patch, acall, call
-from codon_sdk.runtime import enable_current_runtime
 
 __all__ = ["ORIGINAL_ATTR", "INSTRUMENTED_ATTR", "Patcher"]
 
@@ -129,7 +129,7 @@ class Patcher:
         capture_content: bool | None = None,
     ) -> None:
         """Patch every target (of every client, or of ``client``); again: new settings only."""
-        enable_current_runtime()  # calls inside nodes need the node's handle
+        integration(self.adapter.name)  # the door: calls inside nodes need the node's handle
         config = Config(
             tracer_provider=tracer_provider,
             meter_provider=meter_provider,

@@ -88,7 +88,7 @@ def test_each_call_in_a_node_is_an_effect_with_llm_metadata() -> None:
 
 
 def test_report_usage_adds_up_per_node_and_per_model() -> None:
-    """ExecutionReport.usage totals the recorded calls, cache reads included."""
+    """ExecutionReport.usage totals the recorded calls, cache reads and writes included."""
 
     def ask(message: Any, *, runtime: Any, context: Any) -> Any:
         _calls(client)
@@ -101,6 +101,7 @@ def test_report_usage_adds_up_per_node_and_per_model() -> None:
     assert total["input_tokens"] == 21 + 412 + (18 + 1536 + 2048)
     assert total["output_tokens"] == 10 + 71 + 39
     assert total["cached_input_tokens"] == 2048
+    assert total["cache_creation_input_tokens"] == 1536
     assert total["cost_complete"] is True
     haiku = (412 * 1.00 + 71 * 5.00) / 1e6
     assert total["cost_usd"] == pytest.approx(FRANCE_COST + haiku + SUPPORT_COST)

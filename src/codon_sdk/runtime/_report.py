@@ -54,7 +54,13 @@ _WAIT_NEEDLES: Final = tuple(b'"type":"%s"' % name.encode() for name in sorted(_
 
 __all__ = ["AuditLedger", "ExecutionReport", "LedgerView", "usage_from"]
 
-_TOKEN_FIELDS = ("input_tokens", "output_tokens", "cached_input_tokens", "reasoning_tokens")
+_TOKEN_FIELDS = (
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "cache_creation_input_tokens",
+    "reasoning_tokens",
+)
 
 
 def _empty_usage() -> dict[str, Any]:

@@ -135,11 +135,15 @@ def new_run(
     options: RunOptions,
     store: str | LedgerStore | None,
     fork: dict[str, Any] | None = None,
+    fresh_id: bool = False,
 ) -> Run:
     """Record ``run_started`` and the seed tokens of a new run, ready to drive.
 
     ``fork`` (from ``workload.fork``) names the parent run in ``run_started``; the
-    caller then records the forked state and tokens itself.
+    caller then records the forked state and tokens itself. A run id the caller chose is
+    checked against the store before any node runs (a taken one is refused); a
+    ``fresh_id`` (a random 128-bit one the SDK made) skips that round trip, and the
+    store's own start of the run still refuses an id that exists.
     """
     redact = ledger_redact(workload)
     mask = span_mask(workload)
@@ -159,7 +163,7 @@ def new_run(
         ledger, opened = open_ledger(store)
         if opened:
             closers.append(ledger.close)
-        if ledger.has_run(run_id):
+        if not fresh_id and ledger.has_run(run_id):
             for close in closers:
                 close()
             raise RunConflictError(

@@ -111,6 +111,7 @@ class CodonWorkload(GraphWorkload):
             context_extras=context_extras,
             options=options,
             store=store,
+            fresh_id=run_id is None,
         )
         return await run.execute()
 

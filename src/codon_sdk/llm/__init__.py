@@ -68,7 +68,13 @@ from codon_sdk.llm._adapter import (
     Target,
 )
 from codon_sdk.llm._calls import recorded_error_type
-from codon_sdk.llm._content import content_json, text_parts, tool_call_part
+from codon_sdk.llm._content import (
+    content_json,
+    describe_params,
+    described_response,
+    text_parts,
+    tool_call_part,
+)
 from codon_sdk.llm._patching import INSTRUMENTED_ATTR, Patcher
 from codon_sdk.llm._stainless import StainlessCodec
 from codon_sdk.telemetry import (
@@ -112,6 +118,8 @@ __all__ = [
     "Target",
     "TokenUsage",
     "content_json",
+    "describe_params",
+    "described_response",
     "model_price",
     "reset_prices",
     "set_model_price",

@@ -12,11 +12,26 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from codon_sdk.llm._adapter import RequestInfo, ResponseInfo
 from codon_sdk.redaction import Redactor
 from codon_sdk.runtime import current_redact
-from codon_sdk.telemetry import scrub
+from codon_sdk.telemetry import GenAIAttributes as G
+from codon_sdk.telemetry import (
+    extract_finish_reasons,
+    extract_response_id,
+    extract_response_model,
+    extract_usage,
+    jsonable,
+    scrub,
+)
 
-__all__ = ["content_json", "text_parts", "tool_call_part"]
+__all__ = [
+    "content_json",
+    "describe_params",
+    "described_response",
+    "text_parts",
+    "tool_call_part",
+]
 
 
 def content_json(value: Any, secrets: tuple[str, ...]) -> str:
@@ -43,3 +58,40 @@ def tool_call_part(call: Mapping[str, Any]) -> dict[str, Any]:
         "name": call.get("name"),
         "arguments": call.get("arguments"),
     }
+
+
+def describe_params(
+    operation: str,
+    params: Mapping[str, Any],
+    attributes: dict[str, Any],
+    secrets: tuple[str, ...],
+    *,
+    messages: list[Any] | None = None,
+    system: list[Any] | None = None,
+) -> RequestInfo:
+    """The :class:`RequestInfo` of a call's parameters (transport settings already left
+    out), with the provider's ``attributes``; ``messages`` and ``system`` (given only when
+    message content is captured) go onto the span as the GenAI input attributes."""
+    if messages:
+        attributes[G.INPUT_MESSAGES.value] = content_json(messages, secrets)
+    if system:
+        attributes[G.SYSTEM_INSTRUCTIONS.value] = content_json(system, secrets)
+    model = params.get("model")
+    return RequestInfo(
+        operation=operation,
+        model=model if isinstance(model, str) and model else None,
+        stream=params.get("stream") is True,
+        params=jsonable(params, secrets),
+        attributes=attributes,
+    )
+
+
+def described_response(obj: Any, *, finish_reasons: bool = True) -> ResponseInfo:
+    """A whole response's model, id, finish reasons (unless the operation has none) and
+    usage, read the provider-neutral way; the provider adds its own attributes."""
+    return ResponseInfo(
+        model=extract_response_model(obj),
+        id=extract_response_id(obj),
+        finish_reasons=extract_finish_reasons(obj) if finish_reasons else (),
+        usage=extract_usage(obj),
+    )

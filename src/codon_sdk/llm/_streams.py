@@ -104,6 +104,49 @@ class _ResponseProxy:
         return getattr(self._response, name)
 
 
+class _Closing:
+    """``with stream:`` closes it (the one ``close`` each stream class defines)."""
+
+    __slots__ = ()
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class _AsyncClosing:
+    """``async with stream:`` and ``await stream.aclose()`` both ``await stream.close()``."""
+
+    __slots__ = ()
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        await self.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
 class _Wrapper:
     __slots__ = ("__weakref__", "_end", "_inner", "_response")
 
@@ -129,7 +172,7 @@ class _Wrapper:
             end.abandon()
 
 
-class InstrumentedStream(_Wrapper):
+class InstrumentedStream(_Closing, _Wrapper):
     """A client ``Stream`` whose end is recorded (see the module docstring)."""
 
     __slots__ = ()
@@ -155,19 +198,8 @@ class InstrumentedStream(_Wrapper):
         finally:
             self._end.end("closed")
 
-    def __enter__(self) -> Self:
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-class InstrumentedAsyncStream(_Wrapper):
+class InstrumentedAsyncStream(_AsyncClosing, _Wrapper):
     """A client ``AsyncStream`` whose end is recorded (see the module docstring)."""
 
     __slots__ = ()
@@ -192,20 +224,6 @@ class InstrumentedAsyncStream(_Wrapper):
             await self._inner.close()
         finally:
             self._end.end("closed")
-
-    async def aclose(self) -> None:
-        await self.close()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
 
 # --------------------------------------------------------------------------- served
@@ -261,7 +279,7 @@ class _Replay:
 _END: Any = object()
 
 
-class ReplayStream(_Replay):
+class ReplayStream(_Closing, _Replay):
     """A recorded stream, served: iterate it, use it in ``with``, ``close()`` it."""
 
     __slots__ = ()
@@ -278,19 +296,8 @@ class ReplayStream(_Replay):
     def close(self) -> None:
         self._closed = True
 
-    def __enter__(self) -> Self:
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-class AsyncReplayStream(_Replay):
+class AsyncReplayStream(_AsyncClosing, _Replay):
     """A recorded stream, served to async code: ``async for``, ``async with``, ``await close()``."""
 
     __slots__ = ()
@@ -306,20 +313,6 @@ class AsyncReplayStream(_Replay):
 
     async def close(self) -> None:
         self._closed = True
-
-    async def aclose(self) -> None:
-        self._closed = True
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
 
 # --------------------------------------------------------------------------- raw responses

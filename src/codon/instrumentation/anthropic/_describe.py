@@ -14,17 +14,20 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from codon_sdk.llm import RequestInfo, ResponseInfo, content_json, text_parts, tool_call_part
+from codon_sdk.llm import (
+    RequestInfo,
+    ResponseInfo,
+    content_json,
+    describe_params,
+    described_response,
+    text_parts,
+    tool_call_part,
+)
 from codon_sdk.telemetry import GenAIAttributes as G
+from codon_sdk.telemetry import field as get
 from codon_sdk.telemetry import (
-    extract_finish_reasons,
-    extract_response_id,
-    extract_response_model,
-    extract_usage,
-    jsonable,
     request_attributes,
 )
-from codon_sdk.telemetry import field as get
 
 __all__ = ["describe_chunks", "describe_request", "describe_response"]
 
@@ -45,33 +48,18 @@ def describe_request(
     stops = params.get("stop_sequences")
     if isinstance(stops, (list, tuple)) and all(isinstance(s, str) for s in stops):
         attrs[G.REQUEST_STOP_SEQUENCES.value] = tuple(stops)
-    if capture:
-        messages = [_message(m) for m in params.get("messages") or []]
-        if messages:
-            attrs[G.INPUT_MESSAGES.value] = content_json(messages, secrets)
-        system = _parts(params.get("system"))
-        if system:
-            attrs[G.SYSTEM_INSTRUCTIONS.value] = content_json(system, secrets)
-    model = params.get("model")
-    return RequestInfo(
-        operation=operation,
-        model=model if isinstance(model, str) and model else None,
-        stream=params.get("stream") is True,
-        params=jsonable(params, secrets),
-        attributes=attrs,
-    )
+    if not capture:
+        return describe_params(operation, params, attrs, secrets)
+    messages = [_message(m) for m in params.get("messages") or []]
+    system = _parts(params.get("system"))
+    return describe_params(operation, params, attrs, secrets, messages=messages, system=system)
 
 
 def describe_response(
     operation: str, obj: Any, secrets: tuple[str, ...], *, capture: bool
 ) -> ResponseInfo:
     """Describe a ``Message`` (or a dict of its shape)."""
-    info = ResponseInfo(
-        model=extract_response_model(obj),
-        id=extract_response_id(obj),
-        finish_reasons=extract_finish_reasons(obj),
-        usage=extract_usage(obj),
-    )
+    info = described_response(obj)
     if capture:
         parts = _parts(get(obj, "content"))
         if parts:

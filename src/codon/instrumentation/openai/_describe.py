@@ -12,14 +12,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from codon_sdk.llm import RequestInfo, ResponseInfo, content_json, text_parts, tool_call_part
+from codon_sdk.llm import (
+    RequestInfo,
+    ResponseInfo,
+    content_json,
+    describe_params,
+    described_response,
+    text_parts,
+    tool_call_part,
+)
 from codon_sdk.telemetry import GenAIAttributes as G
 from codon_sdk.telemetry import (
-    extract_finish_reasons,
     extract_response_id,
     extract_response_model,
     extract_usage,
-    jsonable,
     request_attributes,
 )
 from codon_sdk.telemetry import field as get
@@ -39,7 +45,6 @@ def describe_request(
 ) -> RequestInfo:
     """Describe the keyword arguments of ``create``; transport settings are left out."""
     params = {k: v for k, v in kwargs.items() if k not in _TRANSPORT}
-    model = params.get("model")
     attrs = request_attributes(params)
     tier = params.get("service_tier")
     if isinstance(tier, str):
@@ -48,31 +53,17 @@ def describe_request(
     conversation_id = conversation if isinstance(conversation, str) else get(conversation, "id")
     if isinstance(conversation_id, str):
         attrs[G.CONVERSATION_ID.value] = conversation_id
-    if capture and operation != "embeddings":
-        messages, system = _input_messages(operation, params)
-        if messages:
-            attrs[G.INPUT_MESSAGES.value] = content_json(messages, secrets)
-        if system:
-            attrs[G.SYSTEM_INSTRUCTIONS.value] = content_json(system, secrets)
-    return RequestInfo(
-        operation=operation,
-        model=model if isinstance(model, str) and model else None,
-        stream=params.get("stream") is True,
-        params=jsonable(params, secrets),
-        attributes=attrs,
-    )
+    if not capture or operation == "embeddings":
+        return describe_params(operation, params, attrs, secrets)
+    messages, system = _input_messages(operation, params)
+    return describe_params(operation, params, attrs, secrets, messages=messages, system=system)
 
 
 def describe_response(
     operation: str, obj: Any, secrets: tuple[str, ...], *, capture: bool
 ) -> ResponseInfo:
     """Describe a whole response object (chat completion, Responses API response, embeddings)."""
-    info = ResponseInfo(
-        model=extract_response_model(obj),
-        id=extract_response_id(obj),
-        finish_reasons=extract_finish_reasons(obj) if operation != "embeddings" else (),
-        usage=extract_usage(obj),
-    )
+    info = described_response(obj, finish_reasons=operation != "embeddings")
     attrs = info.attributes
     tier = get(obj, "service_tier")
     if isinstance(tier, str):

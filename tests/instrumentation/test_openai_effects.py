@@ -376,3 +376,34 @@ def test_the_run_span_carries_the_runs_token_and_cost_totals() -> None:
     assert root.attributes["gen_ai.usage.input_tokens"] == total["input_tokens"] == 27 + 1206
     assert root.attributes["gen_ai.usage.output_tokens"] == total["output_tokens"]
     assert root.attributes["codon.run.cost_usd"] == pytest.approx(total["cost_usd"])
+
+
+def test_each_node_span_carries_the_totals_of_its_own_calls() -> None:
+    """A node span totals the LLM calls its activation made; a node that made none has none."""
+    from codon_sdk.testing import capture_spans
+
+    def ask(message: Any, *, runtime: Any, context: Any) -> Any:
+        client.chat.completions.create(model="gpt-4o-mini", messages=FRANCE)
+        runtime.emit("think", "asked")
+
+    def think(message: Any, *, runtime: Any, context: Any) -> Any:
+        client.chat.completions.create(model="o4-mini", messages=PRIMES)
+        runtime.emit("write", "thought")
+
+    def write(message: Any, *, runtime: Any, context: Any) -> Any:
+        return "written"
+
+    with serving() as server, sync_client(server) as client, capture_spans() as captured:
+        report = workload(("ask", ask), ("think", think), ("write", write)).execute(
+            "go", deployment_id="d"
+        )
+    by_node = report.usage["by_node"]
+    for name in ("ask", "think"):
+        span = captured.one(f"codon.node.{name}")
+        assert span.attributes["gen_ai.usage.input_tokens"] == by_node[name]["input_tokens"]
+        assert span.attributes["gen_ai.usage.output_tokens"] == by_node[name]["output_tokens"]
+        assert span.attributes["codon.node.cost_usd"] == pytest.approx(by_node[name]["cost_usd"])
+    assert captured.one("codon.node.ask").attributes["gen_ai.usage.input_tokens"] == 27
+    quiet = captured.one("codon.node.write").attributes
+    assert "gen_ai.usage.input_tokens" not in quiet
+    assert "codon.node.cost_usd" not in quiet

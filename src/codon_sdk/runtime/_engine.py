@@ -175,8 +175,6 @@ class Run:
         # replay only: nodes whose effects are made for real, and requests that changed
         self.live: frozenset[str] = frozenset()
         self.request_changes: list[RequestChange] = []
-        self.cost_usd: float | None = None  # LLM cost recorded in this process (for metrics)
-        self.tokens: dict[str, int] = {}  # LLM tokens recorded in this process (span totals)
         #: (trace id, span id) of the last span of the run this one continues (resume)
         self.continues: tuple[str, str] | None = None
         self.resumed_by: str | None = None  # the resume's actor, for the resumed span event
@@ -263,15 +261,8 @@ class Run:
         """Record an effect's result and make it durable before the node sees it."""
         self.rec.append(EFFECT_RECORDED, now_us(), node, token_id, value, self.prep(meta))
         llm = meta.get("llm")
-        if isinstance(llm, dict):
-            if llm.get("cost_usd") is not None:
-                self.cost_usd = (self.cost_usd or 0.0) + float(llm["cost_usd"])
-            usage = llm.get("usage")
-            if isinstance(usage, dict):
-                for key in ("input_tokens", "output_tokens"):
-                    n = usage.get(key)
-                    if type(n) is int:
-                        self.tokens[key] = self.tokens.get(key, 0) + n
+        if isinstance(llm, dict) and self.tracer is not None:
+            self.tracer.llm_call(token_id, llm)  # span totals and the cost metric
         if durable:
             self.rec.barrier()
 
@@ -730,8 +721,8 @@ class Run:
                     raise
                 span.set_attribute("codon.ledger.event_count", report.event_count)
                 span.set_attribute("codon.workload.status", report.status)
-                self.tracer.run_totals(span, self.cost_usd, self.tokens)
-                self.tracer.run_cost(self.cost_usd)
+                self.tracer.run_totals(span)
+                self.tracer.run_cost()
                 self.tracer.run_duration(time.perf_counter() - began, report.status)
                 return report
         finally:

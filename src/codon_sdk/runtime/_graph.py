@@ -151,6 +151,9 @@ class GraphWorkload(Workload):
     #: Whether nodes are called as ``fn(message, *, runtime, context)`` (checked at
     #: ``add_node``); an adapter whose framework calls the nodes itself sets it False.
     node_calling_convention: ClassVar[bool] = True
+    #: Whether the engine opens the run and node spans (when ``enable_tracing``); an
+    #: adapter whose framework drives the run opens its own and sets it False.
+    engine_spans: ClassVar[bool] = True
 
     # ------------------------------------------------------------------ registration
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections import deque
 from collections.abc import Iterable
@@ -101,7 +102,12 @@ def span_mask(workload: GraphWorkload) -> Redact | None:
 
 
 def _tracer(workload: GraphWorkload, context: dict[str, Any]) -> RunTracer | None:
-    return RunTracer(context) if workload.enable_tracing else None
+    return RunTracer(context) if workload.enable_tracing and workload.engine_spans else None
+
+
+def _starting(run: Run) -> contextlib.AbstractContextManager[None]:
+    """The run's root span started for the block (see ``RunTracer.starting``), if traced."""
+    return contextlib.nullcontext() if run.tracer is None else run.tracer.starting(run)
 
 
 def _recorder(run_id: str, options: RunOptions, writer: RunWriter | None) -> Recorder:
@@ -206,9 +212,10 @@ def new_run(
         started["fork"] = fork
     if writer is not None and writer.store.notary is not None:
         started["checkpoints"] = writer.store.notary.announce(run_id)
-    run.record_started(started)
-    for entry in entry_nodes:
-        run.enqueue_seed(entry, payload, prepared_payload)
+    with _starting(run):  # the root span's ids go on run_started and the seed tokens
+        run.record_started(started)
+        for entry in entry_nodes:
+            run.enqueue_seed(entry, payload, prepared_payload)
     if writer is not None and options.durability != "exit" and fork is None:
         try:
             run.rec.barrier()  # the run exists in the store before any node runs
@@ -414,7 +421,8 @@ def resume_run(
         run.continues = _last_span(entries)
         run.resumed_by = actor if run.mask is None or actor is None else run.mask(actor)
         _adopt(run, entries, rebuilt)
-        _record_resumed(run, rebuilt, input, actor, change, masked)
+        with _starting(run):  # run_resumed carries the new root span's ids
+            _record_resumed(run, rebuilt, input, actor, change, masked)
         return run
     except BaseException:
         for close in closers:

@@ -10,8 +10,9 @@ carry the trace and span ids back (see ``Recorder``).
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
@@ -54,16 +55,58 @@ _TOKEN_ID = NodeA.TOKEN_ID.value
 _SEQ = L.SEQ.value
 
 
+_USAGE_KEYS = ("input_tokens", "output_tokens")
+
+
+class _Usage:
+    """LLM totals (cost, input and output tokens) of the calls recorded in this process."""
+
+    __slots__ = ("cost_usd", "tokens")
+
+    def __init__(self) -> None:
+        self.cost_usd: float | None = None
+        self.tokens: dict[str, int] = {}
+
+    def add(self, llm: Mapping[str, Any]) -> None:
+        cost = llm.get("cost_usd")
+        if isinstance(cost, (int, float)) and not isinstance(cost, bool):
+            self.cost_usd = (self.cost_usd or 0.0) + float(cost)
+        usage = llm.get("usage")
+        if isinstance(usage, Mapping):
+            for key in _USAGE_KEYS:
+                n = usage.get(key)
+                if type(n) is int:
+                    self.tokens[key] = self.tokens.get(key, 0) + n
+
+    def stamp(self, span: trace.Span, cost_attribute: str) -> None:
+        """Set the totals on ``span``: ``gen_ai.usage.*`` tokens and ``cost_attribute``."""
+        if self.cost_usd is not None:
+            span.set_attribute(cost_attribute, self.cost_usd)
+        for key, n in self.tokens.items():
+            span.set_attribute(f"gen_ai.usage.{key}", n)
+
+
 class RunTracer:
     """Opens a run's root span and its node spans (as the current span), and records the
-    ``codon.node.duration`` and ``codon.run.cost`` metrics beside them."""
+    ``codon.node.duration`` and ``codon.run.cost`` metrics beside them.
+
+    The root span starts when the run is launched (``starting``), so the run's first
+    events (``run_started``, or ``run_resumed``) carry its ids; ``run_span`` then makes it
+    current while the run is driven, and ends it. LLM calls recorded in the run
+    (``llm_call``) are totalled on the span of the activation that made them and on the
+    root span.
+    """
 
     __slots__ = (
         "_base",
+        "_lock",
         "_metric_attrs",
         "_metric_per_node",
         "_node_duration",
+        "_node_usage",
         "_per_node",
+        "_root",
+        "_run_usage",
         "_trace",
         "_tracer",
     )
@@ -79,28 +122,59 @@ class RunTracer:
         self._metric_per_node: dict[str, dict[str, Any]] = {}
         self._node_duration = instruments().node_duration  # the global meter's, made once
         self._trace: tuple[int, str] = (0, "")  # the last trace id stamped, and its hex
+        self._root: trace.Span | None = None  # started by ``starting``, not yet driven
+        self._run_usage = _Usage()
+        self._node_usage: dict[str, _Usage] = {}  # token id -> its activation's totals
+        self._lock = threading.Lock()  # threaded nodes record LLM calls side by side
 
-    @contextlib.contextmanager
-    def run_span(self, run: Run) -> Iterator[trace.Span]:
+    def _start_root(self, run: Run) -> trace.Span:
         name = str(run.context.get("workload_name") or "workload")
         attrs = dict(self._base)
         attrs[G.OPERATION_NAME.value] = Op.INVOKE_WORKFLOW.value
         attrs[G.WORKFLOW_NAME.value] = name
-        # exceptions are recorded here, redacted: never OpenTelemetry's raw record
-        links = continuation_links(run.continues)
-        with self._tracer.start_as_current_span(
+        span = self._tracer.start_span(
             f"invoke_workflow {name}",
             kind=SpanKind.INTERNAL,
             attributes=attrs,
-            links=links,
-            record_exception=False,
-            set_status_on_exception=False,
-        ) as span:
-            if run.continues is not None or run.resumed_by is not None:
-                event: dict[str, Any] = {W.RUN_ID.value: self._base.get(W.RUN_ID.value, "")}
-                if run.resumed_by is not None:
-                    event["codon.actor"] = run.resumed_by
-                span.add_event("codon.run.resumed", event)
+            links=continuation_links(run.continues),
+        )
+        if run.continues is not None or run.resumed_by is not None:
+            event: dict[str, Any] = {W.RUN_ID.value: self._base.get(W.RUN_ID.value, "")}
+            if run.resumed_by is not None:
+                event["codon.actor"] = run.resumed_by
+            span.add_event("codon.run.resumed", event)
+        return span
+
+    @contextlib.contextmanager
+    def starting(self, run: Run) -> Iterator[None]:
+        """Start the run's root span and have the events recorded in this block (the
+        run's ``run_started`` or ``run_resumed``) carry its ids; the span stays open for
+        ``run_span``, or ends when the run closes undriven."""
+        span = self._root = self._start_root(run)
+        run.on_close.append(self._abandon)
+        token = otel_context.attach(trace.set_span_in_context(span))
+        previous = self._stamp(run, span)
+        try:
+            yield
+        finally:
+            self._unstamp(run, previous)
+            otel_context.detach(token)
+
+    def _abandon(self) -> None:
+        """End a root span whose run was launched but never driven (its launch failed)."""
+        span, self._root = self._root, None
+        if span is not None:
+            span.end()
+
+    @contextlib.contextmanager
+    def run_span(self, run: Run) -> Iterator[trace.Span]:
+        span, self._root = self._root, None
+        if span is None:
+            span = self._start_root(run)
+        # exceptions are recorded here, redacted: never OpenTelemetry's raw record
+        with trace.use_span(
+            span, end_on_exit=True, record_exception=False, set_status_on_exception=False
+        ):
             previous = self._stamp(run, span)
             try:
                 yield span
@@ -110,12 +184,25 @@ class RunTracer:
             finally:
                 self._unstamp(run, previous)
 
-    def run_totals(self, span: trace.Span, cost_usd: float | None, tokens: dict[str, int]) -> None:
+    def llm_call(self, token_id: str, llm: Mapping[str, Any]) -> None:
+        """Count one recorded LLM call (its effect's ``llm`` metadata) towards the totals of
+        the activation ``token_id`` and of the run."""
+        with self._lock:
+            self._run_usage.add(llm)
+            usage = self._node_usage.get(token_id)
+            if usage is None:
+                usage = self._node_usage[token_id] = _Usage()
+            usage.add(llm)
+
+    def run_totals(self, span: trace.Span) -> None:
         """The run's LLM totals on its root span: cost and input/output tokens."""
-        if cost_usd is not None:
-            span.set_attribute("codon.run.cost_usd", cost_usd)
-        for key, n in tokens.items():
-            span.set_attribute(f"gen_ai.usage.{key}", n)
+        self._run_usage.stamp(span, "codon.run.cost_usd")
+
+    def _node_totals(self, token_id: str, span: trace.Span) -> None:
+        with self._lock:
+            usage = self._node_usage.pop(token_id, None)
+        if usage is not None:
+            usage.stamp(span, "codon.node.cost_usd")
 
     def paused(self, reason: str, node: str | None, mask: Any) -> None:
         """An interrupt (or a cancellation) as an event on the current span."""
@@ -176,9 +263,9 @@ class RunTracer:
         if run.max_concurrency == 1:
             run.rec.trace_ids = previous
 
-    def run_cost(self, cost_usd: float | None) -> None:
+    def run_cost(self) -> None:
         """Record the finished run's LLM cost (nothing when unknown)."""
-        record_run_cost(cost_usd, self._metric_attrs)
+        record_run_cost(self._run_usage.cost_usd, self._metric_attrs)
 
     def run_duration(self, seconds: float, status: str) -> None:
         """Record how long the run ran in this process, and how it ended (or paused)."""
@@ -197,11 +284,22 @@ class _NodeSpan:
     exception and an ERROR status, end) without that API's two generator layers.
     """
 
-    __slots__ = ("_attrs", "_previous", "_run", "_started", "_token", "_tracer", "node", "span")
+    __slots__ = (
+        "_attrs",
+        "_previous",
+        "_run",
+        "_started",
+        "_token",
+        "_token_id",
+        "_tracer",
+        "node",
+        "span",
+    )
 
     def __init__(self, tracer: RunTracer, run: Run, node: NodeDef, token_id: str, seq: int):
         self._tracer = tracer
         self._run = run
+        self._token_id = token_id
         self.node = node
         try:
             attrs = dict(tracer._per_node[node.name])
@@ -233,6 +331,7 @@ class _NodeSpan:
         finally:
             try:
                 self._tracer._unstamp(self._run, self._previous)
+                self._tracer._node_totals(self._token_id, span)
                 self._tracer._record_duration(
                     self.node.name, time.perf_counter() - self._started, error
                 )

@@ -41,6 +41,7 @@ class LangGraphWorkload(GraphWorkload):
     """
 
     node_calling_convention = False  # LangGraph calls the nodes, with its own state
+    engine_spans = False  # the binding opens the spans of LangGraph's steps (see _spans)
 
     def __init__(
         self,

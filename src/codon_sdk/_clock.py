@@ -9,12 +9,18 @@ from __future__ import annotations
 import time
 from datetime import datetime, timezone
 
-__all__ = ["from_us", "now_us"]
+__all__ = ["from_us", "now_us", "to_us"]
 
 
 def from_us(us: int) -> datetime:
     """An aware UTC datetime from integer microseconds since the epoch."""
     return datetime.fromtimestamp(us / 1_000_000, tz=timezone.utc)
+
+
+def to_us(when: datetime) -> int:
+    """Integer microseconds since the epoch of an aware datetime (exact, no float rounding)."""
+    delta = when - datetime(1970, 1, 1, tzinfo=timezone.utc)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def now_us() -> int:

@@ -357,3 +357,46 @@ def test_a_malformed_ledger_url_is_a_usage_error(url: str) -> None:
     done = codon("runs", "list", "--ledger", url)
     assert_clean_failure(done, 2)
     assert "URL" in done.stderr or "scheme" in done.stderr
+
+
+def test_runs_list_pages_with_after_and_says_how_to_get_the_next_page(ledger: str) -> None:
+    every = [r["run_id"] for r in codon_json("runs", "list", "--ledger", ledger)]
+    assert len(every) == 4
+    first = codon("runs", "list", "--ledger", ledger, "--limit", "3")
+    assert first.returncode == 0, first.stderr
+    assert f"add --after {every[2]} for the next page" in first.stdout
+    rest = codon_json("runs", "list", "--ledger", ledger, "--limit", "3", "--after", every[2])
+    assert [r["run_id"] for r in rest] == every[3:]
+    last = codon("runs", "list", "--ledger", ledger, "--after", every[2])
+    assert "next page" not in last.stdout
+
+
+def test_runs_list_filters_by_deployment_parent_and_time(ledger: str) -> None:
+    workload = support_workload()
+    workload.execute("hello", deployment_id="staging", store=ledger, run_id="run-staging")
+    child = workload.fork("run-completed", at_seq=1, store=ledger)
+    by_deployment = codon_json("runs", "list", "--ledger", ledger, "--deployment", "staging")
+    assert [r["run_id"] for r in by_deployment] == ["run-staging"]
+    children = codon_json("runs", "list", "--ledger", ledger, "--parent", "run-completed")
+    assert [r["run_id"] for r in children] == [child.run_id]
+    assert len(codon_json("runs", "list", "--ledger", ledger, "--since", "1h")) == 6
+    assert codon_json("runs", "list", "--ledger", ledger, "--until", "2000-01-01") == []
+    assert codon_json("runs", "list", "--ledger", ledger, "--since", "2099-01-01T00:00+02:00") == []
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--since", "yesterday"], "--since must be an ISO 8601 time"),
+        (["--until", "5 parsecs"], "--until must be an ISO 8601 time"),
+        (["--after", "no-such-run"], "no-such-run"),
+        (["--limit", "0"], "--limit must be a positive number"),
+    ],
+)
+def test_runs_list_bad_paging_and_time_options_exit_2_with_one_line(
+    ledger: str, args: list[str], said: str
+) -> None:
+    done = codon("runs", "list", "--ledger", ledger, *args)
+    assert_clean_failure(done, 2)
+    assert said in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1

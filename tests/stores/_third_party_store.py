@@ -112,15 +112,7 @@ class JsonFileStore(LedgerStore):
         if isinstance(op, GetRun):
             return self._run(state, op.run_id)
         if isinstance(op, ListRuns):
-            runs = [
-                RunInfo(**row)
-                for row in state["runs"].values()
-                if op.status in (None, row["status"])
-                and op.workload_name in (None, row["workload_name"])
-                and op.logic_id in (None, row["logic_id"])
-            ]
-            runs.sort(key=lambda r: (r.started_us, r.run_id), reverse=True)
-            return runs if op.limit is None else runs[: op.limit]
+            return op.select(RunInfo(**row) for row in state["runs"].values())
         if isinstance(op, ReadCheckpoints):
             held = state["checkpoints"].get(op.run_id, {})
             return sorted((int(size), bytes.fromhex(note)) for size, note in held.items())

@@ -39,8 +39,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="only runs waiting for input, with the question, node, payload and age",
     )
     listing.add_argument("--workload", help="only runs of this workload name")
-    listing.add_argument("--limit", type=int, help="at most this many runs")
+    listing.add_argument(
+        "--limit", type=int, help=f"at most this many runs (default {_runs.DEFAULT_PAGE})"
+    )
     listing.add_argument("--logic-id", help="only runs recorded with this logic id")
+    listing.add_argument("--deployment", metavar="ID", help="only runs of this deployment id")
+    listing.add_argument("--parent", metavar="RUN_ID", help="only runs forked from this run")
+    listing.add_argument(
+        "--since",
+        metavar="TIME",
+        help="only runs started at or after TIME: ISO 8601 (UTC unless an offset is given) "
+        "or an age such as 30m, 2h, 7d",
+    )
+    listing.add_argument(
+        "--until", metavar="TIME", help="only runs started before TIME (as --since)"
+    )
+    listing.add_argument(
+        "--after",
+        metavar="RUN_ID",
+        help="the next page: the runs listed after this one (the last of the previous page)",
+    )
     listing.add_argument(
         "--stranded",
         metavar="MODULE:ATTR",

@@ -9,7 +9,10 @@ verify, ``export`` refuses one unless ``--force``.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
+from datetime import datetime, timedelta, timezone
+from typing import Any, Final
 
 import orjson
 
@@ -27,9 +30,33 @@ from codon_sdk.runtime import (
     report_from_trust,
     untrusted_warning,
 )
-from codon_sdk.stores import RunInfo
+from codon_sdk.stores import LedgerStore, RunInfo
 
 __all__ = ["export", "runs_list", "runs_show"]
+
+
+#: The page ``runs list`` prints unless ``--limit`` says otherwise.
+DEFAULT_PAGE: Final = 50
+_SPAN = re.compile(r"(\d+)([smhdw])")
+_UNIT_S: Final = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+
+
+def moment(text: str, option: str) -> datetime:
+    """``--since``/``--until``: an ISO 8601 time (UTC unless it names its offset), or an age
+    such as ``30m``, ``2h``, ``7d`` (that long before now)."""
+    age = _SPAN.fullmatch(text.strip())
+    if age is not None:
+        return datetime.now(timezone.utc) - timedelta(
+            seconds=int(age.group(1)) * _UNIT_S[age.group(2)]
+        )
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise CliError(
+            f"{option} must be an ISO 8601 time (2026-12-01T09:00, UTC unless an offset is "
+            f"given) or an age such as 30m, 2h or 7d, got {printable(text)!r}"
+        ) from None
+    return when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
 
 
 def runs_list(args: argparse.Namespace) -> int:
@@ -41,17 +68,23 @@ def runs_list(args: argparse.Namespace) -> int:
         return stranded_list(args, args.stranded)
     if args.pending:
         return pending_list(args)
+    limit = DEFAULT_PAGE if args.limit is None else args.limit
+    if limit < 1:
+        raise CliError(f"--limit must be a positive number of runs, got {limit}")
     stale_only = args.status == "stale"
+    filters: dict[str, Any] = {
+        "status": "running" if stale_only else args.status,
+        "workload_name": args.workload,
+        "logic_id": args.logic_id,
+        "deployment_id": args.deployment,
+        "parent_run_id": args.parent,
+        "since": None if args.since is None else moment(args.since, "--since"),
+        "until": None if args.until is None else moment(args.until, "--until"),
+    }
     with opened_store(args.ledger) as store:
-        runs = store.runs(
-            status="running" if stale_only else args.status,
-            workload_name=args.workload,
-            limit=None if stale_only else args.limit,
-            logic_id=args.logic_id,
-        )
-    shown = [(r, display_status(r)) for r in runs]
-    if stale_only:
-        shown = [(r, s) for r, s in shown if s == "stale"][: args.limit]
+        shown = _page(store, filters, args.after, limit + 1, stale_only)
+    more = len(shown) > limit
+    shown = shown[:limit]
     if args.json:
         emit_json([{**r.to_dict(), "status": s, "stored_status": r.status} for r, s in shown])
         return EXIT_OK
@@ -65,7 +98,26 @@ def runs_list(args: argparse.Namespace) -> int:
             f"{printable(r.run_id):<34} {printable(status):<12} {workload:<24} "
             f"{r.event_count:>7}  {r.started_at.isoformat(timespec='seconds')}"
         )
+    if more:
+        print(f"(more runs: add --after {printable(shown[-1][0].run_id)} for the next page)")
     return EXIT_OK
+
+
+def _page(
+    store: LedgerStore, filters: dict[str, Any], after: str | None, want: int, stale_only: bool
+) -> list[tuple[RunInfo, str]]:
+    """Up to ``want`` runs after run ``after``, each with the status shown for it; stale runs
+    are the running ones whose owner is gone, found page by page."""
+    if not stale_only:
+        return [(r, display_status(r)) for r in store.runs(**filters, limit=want, after=after)]
+    found: list[tuple[RunInfo, str]] = []
+    while len(found) < want:
+        page = store.runs(**filters, limit=500, after=after)
+        found += [(r, s) for r in page if (s := display_status(r)) == "stale"]
+        if len(page) < 500:
+            break
+        after = page[-1].run_id
+    return found[:want]
 
 
 def runs_show(args: argparse.Namespace) -> int:

@@ -35,17 +35,19 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Final, TypeAlias, overload
 
-from codon_sdk._clock import from_us
+from codon_sdk._clock import from_us, to_us
 from codon_sdk.errors import LeaseLostError, RunConflictError, RunNotFoundError
 from codon_sdk.ledger import RUN_STATUSES, TERMINAL_STATUSES
 
 __all__ = [
     "DEFAULT_LEASE_TTL_S",
+    "LIST_FILTERS",
+    "list_runs",
     "EntryBatch",
     "check_claim",
     "check_finish_size",
@@ -217,14 +219,52 @@ class GetRun:
     run_id: str
 
 
+#: The :class:`ListRuns` fields that filter on one runs-index column by equality.
+LIST_FILTERS: Final = ("status", "workload_name", "logic_id", "deployment_id", "parent_run_id")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ListRuns:
-    """Runs, newest first, optionally filtered. Returns ``list[RunInfo]``."""
+    """Runs, newest first (``started_us``, then ``run_id``, descending), optionally filtered.
+    Returns ``list[RunInfo]``.
+
+    Each filter given must hold; ``started_from_us <= started_us < started_before_us``;
+    ``after`` (a run id) keeps only the runs listed after that run in this order (keyset
+    paging: pass the last run of a page to get the next; the run need not match the
+    filters), and raises ``RunNotFoundError`` when no such run exists; a ``limit`` keeps
+    the first ``limit`` (as a slice ``[:limit]`` does).
+    """
 
     status: str | None = None
     workload_name: str | None = None
     limit: int | None = None
     logic_id: str | None = None
+    deployment_id: str | None = None
+    parent_run_id: str | None = None
+    started_from_us: int | None = None
+    started_before_us: int | None = None
+    after: str | None = None
+
+    def select(self, runs: Iterable[RunInfo]) -> list[RunInfo]:
+        """This listing of ``runs`` (every run of a store that holds them in memory)."""
+        every = list(runs)
+        key: tuple[int, str] | None = None
+        if self.after is not None:
+            found = [r for r in every if r.run_id == self.after]
+            if not found:
+                raise RunNotFoundError(f"no run {self.after!r} to list after")
+            key = (found[0].started_us, found[0].run_id)
+        wanted = [(f, getattr(self, f)) for f in LIST_FILTERS if getattr(self, f) is not None]
+        chosen = [
+            r
+            for r in every
+            if all(getattr(r, f) == v for f, v in wanted)
+            and (self.started_from_us is None or r.started_us >= self.started_from_us)
+            and (self.started_before_us is None or r.started_us < self.started_before_us)
+            and (key is None or (r.started_us, r.run_id) < key)
+        ]
+        chosen.sort(key=lambda r: (r.started_us, r.run_id), reverse=True)
+        return chosen if self.limit is None else chosen[: self.limit]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -268,6 +308,24 @@ def check_claim(info: RunInfo, op: ClaimRun) -> None:
             f"run {op.run_id!r} holds {info.event_count} events, not the {op.event_count} read "
             "before claiming it: another process went on with it in the meantime; resume again"
         )
+
+
+def list_runs(
+    *, since: datetime | None = None, until: datetime | None = None, **filters: Any
+) -> ListRuns:
+    """The :class:`ListRuns` of ``LedgerStore.runs``' arguments (times as microseconds; a
+    naive datetime is refused, as its meaning depends on the machine)."""
+    for label, when in (("since", since), ("until", until)):
+        if when is not None and (not isinstance(when, datetime) or when.tzinfo is None):
+            raise ValueError(
+                f"{label} must be a timezone-aware datetime (e.g. datetime.now(timezone.utc)), "
+                f"got {when!r}"
+            )
+    return ListRuns(
+        **filters,
+        started_from_us=None if since is None else to_us(since),
+        started_before_us=None if until is None else to_us(until),
+    )
 
 
 Op: TypeAlias = (
@@ -482,9 +540,27 @@ class LedgerStore(abc.ABC):
         workload_name: str | None = None,
         limit: int | None = None,
         logic_id: str | None = None,
+        deployment_id: str | None = None,
+        parent_run_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        after: str | None = None,
     ) -> list[RunInfo]:
+        """Runs, newest first: those matching every filter given, started at or after
+        ``since`` and before ``until``, listed after run ``after`` (the last of the previous
+        page), at most ``limit`` of them. See :class:`ListRuns`."""
         result: list[RunInfo] = self.execute(
-            ListRuns(status=status, workload_name=workload_name, limit=limit, logic_id=logic_id)
+            list_runs(
+                status=status,
+                workload_name=workload_name,
+                limit=limit,
+                logic_id=logic_id,
+                deployment_id=deployment_id,
+                parent_run_id=parent_run_id,
+                since=since,
+                until=until,
+                after=after,
+            )
         )
         return result
 
@@ -553,9 +629,27 @@ class LedgerStore(abc.ABC):
         workload_name: str | None = None,
         limit: int | None = None,
         logic_id: str | None = None,
+        deployment_id: str | None = None,
+        parent_run_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        after: str | None = None,
     ) -> list[RunInfo]:
+        """Runs, newest first: those matching every filter given, started at or after
+        ``since`` and before ``until``, listed after run ``after`` (the last of the previous
+        page), at most ``limit`` of them. See :class:`ListRuns`."""
         result: list[RunInfo] = await self.aexecute(
-            ListRuns(status=status, workload_name=workload_name, limit=limit, logic_id=logic_id)
+            list_runs(
+                status=status,
+                workload_name=workload_name,
+                limit=limit,
+                logic_id=logic_id,
+                deployment_id=deployment_id,
+                parent_run_id=parent_run_id,
+                since=since,
+                until=until,
+                after=after,
+            )
         )
         return result
 

@@ -145,15 +145,7 @@ class MemoryStore(LedgerStore):
         )
 
     def _list(self, op: ListRuns) -> list[RunInfo]:
-        runs = [
-            r
-            for r in self._runs.values()
-            if (op.status is None or r.status == op.status)
-            and (op.workload_name is None or r.workload_name == op.workload_name)
-            and (op.logic_id is None or r.logic_id == op.logic_id)
-        ]
-        runs.sort(key=lambda r: (r.started_us, r.run_id), reverse=True)
-        return runs if op.limit is None else runs[: op.limit]
+        return op.select(self._runs.values())
 
     def _claim(self, op: ClaimRun) -> RunInfo:
         info = self._info(op.run_id)

@@ -11,7 +11,8 @@ lists, never an edit of an old one.
 
 Tables (version 1; version 2 adds ``codon_checkpoints`` and ``codon_runs_log``; version 3
 adds the runs column ``lease_us``, lets a run have two lines in the log of runs, a start
-line and a finish line, and backfills the start line of every run begun before it):
+line and a finish line, and backfills the start line of every run begun before it;
+version 4 adds an index per listing filter, each in the listing order):
 
 * ``codon_meta(key, value)``: ``schema_version`` and room for other settings;
 * ``codon_runs``: one row per run, the :class:`~codon_sdk.stores._base.RunInfo` columns;
@@ -126,6 +127,17 @@ _BACKFILL_START_LINES: Final = f"""INSERT INTO {RUNS_LOG_TABLE} (idx, run_id, si
     )"""
 _RUNS_LOG_INDEX: Final = f"CREATE INDEX codon_runs_log_run ON {RUNS_LOG_TABLE} (run_id, size)"
 
+#: Migration 4: an index per listing filter, each ending in the listing order, so a
+#: filtered page (keyset paging from a run included) reads only the rows it returns.
+_LISTING_INDICES: Final = (
+    "DROP INDEX codon_runs_status",
+    *(
+        f"CREATE INDEX codon_runs_by_{column} ON {RUNS_TABLE} "
+        f"({column}, started_us DESC, run_id DESC)"
+        for column in ("status", "workload_name", "logic_id", "deployment_id", "parent_run_id")
+    ),
+)
+
 # --------------------------------------------------------------------------- SQLite
 
 SQLITE_MIGRATIONS: Final[tuple[Migration, ...]] = (
@@ -210,6 +222,8 @@ SQLITE_MIGRATIONS: Final[tuple[Migration, ...]] = (
             now="CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER)"
         ),
     ),
+    # 4: listing indices (see _LISTING_INDICES).
+    _LISTING_INDICES,
 )
 
 # --------------------------------------------------------------------------- PostgreSQL
@@ -300,6 +314,8 @@ POSTGRES_MIGRATIONS: Final[tuple[Migration, ...]] = (
         _RUNS_LOG_INDEX,
         _BACKFILL_START_LINES.format(now="(EXTRACT(EPOCH FROM clock_timestamp()) * 1e6)::BIGINT"),
     ),
+    # 4: listing indices (see _LISTING_INDICES).
+    _LISTING_INDICES,
 )
 
 SCHEMA_VERSION: Final = len(SQLITE_MIGRATIONS) - 1

@@ -18,6 +18,7 @@ from typing_extensions import assert_never
 from codon_sdk.errors import RunConflictError, RunNotFoundError
 from codon_sdk.stores import _schema as schema
 from codon_sdk.stores._base import (
+    LIST_FILTERS,
     AppendEntries,
     BeginRun,
     ClaimRun,
@@ -44,6 +45,8 @@ class Statements:
     placeholder: str
     #: A run's :data:`~codon_sdk.stores._schema.RUN_COLUMNS` by run id.
     select_run: str
+    #: A run's listing key, (started_us, run_id), by run id (``ListRuns.after``).
+    select_run_key: str
     #: A run's owner and event count by run id.
     select_holder: str
     insert_run: str
@@ -67,22 +70,31 @@ class Statements:
     finished_line: str
     log_run: str
 
-    def list_runs(self, op: ListRuns) -> tuple[str, tuple[object, ...]]:
-        """``SELECT`` of the runs :class:`ListRuns` asks for, and its parameters.
+    def list_runs(
+        self, op: ListRuns, after: tuple[int, str] | None = None
+    ) -> tuple[str, tuple[object, ...]]:
+        """``SELECT`` of the runs :class:`ListRuns` asks for, and its parameters; ``after``
+        is the (started_us, run_id) of ``op.after``, which the caller looked up.
 
         A negative limit is left to the caller (slice the rows), as MemoryStore slices.
         """
         p = self.placeholder
         clauses: list[str] = []
         params: list[object] = []
-        for column, value in (
-            ("status", op.status),
-            ("workload_name", op.workload_name),
-            ("logic_id", op.logic_id),
-        ):
+        for column in LIST_FILTERS:
+            value = getattr(op, column)
             if value is not None:
                 clauses.append(f"{column} = {p}")
                 params.append(value)
+        if op.started_from_us is not None:
+            clauses.append(f"started_us >= {p}")
+            params.append(op.started_from_us)
+        if op.started_before_us is not None:
+            clauses.append(f"started_us < {p}")
+            params.append(op.started_before_us)
+        if after is not None:  # keyset: the index on (..., started_us, run_id) serves it
+            clauses.append(f"(started_us, run_id) < ({p}, {p})")
+            params.extend(after)
         where = " WHERE " + " AND ".join(clauses) if clauses else ""
         sql = f"SELECT {_COLUMNS} FROM {schema.RUNS_TABLE}{where}{schema.LIST_ORDER}"
         if op.limit is not None and op.limit >= 0:
@@ -103,6 +115,7 @@ def statements(placeholder: str, *, binary: str | None = None) -> Statements:
     return Statements(
         placeholder=p,
         select_run=f"SELECT {_COLUMNS} FROM {runs} WHERE run_id = {p}",
+        select_run_key=f"SELECT started_us, run_id FROM {runs} WHERE run_id = {p}",
         select_holder=f"SELECT owner, event_count FROM {runs} WHERE run_id = {p}",
         insert_run=(
             f"INSERT INTO {runs} ({_COLUMNS}) VALUES ({', '.join([p] * len(schema.RUN_COLUMNS))})"
@@ -191,7 +204,13 @@ class SQLStore(LedgerStore):
         )
 
     def _list(self, conn: Any, op: ListRuns) -> list[RunInfo]:
-        sql, params = self._sql.list_runs(op)
+        after = None
+        if op.after is not None:
+            row = conn.execute(self._sql.select_run_key, (op.after,)).fetchone()
+            if row is None:
+                raise RunNotFoundError(f"no run {op.after!r} to list after in {self.url}")
+            after = (int(row[0]), str(row[1]))
+        sql, params = self._sql.list_runs(op, after)
         runs = [schema.info_from_row(row) for row in conn.execute(sql, params)]
         return runs if op.limit is None or op.limit >= 0 else runs[: op.limit]
 

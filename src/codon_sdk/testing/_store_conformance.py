@@ -24,18 +24,22 @@ from codon_sdk.errors import StorePluginError
 from codon_sdk.stores import LedgerStore
 from codon_sdk.testing._conformance_entries import EntryConformance
 from codon_sdk.testing._conformance_leases import LeaseConformance
+from codon_sdk.testing._conformance_listing import ListingConformance
 from codon_sdk.testing._conformance_threads import ConcurrencyConformance
 
 __all__ = ["StoreConformance"]
 
 
-class StoreConformance(EntryConformance, LeaseConformance, ConcurrencyConformance):
+class StoreConformance(
+    EntryConformance, ListingConformance, LeaseConformance, ConcurrencyConformance
+):
     """The conformance suite of :class:`~codon_sdk.stores.LedgerStore` backends (needs pytest).
 
     Subclass it as ``Test<YourStore>`` and implement :meth:`make_store`, or override
     the :meth:`store` fixture. The tests check entries round trip byte for byte, that
     appends are atomic and fenced by the run's owner, the runs index and its listing
-    order, claims and leases, the log of runs, async twins and concurrent writers: the
+    (order, every filter, time bounds, keyset paging), claims and leases, the log of
+    runs, async twins and concurrent writers: the
     guarantees listed in :mod:`codon_sdk.stores`' ``LedgerStore`` documentation, with
     :class:`~codon_sdk.stores.MemoryStore` as the reference.
     """

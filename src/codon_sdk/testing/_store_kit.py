@@ -57,14 +57,16 @@ def info(
     started_us: int = T0,
     status: str = "running",
     workload_name: str = "wl",
+    logic_id: str = "a" * 64,
+    deployment_id: str = "d" * 64,
     **fields: Any,
 ) -> RunInfo:
     return RunInfo(
         run_id=run_id or f"run-{uuid.uuid4().hex[:12]}",
         workload_name=workload_name,
         workload_version="1.0.0",
-        logic_id="a" * 64,
-        deployment_id="d" * 64,
+        logic_id=logic_id,
+        deployment_id=deployment_id,
         status=status,
         started_us=started_us,
         owner=owner,

@@ -7,7 +7,7 @@ what replay and fork start from. The rules, applied to the events in seq order:
   activation that completed; enqueues of an activation that never completed are
   ignored (the activation runs again and emits again);
 * a token is done when its ``node_completed`` is recorded, or when a join's token
-  (``token_enqueued`` with ``join`` metadata, see ``_join.py``) lists it among the
+  (``token_enqueued`` from ``__join__`` with ``join`` metadata, see ``_join.py``) lists it among the
   tokens it joined; the queue is every real token not done, in enqueue order (so an
   activation that started but did not complete runs again, at the position FIFO gave
   it, and tokens waiting at a join are queued again, for the engine to hold again);
@@ -36,7 +36,7 @@ from codon_sdk.ledger import (
     event_type,
     types_with,
 )
-from codon_sdk.runtime._records import ENTRY_ORIGIN
+from codon_sdk.runtime._records import ENTRY_ORIGIN, JOIN_ORIGIN
 from codon_sdk.runtime._state import apply_change
 
 __all__ = ["RebuiltRun", "RecordedEffect", "rebuild"]
@@ -130,7 +130,7 @@ class _Fold:
         self.run.token_counter = max(self.run.token_counter, _token_number(tid))
         if ev.parent_token_id is None:
             self.real[tid] = item
-            if "join" in ev.metadata:
+            if ev.node == JOIN_ORIGIN and "join" in ev.metadata:
                 self._joined(ev)
         else:
             self.pending_tokens.setdefault(ev.parent_token_id, []).append(item)

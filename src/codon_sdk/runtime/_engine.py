@@ -160,7 +160,7 @@ class Run:
         # what leaves the process (spans, logs): masked, never sealed ciphertext
         self.mask = redact if mask is None else mask
         self.state = RunState(redact=redact, locked=max_concurrency > 1)
-        self.joins = Joins(nodes)
+        self.joins = Joins.of(nodes)
         self.queue: deque[QueueItem] = deque()
         self.steps = 0
         self.token_counter = 0
@@ -276,14 +276,14 @@ class Run:
     async def drive(self) -> None:
         """Process the queue until it is empty, a node stops the run, or something fails."""
         joins = self.joins
-        if joins:
+        if joins is not None:
             joins.start(self)
         if self.max_concurrency > 1:
             await self._drive_concurrently()
             return
         while True:
             await self._drive_in_order()
-            if self.stop_request is not None or not joins or not joins.unblock(self):
+            if self.stop_request is not None or joins is None or not joins.unblock(self):
                 return
 
     async def _drive_in_order(self) -> None:
@@ -336,7 +336,6 @@ class Run:
         in_flight: set[asyncio.Task[None]] = set()
         pause: BaseException | None = None
         joins = self.joins
-        running = joins.running
         try:
             while True:
                 while (
@@ -349,11 +348,16 @@ class Run:
                         raise self._step_limit()
                     self._check_deadline()
                     item = self.queue.popleft()
-                    if joins:
-                        running[item[1]] = running.get(item[1], 0) + 1
+                    if joins is not None:
+                        joins.running[item[1]] = joins.running.get(item[1], 0) + 1
                     in_flight.add(asyncio.ensure_future(self._activate(item)))
                 if not in_flight:
-                    if pause is None and self.stop_request is None and joins.unblock(self):
+                    if (
+                        joins is not None
+                        and pause is None
+                        and self.stop_request is None
+                        and joins.unblock(self)
+                    ):
                         continue
                     break
                 done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
@@ -547,15 +551,12 @@ class Run:
                 raise
             raise failure from exc
         joins = self.joins
-        if emitted is not None:
+        if joins is not None:  # tokens for a join wait there; joins that can fire do
+            joins.completed(self, name, tid, t1, emitted)
+        elif emitted is not None:
             append = self.queue.append
             for etid, etarget, epayload, _, _ in emitted:
-                if joins and joins.holds(etarget, name):
-                    joins.hold((etid, etarget, epayload, name, tid, t1))
-                else:
-                    append((etid, etarget, epayload, name, tid, t1))
-        if joins:
-            joins.completed(self, name)
+                append((etid, etarget, epayload, name, tid, t1))
         self.live_results.append(result)
         if self.observer is not None:
             self._observe_completion(name, tid, emitted, result)

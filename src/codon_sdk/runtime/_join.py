@@ -81,8 +81,11 @@ class Joins:
         #: activation at a time, the only one is the one completing)
         self.running: dict[str, int] = {}
 
-    def __bool__(self) -> bool:
-        return bool(self._joins)
+    @classmethod
+    def of(cls, nodes: Mapping[str, NodeDef]) -> Joins | None:
+        """The joins of a run of ``nodes``; None when no node is a join (the engine's
+        fast path then checks nothing)."""
+        return cls(nodes) if any(node.join for node in nodes.values()) else None
 
     def holds(self, target: str, origin: str) -> bool:
         """Whether a token from ``origin`` to ``target`` waits at a join."""
@@ -111,8 +114,22 @@ class Joins:
             run.queue = kept
         self.settle(run)
 
-    def completed(self, run: Run, node: str) -> None:
-        """After an activation of ``node`` completed (its emissions queued or held)."""
+    def completed(
+        self,
+        run: Run,
+        node: str,
+        token_id: str,
+        ts: int,
+        emitted: list[tuple[str, str, Any, Any, Any]] | None,
+    ) -> None:
+        """An activation of ``node`` on ``token_id`` completed at ``ts`` (its events are
+        recorded): queue its emitted tokens, or hold those for a join; fire what can."""
+        for etid, etarget, epayload, _, _ in emitted or ():
+            item = (etid, etarget, epayload, node, token_id, ts)
+            if self.holds(etarget, node):
+                self.hold(item)
+            else:
+                run.queue.append(item)
         count = self.running.get(node)
         if count is not None:
             if count <= 1:

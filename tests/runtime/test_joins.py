@@ -366,3 +366,35 @@ def test_a_join_whose_message_is_too_large_fails_the_run_naming_the_join() -> No
     with pytest.raises(WorkloadRuntimeError, match=r"join 'join' cannot record the 3 token\(s\)"):
         wl.execute(3, deployment_id="dev", max_event_bytes=4000)
     assert wl.execute(2, deployment_id="dev", max_event_bytes=4000).status == "completed"
+
+
+def test_a_join_waits_for_a_paused_source_and_fires_once_after_the_resume(tmp_path: Path) -> None:
+    """A search pauses for a human while the others arrived: the join waits (in order and
+    concurrently), and after the resume the writer runs once on every result."""
+    store = f"sqlite:///{tmp_path / 'ledger.db'}"
+    wl = CodonWorkload(name="PausedSource", version="1.0", org_namespace="tests")
+
+    def plan(queries: list[str], *, runtime: Any, context: Any) -> None:
+        for q in queries:
+            runtime.emit("search", q)
+
+    def search(query: str, *, runtime: Any, context: Any) -> None:
+        if query == "b":
+            query = runtime.interrupt("which b?")
+        runtime.emit("write", query)
+
+    wl.add_node(plan, "plan", "planner")
+    wl.add_node(search, "search", "searcher")
+    wl.add_node(lambda found, *, runtime, context: sorted(found), "write", "writer")
+    wl.add_edge("plan", "search")
+    wl.add_edge("search", "write")
+    wl.add_join(["search"], "write")
+    for concurrency in (1, 3):
+        paused = wl.execute(
+            ["a", "b", "c"], deployment_id="dev", store=store, max_concurrency=concurrency
+        )
+        assert paused.status == "interrupted"
+        assert _joins(paused) == []
+        resumed = wl.resume(paused.run_id, store=store, input="bee")
+        assert resumed.node_results("write") == [["a", "bee", "c"]]
+        assert len(_joins(resumed)) == 1

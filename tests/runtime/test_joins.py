@@ -398,3 +398,13 @@ def test_a_join_waits_for_a_paused_source_and_fires_once_after_the_resume(tmp_pa
         resumed = wl.resume(paused.run_id, store=store, input="bee")
         assert resumed.node_results("write") == [["a", "bee", "c"]]
         assert len(_joins(resumed)) == 1
+
+
+def test_replay_with_a_join_added_says_the_joins_changed(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path / 'ledger.db'}"
+    report = _fan_in(join=False).execute(["a", "b"], deployment_id="dev", store=store)
+    replay = _fan_in().replay(report.run_id, store=store)
+    assert replay.logic_changed
+    assert replay.logic_diff["changed_joins"] == ["write"]
+    assert "(changed nodes: none; joins changed: write)" in replay.summary()
+    assert not replay.identical  # the writer ran once instead of twice

@@ -12,7 +12,9 @@ emitted token, ``state_updated`` if the shared state changed, and
 ``node_completed``. Emitted tokens join the queue only then, so an activation
 that never completed left nothing behind that a resume would have to undo. A
 failed attempt of a node with a retry policy is a ``node_retrying`` event; its
-emissions are dropped and the next attempt starts afresh.
+emissions are dropped and the next attempt starts afresh. A token for a join
+(``add_join``) waits in :class:`~codon_sdk.runtime._join.Joins` instead of the queue,
+until the join fires (``_join.py``).
 """
 
 from __future__ import annotations

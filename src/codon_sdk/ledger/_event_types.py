@@ -78,7 +78,8 @@ class ResumeRole(enum.Enum):
     START = "start"
     """The run's first event: its metadata is what the run started with."""
     TOKEN = "token"
-    """A token joins the queue: a seed at once, an emitted one when its activation completes."""
+    """A token joins the queue: a seed at once, an emitted one when its activation completes;
+    a join's token (``join`` metadata) at once, and the tokens it lists leave the queue."""
     STEP = "step"
     """An activation starts: counted once toward ``max_steps``."""
     STATE = "state"

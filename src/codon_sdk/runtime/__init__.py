@@ -4,7 +4,8 @@ What applications use (also re-exported by ``codon_sdk``): :class:`CodonWorkload
 :class:`Workload`, the node handle :class:`NodeRuntime`, :class:`RetryPolicy`, the
 records (:class:`Token`, :class:`AuditEvent`, :class:`NodeExecutionRecord`,
 :class:`StreamEvent`), :class:`ExecutionReport` (:func:`load_report` reads one back from
-a store) and :class:`ReplayReport` / :class:`Divergence`.
+a store) and :class:`ReplayReport` / :class:`Divergence`. A node's ``runtime.state`` is a
+:class:`RunState` (see :meth:`RunState.update_with` for atomic updates).
 
 What other layers and integrations use besides:
 
@@ -93,6 +94,9 @@ from codon_sdk.runtime._replay import (
 from codon_sdk.runtime._report import (
     ExecutionReport,
 )
+from codon_sdk.runtime._state import (
+    RunState,
+)
 from codon_sdk.runtime._trust import (
     Trust,
     check_trust,
@@ -126,6 +130,7 @@ __all__ = [
     "RetryPolicy",
     "Run",
     "RunOptions",
+    "RunState",
     "StreamEvent",
     "Token",
     "Trust",

@@ -12,7 +12,9 @@ emitted token, ``state_updated`` if the shared state changed, and
 ``node_completed``. Emitted tokens join the queue only then, so an activation
 that never completed left nothing behind that a resume would have to undo. A
 failed attempt of a node with a retry policy is a ``node_retrying`` event; its
-emissions are dropped and the next attempt starts afresh.
+emissions are dropped and the next attempt starts afresh. A token for a join
+(``add_join``) waits in :class:`~codon_sdk.runtime._join.Joins` instead of the queue,
+until the join fires (``_join.py``).
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ from codon_sdk.runtime._handle import (
     NodeRuntime,
     integrations_active,
 )
+from codon_sdk.runtime._join import Joins
 from codon_sdk.runtime._outcome import NodeFailed, run_to_end
 from codon_sdk.runtime._policy import RetryPolicy
 from codon_sdk.runtime._rebuild import RecordedEffect
@@ -104,6 +107,8 @@ class NodeDef:
     successors: set[str] = field(default_factory=set)
     retry: RetryPolicy | None = None
     timeout: float | None = None
+    #: the sources whose tokens wait for each other at this node (``add_join``), or ()
+    join: tuple[str, ...] = ()
 
     plain: bool = field(init=False, default=False)
 
@@ -120,6 +125,7 @@ class NodeDef:
             set(self.successors),
             self.retry,
             self.timeout,
+            self.join,
         )
 
 
@@ -155,7 +161,8 @@ class Run:
         self.redact = redact  # what the ledger records (secrets masked or sealed)
         # what leaves the process (spans, logs): masked, never sealed ciphertext
         self.mask = redact if mask is None else mask
-        self.state = RunState(redact=redact)
+        self.state = RunState(redact=redact, locked=max_concurrency > 1)
+        self.joins = Joins.of(nodes)
         self.queue: deque[QueueItem] = deque()
         self.steps = 0
         self.token_counter = 0
@@ -270,9 +277,19 @@ class Run:
 
     async def drive(self) -> None:
         """Process the queue until it is empty, a node stops the run, or something fails."""
+        joins = self.joins
+        if joins is not None:
+            joins.start(self)
         if self.max_concurrency > 1:
             await self._drive_concurrently()
             return
+        while True:
+            await self._drive_in_order()
+            if self.stop_request is not None or joins is None or not joins.unblock(self):
+                return
+
+    async def _drive_in_order(self) -> None:
+        """One activation at a time, first in first out, until the queue is empty."""
         queue, nodes, rec, context = self.queue, self.nodes, self.rec, self.context
         fast = self.tracer is None and self.observer is None and self.deadline is None
         current = CURRENT_RUNTIME if integrations_active() else None
@@ -320,6 +337,7 @@ class Run:
         )
         in_flight: set[asyncio.Task[None]] = set()
         pause: BaseException | None = None
+        joins = self.joins
         try:
             while True:
                 while (
@@ -332,8 +350,17 @@ class Run:
                         raise self._step_limit()
                     self._check_deadline()
                     item = self.queue.popleft()
+                    if joins is not None:
+                        joins.running[item[1]] = joins.running.get(item[1], 0) + 1
                     in_flight.add(asyncio.ensure_future(self._activate(item)))
                 if not in_flight:
+                    if (
+                        joins is not None
+                        and pause is None
+                        and self.stop_request is None
+                        and joins.unblock(self)
+                    ):
+                        continue
                     break
                 done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
@@ -525,7 +552,10 @@ class Run:
             if failure is exc:  # the key source failed: nothing of this activation recorded
                 raise
             raise failure from exc
-        if emitted is not None:
+        joins = self.joins
+        if joins is not None:  # tokens for a join wait there; joins that can fire do
+            joins.completed(self, name, tid, t1, emitted)
+        elif emitted is not None:
             append = self.queue.append
             for etid, etarget, epayload, _, _ in emitted:
                 append((etid, etarget, epayload, name, tid, t1))

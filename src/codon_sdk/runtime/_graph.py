@@ -9,6 +9,7 @@ scheduler does). Each adds its own ``execute``, ``resume`` and ``replay``.
 from __future__ import annotations
 
 import abc
+import hashlib
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from codon_sdk.identity import (
     NodeSpec,
     Topology,
     agent_class_id,
+    canonical_bytes,
     diff_parts,
     dumps,
     explain_node,
@@ -49,12 +51,12 @@ from codon_sdk.runtime._checks import (
 from codon_sdk.runtime._engine import NodeDef
 from codon_sdk.runtime._handle import is_async_callable
 from codon_sdk.runtime._policy import RetryPolicy
-from codon_sdk.runtime._records import ENTRY_ORIGIN
+from codon_sdk.runtime._records import ENTRY_ORIGIN, JOIN_ORIGIN
 from codon_sdk.runtime._report import ExecutionReport
 
 __all__ = ["GraphWorkload", "Workload", "WorkloadMetadata"]
 
-_RESERVED_NODE_NAMES = frozenset({ENTRY_ORIGIN})
+_RESERVED_NODE_NAMES = frozenset({ENTRY_ORIGIN, JOIN_ORIGIN})
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,12 +280,13 @@ class GraphWorkload(Workload):
     @property
     def logic_id(self) -> str:
         """Hex SHA-256 of the graph's logic: agent class, node specs and edges (and the
-        entry nodes, for a workload whose :meth:`_logic_entry_nodes` names them)."""
+        entry nodes, for a workload whose :meth:`_logic_entry_nodes` names them); a graph
+        with joins hashes that id with its joins (:meth:`joins`)."""
         if self._logic_id is None:
             specs = {name: n.spec for name, n in self._nodes.items()}
             edges = [NodeEdge(specs[s].id, specs[t].id) for s, t in self._edges]
             entries = self._logic_entry_nodes()
-            self._logic_id = generate_logic_id(
+            logic_id = generate_logic_id(
                 LogicRequest(
                     agent_class=AgentClass(self._name, self._version, self._description),
                     nodes=list(specs.values()),
@@ -291,7 +294,17 @@ class GraphWorkload(Workload):
                     entry_nodes=None if entries is None else [specs[e].id for e in entries],
                 )
             )
+            joins = self.joins
+            if joins:  # the order of a join's sources is the order its node receives
+                body = {"v": 1, "logic_id": logic_id, "joins": joins}
+                logic_id = hashlib.sha256(canonical_bytes(body)).hexdigest()
+            self._logic_id = logic_id
         return self._logic_id
+
+    @property
+    def joins(self) -> dict[str, list[str]]:
+        """Each join node (``add_join``) and its sources, in the order it receives them."""
+        return {name: list(n.join) for name, n in self._nodes.items() if n.join}
 
     def _logic_entry_nodes(self) -> list[str] | None:
         """The entry nodes the logic id covers; None (Codon's graphs): the id leaves them out,
@@ -421,6 +434,7 @@ class GraphWorkload(Workload):
                 for n in self.explain_identity().nodes
             },
             "edges": [list(e) for e in sorted(self._edges)],
+            **({"joins": joins} if (joins := self.joins) else {}),
             "entry_nodes": entries,
             "context": extras,
             "limits": {"max_steps": max_steps, "max_concurrency": max_concurrency},

@@ -299,9 +299,9 @@ def _report_from(entries: list[bytes], rebuilt: RebuiltRun) -> ExecutionReport:
 
 def logic_diff(recorded: dict[str, Any], workload: GraphWorkload) -> dict[str, Any]:
     """What changed between a recorded run's graph and the workload's: nodes (with the
-    reasons each changed, when the run recorded its identity parts) and edges.
-    ``compatible`` is True when only nodes changed, each to code that declared the
-    recorded id in ``compatible_with``."""
+    reasons each changed, when the run recorded its identity parts), edges and joins
+    (the join nodes whose sources changed). ``compatible`` is True when only nodes
+    changed, each to code that declared the recorded id in ``compatible_with``."""
     _, recorded_nodes, recorded_edges = recorded_identity(recorded)  # hostile-data safe
     old_nodes = {name: node_id for name, (node_id, _) in recorded_nodes.items()}
     new_nodes = {spec.name: spec.id for spec in workload.nodes}
@@ -315,12 +315,22 @@ def logic_diff(recorded: dict[str, Any], workload: GraphWorkload) -> dict[str, A
         "added_edges": sorted(list(e) for e in new_edges - old_edges),
         "removed_edges": sorted(list(e) for e in old_edges - new_edges),
         "reasons": {c.node: list(c.reasons) for c in workload.identity_diff(recorded).changed},
+        "changed_joins": _changed_joins(recorded.get("joins"), workload.joins),
     }
+    graph_parts = ("added_nodes", "removed_nodes", "added_edges", "removed_edges", "changed_joins")
     diff["compatible"] = bool(changed) and (
-        not any(diff[k] for k in ("added_nodes", "removed_nodes", "added_edges", "removed_edges"))
+        not any(diff[k] for k in graph_parts)
         and all(workload.accepts_node_id(n, old_nodes[n]) for n in changed)
     )
     return diff
+
+
+def _changed_joins(recorded: Any, joins: dict[str, list[str]]) -> list[str]:
+    """The join nodes whose sources differ between a run's ``run_started`` and the code."""
+    old = recorded if isinstance(recorded, dict) else {}
+    return sorted(
+        printable(str(n)) for n in old.keys() | joins.keys() if old.get(n) != joins.get(n)
+    )
 
 
 def _changed_text(change: dict[str, Any]) -> str:
@@ -377,7 +387,8 @@ def resume_run(
                     f"{', '.join(change['added_nodes']) or 'none'}; removed: "
                     f"{', '.join(change['removed_nodes']) or 'none'}; edges added "
                     f"{change['added_edges'] or 'none'}, "
-                    f"removed {change['removed_edges'] or 'none'}). "
+                    f"removed {change['removed_edges'] or 'none'}; joins changed: "
+                    f"{', '.join(change['changed_joins']) or 'none'}). "
                     "Resume with the code that started it, check the new code against the run "
                     "with `codon runs check-upgrade`, declare reviewed changes with "
                     "add_node(..., compatible_with=[old id]), or pass allow_logic_change=True "

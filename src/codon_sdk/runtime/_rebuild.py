@@ -6,9 +6,11 @@ what replay and fork start from. The rules, applied to the events in seq order:
 * a token becomes real when it is enqueued by a seed (``__entry__``) or by an
   activation that completed; enqueues of an activation that never completed are
   ignored (the activation runs again and emits again);
-* a token is done when its ``node_completed`` is recorded; the queue is every real
-  token not done, in enqueue order (so an activation that started but did not
-  complete runs again, at the position FIFO gave it);
+* a token is done when its ``node_completed`` is recorded, or when a join's token
+  (``token_enqueued`` from ``__join__`` with ``join`` metadata, see ``_join.py``) lists it among the
+  tokens it joined; the queue is every real token not done, in enqueue order (so an
+  activation that started but did not complete runs again, at the position FIFO gave
+  it, and tokens waiting at a join are queued again, for the engine to hold again);
 * a ``state_updated`` of an activation counts only if that activation completed;
   one without a token (recorded at the end of a run) counts at once;
 * ``effect_recorded`` results count whether or not their activation completed:
@@ -22,6 +24,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeAlias
 
+from codon_sdk._text import printable
 from codon_sdk.errors import LedgerError
 from codon_sdk.identity import revive
 from codon_sdk.ledger import (
@@ -33,7 +36,7 @@ from codon_sdk.ledger import (
     event_type,
     types_with,
 )
-from codon_sdk.runtime._records import ENTRY_ORIGIN
+from codon_sdk.runtime._records import ENTRY_ORIGIN, JOIN_ORIGIN
 from codon_sdk.runtime._state import apply_change
 
 __all__ = ["RebuiltRun", "RecordedEffect", "rebuild"]
@@ -127,8 +130,29 @@ class _Fold:
         self.run.token_counter = max(self.run.token_counter, _token_number(tid))
         if ev.parent_token_id is None:
             self.real[tid] = item
+            if ev.node == JOIN_ORIGIN and "join" in ev.metadata:
+                self._joined(ev)
         else:
             self.pending_tokens.setdefault(ev.parent_token_id, []).append(item)
+
+    def _joined(self, ev: LedgerEvent) -> None:
+        """A join's token: the tokens it lists were consumed (each waited at the join)."""
+        join = ev.metadata["join"]
+        tokens = join.get("tokens") if isinstance(join, dict) else None
+        if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
+            raise LedgerError(
+                f"event {ev.seq} of run {ev.run_id} is a join's token whose 'join' metadata "
+                "does not list the tokens it joined; the ledger was not written by the SDK "
+                "this way: run `codon verify`"
+            )
+        for joined in tokens:
+            if joined not in self.real or joined in self.done:
+                raise LedgerError(
+                    f"event {ev.seq} of run {ev.run_id} joins token {printable(joined)!r}, "
+                    "which is not a token waiting in the run at that point; the ledger was not "
+                    "written by the SDK this way: run `codon verify`"
+                )
+            self.done.add(joined)
 
     def step(self, ev: LedgerEvent) -> None:
         if ev.token_id is not None:

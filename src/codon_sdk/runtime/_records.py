@@ -11,6 +11,7 @@ from codon_sdk._clock import from_us
 
 __all__ = [
     "ENTRY_ORIGIN",
+    "JOIN_ORIGIN",
     "AuditEvent",
     "NodeExecutionRecord",
     "RunId",
@@ -22,6 +23,8 @@ __all__ = [
 RunId = NewType("RunId", str)
 TokenId = NewType("TokenId", str)
 ENTRY_ORIGIN = "__entry__"
+#: The origin of the token a join fires with (see ``_join.py``): no node emitted it.
+JOIN_ORIGIN = "__join__"
 
 
 class Token:

@@ -112,9 +112,11 @@ class ReplayReport:
                 for n in self.logic_diff.get("changed_nodes", [])
             )
             changed = printable(changed) or "none"
+            joins = printable(", ".join(self.logic_diff.get("changed_joins") or []))
             lines.append(
                 f"  logic id changed: {str(self.recorded_logic_id)[:12]}… -> "
-                f"{self.replay_logic_id[:12]}… (changed nodes: {changed})"
+                f"{self.replay_logic_id[:12]}… (changed nodes: {changed}"
+                + (f"; joins changed: {joins})" if joins else ")")
             )
         else:
             lines.append(f"  logic id unchanged: {self.replay_logic_id}")

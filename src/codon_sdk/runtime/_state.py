@@ -8,11 +8,19 @@ what really changed, ready for a ``state_updated`` event. At the end of a run a
 full comparison catches changes made around the mapping interface (through
 ``dict(state)`` and the like). Resume and replay rebuild the state by applying
 the recorded changes in order.
+
+Concurrency (``docs/guides/joins-and-state.md`` states the rules for node authors):
+:meth:`RunState.update_with` reads, computes and writes under the state's lock; a
+run with ``max_concurrency`` > 1 makes its state ``locked``, so that every write
+through the mapping interface takes the same lock and cannot land between the read
+and the write of an ``update_with`` made in another thread.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+import inspect
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from codon_sdk.errors import CanonicalEncodingError
@@ -57,12 +65,19 @@ def _held(value: Any, snapshot: bytes) -> bytes | _Kept:
 class RunState(dict[Any, Any]):
     """The per-run shared state dict (see the module docstring)."""
 
-    __slots__ = ("_dirty", "_recorded", "_redact", "_secret_key")
+    __slots__ = ("_dirty", "_lock", "_locked", "_recorded", "_redact", "_secret_key")
 
     def __init__(
-        self, initial: Mapping[Any, Any] | None = None, *, redact: Redact | None = None
+        self,
+        initial: Mapping[Any, Any] | None = None,
+        *,
+        redact: Redact | None = None,
+        locked: bool = False,
     ) -> None:
         super().__init__()
+        self._lock = threading.RLock()
+        #: every write takes ``_lock`` (a run whose nodes may run in several threads)
+        self._locked = locked
         self._dirty: set[Any] = set()
         self._recorded: dict[Any, Any] = {}
         self._redact = redact
@@ -74,14 +89,64 @@ class RunState(dict[Any, Any]):
                 dict.__setitem__(self, key, value)
                 self._dirty.add(key)
 
+    # --------------------------------------------------------------- atomic updates
+
+    def update_with(self, key: Any, fn: Callable[[Any], Any], *, default: Any = _MISSING) -> Any:
+        """Set ``state[key]`` to ``fn(state[key])`` atomically and return the new value.
+
+        The read, the call and the write happen under the state's lock, with no await
+        and no other thread's write in between, so concurrent updates of one key are
+        never lost: ``runtime.state.update_with("hits", lambda n: n + 1, default=0)``.
+        A missing key gives ``fn(default)``; without ``default`` it raises ``KeyError``.
+        ``fn`` must be a plain (not async) function that returns the new value without
+        mutating the old one in place, and should be quick (other writers wait for it);
+        if it raises, the state is left as it was and the exception propagates.
+        """
+        if not callable(fn):
+            raise TypeError(
+                f"update_with({key!r}, fn): fn must be a function of the current value, got {fn!r}"
+            )
+        if inspect.iscoroutinefunction(fn):
+            raise TypeError(
+                f"update_with({key!r}, fn): fn must be a plain function, not async "
+                f"({fn!r}); await what you need first, then pass a function that "
+                "computes the new value from the current one"
+            )
+        with self._lock:
+            current = dict.get(self, key, _MISSING)
+            if current is _MISSING:
+                if default is _MISSING:
+                    raise KeyError(key)
+                current = default
+            value = fn(current)
+            if inspect.isawaitable(value):
+                close = getattr(value, "close", None)
+                if close is not None:
+                    close()
+                raise TypeError(
+                    f"update_with({key!r}, fn): fn returned an awaitable ({value!r}); it must "
+                    "return the new value itself (await what you need before update_with)"
+                )
+            dict.__setitem__(self, key, value)
+            self._dirty.add(key)
+        return value
+
     # --------------------------------------------------------------- writes
 
     def __setitem__(self, key: Any, value: Any) -> None:
-        dict.__setitem__(self, key, value)
+        if self._locked:
+            with self._lock:
+                dict.__setitem__(self, key, value)
+        else:
+            dict.__setitem__(self, key, value)
         self._dirty.add(key)
 
     def __delitem__(self, key: Any) -> None:
-        dict.__delitem__(self, key)
+        if self._locked:
+            with self._lock:
+                dict.__delitem__(self, key)
+        else:
+            dict.__delitem__(self, key)
         self._dirty.add(key)
 
     def __ior__(self, other: Any) -> RunState:  # type: ignore[misc]
@@ -89,8 +154,9 @@ class RunState(dict[Any, Any]):
         return self
 
     def update(self, *args: Any, **kwargs: Any) -> None:
-        before = set(self)
-        dict.update(self, *args, **kwargs)
+        with self._lock:
+            before = set(self)
+            dict.update(self, *args, **kwargs)
         self._dirty.update(set(self) - before)
         for source in (*args, kwargs):
             keys: Iterable[Any] = (
@@ -100,20 +166,24 @@ class RunState(dict[Any, Any]):
 
     def pop(self, key: Any, *default: Any) -> Any:
         self._dirty.add(key)
-        return dict.pop(self, key, *default)
+        with self._lock:
+            return dict.pop(self, key, *default)
 
     def popitem(self) -> tuple[Any, Any]:
-        item = dict.popitem(self)
+        with self._lock:
+            item = dict.popitem(self)
         self._dirty.add(item[0])
         return item
 
     def setdefault(self, key: Any, default: Any = None) -> Any:
         self._dirty.add(key)
-        return dict.setdefault(self, key, default)
+        with self._lock:
+            return dict.setdefault(self, key, default)
 
     def clear(self) -> None:
-        self._dirty.update(self)
-        dict.clear(self)
+        with self._lock:
+            self._dirty.update(self)
+            dict.clear(self)
 
     # --------------------------------------------------------------- reads that hand out values
 

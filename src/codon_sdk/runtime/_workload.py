@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from typing import Any
 
 from codon_sdk.errors import (
+    WorkloadRegistrationError,
     WorkloadRuntimeError,
 )
 from codon_sdk.identity import Deployment
@@ -39,6 +40,81 @@ class CodonWorkload(GraphWorkload):
     >>> wl.execute("hi", deployment_id="dev").node_results("echo")
     ['hi']
     """
+
+    # ------------------------------------------------------------------ joins
+
+    def add_join(self, sources: Iterable[str] | str, node: str) -> None:
+        """Make ``node`` a join: it runs once on all the tokens ``sources`` send it (fan-in).
+
+        A token one of ``sources`` emits to ``node`` waits instead of activating it. When
+        no more can come (nothing is queued for, running in or waiting at another join of
+        a node from which a source can be reached), the join fires: ``node`` runs once,
+        its message the tuple of the waiting tokens' payloads in the order of
+        ``sources``, then in arrival order (the order their emitting activations
+        completed). Inside a loop it fires once per round. Tokens from other nodes, and
+        seeds, activate ``node`` as usual, one activation each. The ledger records the
+        join's token (origin ``__join__``) with the tokens and sources it joined; resume
+        after a crash fires it exactly once. Each source needs an edge to ``node``
+        (``add_edge`` first); a node has one join, declared by one call.
+
+        >>> wl = CodonWorkload(name="FanIn", version="1.0")
+        >>> def plan(topic, *, runtime, context):
+        ...     for q in ("a", "b", "c"):
+        ...         runtime.emit("search", f"{topic}/{q}")
+        >>> def search(query, *, runtime, context):
+        ...     runtime.emit("write", query.upper())
+        >>> def write(found, *, runtime, context):
+        ...     return " + ".join(found)
+        >>> for fn, name in ((plan, "plan"), (search, "search"), (write, "write")):
+        ...     _ = wl.add_node(fn, name, "worker")
+        >>> wl.add_edge("plan", "search"); wl.add_edge("search", "write")
+        >>> wl.add_join(["search"], "write")
+        >>> wl.execute("x", deployment_id="dev").node_results("write")
+        ['X/A + X/B + X/C']
+        """
+        names = [sources] if isinstance(sources, str) else sources
+        try:
+            chosen = list(names)
+        except TypeError:
+            raise WorkloadRegistrationError(
+                f"add_join: sources must be a list of node names, got {sources!r}"
+            ) from None
+        known = ", ".join(self._nodes) or "(none)"
+        if not isinstance(node, str) or node not in self._nodes:
+            raise WorkloadRegistrationError(
+                f"add_join: node {node!r} is not registered; known nodes: {known}"
+            )
+        if not chosen:
+            raise WorkloadRegistrationError(
+                f"add_join({chosen!r}, {node!r}): name at least one source node whose tokens "
+                f"{node!r} waits for"
+            )
+        for source in chosen:
+            if not isinstance(source, str) or source not in self._nodes:
+                raise WorkloadRegistrationError(
+                    f"add_join: source {source!r} of join {node!r} is not registered; known "
+                    f"nodes: {known}"
+                )
+            if chosen.count(source) > 1:
+                raise WorkloadRegistrationError(
+                    f"add_join: source {source!r} of join {node!r} is named twice; name each "
+                    "source once"
+                )
+            if (source, node) not in self._edges:
+                raise WorkloadRegistrationError(
+                    f"add_join: join {node!r} waits for {source!r}, but there is no edge "
+                    f"{source!r} -> {node!r}, so no token of {source!r} can reach it; add it "
+                    f"first with workload.add_edge({source!r}, {node!r})"
+                )
+        target = self._nodes[node]
+        if target.join:
+            raise WorkloadRegistrationError(
+                f"add_join: node {node!r} is already a join of {list(target.join)!r}; a node "
+                "has one join: name all its sources in one add_join call"
+            )
+        target.join = tuple(chosen)
+        self._logic_id = None
+        self._identity = None
 
     # ------------------------------------------------------------------ running
 

@@ -157,3 +157,42 @@ def test_bad_update_functions_are_refused_and_leave_the_state_alone() -> None:
         state.update_with("n", lambda n: n / 0)
     assert dict(state) == {"n": 1}
     assert state.update_with("missing", lambda n: n + 1, default=0) == 1
+
+
+class _SlowKey(str):
+    """A state key whose second hash (the dirty mark that follows the write) waits until
+    another thread has taken the changes, or 0.3 s: it holds a writer between its write
+    and its mark, where a change set taken meanwhile would lose the write."""
+
+    __slots__ = ()
+    calls = 0
+    taken = threading.Event()
+
+    def __hash__(self) -> int:
+        type(self).calls += 1
+        if type(self).calls == 2:
+            type(self).taken.wait(0.3)
+        return str.__hash__(self)
+
+    def __eq__(self, other: object) -> bool:
+        return str.__eq__(self, other)
+
+
+def test_a_write_is_never_lost_to_changes_taken_between_it_and_its_mark() -> None:
+    """The recorder takes the state's changes while a threaded node writes: a change set
+    taken between the write and its dirty mark must not lose the write (the swap waits)."""
+    _SlowKey.calls = 0
+    _SlowKey.taken.clear()
+    state = RunState(locked=True)
+    state["other"] = 0  # another write, so there are changes to take meanwhile
+    key = _SlowKey("hits")
+    writer = threading.Thread(target=state.__setitem__, args=(key, 1))
+    writer.start()
+    while _SlowKey.calls < 2:  # the writer is between its write and its mark
+        time.sleep(0.001)
+    first = state.changes()
+    _SlowKey.taken.set()
+    writer.join()
+    second = state.changes()
+    sets = [d.get("set", {}) for d in (first, second) if d is not None]
+    assert [s["hits"] for s in sets if "hits" in s] == [1]

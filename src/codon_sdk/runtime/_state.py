@@ -133,21 +133,26 @@ class RunState(dict[Any, Any]):
 
     # --------------------------------------------------------------- writes
 
+    # Under ``_locked``, a write and its dirty mark happen under the lock that ``changes``
+    # swaps the dirty set under: a mark can never land in a set already taken.
+
     def __setitem__(self, key: Any, value: Any) -> None:
         if self._locked:
             with self._lock:
                 dict.__setitem__(self, key, value)
+                self._dirty.add(key)
         else:
             dict.__setitem__(self, key, value)
-        self._dirty.add(key)
+            self._dirty.add(key)
 
     def __delitem__(self, key: Any) -> None:
         if self._locked:
             with self._lock:
                 dict.__delitem__(self, key)
+                self._dirty.add(key)
         else:
             dict.__delitem__(self, key)
-        self._dirty.add(key)
+            self._dirty.add(key)
 
     def __ior__(self, other: Any) -> RunState:  # type: ignore[misc]
         self.update(other)
@@ -157,27 +162,27 @@ class RunState(dict[Any, Any]):
         with self._lock:
             before = set(self)
             dict.update(self, *args, **kwargs)
-        self._dirty.update(set(self) - before)
-        for source in (*args, kwargs):
-            keys: Iterable[Any] = (
-                source.keys() if hasattr(source, "keys") else (k for k, _ in source)
-            )
-            self._dirty.update(keys)
+            self._dirty.update(set(self) - before)
+            for source in (*args, kwargs):
+                keys: Iterable[Any] = (
+                    source.keys() if hasattr(source, "keys") else (k for k, _ in source)
+                )
+                self._dirty.update(keys)
 
     def pop(self, key: Any, *default: Any) -> Any:
-        self._dirty.add(key)
         with self._lock:
+            self._dirty.add(key)
             return dict.pop(self, key, *default)
 
     def popitem(self) -> tuple[Any, Any]:
         with self._lock:
             item = dict.popitem(self)
-        self._dirty.add(item[0])
+            self._dirty.add(item[0])
         return item
 
     def setdefault(self, key: Any, default: Any = None) -> Any:
-        self._dirty.add(key)
         with self._lock:
+            self._dirty.add(key)
             return dict.setdefault(self, key, default)
 
     def clear(self) -> None:
@@ -190,7 +195,7 @@ class RunState(dict[Any, Any]):
     def __getitem__(self, key: Any) -> Any:
         value = dict.__getitem__(self, key)
         if type(value) not in _IMMUTABLE:
-            self._dirty.add(key)
+            self._mark(key)
         return value
 
     def get(self, key: Any, default: Any = None) -> Any:
@@ -198,7 +203,7 @@ class RunState(dict[Any, Any]):
         if value is _MISSING:
             return default
         if type(value) not in _IMMUTABLE:
-            self._dirty.add(key)
+            self._mark(key)
         return value
 
     def values(self) -> Any:
@@ -219,7 +224,15 @@ class RunState(dict[Any, Any]):
     def _touch_mutable(self) -> None:
         for key, value in dict.items(self):
             if type(value) not in _IMMUTABLE:
+                self._mark(key)
+
+    def _mark(self, key: Any) -> None:
+        """Mark ``key`` possibly changed (a mutable value handed out)."""
+        if self._locked:
+            with self._lock:
                 self._dirty.add(key)
+        else:
+            self._dirty.add(key)
 
     # --------------------------------------------------------------- change capture
 
@@ -235,7 +248,11 @@ class RunState(dict[Any, Any]):
         """
         if not self._dirty and not full:
             return None
-        keys, self._dirty = self._dirty, set()  # swapped first: writers in threads go on
+        if self._locked:
+            with self._lock:  # no write (and its mark) in between
+                keys, self._dirty = self._dirty, set()
+        else:
+            keys, self._dirty = self._dirty, set()
         if full:
             keys = keys | set(dict.keys(self)) | set(self._recorded)
         if not keys:

@@ -229,6 +229,15 @@ FORGERIES: list[tuple[str, Callable[[dict[str, Any]], Any]]] = [
     ("not_json", _raw(lambda obj: b"{not json")),
     ("nan", _raw(lambda obj: b'{"a":NaN}')),
     ("deep", _raw(lambda obj: b"[" * 2000 + b"]" * 2000)),
+    # deeper than the SDK writes, shallow enough for orjson: the SDK's encoder refuses it
+    (
+        "deep_float",
+        _raw(
+            lambda obj: _jcs({**obj, "payload": 0}).replace(
+                b'"payload":0', b'"payload":' + b"[" * 252 + b"0.5" + b"]" * 252
+            )
+        ),
+    ),
     (
         "deep_payload",
         _raw(

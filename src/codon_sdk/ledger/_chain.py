@@ -204,7 +204,8 @@ def _sound_span(
         if not cut:
             return 0, True
         del chunk[cut:], objs[cut:], kinds[cut:]
-        leaves = [hashlib.sha256(b"\x00" + entry).digest() for entry in chunk]
+        sha256 = hashlib.sha256
+        leaves = [sha256(b"\x00" + entry).digest() for entry in chunk]
         versions, seqs, prevs = (
             [*map(_get_v, objs)],
             [*map(_get_seq, objs)],

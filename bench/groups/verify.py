@@ -18,8 +18,13 @@ Contestants, interleaved round by round:
 * ``verify_entries``: the same checks on entries and notes already in memory (the
   pure function ``verify_run`` wraps): verification without I/O.
 * ``read``: ``store.read(run_id)`` alone, to show what the I/O costs.
-* ``canonical_recheck``: ``json_canonical(orjson.loads(entry))`` over every entry, the
-  canonical-form check each entry goes through, to show its share of the cost.
+* ``verify_run_postgres``, ``read_postgres``: the same run recorded in a throwaway
+  PostgreSQL database (skipped when no server answers; no target: issue 14 sets it
+  for SQLite).
+* ``canonical_recheck``: ``json_canonical(orjson.loads(entry))`` over every entry: the
+  SDK's own RFC 8785 encoder, which the check falls back to for unusual entries (the
+  chain walk checks ordinary ones 256 at a time with ``orjson``), to show what
+  re-encoding every entry that way would cost.
 
 Each figure is events divided by the median wall time (``events/s``); details
 give the CPU time beside the wall time, and an ``events per CPU second`` figure
@@ -29,6 +34,7 @@ events per second (issue 14).
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -48,6 +54,7 @@ from bench._harness import (
     fmt_number,
     interleave,
 )
+from bench.groups.durable import _postgres
 from codon_sdk.agents import CodonWorkload
 from codon_sdk.identity._canonical import json_canonical
 from codon_sdk.ledger._note import Ed25519Signer
@@ -83,13 +90,13 @@ def _workload(steps: int) -> CodonWorkload:
 class _RecordedRun:
     """The recorded run, its store, its key and its exported final checkpoint."""
 
-    def __init__(self, steps: int) -> None:
+    def __init__(self, steps: int, url: str | None = None) -> None:
         self.directory = Path(tempfile.mkdtemp(prefix="codon-bench-verify-"))
         self.signer = Ed25519Signer.generate("bench.example/ledger")
         sink = FileCheckpointSink(self.directory / "checkpoints")
         notary = Notary(signer=self.signer, every=CHECKPOINT_EVERY, sinks=(sink,))
         self.store: LedgerStore = open_store(
-            f"sqlite:///{self.directory / 'ledger.db'}", notary=notary
+            url or f"sqlite:///{self.directory / 'ledger.db'}", notary=notary
         )
         report = _workload(steps).execute(
             {"i": 0}, deployment_id="bench", store=self.store, run_id=RUN_ID, max_steps=steps
@@ -152,14 +159,30 @@ class _RecordedRun:
 def run(settings: Settings) -> list[Result]:
     steps = 5_000 if settings.quick else 26_000
     reps = settings.reps(full=7, quick=3)
-    recorded = _RecordedRun(steps)
-    try:
+    with contextlib.ExitStack() as stack:
+        recorded = _RecordedRun(steps)
+        stack.callback(recorded.close)
         contestants: list[tuple[str, Callable[[], None], Target | None]] = [
             ("verify_run", recorded.verify_run, EVENTS_PER_SECOND),
             ("verify_entries", recorded.verify_entries, None),
             ("read", recorded.read, None),
             ("canonical_recheck", recorded.canonical_recheck, None),
         ]
+        pg_url = stack.enter_context(_postgres())
+        skipped: list[Result] = []
+        if pg_url is None:
+            skipped.append(
+                Result(
+                    GROUP, "verify_run_postgres", None, "", None, "no PostgreSQL server", (), "SKIP"
+                )
+            )
+        else:
+            on_postgres = _RecordedRun(steps, pg_url)
+            stack.callback(on_postgres.close)
+            contestants += [
+                ("verify_run_postgres", on_postgres.verify_run, None),
+                ("read_postgres", on_postgres.read, None),
+            ]
         for _, call, _ in contestants:
             call()  # the warm-up run, checked
         timings = interleave([Contestant(name, call) for name, call, _ in contestants], reps)
@@ -169,9 +192,7 @@ def run(settings: Settings) -> list[Result]:
         results: list[Result] = []
         for name, _, target in contestants:
             results += _throughput(name, timings[name], recorded.events, where, target)
-        return results
-    finally:
-        recorded.close()
+        return results + skipped
 
 
 def _throughput(

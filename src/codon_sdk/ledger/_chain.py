@@ -16,11 +16,14 @@ checkpoint (see ``_verify``) or the head hash recorded elsewhere reveals it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
+from operator import itemgetter
 from typing import Any, Final
 
 import orjson
@@ -86,28 +89,46 @@ class ChainWalk:
     #: Past a fault: whether some later entry still parses as ``run_finished`` (the end is
     #: there, the chain leading to it is broken), so nobody claims the tail was cut off.
     end_after_fault: bool = False
+    #: How many entries :func:`check_entry` checked one by one (the others were checked a
+    #: span at a time): the first and the last of a sound run, more around anything unusual.
+    alone: int = 0
 
 
-def walk_chain(entries: Sequence[bytes], *, run_id: str | None = None) -> ChainWalk:
+def walk_chain(
+    entries: Sequence[bytes], *, run_id: str | None = None, spans: bool = True
+) -> ChainWalk:
     """Check every entry in order; stop at the first fault (see the module docstring).
 
-    Each entry is hashed as stored and parsed once. An entry that passes
-    :func:`_sound` (the common case, written out for speed) is exactly what
-    :func:`check_entry` accepts; any other goes through :func:`check_entry`, which
-    names the problem.
+    Each entry is hashed as stored and parsed once. :func:`check_entry` is the one
+    statement of the rules and names what is wrong; :func:`_sound_span` checks the
+    ordinary entries of a run a span at a time and only vouches for a span whose
+    every entry :func:`check_entry` accepts. Whatever a span check does not vouch for
+    (the first and the last entry, anything unusual, every fault) goes through
+    :func:`check_entry` one entry at a time, so the answer is the same either way
+    (``spans=False`` checks every entry on its own, the reference the spans are
+    tested against).
     """
     walk = ChainWalk()
     prev_hex: str | None = None
     expected_run = run_id
+    count = len(entries)
+    seq = 0
+    alone = 0 if spans else count  # entries left to check one by one before the next span
     sha256 = hashlib.sha256
-    for seq, entry in enumerate(entries):
-        if type(entry) is not bytes:
-            entry = _as_bytes(entry)
+    while seq < count:
+        if not alone and seq and expected_run is not None and not walk.ended:
+            stop = min(seq + _SPAN, count)
+            sound, cut = _sound_span(entries, seq, stop, expected_run, walk)
+            if sound:
+                seq += sound
+                prev_hex = walk.leaves[-1].hex()
+            alone = 1 if cut else stop - seq
+            continue
+        alone = max(alone - 1, 0)
+        walk.alone += 1
+        entry = _as_bytes(entries[seq])
         leaf = sha256(b"\x00" + entry).digest()
-        obj = _sound(entry, seq, expected_run, prev_hex) if not walk.ended else None
-        problem = None
-        if obj is None:
-            obj, problem = check_entry(entry, seq, expected_run, prev_hex, walk.ended)
+        obj, problem = check_entry(entry, seq, expected_run, prev_hex, walk.ended)
         if problem is not None or obj is None:
             rest = [_as_bytes(e) for e in entries[seq:]]
             walk.leaves.extend(leaf_hash(e) for e in rest)
@@ -124,64 +145,133 @@ def walk_chain(entries: Sequence[bytes], *, run_id: str | None = None) -> ChainW
             walk.pauses.append(seq)
         walk.ended = walk.ended or kind in _CLOSES
         prev_hex = leaf.hex()
+        seq += 1
     return walk
 
 
-_STRINGS: Final = frozenset(
-    ("node", "target", "token_id", "parent_token_id", "actor", "trace_id", "span_id", "prev")
+#: Entries :func:`_sound_span` checks together: enough to spread its fixed cost thin, few
+#: enough that a span's parsed entries die young (the garbage collector stays cheap).
+_SPAN: Final = 256
+_SPECIAL: Final = _OPENS | _CLOSES
+_loads: Final = orjson.loads
+_dumps_strict: Final = functools.partial(
+    orjson.dumps, option=orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER
 )
-_loads = orjson.loads
-_dumps = orjson.dumps
-_SORT = orjson.OPT_SORT_KEYS
+_get_v, _get_seq, _get_ts = itemgetter("v"), itemgetter("seq"), itemgetter("ts")
+_get_type, _get_run, _get_prev = itemgetter("type"), itemgetter("run_id"), itemgetter("prev")
+_INT: Final = frozenset({int})
+_STR: Final = frozenset({str})
+_BYTES: Final = frozenset({bytes})
+_DICT: Final = frozenset({dict})
+_VERSION: Final = frozenset({FORMAT_VERSION})
+_HEX_LENGTH: Final = frozenset({64})
+#: The fields that hold a string when present, besides ``type``, ``run_id`` and ``prev``.
+_STRING_FIELDS: Final = frozenset(
+    ("node", "target", "token_id", "parent_token_id", "actor", "trace_id", "span_id")
+)
+_NO_METADATA: Final[dict[str, Any]] = {}
+#: What a span check may raise on bytes it does not decide: check_entry then decides.
+_UNDECIDED: Final = (TypeError, ValueError, KeyError, RecursionError, OverflowError)
 
 
-def _sound(entry: bytes, seq: int, run_id: str | None, prev_hex: str | None) -> Any:
-    """The parsed entry if it is a sound entry ``seq`` of the chain (every check of
-    :func:`check_entry` holds, the entry is not past the end), else None: the caller
-    then asks :func:`check_entry` what is wrong. Only the common shapes are decided
-    here; anything unusual (a float, a large integer, a character outside the BMP,
-    a ``run_finished``) is left to :func:`check_entry`."""
-    if len(entry) > MAX_ENTRY_BYTES:
-        return None
+def _sound_span(
+    entries: Sequence[bytes], start: int, stop: int, run_id: str, walk: ChainWalk
+) -> tuple[int, bool]:
+    """Check ``entries[start:stop]`` (``start`` > 0) together.
+
+    Returns ``(n, cut)``: the first ``n`` entries are sound (their leaves and pauses
+    are added to ``walk``), and ``cut`` says the next one is a start or end event, for
+    :func:`check_entry` to see on its own. ``n == 0`` without ``cut``: the span holds
+    something this check does not decide (a fault, or an unusual entry: a float, a
+    field set to null...), and :func:`check_entry` takes the whole span.
+
+    Each condition is a pass in C over the span, and together they imply what
+    :func:`check_entry` checks of each entry: bytes of at most ``MAX_ENTRY_BYTES``
+    parsing to a JSON object of known fields; ``v`` the integer 1; ``seq`` and ``ts``
+    integers, ``seq`` the entry's position; ``type`` a string, neither a start nor an
+    end (the span is cut before one); ``run_id`` the run's; ``prev`` the hex leaf
+    hash of the entry before; the other string fields strings and ``metadata`` an
+    object; canonical form (:func:`_canonical_span`).
+    """
+    chunk = list(entries[start:stop])
     try:
-        return _sound_parsed(_loads(entry), entry, seq, run_id, prev_hex)
-    except (TypeError, ValueError, RecursionError, OverflowError):  # deep, odd: check_entry says
-        return None
+        if set(map(type, chunk)) != _BYTES or max(map(len, chunk)) > MAX_ENTRY_BYTES:
+            return 0, False
+        objs = list(map(_loads, chunk))
+        kinds = list(map(_get_type, objs))  # TypeError unless each is a JSON object
+        special = _SPECIAL.intersection(kinds)
+        cut = min(map(kinds.index, special)) if special else len(kinds)
+        if not cut:
+            return 0, True
+        del chunk[cut:], objs[cut:], kinds[cut:]
+        sha256 = hashlib.sha256
+        leaves = [sha256(b"\x00" + entry).digest() for entry in chunk]
+        versions, seqs, prevs = (
+            [*map(_get_v, objs)],
+            [*map(_get_seq, objs)],
+            [*map(_get_prev, objs)],
+        )
+        fields = set().union(*objs)
+        sound = (
+            _KNOWN.issuperset(fields)
+            and set(versions) == _VERSION
+            and set(map(type, versions)) == _INT
+            and seqs == list(range(start, start + cut))
+            and set(map(type, seqs)) == _INT
+            and set(map(type, map(_get_ts, objs))) == _INT
+            and set(map(type, kinds)) == _STR
+            and set(map(_get_run, objs)) == {run_id}
+            and set(map(len, prevs)) == _HEX_LENGTH
+            and "".join(prevs) == b"".join((walk.leaves[-1], *leaves[:-1])).hex()
+            and _strings_and_metadata(objs, fields)
+            and _canonical_span(objs, chunk, run_id)
+        )
+    except _UNDECIDED:
+        return 0, False
+    if not sound:
+        return 0, False
+    walk.leaves.extend(leaves)
+    if _PAUSES.intersection(kinds):
+        walk.pauses.extend(start + i for i, kind in enumerate(kinds) if kind in _PAUSES)
+    return cut, cut < stop - start
 
 
-def _sound_parsed(
-    obj: Any, entry: bytes, seq: int, run_id: str | None, prev_hex: str | None
-) -> Any:
-    if type(obj) is not dict or obj.get("v") != FORMAT_VERSION or not _KNOWN.issuperset(obj):
-        return None
-    kind, ts, rid = obj.get("type"), obj.get("ts"), obj.get("run_id")
-    if (
-        obj.get("seq") != seq
-        or type(obj["seq"]) is not int
-        or type(ts) is not int
-        or type(kind) is not str
-        or type(rid) is not str
-        or (run_id is not None and rid != run_id)
-        or obj.get("prev") != prev_hex
-        or kind in _CLOSES
-        or (kind in _OPENS) != (seq == 0)
-        or not -_SAFE_INT <= ts <= _SAFE_INT
-        or seq > _SAFE_INT
-    ):
-        return None
-    for name in _STRINGS.intersection(obj):
-        if type(obj[name]) is not str:
-            return None
-    if "metadata" in obj and (
-        type(obj["metadata"]) is not dict or not _plain_numbers(obj["metadata"])
-    ):
-        return None
-    payload = obj.get("payload")
-    if payload is not None and type(payload) is not str and not _plain_numbers(payload):
-        return None
-    if _dumps(obj, option=_SORT) != entry or not (entry.isascii() or not _NON_BMP.search(entry)):
-        return None
-    return obj
+def _strings_and_metadata(objs: list[dict[str, Any]], fields: set[str]) -> bool:
+    """Whether the string fields a span holds are strings and its ``metadata`` objects.
+
+    ``str.join`` raises ``TypeError`` on anything but strings, null included (the SDK
+    leaves out a field whose value is null: one that is there is left to check_entry).
+    """
+    for name in _STRING_FIELDS.intersection(fields):
+        "".join(map(dict.get, objs, repeat(name), repeat("")))
+    if "metadata" not in fields:
+        return True
+    return set(map(type, map(dict.get, objs, repeat("metadata"), repeat(_NO_METADATA)))) == _DICT
+
+
+def _canonical_span(objs: list[Any], chunk: list[bytes], run_id: str) -> bool:
+    """Whether every entry of a span is canonical (:func:`is_canonical` of each).
+
+    :func:`is_canonical`'s fast case is decided for the whole span at once: ``orjson``
+    reproduces every entry while refusing integers past 2^53, the bytes are ASCII (no
+    character outside the BMP) and hold no float. ``orjson`` writes every float with a
+    ``.``, an ``e+`` or an ``e-``: single bytes are found at ``memchr`` speed, so ``e-``
+    is looked for only when the span holds more ``-`` than its run ids account for.
+    Otherwise :func:`is_canonical` decides each entry.
+    """
+    try:
+        fast = list(map(_dumps_strict, objs)) == chunk
+    except TypeError:  # an integer past 2^53 (JCS writes a whole double so)
+        fast = False
+    if fast:
+        joined = b"".join(chunk)
+        fast = (
+            joined.isascii()
+            and b"." not in joined
+            and b"+" not in joined
+            and (joined.count(b"-") == run_id.count("-") * len(chunk) or b"e-" not in joined)
+        )
+    return fast or all(map(is_canonical, objs, chunk))
 
 
 def _as_bytes(entry: Any) -> bytes:

@@ -437,10 +437,11 @@ class SQLiteStore(SQLStore):
 
     def _read(self, conn: sqlite3.Connection, op: ReadEntries) -> list[bytes]:
         start, end = schema.read_bounds(op, lambda: self._get(conn, op.run_id).event_count)
-        rows = conn.execute(_SQL.read_events, (op.run_id, start, end)).fetchall()
-        if not rows:
+        # unpacked as the cursor steps: no list of row tuples first (verify reads every entry)
+        entries = [entry for (entry,) in conn.execute(_SQL.read_events, (op.run_id, start, end))]
+        if not entries:
             self._get(conn, op.run_id)  # raises RunNotFoundError for an unknown run
-        return [row[0] for row in rows]
+        return entries
 
     def _claim(self, conn: sqlite3.Connection, op: ClaimRun) -> RunInfo:
         with self._write(conn):

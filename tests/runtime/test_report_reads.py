@@ -143,6 +143,8 @@ def _report_over(entries: list[bytes]) -> ExecutionReport:
     [
         (b"not json", "not valid JSON"),
         (b'{"v":2,"run_id":"r","seq":3,"type":"x","ts":1}', "format version 2"),
+        (b'{"v":true,"run_id":"r","seq":3,"type":"x","ts":1}', "format version True"),
+        (b'{"v":1.0,"run_id":"r","seq":3,"type":"x","ts":1}', "format version 1.0"),
         (b'{"v":1,"run_id":"r","seq":"3","type":"x","ts":1}', "wrong types"),
         (b"[1,2]", "must be a JSON object"),
     ],

@@ -178,7 +178,7 @@ def validate_parsed(obj: Any) -> None:
     if type(obj) is not dict:
         raise LedgerError(f"ledger entry must be a JSON object, got {type(obj).__name__}")
     version = obj.get("v")
-    if version != FORMAT_VERSION:
+    if type(version) is not int or version != FORMAT_VERSION:  # true and 1.0 equal 1
         raise LedgerError(
             f"ledger entry has format version {version!r}; this SDK reads version "
             f"{FORMAT_VERSION}. Upgrade codon-sdk to read newer ledgers."

@@ -101,6 +101,13 @@ def usage_from(events: Iterator[LedgerEvent]) -> dict[str, Any]:
     return {"total": total, "by_node": by_node, "by_model": by_model}
 
 
+def _us(record: NodeExecutionRecord) -> int:
+    """An activation's duration in whole microseconds (as the ledger's timestamps are), so
+    totals add exactly, the same from live records as from the ledger."""
+    delta = record.finished_at - record.started_at
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
 def _jsonable(value: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = orjson.loads(canonical_bytes(value))
     return out
@@ -529,7 +536,7 @@ class ExecutionReport:
         done = self._completions()
         if done is None or self._results is not None:
             return [
-                (node, len(records), sum(r.duration_ms for r in records))
+                (node, len(records), sum(_us(r) for r in records) / 1000.0)
                 for node, records in self.results.items()
             ]
         count = Counter(done.nodes)  # in order of first completion, at C speed

@@ -187,3 +187,39 @@ def test_a_recorded_logic_of_the_wrong_shape_is_read_without_a_crash() -> None:
     assert logic_id == "unknown"
     assert nodes == {"a": ("1", None), "3": ("i", {"code": "5"})}
     assert edges == [("a", "b"), ("1", "2")]
+
+
+def _fan_in(sources: list[str]) -> CodonWorkload:
+    def node(message: Any, *, runtime: Any, context: Any) -> Any:
+        return message
+
+    workload = CodonWorkload(name="fan-in", version="1", org_namespace="tests")
+    for name in ("a", "b", "write"):
+        workload.add_node(node, name, "worker")
+    for name in ("a", "b"):
+        workload.add_edge(name, "write")
+    workload.add_join(sources, "write")
+    return workload
+
+
+def test_explain_identity_lists_joins_and_a_diff_names_a_changed_join() -> None:
+    one, other = _fan_in(["a", "b"]), _fan_in(["b", "a"])  # the message lists b first
+    explained = one.explain_identity()
+    assert explained.joins == (("write", ("a", "b")),)
+    assert "join write <- a, b" in str(explained)
+    assert explained.to_dict()["joins"] == {"write": ["a", "b"]}
+    diff = explained.diff(other.explain_identity())
+    assert not diff.identical
+    assert diff.changed_joins == ("write",)
+    assert "join ~   write" in str(diff)
+    assert diff.changed == ()  # the nodes are the same: only the join changed
+
+
+def test_a_runs_recorded_joins_diff_against_todays_code(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'l.db'}"
+    report = _fan_in(["a", "b"]).execute("x", deployment_id="d", store=url, entry_nodes=["a"])
+    (started,) = [e for e in report.events() if e.type == "run_started"]
+    assert _fan_in(["a", "b"]).identity_diff(started.metadata).changed_joins == ()
+    assert _fan_in(["b", "a"]).identity_diff(started.metadata).changed_joins == ("write",)
+    forged = {**started.metadata, "joins": ["not", "a", "mapping"]}
+    assert _fan_in(["a", "b"]).identity_diff(forged).changed_joins == ("write",)

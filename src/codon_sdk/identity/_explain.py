@@ -12,10 +12,11 @@ parts in ``run_started``, so today's code can be compared with a recorded run to
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from codon_sdk._text import printable
 from codon_sdk.identity._canonical import canonical_bytes
 from codon_sdk.identity._codehash import code_fingerprint
 from codon_sdk.identity._nodespec import NodeSpec
@@ -26,6 +27,7 @@ __all__ = [
     "IdentityPart",
     "NodeChange",
     "NodeIdentity",
+    "changed_joins",
     "diff_parts",
     "explain_node",
     "recorded_identity",
@@ -89,6 +91,8 @@ class IdentityDiff:
     removed_nodes: tuple[str, ...] = ()
     added_edges: tuple[tuple[str, str], ...] = ()
     removed_edges: tuple[tuple[str, str], ...] = ()
+    #: Join nodes whose sources were added, removed or reordered (see ``add_join``).
+    changed_joins: tuple[str, ...] = ()
 
     @property
     def identical(self) -> bool:
@@ -108,6 +112,7 @@ class IdentityDiff:
             "removed_nodes": list(self.removed_nodes),
             "added_edges": [list(e) for e in self.added_edges],
             "removed_edges": [list(e) for e in self.removed_edges],
+            "changed_joins": list(self.changed_joins),
         }
 
     def __str__(self) -> str:
@@ -120,6 +125,7 @@ class IdentityDiff:
         lines += [f"  removed  {n}" for n in self.removed_nodes]
         lines += [f"  edge +   {a} -> {b}" for a, b in self.added_edges]
         lines += [f"  edge -   {a} -> {b}" for a, b in self.removed_edges]
+        lines += [f"  join ~   {n}" for n in self.changed_joins]
         return "\n".join(lines)
 
 
@@ -131,6 +137,8 @@ class IdentityExplanation:
     logic_id: str
     nodes: tuple[NodeIdentity, ...]
     edges: tuple[tuple[str, str], ...] = field(default=())
+    #: Each join node with its sources, in the order its message lists them.
+    joins: tuple[tuple[str, tuple[str, ...]], ...] = field(default=())
 
     def node(self, name: str) -> NodeIdentity:
         for n in self.nodes:
@@ -147,6 +155,8 @@ class IdentityExplanation:
             newer.logic_id,
             {n.node: (n.id, n.digests()) for n in newer.nodes},
             newer.edges,
+            old_joins=dict(self.joins),
+            new_joins=dict(newer.joins),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -154,6 +164,7 @@ class IdentityExplanation:
             "workload": self.workload,
             "logic_id": self.logic_id,
             "edges": [list(e) for e in self.edges],
+            "joins": {node: list(sources) for node, sources in self.joins},
             "nodes": [
                 {
                     "node": n.node,
@@ -174,6 +185,7 @@ class IdentityExplanation:
             lines.append(f"  node {n.node}: id {n.id[:16]}…  code {n.code_hash[:16]}… ({n.basis})")
             width = max((len(p.part) for p in n.parts), default=0)
             lines += [f"    {p.part:<{width}}  {p.digest}  {p.detail}" for p in n.parts]
+        lines += [f"  join {node} <- {', '.join(sources)}" for node, sources in self.joins]
         return "\n".join(lines)
 
 
@@ -286,8 +298,12 @@ def diff_parts(
     new_logic_id: str,
     new_nodes: Mapping[str, tuple[str, Mapping[str, str]]],
     new_edges: Iterable[tuple[str, str]],
+    *,
+    old_joins: Any = None,
+    new_joins: Mapping[str, Sequence[str]] | None = None,
 ) -> IdentityDiff:
-    """Compare two versions given as ``{node: (id, {part: digest} or None)}`` and edges."""
+    """Compare two versions given as ``{node: (id, {part: digest} or None)}``, edges and
+    joins (``old_joins`` may be a recorded value of any shape)."""
     changed = tuple(
         NodeChange(
             node=name,
@@ -307,6 +323,22 @@ def diff_parts(
         removed_nodes=tuple(sorted(old_nodes.keys() - new_nodes.keys())),
         added_edges=tuple(sorted((a, b) for a, b in after - before)),
         removed_edges=tuple(sorted((a, b) for a, b in before - after)),
+        changed_joins=tuple(changed_joins(old_joins, new_joins or {})),
+    )
+
+
+def changed_joins(recorded: Any, joins: Mapping[str, Sequence[str]]) -> list[str]:
+    """The join nodes whose sources differ between ``recorded`` (a run's ``run_started``
+    ``joins``, read as hostile data: anything but a mapping counts as no joins) and
+    ``joins``; names shown escaped."""
+    old = recorded if isinstance(recorded, Mapping) else {}
+
+    def sources(table: Mapping[Any, Any], node: Any) -> Any:
+        value = table.get(node)
+        return list(value) if isinstance(value, (list, tuple)) else value
+
+    return sorted(
+        printable(str(n)) for n in old.keys() | joins.keys() if sources(old, n) != sources(joins, n)
     )
 
 

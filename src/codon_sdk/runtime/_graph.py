@@ -334,6 +334,7 @@ class GraphWorkload(Workload):
                 logic_id=self.logic_id,
                 nodes=tuple(explain_node(name, n.spec, n.fn) for name, n in self._nodes.items()),
                 edges=tuple(sorted(self._edges)),
+                joins=tuple((node, tuple(sources)) for node, sources in self.joins.items()),
             )
         return self._identity
 
@@ -347,6 +348,8 @@ class GraphWorkload(Workload):
             mine.logic_id,
             {n.node: (n.id, n.digests()) for n in mine.nodes},
             mine.edges,
+            old_joins=recorded.get("joins"),
+            new_joins=self.joins,
         )
 
     def default_entry_nodes(self) -> list[str]:

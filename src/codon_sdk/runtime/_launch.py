@@ -19,7 +19,7 @@ from codon_sdk.errors import (
     UntrustedRunError,
     WorkloadRuntimeError,
 )
-from codon_sdk.identity import Redact, prepare, recorded_identity, revive
+from codon_sdk.identity import Redact, changed_joins, prepare, recorded_identity, revive
 from codon_sdk.ledger import RUN_RESUMED, leaf_hash, parse_entry
 from codon_sdk.redaction import Redactor, default_redactor
 from codon_sdk.runtime._engine import NodeDef, Observer, Run, now_us
@@ -315,7 +315,7 @@ def logic_diff(recorded: dict[str, Any], workload: GraphWorkload) -> dict[str, A
         "added_edges": sorted(list(e) for e in new_edges - old_edges),
         "removed_edges": sorted(list(e) for e in old_edges - new_edges),
         "reasons": {c.node: list(c.reasons) for c in workload.identity_diff(recorded).changed},
-        "changed_joins": _changed_joins(recorded.get("joins"), workload.joins),
+        "changed_joins": changed_joins(recorded.get("joins"), workload.joins),
     }
     graph_parts = ("added_nodes", "removed_nodes", "added_edges", "removed_edges", "changed_joins")
     diff["compatible"] = bool(changed) and (
@@ -323,14 +323,6 @@ def logic_diff(recorded: dict[str, Any], workload: GraphWorkload) -> dict[str, A
         and all(workload.accepts_node_id(n, old_nodes[n]) for n in changed)
     )
     return diff
-
-
-def _changed_joins(recorded: Any, joins: dict[str, list[str]]) -> list[str]:
-    """The join nodes whose sources differ between a run's ``run_started`` and the code."""
-    old = recorded if isinstance(recorded, dict) else {}
-    return sorted(
-        printable(str(n)) for n in old.keys() | joins.keys() if old.get(n) != joins.get(n)
-    )
 
 
 def _changed_text(change: dict[str, Any]) -> str:

@@ -166,34 +166,35 @@ def _measure(
     return results
 
 
+def _backend(
+    backend: str, url: str, fill: Callable[[], None], cli_url: str | None, sizes: tuple[int, int]
+) -> list[Result]:
+    """Open ``url``, fill it (the synthetic rows, then the real runs), measure its pages."""
+    synthetic, reps = sizes
+    store = open_store(url)
+    try:
+        fill()
+        _real_runs(store)
+        return _measure(backend, store, synthetic, cli_url, reps)
+    finally:
+        store.close()
+
+
 def run(settings: Settings) -> list[Result]:
     synthetic = (20_000 if settings.quick else 100_000) - REAL
-    reps = settings.reps(full=15, quick=5)
-    results: list[Result] = []
+    sizes = (synthetic, settings.reps(full=15, quick=5))
     directory = Path(tempfile.mkdtemp(prefix="codon-bench-reads-"))
     try:
         path = directory / "ledger.db"
         url = f"sqlite:///{path}"
-        store = open_store(url)
-        try:
-            _fill_sqlite(path, synthetic)
-            _real_runs(store)
-            results += _measure("sqlite", store, synthetic, url, reps)
-        finally:
-            store.close()
+        results = _backend("sqlite", url, lambda: _fill_sqlite(path, synthetic), url, sizes)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
     with _postgres() as pg_url:
         if pg_url is None:
-            results.append(
-                Result(GROUP, "postgres", None, "", None, "no PostgreSQL server", (), "SKIP")
-            )
-            return results
-        store = open_store(pg_url)
-        try:
-            _fill_postgres(pg_url, synthetic)
-            _real_runs(store)
-            results += _measure("postgres", store, synthetic, None, reps)
-        finally:
-            store.close()
-    return results
+            skipped = Result(GROUP, "postgres", None, "", None, "no PostgreSQL server", (), "SKIP")
+            return [*results, skipped]
+        filled = pg_url
+        return results + _backend(
+            "postgres", pg_url, lambda: _fill_postgres(filled, synthetic), None, sizes
+        )

@@ -102,9 +102,9 @@ def faulty_url(postgres_url: str, app: str) -> str:
 
 
 @pytest.fixture
-def lost_log(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+def lost_log(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     caplog.set_level(logging.INFO, logger="codon_sdk")
-    yield caplog
+    return caplog
 
 
 def _retries(caplog: pytest.LogCaptureFixture) -> tuple[int, list[str]]:
@@ -146,9 +146,12 @@ class Terminator:
 
     def during_next_write(self, run_id: str) -> None:
         holder = psycopg.connect(self.url)
-        if holder.execute(
-            "SELECT 1 FROM codon_runs WHERE run_id = %s FOR UPDATE", (run_id,)
-        ).fetchone() is None:  # not in the store yet (its first write is still to come)
+        if (
+            holder.execute(
+                "SELECT 1 FROM codon_runs WHERE run_id = %s FOR UPDATE", (run_id,)
+            ).fetchone()
+            is None
+        ):  # not in the store yet (its first write is still to come)
             holder.close()
             return
 
@@ -157,12 +160,14 @@ class Terminator:
             try:
                 with psycopg.connect(self.url, autocommit=True) as admin:
                     if wait_for(
-                        lambda: admin.execute(
-                            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s "
-                            + waiting,
-                            (self.app,),
-                        ).fetchone()
-                        != (0,)
+                        lambda: (
+                            admin.execute(
+                                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s "
+                                + waiting,
+                                (self.app,),
+                            ).fetchone()
+                            != (0,)
+                        )
                     ):
                         self.mid_write += self._terminate(admin, waiting)
             finally:
@@ -334,7 +339,8 @@ def test_an_outage_longer_than_the_bound_fails_the_run_cleanly_and_resume_comple
     # whole steps, chain intact
     before = stored_entries(postgres_url, run_id)
     recorded = list(caught.value.report.entries) if caught.value.report is not None else []
-    assert before and recorded[: len(before)] == before
+    assert before
+    assert recorded[: len(before)] == before
     assert_chain(before, run_id, require_end=False)
     assert completed_tokens(parse(before)).total() < STEPS
 

@@ -70,9 +70,9 @@ def connection_lost(exc: BaseException) -> bool:
 
 
 class Backoff:
-    """The delays between retries: the first at once, then exponential (doubling from
-    :data:`_FIRST_DELAY_S` up to :data:`_MAX_DELAY_S`) with jitter (each drawn between half
-    and all of it), never past ``timeout`` seconds from now."""
+    """The delays between retries: the first at once (whatever the bound), then exponential
+    (doubling from :data:`_FIRST_DELAY_S` up to :data:`_MAX_DELAY_S`) with jitter (each drawn
+    between half and all of it), never past ``timeout`` seconds from now."""
 
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
@@ -88,11 +88,11 @@ class Backoff:
 
     def next_delay(self) -> float | None:
         """How long to sleep before the next retry, or None when the bound has passed."""
-        left = self.remaining()
-        if left <= 0:
+        n, left = self.attempts, self.remaining()
+        if n and left <= 0:
             return None
-        n, self.attempts = self.attempts, self.attempts + 1
-        if n == 0:
+        self.attempts += 1
+        if n == 0:  # the first retry goes at once, even with no time left
             return 0.0
         ceiling = min(_MAX_DELAY_S, _FIRST_DELAY_S * 2 ** (n - 1))
         return min(left, random.uniform(ceiling / 2, ceiling))  # jitter, not secrets

@@ -160,6 +160,9 @@ class PostgresStore(SQLStore):
             kwargs=kwargs,
             open=False,
             name="codon-ledger",
+            # how long an operation waits for a pooled connection (the pool reconnects in the
+            # background meanwhile); then it tries once on a connection of its own
+            timeout=max(self.retry_timeout, connect_timeout),
             # a connection whose backend died (terminated, server restarted) is found on
             # checkout and replaced, instead of failing the next operation that borrows it
             check=ConnectionPool.check_connection,
@@ -294,16 +297,21 @@ class PostgresStore(SQLStore):
         """Carry out ``op`` again on fresh connections after ``lost`` broke its connection,
         with backoff, until it succeeds, fails otherwise, or the retry bound has passed
         (see ``stores/_pg_retry.py``). A retried write that had committed is not written again.
+
+        When the pool had no connection to give within its wait (the bound already spent
+        waiting, while the pool reconnected in the background), one attempt is made at once.
         """
         action = schema.describe(op)
-        backoff = Backoff(self.retry_timeout)
+        waited = isinstance(lost, PoolTimeout)
+        backoff = Backoff(0.0 if waited else self.retry_timeout)
         _log.warning(
-            "lost the connection to the ledger database %s while trying to %s (%s); "
-            "retrying on a new connection for up to %gs",
+            "lost the connection to the ledger database %s while trying to %s (%s); %s",
             self.url,
             action,
             self._scrub(str(lost).strip().splitlines()[0] if str(lost).strip() else ""),
-            self.retry_timeout,
+            "trying once on a new connection"
+            if waited
+            else f"retrying on a new connection for up to {self.retry_timeout:g}s",
         )
         while (delay := backoff.next_delay()) is not None:
             time.sleep(delay)
@@ -312,7 +320,7 @@ class PostgresStore(SQLStore):
             kwargs = {
                 **self._kwargs,
                 "connect_timeout": max(
-                    1, math.ceil(min(self._connect_timeout, backoff.remaining()))
+                    1, math.ceil(min(self._connect_timeout, max(0.0, backoff.remaining())))
                 ),
             }
             try:
@@ -340,7 +348,7 @@ class PostgresStore(SQLStore):
         detail = self._scrub(str(exc).strip())
         return StoreConnectionError(
             f"lost the connection to the ledger database {self.url} while trying to {action}, "
-            f"and could not get one back within {backoff.timeout:g}s ({backoff.attempts} "
+            f"and could not get one back within {self.retry_timeout:g}s ({backoff.attempts} "
             f"attempt(s); last error: {detail}). Whatever was committed before is kept, and "
             "this write was not, or was only once. Check that the server is up and reachable, "
             "then resume the run it stopped (workload.resume(run_id, store=...)); to ride out "

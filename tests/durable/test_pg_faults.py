@@ -365,6 +365,7 @@ def test_the_retry_bound_defaults_to_30s_and_is_set_by_the_url_or_the_constructo
         assert store.retry_timeout == 2.5
         assert store.runs() == []  # libpq never saw the option
     with PostgresStore(f"{postgres_url}&codon_retry_timeout=2.5", retry_timeout=0) as store:
+        assert isinstance(store, PostgresStore)
         assert store.retry_timeout == 0
 
 

@@ -163,7 +163,9 @@ class StorePluginError(StoreError):
 
 
 class StoreConnectionError(StoreError):
-    """The database server cannot be reached (the message shows the URL without its password)."""
+    """The database server cannot be reached (the message shows the URL without its password):
+    at opening, or, for PostgreSQL, after a lost connection did not come back within the
+    store's retry bound (``retry_timeout``); what was committed before is kept."""
 
 
 class StoreCorruptError(StoreError):

@@ -48,7 +48,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any, TypeAlias
 
-from codon_sdk.errors import LeaseLostError, StoreError
+from codon_sdk.errors import LeaseLostError, StoreConnectionError, StoreError
 from codon_sdk.ledger import TERMINAL_STATUSES, MerkleAccumulator
 from codon_sdk.runtime._lease import HEARTBEAT
 from codon_sdk.stores import (
@@ -202,7 +202,13 @@ class RunWriter:
         if isinstance(self._error, LeaseLostError):
             raise LeaseLostError(str(self._error)) from self._error
         if self._error is not None:
-            raise StoreError(
+            # keep the kind: a connection that did not come back is a StoreConnectionError
+            kind = (
+                StoreConnectionError
+                if isinstance(self._error, StoreConnectionError)
+                else StoreError
+            )
+            raise kind(
                 f"writing run {self.run_id} to {self.store.url} failed: {self._error}"
             ) from self._error
 

@@ -42,6 +42,13 @@ from codon_sdk.stores._base import (
     claimed,
     start_leaf,
 )
+from codon_sdk.stores._pg_retry import (
+    RETRY_OPTION,
+    Backoff,
+    committed,
+    connection_lost,
+    split_retry_option,
+)
 from codon_sdk.stores._roles import owns_ledger_sql
 from codon_sdk.stores._sql import SQLStore, statements
 from codon_sdk.stores._url import mask_url
@@ -91,6 +98,13 @@ class PostgresStore(SQLStore):
     ``max_size`` (default 20) connections, opened as concurrent operations need
     them; ``connect_timeout`` bounds how long reaching the server may take.
 
+    An operation whose connection is lost (its backend terminated, the server restarted,
+    the network cut) is retried on a fresh connection, with exponential backoff and
+    jitter, for up to ``retry_timeout`` seconds (default 30; ``?codon_retry_timeout=`` in
+    the URL sets it too; 0 turns retrying off), then fails with ``StoreConnectionError``.
+    A retried write first checks whether it committed after all (its acknowledgement may
+    be what was lost), so nothing is written twice (``stores/_pg_retry.py``).
+
     An append is one transaction sent as one pipeline (one round trip): a fenced
     ``UPDATE`` of the run's row that matches only when the writer holds the run and
     its first seq is the next one (concurrent writers to one run are serialised by
@@ -109,10 +123,12 @@ class PostgresStore(SQLStore):
         min_size: int = 1,
         max_size: int = DEFAULT_MAX_CONNECTIONS,
         connect_timeout: float = 5.0,
+        retry_timeout: float | None = None,
     ) -> None:
         self._secrets = _passwords(url)
         self.url = _masked(url, self._secrets)
         self._connect_timeout = connect_timeout
+        url, self.retry_timeout = split_retry_option(url, retry_timeout, self.url)
         conninfo = _conninfo(url, self.url, self._scrub)
         if min_size < 0 or max_size < max(1, min_size):
             raise InvalidStoreURLError(
@@ -124,6 +140,7 @@ class PostgresStore(SQLStore):
             # libpq takes whole seconds (and treats 1 as 2).
             "connect_timeout": max(1, math.ceil(connect_timeout)),
         }
+        self._conninfo, self._kwargs = conninfo, kwargs
         try:  # one direct connection first: its errors say why the server is unreachable
             with psycopg.connect(conninfo, **kwargs) as conn:
                 self._migrate(conn)
@@ -143,6 +160,9 @@ class PostgresStore(SQLStore):
             kwargs=kwargs,
             open=False,
             name="codon-ledger",
+            # how long an operation waits for a pooled connection (the pool reconnects in the
+            # background meanwhile); then it tries once on a connection of its own
+            timeout=max(self.retry_timeout, connect_timeout),
             # a connection whose backend died (terminated, server restarted) is found on
             # checkout and replaced, instead of failing the next operation that borrows it
             check=ConnectionPool.check_connection,
@@ -268,7 +288,73 @@ class PostgresStore(SQLStore):
             with self._pool.connection() as conn:
                 return self._dispatch(conn, op)
         except psycopg.Error as exc:
-            raise self._error(exc, schema.describe(op)) from exc
+            if not (self.retry_timeout > 0 and connection_lost(exc)):
+                raise self._error(exc, schema.describe(op)) from exc
+            lost = exc
+        return self._retry(op, lost)
+
+    def _retry(self, op: Op, lost: psycopg.Error) -> Any:
+        """Carry out ``op`` again on fresh connections after ``lost`` broke its connection,
+        with backoff, until it succeeds, fails otherwise, or the retry bound has passed
+        (see ``stores/_pg_retry.py``). A retried write that had committed is not written again.
+
+        When the pool had no connection to give within its wait (the bound already spent
+        waiting, while the pool reconnected in the background), one attempt is made at once.
+        """
+        action = schema.describe(op)
+        waited = isinstance(lost, PoolTimeout)
+        backoff = Backoff(0.0 if waited else self.retry_timeout)
+        _log.warning(
+            "lost the connection to the ledger database %s while trying to %s (%s); %s",
+            self.url,
+            action,
+            self._scrub(str(lost).strip().splitlines()[0] if str(lost).strip() else ""),
+            "trying once on a new connection"
+            if waited
+            else f"retrying on a new connection for up to {self.retry_timeout:g}s",
+        )
+        while (delay := backoff.next_delay()) is not None:
+            time.sleep(delay)
+            if self.closed:
+                raise self._error(PoolClosed(), action) from lost
+            kwargs = {
+                **self._kwargs,
+                "connect_timeout": max(
+                    1, math.ceil(min(self._connect_timeout, max(0.0, backoff.remaining())))
+                ),
+            }
+            try:
+                with psycopg.connect(self._conninfo, **kwargs) as conn:
+                    done, result = committed(conn, op, _SQL.select_run)
+                    if not done:
+                        result = self._dispatch(conn, op)
+            except psycopg.Error as exc:
+                if not connection_lost(exc):
+                    raise self._error(exc, action) from exc
+                lost = exc
+                continue
+            _log.info(
+                "reconnected to %s after %.3fs and %d attempt(s); %s %s",
+                self.url,
+                backoff.elapsed(),
+                backoff.attempts,
+                action,
+                "had committed before the connection was lost" if done else "succeeded",
+            )
+            return result
+        raise self._gone(lost, action, backoff) from lost
+
+    def _gone(self, exc: psycopg.Error, action: str, backoff: Backoff) -> StoreConnectionError:
+        detail = self._scrub(str(exc).strip())
+        return StoreConnectionError(
+            f"lost the connection to the ledger database {self.url} while trying to {action}, "
+            f"and could not get one back within {self.retry_timeout:g}s ({backoff.attempts} "
+            f"attempt(s); last error: {detail}). Whatever was committed before is kept, and "
+            "this write was not, or was only once. Check that the server is up and reachable, "
+            "then resume the run it stopped (workload.resume(run_id, store=...)); to ride out "
+            f"longer outages, raise the bound (?{RETRY_OPTION}=SECONDS in the store URL, or "
+            "PostgresStore(url, retry_timeout=SECONDS))"
+        )
 
     def _get(self, conn: _Conn, run_id: str, *, lock: bool = False) -> RunInfo:
         row = conn.execute(_LOCK_RUN if lock else _SQL.select_run, (run_id,)).fetchone()

@@ -99,7 +99,9 @@ class JsonFileStore(LedgerStore):
         with self._lock:
             if self._closed:
                 raise StoreError(f"the ledger store {self.url} is closed; open a new one")
-            if isinstance(op, (ReadEntries, GetRun, ListRuns, ReadCheckpoints, ReadRunsLog, LookupCache)):
+            if isinstance(
+                op, (ReadEntries, GetRun, ListRuns, ReadCheckpoints, ReadRunsLog, LookupCache)
+            ):
                 return self._query(self._state, op)
             state = copy.deepcopy(self._state)
             result = self._write(state, op)

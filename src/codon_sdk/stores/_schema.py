@@ -36,9 +36,9 @@ from codon_sdk.errors import RunConflictError, SchemaVersionError, StoreCorruptE
 from codon_sdk.stores._base import (
     AppendEntries,
     BeginRun,
+    CacheEntry,
     ClaimRun,
     Entry,
-    CacheEntry,
     GetRun,
     ListRuns,
     LookupCache,

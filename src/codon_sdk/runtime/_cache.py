@@ -130,6 +130,7 @@ class RunCache:
         self._own: dict[str, CacheEntry] = {}  # entries this run wrote (its own ledger)
         self._pending: dict[str, tuple[str, bool]] = {}  # token id -> (key, replace)
         self._replay: dict[str, Outcome] | None = None
+        self._firsts: dict[str, bytes] = {}  # source run id -> its run_started, read once
 
     @classmethod
     def of(cls, nodes: Iterable[NodeDef], store: LedgerStore | None) -> RunCache | None:
@@ -281,7 +282,10 @@ class RunCache:
         if self.store is None:
             raise LookupError(f"run {entry.run_id!r} is not in this process")
         window = self.store.read(entry.run_id, start, entry.seq + 1)
-        return self.store.read(entry.run_id, 0, 1)[0], window
+        first = self._firsts.get(entry.run_id)
+        if first is None:
+            first = self._firsts[entry.run_id] = self.store.read(entry.run_id, 0, 1)[0]
+        return first, window
 
     @staticmethod
     def _miss(key: str, why: str) -> None:

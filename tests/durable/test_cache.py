@@ -459,3 +459,56 @@ def test_many_concurrent_runs_on_postgres_compute_each_key_once_it_is_done(
         report = wl.execute(message, deployment_id="dev", store=postgres_url)
         assert report.node_results("lookup") == [message * 2]
     assert dict(calls) == before
+
+
+def test_a_state_write_recorded_by_another_activation_still_keeps_it_uncached(
+    ledger_url: str,
+) -> None:
+    """With several activations at once, the cached node's state write is recorded by the
+    other node's completion (it completes first); the cached node is still not cached."""
+    import asyncio
+
+    calls: Counter[str] = Counter()
+
+    def start(message, *, runtime, context):  # type: ignore[no-untyped-def]
+        runtime.emit("work", message)
+        runtime.emit("other", message)
+
+    async def work(message, *, runtime, context):  # type: ignore[no-untyped-def]
+        calls[message] += 1
+        runtime.state["written_by_work"] = message
+        gates["work_wrote"].set()
+        await gates["other_done"].wait()
+        return message
+
+    async def other(message, *, runtime, context):  # type: ignore[no-untyped-def]
+        await gates["work_wrote"].wait()
+        return "other"
+
+    wl = CodonWorkload(name="ConcurrentState", version="1.0")
+    wl.add_node(start, "start", "worker")
+    wl.add_node(work, "work", "worker", cache=CachePolicy())
+    wl.add_node(other, "other", "worker")
+    wl.add_edge("start", "work")
+    wl.add_edge("start", "other")
+
+    gates: dict[str, asyncio.Event] = {}
+
+    async def once() -> Any:
+        gates.update(work_wrote=asyncio.Event(), other_done=asyncio.Event())
+
+        def observe(kind: str, data: dict[str, Any]) -> None:
+            if kind == "node_completed" and data["node"] == "other":
+                gates["other_done"].set()
+
+        return await wl.execute_async(
+            "m", deployment_id="dev", store=ledger_url, max_concurrency=4, _observer=observe
+        )
+
+    for _ in range(2):
+        report = asyncio.run(once())
+        assert report.status == "completed"
+        assert report.state == {"written_by_work": "m"}
+        written = [e for e in _events(report, "state_updated") if e.token_id]
+        assert [e.node for e in written] == ["other"]  # recorded by the other's completion
+    assert calls == {"m": 2}

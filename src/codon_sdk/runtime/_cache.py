@@ -45,6 +45,7 @@ from codon_sdk.ledger import (
     NODE_COMPLETED,
     RUN_STARTED,
     STATE_UPDATED,
+    TOKEN_DEQUEUED,
     TOKEN_ENQUEUED,
     LedgerEvent,
     leaf_hash,
@@ -192,17 +193,16 @@ class RunCache:
             return
         key, replace = pending
         rec = run.rec
-        for seq in range(rec.seq - 1, max(rec.seq - 64, -1), -1):
-            entry = rec.entry(seq)
-            ev = parse_entry(entry)
-            if ev.type == NODE_COMPLETED and ev.token_id == tid:
-                break
-        else:
+        found = _activation(rec, tid)
+        if found is None:
             return
-        window = [parse_entry(rec.entry(s)) for s in range(max(seq - _WINDOW, 0), seq + 1)]
-        if any(e.type == STATE_UPDATED and e.token_id == tid for e in window):
-            return  # its state writes are not served back: not cached (module docstring)
-        if any(has_markers([e.entry]) != (False, False) for e in window if _part_of(e, tid)):
+        seq, entry, events = found
+        # a state change recorded while it ran may be its own (with several activations at
+        # once, a write is recorded by the next completion): its writes are not served back
+        if any(e.type == STATE_UPDATED for e in events):
+            return
+        served = [e.entry for e in events if e.type == TOKEN_ENQUEUED and e.parent_token_id == tid]
+        if has_markers([entry, *served]) != (False, False):
             return
         cached = CacheEntry(
             key=key,
@@ -318,8 +318,24 @@ class RunCache:
         return True
 
 
-def _part_of(event: LedgerEvent, tid: str) -> bool:
-    return event.token_id == tid or event.parent_token_id == tid
+def _activation(rec: Any, tid: str) -> tuple[int, bytes, list[LedgerEvent]] | None:
+    """The seq and bytes of the ``node_completed`` of token ``tid`` (recorded last, or
+    nearly), and the events from its ``token_dequeued`` on; None if not found."""
+    end = rec.seq - 1
+    for seq in range(end, max(end - 64, -1), -1):
+        entry = rec.entry(seq)
+        done = parse_entry(entry)
+        if done.type == NODE_COMPLETED and done.token_id == tid:
+            break
+    else:
+        return None
+    events: list[LedgerEvent] = []
+    for before in range(seq - 1, -1, -1):
+        ev = parse_entry(rec.entry(before))
+        if ev.type == TOKEN_DEQUEUED and ev.token_id == tid:
+            return seq, entry, events
+        events.append(ev)
+    return None
 
 
 def _outcome(node: NodeDef, entry: CacheEntry, first: bytes, window: list[bytes]) -> Outcome:

@@ -512,3 +512,28 @@ def test_a_state_write_recorded_by_another_activation_still_keeps_it_uncached(
         written = [e for e in _events(report, "state_updated") if e.token_id]
         assert [e.node for e in written] == ["other"]  # recorded by the other's completion
     assert calls == {"m": 2}
+
+
+def test_a_store_that_answers_a_lookup_with_garbage_gives_a_miss(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A plug-in store's answer is hostile input too: not a CacheEntry is a miss, warned."""
+    from codon_sdk.stores import LookupCache, MemoryStore
+
+    class Garbled(MemoryStore):
+        def execute(self, op: Any) -> Any:
+            if isinstance(op, LookupCache):
+                return {"run_id": "x", "seq": 3}
+            return super().execute(op)
+
+    forget_warnings()
+    calls: Counter[str] = Counter()
+    wl = _workload(calls)
+    store = Garbled()
+    with caplog.at_level(logging.WARNING, logger="codon_sdk.cache"):
+        for _ in range(2):
+            report = wl.execute("abc", deployment_id="dev", store=store)
+            assert report.node_results("lookup") == [{"answer": "ABC"}]
+    assert calls == {"abc": 2}
+    [warning] = [r for r in caplog.records if r.name == "codon_sdk.cache"]
+    assert "malformed" in warning.getMessage()

@@ -239,7 +239,8 @@ class RunCache:
     ) -> Outcome | None:
         """The outcome ``entry`` points at, checked against its source; None: a miss."""
         if (
-            not isinstance(entry.created_us, int)
+            not isinstance(entry, CacheEntry)
+            or not isinstance(entry.created_us, int)
             or type(entry.seq) is not int
             or entry.seq < 1
             or not isinstance(entry.run_id, str)

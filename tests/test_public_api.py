@@ -16,6 +16,7 @@ import codon_sdk
 EXPECTED_ALL = [
     "AgentClass",
     "AuditEvent",
+    "CachePolicy",
     "CanonicalEncodingError",
     "ChainCheck",
     "CheckpointError",

@@ -33,6 +33,7 @@ GROUPS: dict[str, str] = {
     "api": "execute a 10,000-step loop, then read it (node_results, len(ledger), summary)",
     "peers": "durable runs vs DBOS and LangGraph's SQLite/PostgreSQL savers (bench extra)",
     "bytes": "bytes per step on disk (SQLite, PostgreSQL) and retained in memory",
+    "cache": "caching by identity per activation, hit and miss, vs no cache (SQLite, PostgreSQL)",
     "reads": "pages of runs list (filters, keyset paging) over 100,000 runs, SQLite and PostgreSQL",
     # last: it installs a global SDK tracer provider, which would make every later
     # group's spans real

@@ -64,6 +64,7 @@ from codon_sdk.ledger import (
 from codon_sdk.redaction import Redactor
 from codon_sdk.runtime import (
     AuditEvent,
+    CachePolicy,
     CodonWorkload,
     Divergence,
     ExecutionReport,
@@ -98,6 +99,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "AgentClass",
     "AuditEvent",
+    "CachePolicy",
     "CanonicalEncodingError",
     "ChainCheck",
     "CheckpointError",

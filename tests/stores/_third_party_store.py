@@ -25,12 +25,15 @@ from codon_sdk.errors import InvalidStoreURLError, RunConflictError, RunNotFound
 from codon_sdk.stores import (
     AppendEntries,
     BeginRun,
+    CacheEntry,
     ClaimRun,
     Entry,
     GetRun,
     LedgerStore,
     ListRuns,
+    LookupCache,
     Op,
+    PutCache,
     PutCheckpoint,
     ReadCheckpoints,
     ReadEntries,
@@ -52,7 +55,7 @@ State = dict[str, Any]
 
 
 def _empty() -> State:
-    return {"runs": {}, "events": {}, "checkpoints": {}, "log": []}
+    return {"runs": {}, "events": {}, "checkpoints": {}, "log": [], "cache": {}}
 
 
 class JsonFileStore(LedgerStore):
@@ -96,7 +99,9 @@ class JsonFileStore(LedgerStore):
         with self._lock:
             if self._closed:
                 raise StoreError(f"the ledger store {self.url} is closed; open a new one")
-            if isinstance(op, (ReadEntries, GetRun, ListRuns, ReadCheckpoints, ReadRunsLog)):
+            if isinstance(
+                op, (ReadEntries, GetRun, ListRuns, ReadCheckpoints, ReadRunsLog, LookupCache)
+            ):
                 return self._query(self._state, op)
             state = copy.deepcopy(self._state)
             result = self._write(state, op)
@@ -120,6 +125,9 @@ class JsonFileStore(LedgerStore):
             return [
                 (i, run_id, size, bytes.fromhex(root)) for i, run_id, size, root in state["log"]
             ]
+        if isinstance(op, LookupCache):
+            held = state.get("cache", {}).get(op.key)
+            return None if held is None else CacheEntry(**held)
         raise TypeError(f"{type(op).__name__} is not a read")  # pragma: no cover
 
     # ------------------------------------------------------------------ writes
@@ -142,6 +150,11 @@ class JsonFileStore(LedgerStore):
             check_owner(op.run_id, info.owner, op.owner)
             state["runs"][op.run_id] = asdict(replace(info, heartbeat_us=op.now_us))
             return None
+        if isinstance(op, PutCache):
+            cache = state.setdefault("cache", {})
+            if op.replace or op.entry.key not in cache:
+                cache[op.entry.key] = asdict(op.entry)
+            return cache[op.entry.key] == asdict(op.entry)
         raise TypeError(f"{type(op).__name__} is not an operation of this store")
 
     def _begin(self, state: State, op: BeginRun) -> None:

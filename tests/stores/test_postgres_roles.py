@@ -9,12 +9,13 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
 
-from codon_sdk import CodonWorkload, PostgresStore, verify_run
+from codon_sdk import CachePolicy, CodonWorkload, PostgresStore, verify_run
+from codon_sdk.stores import CacheEntry
 from codon_sdk.stores._postgres import _warned_owner
 
 psycopg = pytest.importorskip("psycopg")
@@ -84,6 +85,31 @@ def _workload() -> CodonWorkload:
     workload = CodonWorkload(name="Roles", version="1", org_namespace="t")
     workload.add_node(draft, "draft", "writer")
     return workload
+
+
+def test_the_application_role_shares_the_cache(roles: Roles) -> None:
+    """The application role may look up, add and replace cache entries (``codon_cache``)."""
+    calls: list[Any] = []
+
+    def lookup(message: Any, *, runtime: Any, context: Any) -> Any:
+        calls.append(message)
+        return message
+
+    workload = CodonWorkload(name="RolesCache", version="1", org_namespace="t")
+    workload.add_node(lookup, "lookup", "tool", cache=CachePolicy())
+    store = PostgresStore(roles.app_url, min_size=0, max_size=2)
+    try:
+        for _ in range(2):
+            assert workload.execute("q", deployment_id="prod", store=store).status == "completed"
+        assert calls == ["q"]
+        entry = CacheEntry(
+            key="k" * 64, node_id="n" * 64, run_id="r", seq=1, leaf="00" * 32, created_us=1
+        )
+        assert store.put_cache(entry)
+        assert store.put_cache(replace(entry, seq=2), replace=True)  # UPDATE is granted
+        assert store.lookup_cache("k" * 64) == replace(entry, seq=2)
+    finally:
+        store.close()
 
 
 def test_the_application_role_runs_resumes_and_verifies(roles: Roles) -> None:

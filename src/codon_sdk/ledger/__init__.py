@@ -33,6 +33,7 @@ from codon_sdk.ledger._checkpoint import (
 )
 from codon_sdk.ledger._event_types import (
     BUILTIN_TYPES,
+    CACHE_HIT,
     CUSTOM_EVENT,
     EFFECT_RECORDED,
     EVENT_TYPES,
@@ -106,6 +107,7 @@ __all__ = [
     "event_type",
     "types_with",
     "BUILTIN_TYPES",
+    "CACHE_HIT",
     "ChainCheck",
     "Checkpoint",
     "EFFECT_RECORDED",

@@ -34,6 +34,7 @@ from typing import Final
 
 __all__ = [
     "BUILTIN_TYPES",
+    "CACHE_HIT",
     "CUSTOM_EVENT",
     "EFFECT_RECORDED",
     "EVENT_TYPES",
@@ -184,6 +185,7 @@ RUN_INTERRUPTED: Final = "run_interrupted"
 RUN_RESUMED: Final = "run_resumed"
 RUNTIME_STOPPED: Final = "runtime_stopped"
 RUN_FINISHED: Final = "run_finished"
+CACHE_HIT: Final = "cache_hit"
 
 _R, _P, _A, _C = ResumeRole, ReplayRole, ReportRole, ChainRole
 
@@ -208,6 +210,9 @@ EVENT_TYPES: Final[tuple[EventType, ...]] = (
     EventType(
         name=NODE_COMPLETED, resume=_R.COMMIT, replay=_P.COMMIT, report=_A.RESULT, chain=_C.LINK
     ),
+    # an activation served from the cache: names its source (run, seq, leaf hash); the
+    # emitted tokens and node_completed that follow are what resume and the report read
+    EventType(name=CACHE_HIT, resume=_R.IGNORE, replay=_P.SKIP, report=_A.PLAIN, chain=_C.LINK),
     EventType(
         name=NODE_RETRYING, resume=_R.ATTEMPT, replay=_P.RETRY, report=_A.PLAIN, chain=_C.LINK
     ),

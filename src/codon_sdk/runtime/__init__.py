@@ -1,7 +1,8 @@
 """The runtime: workloads, the run engine, durable resume, recovery, replay and reports.
 
 What applications use (also re-exported by ``codon_sdk``): :class:`CodonWorkload` and
-:class:`Workload`, the node handle :class:`NodeRuntime`, :class:`RetryPolicy`, the
+:class:`Workload`, the node handle :class:`NodeRuntime`, :class:`RetryPolicy`,
+:class:`CachePolicy` (caching by identity), the
 records (:class:`Token`, :class:`AuditEvent`, :class:`NodeExecutionRecord`,
 :class:`StreamEvent`), :class:`ExecutionReport` (:func:`load_report` reads one back from
 a store) and :class:`ReplayReport` / :class:`Divergence`. A node's ``runtime.state`` is a
@@ -24,6 +25,9 @@ The modules behind this face are private.
 
 from __future__ import annotations
 
+from codon_sdk.runtime._cache import (
+    CachePolicy,
+)
 from codon_sdk.runtime._compare import (
     Activation,
     Divergence,
@@ -109,6 +113,7 @@ from codon_sdk.runtime._workload import (
 )
 
 __all__ = [
+    "CachePolicy",
     "GraphWorkload",
     "ABSENT",
     "Activation",

@@ -31,7 +31,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, InvalidStateError, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from codon_sdk._clock import now_us
 from codon_sdk._text import exception_text, valid_unicode
@@ -76,6 +76,9 @@ from codon_sdk.runtime._state import RunState
 from codon_sdk.runtime._tracer import RunTracer
 from codon_sdk.telemetry import CodonLedgerAttributes, CodonNodeAttributes
 
+if TYPE_CHECKING:  # pragma: no cover
+    from codon_sdk.runtime._cache import CachePolicy, RunCache
+
 __all__ = ["NodeDef", "Observer", "QueueItem", "Run", "now_us"]
 
 # (token id, target node, payload, origin node, parent token id, created at µs)
@@ -109,12 +112,16 @@ class NodeDef:
     timeout: float | None = None
     #: the sources whose tokens wait for each other at this node (``add_join``), or ()
     join: tuple[str, ...] = ()
+    #: what of its outcome is reused by identity (``add_node(cache=...)``, ``_cache.py``)
+    cache: CachePolicy | None = None
 
     plain: bool = field(init=False, default=False)
 
     def __post_init__(self) -> None:
-        # a sync node with no retry policy and no timeout: the engine's fast path
-        self.plain = not self.is_async and self.retry is None and self.timeout is None
+        # a sync node with no retry policy, timeout or cache: the engine's fast path
+        self.plain = (
+            not self.is_async and self.retry is None and self.timeout is None and self.cache is None
+        )
 
     def copy(self) -> NodeDef:
         return NodeDef(
@@ -126,6 +133,7 @@ class NodeDef:
             self.retry,
             self.timeout,
             self.join,
+            self.cache,
         )
 
 
@@ -186,6 +194,7 @@ class Run:
         self.continues: tuple[str, str] | None = None
         self.resumed_by: str | None = None  # the resume's actor, for the resumed span event
         self.on_close: list[Callable[[], None]] = []
+        self.cache: RunCache | None = None  # caching by identity (``_cache.py``)
         self._pool: ThreadPoolExecutor | None = None
         self._lineage: dict[str, tuple[str, str | None]] = {}
         self._lineage_seq = 0
@@ -292,6 +301,7 @@ class Run:
         """One activation at a time, first in first out, until the queue is empty."""
         queue, nodes, rec, context = self.queue, self.nodes, self.rec, self.context
         fast = self.tracer is None and self.observer is None and self.deadline is None
+        fast = fast and (self.cache is None or not self.replaying)  # replay serves its hits
         current = CURRENT_RUNTIME if integrations_active() else None
         time_ns = time.time_ns
         attempts = self.attempts
@@ -416,6 +426,9 @@ class Run:
             )
             self.observer("node_started", {"node": target, "token_id": tid})
         attempt = self.attempts.get(tid, 0)
+        cache = self.cache
+        if cache is not None and cache.serve(self, node, item, attempt):
+            return
         while True:
             handle = NodeRuntime(self, node, item, attempt)
             try:
@@ -437,6 +450,8 @@ class Run:
                     raise
                 raise failure from exc
         self._complete(node, tid, handle, result, prepared)
+        if cache is not None:
+            cache.completed(self, node, tid, handle)
         if span is not None:
             span.set_attributes({_SEQ_END: self.rec.seq - 1, _ATTEMPT: attempt})
 

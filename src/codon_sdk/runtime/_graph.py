@@ -42,6 +42,7 @@ from codon_sdk.identity import (
     recorded_identity,
 )
 from codon_sdk.redaction import Redactor
+from codon_sdk.runtime._cache import CachePolicy, checked_cache
 from codon_sdk.runtime._checks import (
     check_node_signature,
     checked_timeout,
@@ -171,6 +172,7 @@ class GraphWorkload(Workload):
         retry: RetryPolicy | int | None = None,
         timeout: float | None = None,
         compatible_with: Iterable[str | NodeSpec] = (),
+        cache: CachePolicy | None = None,
     ) -> NodeSpec:
         """Register ``function(message, *, runtime, context)`` as node ``name``; return its spec.
 
@@ -180,7 +182,9 @@ class GraphWorkload(Workload):
         ``compatible_with`` names earlier NodeSpec ids of this node (or their specs)
         whose behaviour a reviewed change kept: paused and crashed runs recorded with
         one of them resume on this code without ``allow_logic_change`` (the ledger
-        records the change all the same).
+        records the change all the same). ``cache`` (a :class:`CachePolicy`) reuses the
+        recorded outcome of an earlier activation with the same node logic id and input,
+        within and across runs (docs: guides/caching.md); it is not part of the identity.
         """
         if not isinstance(name, str) or not name.strip():
             raise WorkloadRegistrationError(f"node name must be a non-empty string, got {name!r}")
@@ -216,6 +220,7 @@ class GraphWorkload(Workload):
             is_async=is_async_callable(function),
             retry=retry_policy(name, retry),
             timeout=checked_timeout(name, timeout),
+            cache=checked_cache(name, cache),
         )
         self._compatible[name] = compatible_ids(name, compatible_with)
         self._logic_id = None

@@ -22,6 +22,7 @@ from codon_sdk.errors import (
 from codon_sdk.identity import Redact, changed_joins, prepare, recorded_identity, revive
 from codon_sdk.ledger import RUN_RESUMED, leaf_hash, parse_entry
 from codon_sdk.redaction import Redactor, default_redactor
+from codon_sdk.runtime._cache import RunCache
 from codon_sdk.runtime._engine import NodeDef, Observer, Run, now_us
 from codon_sdk.runtime._rebuild import RebuiltRun, rebuild
 from codon_sdk.runtime._recorder import DURABILITY_MODES, LockedRecorder, Recorder
@@ -205,6 +206,7 @@ def new_run(
         mask=span_mask(workload),
     )
     run.on_close.extend(closers)
+    run.cache = RunCache.of(run.nodes.values(), None if writer is None else writer.store)
     started = workload._run_started(
         context, entry_nodes, prepared_extras, options.max_steps, options.max_concurrency
     )
@@ -421,6 +423,7 @@ def resume_run(
             mask=span_mask(workload),
         )
         run.on_close.extend(closers)
+        run.cache = RunCache.of(run.nodes.values(), ledger)
         run.continues = _last_span(entries)
         run.resumed_by = actor if run.mask is None or actor is None else run.mask(actor)
         _adopt(run, entries, rebuilt)

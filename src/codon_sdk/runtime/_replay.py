@@ -23,6 +23,7 @@ from codon_sdk.ledger import (
     event_type,
     parse_entry,
 )
+from codon_sdk.runtime._cache import RunCache
 from codon_sdk.runtime._compare import (
     Divergence,
     activations,
@@ -281,6 +282,7 @@ async def replay_run(
         mask=span_mask(workload),
     )
     run.replaying = True
+    run.cache = RunCache.for_replay(events)  # recorded hits are served again, never run
     run.live = frozenset(live_set)
     run.effects = dict(rebuilt.effects)
     run.resume_inputs = dict(rebuilt.resume_inputs)

@@ -61,12 +61,15 @@ __all__ = [
     "RUN_STATUSES",
     "AppendEntries",
     "BeginRun",
+    "CacheEntry",
     "ClaimRun",
     "Entry",
     "GetRun",
     "LedgerStore",
     "ListRuns",
+    "LookupCache",
     "Op",
+    "PutCache",
     "PutCheckpoint",
     "ReadCheckpoints",
     "ReadEntries",
@@ -328,6 +331,41 @@ def list_runs(
     )
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CacheEntry:
+    """One entry of the cache by identity: the activation whose completion serves ``key``.
+
+    ``key`` is the hex SHA-256 of the node's logic id and its canonical input (see
+    ``codon_sdk.runtime``'s ``CachePolicy``); ``run_id`` and ``seq`` name the source
+    activation's ``node_completed`` event, ``leaf`` its leaf hash (hex), so the value
+    itself is read from, and checked against, the source run's ledger.
+    """
+
+    key: str
+    node_id: str
+    run_id: str
+    seq: int
+    leaf: str
+    created_us: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LookupCache:
+    """The :class:`CacheEntry` stored for ``key``, or None. Returns ``CacheEntry | None``."""
+
+    key: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PutCache:
+    """Store ``entry`` for its key. The first entry for a key wins: another for the same key
+    is ignored, unless ``replace`` (the held one expired or did not verify), when it takes
+    the held one's place. Returns True when ``entry`` is now the key's entry."""
+
+    entry: CacheEntry
+    replace: bool = False
+
+
 Op: TypeAlias = (
     BeginRun
     | AppendEntries
@@ -339,6 +377,8 @@ Op: TypeAlias = (
     | PutCheckpoint
     | ReadRunsLog
     | RenewLease
+    | LookupCache
+    | PutCache
 )
 
 
@@ -521,6 +561,15 @@ class LedgerStore(abc.ABC):
     def read(self, run_id: str, start: int = 0, end: int | None = None) -> list[bytes]:
         result: list[bytes] = self.execute(ReadEntries(run_id=run_id, start=start, end=end))
         return result
+
+    def lookup_cache(self, key: str) -> CacheEntry | None:
+        """The cache entry stored for ``key`` (None: none)."""
+        result: CacheEntry | None = self.execute(LookupCache(key=key))
+        return result
+
+    def put_cache(self, entry: CacheEntry, *, replace: bool = False) -> bool:
+        """Store a cache entry (the first for a key wins unless ``replace``)."""
+        return bool(self.execute(PutCache(entry=entry, replace=replace)))
 
     def get_run(self, run_id: str) -> RunInfo:
         result: RunInfo = self.execute(GetRun(run_id=run_id))

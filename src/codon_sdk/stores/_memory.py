@@ -14,12 +14,15 @@ from codon_sdk.errors import RunConflictError, RunNotFoundError
 from codon_sdk.stores._base import (
     AppendEntries,
     BeginRun,
+    CacheEntry,
     ClaimRun,
     Entry,
     GetRun,
     LedgerStore,
     ListRuns,
+    LookupCache,
     Op,
+    PutCache,
     PutCheckpoint,
     ReadCheckpoints,
     ReadEntries,
@@ -48,6 +51,7 @@ class MemoryStore(LedgerStore):
         self._events: dict[str, list[bytes]] = {}
         self._checkpoints: dict[str, dict[int, bytes]] = {}
         self._log: list[tuple[int, str, int, bytes]] = []
+        self._cache: dict[str, CacheEntry] = {}
 
     def execute(self, op: Op) -> Any:
         with self._lock:
@@ -72,6 +76,12 @@ class MemoryStore(LedgerStore):
                 return list(self._log)
             if isinstance(op, RenewLease):
                 return self._renew(op)
+            if isinstance(op, LookupCache):
+                return self._cache.get(op.key)
+            if isinstance(op, PutCache):
+                if op.replace or op.entry.key not in self._cache:
+                    self._cache[op.entry.key] = op.entry
+                return self._cache[op.entry.key] == op.entry
             assert_never(op)
 
     def _put_checkpoint(self, run_id: str, size: int, note: bytes) -> None:

@@ -34,6 +34,8 @@ APP_PRIVILEGES: Final[tuple[tuple[str, str], ...]] = (
     # UPDATE only for LOCK TABLE ... SHARE ROW EXCLUSIVE (serialising log indexes):
     # the append-only trigger refuses any update, and only the owner could disable it.
     (schema.RUNS_LOG_TABLE, "SELECT, INSERT, UPDATE"),
+    # an index, not a ledger: an expired or unverifiable entry is replaced (UPDATE)
+    (schema.CACHE_TABLE, "SELECT, INSERT, UPDATE"),
 )
 _TABLES: Final = tuple(table for table, _ in APP_PRIVILEGES)
 

@@ -36,11 +36,14 @@ from codon_sdk.errors import RunConflictError, SchemaVersionError, StoreCorruptE
 from codon_sdk.stores._base import (
     AppendEntries,
     BeginRun,
+    CacheEntry,
     ClaimRun,
     Entry,
     GetRun,
     ListRuns,
+    LookupCache,
     Op,
+    PutCache,
     PutCheckpoint,
     ReadCheckpoints,
     ReadEntries,
@@ -52,6 +55,8 @@ from codon_sdk.stores._base import (
 
 __all__ = [
     "APPEND_ONLY_MESSAGE",
+    "CACHE_COLUMNS",
+    "CACHE_TABLE",
     "CHECKPOINTS_TABLE",
     "EVENTS_TABLE",
     "RUNS_LOG_TABLE",
@@ -65,6 +70,7 @@ __all__ = [
     "SQLITE_MIGRATIONS",
     "VERSION_KEY",
     "Migration",
+    "cache_from_row",
     "check_checkpoint",
     "check_owner",
     "check_version",
@@ -86,6 +92,7 @@ RUNS_TABLE: Final = "codon_runs"
 EVENTS_TABLE: Final = "codon_events"
 CHECKPOINTS_TABLE: Final = "codon_checkpoints"
 RUNS_LOG_TABLE: Final = "codon_runs_log"
+CACHE_TABLE: Final = "codon_cache"
 VERSION_KEY: Final = "schema_version"
 APPEND_ONLY_MESSAGE: Final = (
     "codon_events is append-only: ledger events cannot be updated or deleted"
@@ -137,6 +144,20 @@ _LISTING_INDICES: Final = (
         for column in ("status", "workload_name", "logic_id", "deployment_id", "parent_run_id")
     ),
 )
+
+#: The cache-by-identity columns, in :class:`~codon_sdk.stores._base.CacheEntry` field order.
+CACHE_COLUMNS: Final = ("key", "node_id", "run_id", "seq", "leaf", "created_us")
+
+#: Migration 5: the cache by identity (``{int}``: the dialect's 64-bit integer type). An
+#: index, not a ledger: entries are replaced when they expire or do not verify.
+_CACHE_TABLE: Final = f"""CREATE TABLE {CACHE_TABLE} (
+    key TEXT PRIMARY KEY,
+    node_id TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    seq {{int}} NOT NULL,
+    leaf TEXT NOT NULL,
+    created_us {{int}} NOT NULL
+)"""
 
 # --------------------------------------------------------------------------- SQLite
 
@@ -224,6 +245,8 @@ SQLITE_MIGRATIONS: Final[tuple[Migration, ...]] = (
     ),
     # 4: listing indices (see _LISTING_INDICES).
     _LISTING_INDICES,
+    # 5: the cache by identity (see _CACHE_TABLE).
+    (_CACHE_TABLE.format(int="INTEGER"),),
 )
 
 # --------------------------------------------------------------------------- PostgreSQL
@@ -316,6 +339,8 @@ POSTGRES_MIGRATIONS: Final[tuple[Migration, ...]] = (
     ),
     # 4: listing indices (see _LISTING_INDICES).
     _LISTING_INDICES,
+    # 5: the cache by identity (see _CACHE_TABLE).
+    (_CACHE_TABLE.format(int="BIGINT"),),
 )
 
 SCHEMA_VERSION: Final = len(SQLITE_MIGRATIONS) - 1
@@ -364,6 +389,12 @@ def pending(
 def info_from_row(row: Sequence[Any]) -> RunInfo:
     """A :class:`RunInfo` from a row selected as :data:`RUN_COLUMNS`."""
     return RunInfo(**dict(zip(RUN_COLUMNS, row, strict=True)))
+
+
+def cache_from_row(row: Sequence[Any]) -> CacheEntry:
+    """A :class:`CacheEntry` from a row selected as :data:`CACHE_COLUMNS`, as stored (its
+    reader checks every field: a row is hostile input)."""
+    return CacheEntry(**dict(zip(CACHE_COLUMNS, row, strict=True)))
 
 
 def run_row(info: RunInfo, entries: Sequence[Entry]) -> tuple[Any, ...]:
@@ -428,6 +459,10 @@ def describe(op: Op) -> str:
         return "read the log of runs"
     if isinstance(op, RenewLease):
         return f"renew the lease of {op.owner!r} on run {op.run_id!r}"
+    if isinstance(op, LookupCache):
+        return f"look up cache key {op.key[:16]!r}"
+    if isinstance(op, PutCache):
+        return f"store cache key {op.entry.key[:16]!r}"
     assert_never(op)
 
 

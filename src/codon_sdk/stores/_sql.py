@@ -25,7 +25,9 @@ from codon_sdk.stores._base import (
     GetRun,
     LedgerStore,
     ListRuns,
+    LookupCache,
     Op,
+    PutCache,
     PutCheckpoint,
     ReadCheckpoints,
     ReadEntries,
@@ -69,6 +71,11 @@ class Statements:
     read_log: str
     finished_line: str
     log_run: str
+    #: The cache by identity: an entry by key; store one if the key has none (the first
+    #: wins), or in place of the one held (``PutCache.replace``).
+    lookup_cache: str
+    put_cache: str
+    replace_cache: str
 
     def list_runs(
         self, op: ListRuns, after: tuple[int, str] | None = None
@@ -104,6 +111,7 @@ class Statements:
 
 
 _COLUMNS = ", ".join(schema.RUN_COLUMNS)
+_CACHE_COLUMNS = ", ".join(schema.CACHE_COLUMNS)
 
 
 def statements(placeholder: str, *, binary: str | None = None) -> Statements:
@@ -112,6 +120,11 @@ def statements(placeholder: str, *, binary: str | None = None) -> Statements:
     p, b = placeholder, binary or placeholder
     runs, events, meta = schema.RUNS_TABLE, schema.EVENTS_TABLE, schema.META_TABLE
     checkpoints, log = schema.CHECKPOINTS_TABLE, schema.RUNS_LOG_TABLE
+    cache = schema.CACHE_TABLE
+    put_cache = (
+        f"INSERT INTO {cache} ({_CACHE_COLUMNS}) "
+        f"VALUES ({', '.join([p] * len(schema.CACHE_COLUMNS))})"
+    )
     return Statements(
         placeholder=p,
         select_run=f"SELECT {_COLUMNS} FROM {runs} WHERE run_id = {p}",
@@ -156,6 +169,12 @@ def statements(placeholder: str, *, binary: str | None = None) -> Statements:
             f"INSERT INTO {log} (idx, run_id, size, root, logged_us) "
             f"SELECT COALESCE(MAX(idx) + 1, 0), {p}, {p}, {p}, {p} FROM {log}"
         ),
+        lookup_cache=f"SELECT {_CACHE_COLUMNS} FROM {cache} WHERE key = {p}",
+        put_cache=f"{put_cache} ON CONFLICT (key) DO NOTHING",
+        replace_cache=(
+            f"{put_cache} ON CONFLICT (key) DO UPDATE SET "
+            + ", ".join(f"{c} = excluded.{c}" for c in schema.CACHE_COLUMNS[1:])
+        ),
     )
 
 
@@ -189,7 +208,19 @@ class SQLStore(LedgerStore):
             return [(idx, run_id, size, bytes(root)) for idx, run_id, size, root in rows]
         if isinstance(op, RenewLease):
             return self._renew(conn, op)
+        if isinstance(op, LookupCache):
+            row = conn.execute(self._sql.lookup_cache, (op.key,)).fetchone()
+            return None if row is None else schema.cache_from_row(row)
+        if isinstance(op, PutCache):
+            return self._put_cache(conn, op)
         assert_never(op)
+
+    def _put_cache(self, conn: Any, op: PutCache) -> bool:
+        """One INSERT (its own transaction: both backends' connections autocommit)."""
+        e = op.entry
+        sql = self._sql.replace_cache if op.replace else self._sql.put_cache
+        row = (e.key, e.node_id, e.run_id, e.seq, e.leaf, e.created_us)
+        return bool(conn.execute(sql, row).rowcount == 1)
 
     def _renew(self, conn: Any, op: RenewLease) -> None:
         """One fenced UPDATE (its own transaction: both backends' connections autocommit)."""

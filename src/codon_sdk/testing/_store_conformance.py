@@ -22,6 +22,7 @@ import pytest
 
 from codon_sdk.errors import StorePluginError
 from codon_sdk.stores import LedgerStore
+from codon_sdk.testing._conformance_cache import CacheConformance
 from codon_sdk.testing._conformance_entries import EntryConformance
 from codon_sdk.testing._conformance_leases import LeaseConformance
 from codon_sdk.testing._conformance_listing import ListingConformance
@@ -31,7 +32,7 @@ __all__ = ["StoreConformance"]
 
 
 class StoreConformance(
-    EntryConformance, ListingConformance, LeaseConformance, ConcurrencyConformance
+    EntryConformance, ListingConformance, LeaseConformance, ConcurrencyConformance, CacheConformance
 ):
     """The conformance suite of :class:`~codon_sdk.stores.LedgerStore` backends (needs pytest).
 
@@ -39,7 +40,7 @@ class StoreConformance(
     the :meth:`store` fixture. The tests check entries round trip byte for byte, that
     appends are atomic and fenced by the run's owner, the runs index and its listing
     (order, every filter, time bounds, keyset paging), claims and leases, the log of
-    runs, async twins and concurrent writers: the
+    runs, async twins, concurrent writers and the cache by identity: the
     guarantees listed in :mod:`codon_sdk.stores`' ``LedgerStore`` documentation, with
     :class:`~codon_sdk.stores.MemoryStore` as the reference.
     """

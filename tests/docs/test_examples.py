@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 import shlex
+import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -66,21 +68,34 @@ def test_page_examples_run(path: Path, tmp_path: Path, request: pytest.FixtureRe
     env = _clean_env()
     if "postgres" in page.setups:
         env["CODON_DOCS_PG_URL"] = request.getfixturevalue("pg_url")
-    done = subprocess.run(
-        [sys.executable, "-W", "error", str(RUNNER), str(path)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=110,
-        check=False,
-    )
+    done = _run_page([sys.executable, "-W", "error", str(RUNNER), str(path)], tmp_path, env)
     if done.returncode == SKIPPED and not IN_CI:
         pytest.skip(done.stderr.strip())
     assert done.returncode == 0, (
         f"{_page_id(path)} failed (exit {done.returncode})\n"
         f"--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}"
     )
+
+
+def _run_page(argv: list[str], cwd: Path, env: dict[str, str]) -> Any:
+    """Run a page in its own process group; past the timeout, kill the whole group (a page
+    that runs pytest or a server would otherwise leave its children running) and fail."""
+    with subprocess.Popen(
+        argv,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    ) as proc:
+        try:
+            out, err = proc.communicate(timeout=110)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, err = proc.communicate()
+            pytest.fail(f"{argv[-1]} did not finish in 110 s\n--- stdout\n{out}\n--- stderr\n{err}")
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
 
 def _command_lines(page: Page) -> list[tuple[int, list[str]]]:

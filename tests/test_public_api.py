@@ -50,6 +50,7 @@ EXPECTED_ALL = [
     "Redactor",
     "ReplayError",
     "ReplayReport",
+    "RequestCache",
     "RetryPolicy",
     "RunConflictError",
     "RunInfo",

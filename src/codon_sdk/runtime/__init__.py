@@ -98,6 +98,7 @@ from codon_sdk.runtime._replay import (
 from codon_sdk.runtime._report import (
     ExecutionReport,
 )
+from codon_sdk.runtime._request_cache import RequestCache
 from codon_sdk.runtime._state import (
     RunState,
 )
@@ -114,6 +115,7 @@ from codon_sdk.runtime._workload import (
 
 __all__ = [
     "CachePolicy",
+    "RequestCache",
     "GraphWorkload",
     "ABSENT",
     "Activation",

@@ -78,6 +78,7 @@ from codon_sdk.telemetry import CodonLedgerAttributes, CodonNodeAttributes
 
 if TYPE_CHECKING:  # pragma: no cover
     from codon_sdk.runtime._cache import CachePolicy, RunCache
+    from codon_sdk.runtime._request_cache import RequestCache, RequestCaching
 
 __all__ = ["NodeDef", "Observer", "QueueItem", "Run", "now_us"]
 
@@ -114,6 +115,8 @@ class NodeDef:
     join: tuple[str, ...] = ()
     #: what of its outcome is reused by identity (``add_node(cache=...)``, ``_cache.py``)
     cache: CachePolicy | None = None
+    #: its effects served from earlier identical requests (``_request_cache.py``)
+    request_cache: RequestCache | None = None
 
     plain: bool = field(init=False, default=False)
 
@@ -134,6 +137,7 @@ class NodeDef:
             self.timeout,
             self.join,
             self.cache,
+            self.request_cache,
         )
 
 
@@ -195,6 +199,7 @@ class Run:
         self.resumed_by: str | None = None  # the resume's actor, for the resumed span event
         self.on_close: list[Callable[[], None]] = []
         self.cache: RunCache | None = None  # caching by identity (``_cache.py``)
+        self.requests: RequestCaching | None = None  # the request cache (``_request_cache.py``)
         self._pool: ThreadPoolExecutor | None = None
         self._lineage: dict[str, tuple[str, str | None]] = {}
         self._lineage_seq = 0
@@ -273,14 +278,15 @@ class Run:
 
     def record_effect(
         self, node: str, token_id: str, meta: dict[str, Any], value: Any, *, durable: bool = True
-    ) -> None:
-        """Record an effect's result and make it durable before the node sees it."""
-        self.rec.append(EFFECT_RECORDED, now_us(), node, token_id, value, self.prep(meta))
+    ) -> int:
+        """Record an effect's result and make it durable before the node sees it; its seq."""
+        seq = self.rec.append(EFFECT_RECORDED, now_us(), node, token_id, value, self.prep(meta))
         llm = meta.get("llm")
         if isinstance(llm, dict) and self.tracer is not None:
             self.tracer.llm_call(token_id, llm)  # span totals and the cost metric
         if durable:
             self.rec.barrier()
+        return seq
 
     # ------------------------------------------------------------------ scheduling
 

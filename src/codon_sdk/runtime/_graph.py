@@ -54,6 +54,7 @@ from codon_sdk.runtime._handle import is_async_callable
 from codon_sdk.runtime._policy import RetryPolicy
 from codon_sdk.runtime._records import ENTRY_ORIGIN, JOIN_ORIGIN
 from codon_sdk.runtime._report import ExecutionReport
+from codon_sdk.runtime._request_cache import RequestCache, checked_request_cache
 
 __all__ = ["GraphWorkload", "Workload", "WorkloadMetadata"]
 
@@ -173,6 +174,7 @@ class GraphWorkload(Workload):
         timeout: float | None = None,
         compatible_with: Iterable[str | NodeSpec] = (),
         cache: CachePolicy | None = None,
+        request_cache: RequestCache | None = None,
     ) -> NodeSpec:
         """Register ``function(message, *, runtime, context)`` as node ``name``; return its spec.
 
@@ -185,6 +187,8 @@ class GraphWorkload(Workload):
         records the change all the same). ``cache`` (a :class:`CachePolicy`) reuses the
         recorded outcome of an earlier activation with the same node logic id and input,
         within and across runs (docs: guides/caching.md); it is not part of the identity.
+        ``request_cache`` (a :class:`RequestCache`) serves the node's effects (LLM calls)
+        from an earlier recording of the same request instead of sending it again.
         """
         if not isinstance(name, str) or not name.strip():
             raise WorkloadRegistrationError(f"node name must be a non-empty string, got {name!r}")
@@ -221,6 +225,7 @@ class GraphWorkload(Workload):
             retry=retry_policy(name, retry),
             timeout=checked_timeout(name, timeout),
             cache=checked_cache(name, cache),
+            request_cache=checked_request_cache(name, request_cache),
         )
         self._compatible[name] = compatible_ids(name, compatible_with)
         self._logic_id = None

@@ -375,9 +375,19 @@ class NodeRuntime:
                 f"{key[0]}, but the ledger recorded {recorded.name!r} there; the code changed "
                 "its calls"
             )
+        slot = EffectSlot(self, name, key, recorded, asked=asked, asked_at=request_at)
+        policy = self._node.request_cache
+        if recorded is None and asked is not None and policy is not None and run.requests:
+            cache_key, served = run.requests.lookup(run, name, asked, policy)
+            if served is not None:  # recorded here as what it serves; never sent
+                meta = {**served.metadata, **slot.key_metadata()}
+                self._record(slot, run.prep(served.value), meta)
+                slot.recorded = served
+                return slot
+            slot.cache_key = cache_key
         if recorded is None:  # about to call out: a durable run must still hold its lease
             run.rec.confirm_lease()
-        return EffectSlot(self, name, key, recorded, asked=asked, asked_at=request_at)
+        return slot
 
     def _compare_request(
         self, name: str, key: tuple[str, int, int], recorded: RecordedEffect, asked: Request
@@ -410,14 +420,14 @@ class NodeRuntime:
         come out masked, never sealed (the ledger's own hook is the run's)."""
         return self._run.mask
 
-    def _record(self, slot: EffectSlot, value: Any, meta: dict[str, Any]) -> None:
-        self._run.record_effect(self._node.name, slot.key[0], meta, value)
+    def _record(self, slot: EffectSlot, value: Any, meta: dict[str, Any]) -> int:
+        return self._run.record_effect(self._node.name, slot.key[0], meta, value)
 
 
 class EffectSlot:
     """One reserved effect of an activation (see :meth:`NodeRuntime.effect_slot`)."""
 
-    __slots__ = ("_asked", "_asked_at", "_done", "_handle", "key", "name", "recorded")
+    __slots__ = ("_asked", "_asked_at", "_done", "_handle", "cache_key", "key", "name", "recorded")
 
     def __init__(
         self,
@@ -436,6 +446,12 @@ class EffectSlot:
         self._asked = asked
         self._asked_at = asked_at
         self._done = False
+        #: the request cache's key when this effect missed it (its recording is indexed)
+        self.cache_key: str | None = None
+
+    def key_metadata(self) -> dict[str, Any]:
+        """Where this effect sits in its activation: the metadata every recording carries."""
+        return {"name": self.name, "attempt": self.key[1], "index": self.key[2]}
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -484,12 +500,17 @@ class EffectSlot:
             raise WorkloadRuntimeError(f"effect {self.name!r} ({self.key}) is already recorded")
         self._done = True
         meta: dict[str, Any] = dict(metadata or {})
-        meta.update({"name": self.name, "attempt": self.key[1], "index": self.key[2]})
+        meta.update(self.key_metadata())
         if error is not None:
             meta["error"] = error
         if self._asked is not None:
             meta["request"] = self._asked.record(meta, self._asked_at)
-        self._handle._record(self, prepared, meta)
+        if self.cache_key is not None:
+            meta["request_cache"] = "miss"
+        seq = self._handle._record(self, prepared, meta)
+        run = self._handle._run
+        if self.cache_key is not None and error is None and run.requests is not None:
+            run.requests.put(run, self.name, self.cache_key, seq)
 
 
 def is_async_callable(fn: Any) -> bool:

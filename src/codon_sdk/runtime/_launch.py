@@ -27,6 +27,7 @@ from codon_sdk.runtime._engine import NodeDef, Observer, Run, now_us
 from codon_sdk.runtime._rebuild import RebuiltRun, rebuild
 from codon_sdk.runtime._recorder import DURABILITY_MODES, LockedRecorder, Recorder
 from codon_sdk.runtime._report import ExecutionReport
+from codon_sdk.runtime._request_cache import RequestCaching
 from codon_sdk.runtime._tracer import RunTracer
 from codon_sdk.runtime._trust import Trust, check_trust, readable_entries, trusted_entries
 from codon_sdk.runtime._unseal import open_rebuilt
@@ -207,6 +208,7 @@ def new_run(
     )
     run.on_close.extend(closers)
     run.cache = RunCache.of(run.nodes.values(), None if writer is None else writer.store)
+    run.requests = RequestCaching.of(run.nodes.values(), None if writer is None else writer.store)
     started = workload._run_started(
         context, entry_nodes, prepared_extras, options.max_steps, options.max_concurrency
     )
@@ -424,6 +426,7 @@ def resume_run(
         )
         run.on_close.extend(closers)
         run.cache = RunCache.of(run.nodes.values(), ledger)
+        run.requests = RequestCaching.of(run.nodes.values(), ledger)
         run.continues = _last_span(entries)
         run.resumed_by = actor if run.mask is None or actor is None else run.mask(actor)
         _adopt(run, entries, rebuilt)

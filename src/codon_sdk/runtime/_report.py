@@ -65,11 +65,23 @@ _TOKEN_FIELDS = (
 
 
 def _empty_usage() -> dict[str, Any]:
-    return {"calls": 0, **dict.fromkeys(_TOKEN_FIELDS, 0), "cost_usd": None, "cost_complete": True}
+    return {
+        "calls": 0,
+        **dict.fromkeys(_TOKEN_FIELDS, 0),
+        "cost_usd": None,
+        "cost_complete": True,
+        "cache_hits": 0,
+        "cache_misses": 0,
+    }
 
 
-def _add_usage(bucket: dict[str, Any], llm: dict[str, Any]) -> None:
+def _add_usage(bucket: dict[str, Any], llm: dict[str, Any], miss: bool) -> None:
     bucket["calls"] += 1
+    if llm.get("cached"):  # served from the request cache: no token or cost was spent
+        bucket["cache_hits"] += 1
+        return
+    if miss:
+        bucket["cache_misses"] += 1
     usage = llm.get("usage") or {}
     for name in _TOKEN_FIELDS:
         bucket[name] += int(usage.get(name) or 0)
@@ -97,7 +109,7 @@ def usage_from(events: Iterator[LedgerEvent]) -> dict[str, Any]:
             by_node.setdefault(ev.node or "", _empty_usage()),
             by_model.setdefault(model, _empty_usage()),
         ):
-            _add_usage(bucket, llm)
+            _add_usage(bucket, llm, ev.metadata.get("request_cache") == "miss")
     return {"total": total, "by_node": by_node, "by_model": by_model}
 
 

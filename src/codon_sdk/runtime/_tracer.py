@@ -68,6 +68,8 @@ class _Usage:
         self.tokens: dict[str, int] = {}
 
     def add(self, llm: Mapping[str, Any]) -> None:
+        if llm.get("cached"):  # served from the request cache: nothing spent
+            return
         cost = llm.get("cost_usd")
         if isinstance(cost, (int, float)) and not isinstance(cost, bool):
             self.cost_usd = (self.cost_usd or 0.0) + float(cost)

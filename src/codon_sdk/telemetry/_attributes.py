@@ -148,3 +148,4 @@ class GenAIMetrics(_StrEnum):
     NODE_DURATION = "codon.node.duration"
     RUN_COST = "codon.run.cost"
     RUN_DURATION = "codon.run.duration"
+    REQUEST_CACHE = "codon.request_cache.lookups"

@@ -11,6 +11,9 @@ instrument                          type       unit      recorded by
 ``codon.run.cost``                  histogram  {USD}     the engine, once per run with a cost
 ``codon.run.duration``              histogram  s         the engine, once per run or resumed
                                                          part (``codon.workload.status``)
+``codon.request_cache.lookups``     counter    {lookup}  the request cache, per lookup
+                                                         (``codon.request_cache.result``:
+                                                         ``hit`` or ``miss``)
 ==================================  =========  ========  ===================================
 
 The two ``gen_ai.client.*`` histograms carry the explicit bucket boundaries the
@@ -81,13 +84,14 @@ Attributes = Mapping[str, AttributeValue]
 
 @dataclass(frozen=True, slots=True)
 class GenAIInstruments:
-    """The five histograms, made once per meter provider."""
+    """The instruments (five histograms and a counter), made once per meter provider."""
 
     token_usage: metrics.Histogram
     operation_duration: metrics.Histogram
     node_duration: metrics.Histogram
     run_cost: metrics.Histogram
     run_duration: metrics.Histogram
+    request_cache: metrics.Counter
 
 
 _lock = threading.Lock()
@@ -128,6 +132,12 @@ def _create(provider: metrics.MeterProvider) -> GenAIInstruments:
             unit="s",
             description="Time a Codon run spent running in one process (waits excluded).",
             explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+        ),
+        request_cache=meter.create_counter(
+            M.REQUEST_CACHE.value,
+            unit="{lookup}",
+            description="Lookups of the request cache (an effect served from an earlier "
+            "identical request, or sent).",
         ),
     )
 
@@ -243,3 +253,16 @@ def record_run_duration(
         instruments(meter_provider).run_duration.record(max(seconds, 0.0), attrs)
     except Exception:
         _log.warning("could not record %s", M.RUN_DURATION.value, exc_info=True)
+
+
+def record_request_cache(
+    effect: str, *, hit: bool, meter_provider: metrics.MeterProvider | None = None
+) -> None:
+    """Count one request-cache lookup of ``effect`` on ``codon.request_cache.lookups``."""
+    try:
+        instruments(meter_provider).request_cache.add(
+            1,
+            {"codon.request_cache.result": "hit" if hit else "miss", "codon.effect.name": effect},
+        )
+    except Exception:
+        _log.warning("could not record %s", M.REQUEST_CACHE.value, exc_info=True)

@@ -63,7 +63,7 @@ def test_an_identical_request_is_served_from_the_first_recording(tmp_path: Path)
     assert first.usage["total"]["input_tokens"] > 0
 
 
-def test_a_resumed_or_replayed_run_serves_its_hit_without_the_network(tmp_path: Path) -> None:
+def test_a_replayed_run_serves_its_hit_without_the_network(tmp_path: Path) -> None:
     store = f"sqlite:///{tmp_path / 'l.db'}"
     with serving() as server, client_of(server) as client:
         agent = _agent(client, request_cache=RequestCache())
@@ -84,6 +84,23 @@ def test_another_request_or_a_node_without_the_cache_is_sent(tmp_path: Path) -> 
         )
         _agent(client).execute("c", deployment_id="d", store=store)  # not opted in
         assert len(server.requests) == 3
+
+
+def test_a_changed_node_asks_afresh(tmp_path: Path) -> None:
+    """The node's logic id is part of the key: changed code sends its request again."""
+    store = f"sqlite:///{tmp_path / 'l.db'}"
+
+    def changed(message: Any, *, runtime: Any, context: Any) -> Any:
+        answer = client.chat.completions.create(model="gpt-4o-mini", messages=FRANCE)
+        return answer.choices[0].message.content.upper()
+
+    with serving() as server, client_of(server) as client:
+        _agent(client, request_cache=RequestCache()).execute("a", deployment_id="d", store=store)
+        other = CodonWorkload(name="asker", version="1")
+        other.add_node(changed, "ask", "llm", request_cache=RequestCache())
+        report = other.execute("b", deployment_id="d", store=store)
+        assert len(server.requests) == 2
+    assert report.node_results("ask") == [FRANCE_ANSWER.upper()]
 
 
 def test_an_expired_or_tampered_source_is_a_miss(tmp_path: Path) -> None:

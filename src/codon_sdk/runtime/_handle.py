@@ -378,7 +378,7 @@ class NodeRuntime:
         slot = EffectSlot(self, name, key, recorded, asked=asked, asked_at=request_at)
         policy = self._node.request_cache
         if recorded is None and asked is not None and policy is not None and run.requests:
-            cache_key, served = run.requests.lookup(run, name, asked, policy)
+            cache_key, served = run.requests.lookup(run, self._node, name, asked, policy)
             if served is not None:  # recorded here as what it serves; never sent
                 meta = {**served.metadata, **slot.key_metadata()}
                 self._record(slot, run.prep(served.value), meta)
@@ -510,7 +510,7 @@ class EffectSlot:
         seq = self._handle._record(self, prepared, meta)
         run = self._handle._run
         if self.cache_key is not None and error is None and run.requests is not None:
-            run.requests.put(run, self.name, self.cache_key, seq)
+            run.requests.put(run, self._handle._node, self.cache_key, seq)
 
 
 def is_async_callable(fn: Any) -> bool:

@@ -2,9 +2,10 @@
 recording of the same request, instead of being sent again.
 
 Opt-in per node: ``add_node(..., request_cache=RequestCache(ttl=...))``. The key of an
-effect is the SHA-256 of its name (``openai.chat.completions.create``...) and the
-canonical bytes of its request, as the effect records it (model, messages, parameters:
-the ``request`` every integration passes to ``Integration.effect``). The index is the
+effect is the SHA-256 of the node's logic id (its NodeSpec id: changed code asks afresh),
+the effect's name (``openai.chat.completions.create``...) and the canonical bytes of its
+request, as the effect records it (model, messages, parameters: the ``request`` every
+integration passes to ``Integration.effect``). The index is the
 ledger store's cache table (``LookupCache``/``PutCache``, beside the cache by identity);
 an entry points at the source ``effect_recorded`` event (run id, seq, leaf hash), and a
 hit reads that event back and checks it: its leaf hash must be the one indexed, it must
@@ -26,7 +27,7 @@ import logging
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 from codon_sdk._clock import now_us
 from codon_sdk._warn import warn_once
@@ -44,7 +45,6 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["RequestCache", "RequestCaching", "checked_request_cache"]
 
 _log = logging.getLogger("codon_sdk.cache")
-_KIND: Final = "request:"  # CacheEntry.node_id of a request entry: "request:<effect name>"
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,14 +82,11 @@ def checked_request_cache(name: str, value: object) -> RequestCache | None:
     )
 
 
-def request_key(name: str, asked: Request) -> str:
-    """The cache key of effect ``name`` asking for ``asked``."""
-    return hashlib.sha256(
-        b"codon-request-cache/1\x00"
-        + name.encode("utf-8", "surrogatepass")
-        + b"\x00"
-        + asked.comparable
-    ).hexdigest()
+def request_key(node_id: str, name: str, asked: Request) -> str:
+    """The cache key of effect ``name`` of the node ``node_id`` asking for ``asked`` (a
+    derivation of its own: never an activation's key)."""
+    head = f"codon-request-cache/1\x00{node_id}\x00{name}\x00".encode("utf-8", "surrogatepass")
+    return hashlib.sha256(head + asked.comparable).hexdigest()
 
 
 class RequestCaching:
@@ -105,18 +102,18 @@ class RequestCaching:
         return cls(store) if any(n.request_cache is not None for n in nodes) else None
 
     def lookup(
-        self, run: Run, name: str, asked: Request, policy: RequestCache
+        self, run: Run, node: NodeDef, name: str, asked: Request, policy: RequestCache
     ) -> tuple[str, RecordedEffect | None]:
         """(key, the recorded effect that answers ``asked``, or None: a miss)."""
-        key = request_key(name, asked)
+        key = request_key(node.spec.id, name, asked)
         entry = self._own.get(key)
         if entry is None and self.store is not None:
             entry = self.store.lookup_cache(key)
-        served = None if entry is None else self._check(run, name, asked, policy, key, entry)
+        served = None if entry is None else self._check(run, node, name, asked, policy, key, entry)
         record_request_cache(name, hit=served is not None)
         return key, served
 
-    def put(self, run: Run, name: str, key: str, seq: int) -> None:
+    def put(self, run: Run, node: NodeDef, key: str, seq: int) -> None:
         """Index the ``effect_recorded`` at ``seq`` of this run under ``key`` (the first
         recording of a request wins; one that replaces a bad entry takes its place)."""
         raw = bytes(run.rec.entry(seq))
@@ -124,7 +121,7 @@ class RequestCaching:
             return  # a masked or sealed answer is never served back
         entry = CacheEntry(
             key=key,
-            node_id=_KIND + name,
+            node_id=node.spec.id,
             run_id=run.run_id,
             seq=seq,
             leaf=leaf_hash(raw).hex(),
@@ -138,6 +135,7 @@ class RequestCaching:
     def _check(
         self,
         run: Run,
+        node: NodeDef,
         name: str,
         asked: Request,
         policy: RequestCache,
@@ -146,13 +144,13 @@ class RequestCaching:
     ) -> RecordedEffect | None:
         if (
             not isinstance(entry, CacheEntry)
-            or entry.node_id != _KIND + name
+            or entry.node_id != node.spec.id
             or type(entry.seq) is not int
             or entry.seq < 1
             or not isinstance(entry.run_id, str)
             or not isinstance(entry.created_us, int)
         ):
-            return _miss(key, "the cache entry is not a request entry of this effect")
+            return _miss(key, "the cache entry is malformed or names another node logic id")
         if policy.ttl is not None and now_us() - entry.created_us > policy.ttl * 1_000_000:
             return None  # expired: a plain miss
         try:

@@ -58,7 +58,7 @@ from codon_sdk.stores import CacheEntry, LedgerStore
 if TYPE_CHECKING:  # pragma: no cover
     from codon_sdk.runtime._engine import NodeDef, QueueItem, Run
 
-__all__ = ["CachePolicy", "RunCache", "checked_cache"]
+__all__ = ["CachePolicy", "RunCache", "check_ttl", "checked_cache"]
 
 _log = logging.getLogger("codon_sdk.cache")
 _WINDOW: Final = 8  # entries read before a source's node_completed, in one read
@@ -80,16 +80,7 @@ class CachePolicy:
     key: Sequence[str] = ()
 
     def __post_init__(self) -> None:
-        ttl = self.ttl
-        if ttl is not None and (
-            isinstance(ttl, bool)
-            or not isinstance(ttl, (int, float))
-            or not math.isfinite(ttl)
-            or ttl <= 0
-        ):
-            raise WorkloadRegistrationError(
-                f"CachePolicy ttl must be a positive number of seconds or None, got {ttl!r}"
-            )
+        check_ttl("CachePolicy", self.ttl)
         keys = [self.key] if isinstance(self.key, str) else self.key
         try:
             chosen = tuple(keys)
@@ -101,6 +92,19 @@ class CachePolicy:
                 f"got {self.key!r}"
             )
         object.__setattr__(self, "key", chosen)
+
+
+def check_ttl(policy: str, ttl: object) -> None:
+    """A cache policy's ``ttl``: a positive, finite number of seconds, or None."""
+    if ttl is not None and (
+        isinstance(ttl, bool)
+        or not isinstance(ttl, (int, float))
+        or not math.isfinite(ttl)
+        or ttl <= 0
+    ):
+        raise WorkloadRegistrationError(
+            f"{policy} ttl must be a positive number of seconds or None, got {ttl!r}"
+        )
 
 
 def checked_cache(name: str, cache: object) -> CachePolicy | None:

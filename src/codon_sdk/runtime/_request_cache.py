@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -33,6 +32,7 @@ from codon_sdk._clock import now_us
 from codon_sdk._warn import warn_once
 from codon_sdk.errors import LedgerError, RunNotFoundError, WorkloadRegistrationError
 from codon_sdk.ledger import EFFECT_RECORDED, leaf_hash, parse_entry
+from codon_sdk.runtime._cache import check_ttl
 from codon_sdk.runtime._rebuild import RecordedEffect
 from codon_sdk.runtime._request import Request, compare_request
 from codon_sdk.runtime._unseal import has_markers
@@ -60,16 +60,7 @@ class RequestCache:
     ttl: float | None = None
 
     def __post_init__(self) -> None:
-        ttl = self.ttl
-        if ttl is not None and (
-            isinstance(ttl, bool)
-            or not isinstance(ttl, (int, float))
-            or not math.isfinite(ttl)
-            or ttl <= 0
-        ):
-            raise WorkloadRegistrationError(
-                f"RequestCache ttl must be a positive number of seconds or None, got {ttl!r}"
-            )
+        check_ttl("RequestCache", self.ttl)
 
 
 def checked_request_cache(name: str, value: object) -> RequestCache | None:

@@ -408,3 +408,30 @@ def test_replay_with_a_join_added_says_the_joins_changed(tmp_path: Path) -> None
     assert replay.logic_diff["changed_joins"] == ["write"]
     assert "(changed nodes: none; joins changed: write)" in replay.summary()
     assert not replay.identical  # the writer ran once instead of twice
+
+
+def test_a_stopped_run_counts_the_tokens_waiting_at_a_join_as_pending() -> None:
+    """``runtime_stopped``'s ``pending`` counts tokens still queued and those waiting at
+    joins: a search that stops the run leaves the searches that arrived before it."""
+    wl = CodonWorkload(name="Stopper", version="1.0", org_namespace="tests")
+
+    def plan(queries: list[str], *, runtime: Any, context: Any) -> None:
+        for q in queries:
+            runtime.emit("search", q)
+
+    def search(query: str, *, runtime: Any, context: Any) -> None:
+        if query == "stop":
+            runtime.stop("enough")
+            return
+        runtime.emit("write", query)
+
+    wl.add_node(plan, "plan", "planner")
+    wl.add_node(search, "search", "searcher")
+    wl.add_node(lambda found, *, runtime, context: found, "write", "writer")
+    wl.add_edge("plan", "search")
+    wl.add_edge("search", "write")
+    wl.add_join(["search"], "write")
+    report = wl.execute(["a", "b", "stop", "c"], deployment_id="d")
+    assert report.status == "stopped"
+    (stopped,) = [e for e in report.ledger if e.event_type == "runtime_stopped"]
+    assert stopped.metadata["pending"] == 3  # a and b wait at the join, c is queued

@@ -710,9 +710,8 @@ class Run:
         ts = now_us()
         if self.stop_request is not None and status == "stopped":
             node, why, tid = self.stop_request
-            rec.append(
-                RUNTIME_STOPPED, ts, node, tid, metadata={"reason": why, "pending": len(self.queue)}
-            )
+            pending = len(self.queue) + (0 if self.joins is None else self.joins.waiting)
+            rec.append(RUNTIME_STOPPED, ts, node, tid, metadata={"reason": why, "pending": pending})
             self.observe("runtime_stopped", {"node": node, "reason": why})
         skipped: list[str] = []
         changes = self.state.changes(full=True, skipped=skipped)

@@ -58,7 +58,7 @@ from codon_sdk.stores import CacheEntry, LedgerStore
 if TYPE_CHECKING:  # pragma: no cover
     from codon_sdk.runtime._engine import NodeDef, QueueItem, Run
 
-__all__ = ["CachePolicy", "RunCache", "check_ttl", "checked_cache"]
+__all__ = ["CachePolicy", "RunCache", "check_ttl", "checked_cache", "publish"]
 
 _log = logging.getLogger("codon_sdk.cache")
 _WINDOW: Final = 8  # entries read before a source's node_completed, in one read
@@ -92,6 +92,34 @@ class CachePolicy:
                 f"got {self.key!r}"
             )
         object.__setattr__(self, "key", chosen)
+
+
+def publish(
+    run: Run,
+    store: LedgerStore | None,
+    own: dict[str, CacheEntry],
+    key: str,
+    node: NodeDef,
+    seq: int,
+    entry: bytes,
+    *,
+    replace: bool,
+) -> None:
+    """Index the event ``entry`` at ``seq`` of ``run`` under ``key``: in the run's own
+    entries, and in ``store`` once the source is durable (no other run is ever pointed at
+    an event the store does not hold yet)."""
+    cached = CacheEntry(
+        key=key,
+        node_id=node.spec.id,
+        run_id=run.run_id,
+        seq=seq,
+        leaf=leaf_hash(entry).hex(),
+        created_us=now_us(),
+    )
+    own[key] = cached
+    if store is not None:
+        run.rec.barrier()
+        store.put_cache(cached, replace=replace)
 
 
 def check_ttl(policy: str, ttl: object) -> None:
@@ -208,18 +236,7 @@ class RunCache:
         served = [e.entry for e in events if e.type == TOKEN_ENQUEUED and e.parent_token_id == tid]
         if has_markers([entry, *served]) != (False, False):
             return
-        cached = CacheEntry(
-            key=key,
-            node_id=node.spec.id,
-            run_id=run.run_id,
-            seq=seq,
-            leaf=leaf_hash(entry).hex(),
-            created_us=now_us(),
-        )
-        self._own[key] = cached
-        if self.store is not None:
-            rec.barrier()  # the source is durable before another run can be pointed at it
-            self.store.put_cache(cached, replace=replace)
+        publish(run, self.store, self._own, key, node, seq, entry, replace=replace)
 
     # ------------------------------------------------------------------ parts
 

@@ -26,7 +26,7 @@ from typing import Any, Final
 
 import orjson
 
-from codon_sdk._clock import from_us
+from codon_sdk._clock import from_us, to_us
 from codon_sdk._text import printable
 from codon_sdk.errors import LedgerError
 from codon_sdk.identity import canonical_bytes, revive
@@ -116,8 +116,7 @@ def usage_from(events: Iterator[LedgerEvent]) -> dict[str, Any]:
 def _us(record: NodeExecutionRecord) -> int:
     """An activation's duration in whole microseconds (as the ledger's timestamps are), so
     totals add exactly, the same from live records as from the ledger."""
-    delta = record.finished_at - record.started_at
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    return to_us(record.finished_at) - to_us(record.started_at)
 
 
 def _jsonable(value: dict[str, Any]) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from codon_sdk._clock import now_us
 from codon_sdk._warn import warn_once
 from codon_sdk.errors import LedgerError, RunNotFoundError, WorkloadRegistrationError
 from codon_sdk.ledger import EFFECT_RECORDED, leaf_hash, parse_entry
-from codon_sdk.runtime._cache import check_ttl
+from codon_sdk.runtime._cache import check_ttl, publish
 from codon_sdk.runtime._rebuild import RecordedEffect
 from codon_sdk.runtime._request import Request, compare_request
 from codon_sdk.runtime._unseal import has_markers
@@ -110,18 +110,7 @@ class RequestCaching:
         raw = bytes(run.rec.entry(seq))
         if has_markers([raw]) != (False, False):
             return  # a masked or sealed answer is never served back
-        entry = CacheEntry(
-            key=key,
-            node_id=node.spec.id,
-            run_id=run.run_id,
-            seq=seq,
-            leaf=leaf_hash(raw).hex(),
-            created_us=now_us(),
-        )
-        self._own[key] = entry
-        if self.store is not None:
-            run.rec.barrier()  # the source is durable before another run can be pointed at it
-            self.store.put_cache(entry, replace=True)
+        publish(run, self.store, self._own, key, node, seq, raw, replace=True)
 
     def _check(
         self,

@@ -201,6 +201,8 @@ class RunTracer:
         self._run_usage.stamp(span, "codon.run.cost_usd")
 
     def _node_totals(self, token_id: str, span: trace.Span) -> None:
+        if not self._node_usage:  # no LLM call in flight: no lock on every activation
+            return
         with self._lock:
             usage = self._node_usage.pop(token_id, None)
         if usage is not None:

@@ -21,6 +21,7 @@ import orjson
 
 from codon_sdk.identity._canonical import json_canonical
 from codon_sdk.ledger._merkle import leaf_hash
+from codon_sdk.stores import _codec as codec
 
 __all__ = ["Database", "edit", "rechain"]
 
@@ -105,8 +106,11 @@ class Database:
     # ------------------------------------------------------------------ events
 
     def entries(self, run_id: str) -> list[bytes]:
-        rows = self._sql(f"SELECT entry FROM {EVENTS} WHERE run_id = ? ORDER BY seq", (run_id,))
-        return [bytes(entry) for (entry,) in rows]
+        """The run's entries as readers see them (the stored forms unpacked, see _codec)."""
+        rows = self._sql(
+            f"SELECT seq, entry FROM {EVENTS} WHERE run_id = ? ORDER BY seq", (run_id,)
+        )
+        return codec.unpack(run_id, rows)
 
     def set_entry(self, run_id: str, seq: int, entry: bytes) -> None:
         """Overwrite one stored entry (and its leaf hash column, as a careful attacker would)."""

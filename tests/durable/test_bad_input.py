@@ -26,6 +26,7 @@ from codon_sdk.errors import (
     StoreError,
 )
 from codon_sdk.stores import SQLiteStore
+from codon_sdk.stores import _codec as codec
 from codon_sdk.stores._open import close_shared
 
 from ._support import (
@@ -163,9 +164,9 @@ def test_a_postgres_ledger_from_a_newer_sdk_is_refused_and_its_events_kept(
     _execute_and_resume_raise(postgres_url, SchemaVersionError, "upgrade codon-sdk")
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         rows = conn.execute(
-            "SELECT entry FROM codon_events WHERE run_id = 'kept-0' ORDER BY seq"
+            "SELECT seq, entry FROM codon_events WHERE run_id = 'kept-0' ORDER BY seq"
         ).fetchall()
-    assert [bytes(r[0]) for r in rows] == before
+    assert codec.unpack("kept-0", rows) == before  # the rows hold their stored forms
 
 
 # --------------------------------------------------------------------------- servers and URLs

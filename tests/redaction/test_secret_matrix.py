@@ -223,7 +223,11 @@ def _database_text(url: str, tmp_path: Path) -> str:
     import psycopg
 
     with psycopg.connect(url, autocommit=True) as conn:
-        rows = [r[0] for r in conn.execute("SELECT convert_from(entry, 'UTF8') FROM codon_events")]
+        # the stored forms (stores/_codec.py) hold prev as raw bytes: decode leniently
+        rows = [
+            bytes(r[0]).decode("utf-8", "replace")
+            for r in conn.execute("SELECT entry FROM codon_events")
+        ]
         for table in ("codon_runs", "codon_runs_log", "codon_meta"):
             rows += [r[0] for r in conn.execute(f"SELECT row_to_json(t)::text FROM {table} t")]
     return "\n".join(rows)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,6 +17,7 @@ from codon_sdk.errors import (
     StoreCorruptError,
     StoreError,
 )
+from codon_sdk.stores import _codec as codec
 from codon_sdk.stores import _sqlite as sqlite_module
 from codon_sdk.stores._base import EntryBatch
 from codon_sdk.stores._open import open_store
@@ -94,8 +96,9 @@ def test_a_new_file_gets_16k_pages_and_an_existing_file_keeps_its_own(tmp_path: 
 
 
 @pytest.mark.parametrize("path", ["bulk", "executemany"])
-def test_both_insert_paths_store_entries_verbatim(tmp_path: Path, path: str) -> None:
-    """One INSERT ... SELECT over json_each, or executemany (SQLite without JSON): same rows."""
+def test_both_insert_paths_store_the_same_rows(tmp_path: Path, path: str) -> None:
+    """One INSERT ... SELECT over json_each, or executemany (SQLite without JSON): same rows,
+    each the stored form (stores/_codec.py) of its entry."""
     run = info()
     entries = [*ledger(run.run_id, 300), (300, b"\x00\xff" + bytes(range(256)), b"\x01" * 32)]
     with SQLiteStore(tmp_path / "ledger.db") as store:
@@ -109,7 +112,7 @@ def test_both_insert_paths_store_entries_verbatim(tmp_path: Path, path: str) -> 
             "SELECT seq, entry, leaf_hash FROM codon_events ORDER BY seq"
         ).fetchall()
     conn.close()
-    assert rows == entries
+    assert_stored_forms(run.run_id, rows, entries)
 
 
 def test_empty_entries_are_stored_as_empty_bytes(tmp_path: Path) -> None:
@@ -145,7 +148,16 @@ def test_a_group_larger_than_one_bulk_statement_is_split(
             "SELECT seq, entry, leaf_hash FROM codon_events ORDER BY seq"
         ).fetchall()
     conn.close()
-    assert rows == entries
+    assert_stored_forms(run.run_id, rows, entries)
+
+
+def assert_stored_forms(run_id: str, rows: list[Any], entries: list[Any]) -> None:
+    """Rows hold each entry's seq and leaf hash as they are and its stored form, which
+    reads back as the entry; all but the odd last one and the first are packed (~p)."""
+    assert [(seq, leaf) for seq, _, leaf in rows] == [(seq, leaf) for seq, _, leaf in entries]
+    assert codec.unpack(run_id, rows) == [entry for _, entry, _ in entries]
+    packed = [bytes(stored[:2]) for _, stored, _ in rows]
+    assert packed[1:-1] == [b"~p"] * (len(rows) - 2)
 
 
 @pytest.mark.parametrize(

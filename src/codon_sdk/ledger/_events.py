@@ -26,7 +26,9 @@ Fields whose value would be ``null`` (and an empty ``metadata``) are left out,
 so an absent field reads as ``None``. The leaf hash of an entry is
 ``SHA-256(0x00 || entry bytes)``, the RFC 6962 leaf hash; the ``prev`` links make
 the run a hash chain, and the leaves feed the Merkle tree of the run.
-Stores keep entry bytes verbatim: they are never re-derived from parsed fields.
+Stores give back entry bytes exactly as they were hashed (the SQL stores keep a
+shorter form that reads back byte for byte, see ``stores._codec``): they are never
+re-derived from parsed fields.
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ from codon_sdk.errors import (
     StoreError,
 )
 from codon_sdk.redaction import get_logger
+from codon_sdk.stores import _codec as codec
 from codon_sdk.stores import _schema as schema
 from codon_sdk.stores._base import (
     AppendEntries,
@@ -475,9 +476,10 @@ class PostgresStore(SQLStore):
         start, end = schema.read_bounds(op, lambda: self._get(conn, op.run_id).event_count)
         with conn.cursor(binary=True) as cur:
             rows = cur.execute(_SQL.read_events, (op.run_id, start, end)).fetchall()
-        if not rows:
+        entries = codec.unpack(op.run_id, rows)
+        if not entries:
             self._get(conn, op.run_id)  # raises RunNotFoundError for an unknown run
-        return [row[0] for row in rows]
+        return entries
 
     def _claim(self, conn: _Conn, op: ClaimRun) -> RunInfo:
         with conn.transaction():

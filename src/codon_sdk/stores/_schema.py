@@ -16,9 +16,10 @@ version 4 adds an index per listing filter, each in the listing order):
 
 * ``codon_meta(key, value)``: ``schema_version`` and room for other settings;
 * ``codon_runs``: one row per run, the :class:`~codon_sdk.stores._base.RunInfo` columns;
-* ``codon_events(run_id, seq, entry, leaf_hash)``: entry bytes verbatim
-  (BLOB/BYTEA), primary key ``(run_id, seq)``. Triggers make any UPDATE or
-  DELETE of an event row fail (and, in PostgreSQL, TRUNCATE), so the table is
+* ``codon_events(run_id, seq, entry, leaf_hash)``: each entry's stored form (BLOB/BYTEA,
+  see ``_codec``: the entry without what the row holds, read back byte for byte; rows
+  of older versions hold the entry verbatim), primary key ``(run_id, seq)``. Triggers
+  make any UPDATE or DELETE of an event row fail (and, in PostgreSQL, TRUNCATE), so the table is
   append-only for everything short of dropping the triggers.
 
 No foreign key ties events to runs: the stores write both in one transaction,
@@ -33,6 +34,7 @@ from typing import Any, Final, TypeAlias
 from typing_extensions import assert_never
 
 from codon_sdk.errors import RunConflictError, SchemaVersionError, StoreCorruptError
+from codon_sdk.stores import _codec as codec
 from codon_sdk.stores._base import (
     AppendEntries,
     BeginRun,
@@ -419,7 +421,12 @@ def run_row(info: RunInfo, entries: Sequence[Entry]) -> tuple[Any, ...]:
 
 def insert_params(run_id: str, entries: Sequence[Entry]) -> list[tuple[str, int, bytes, bytes]]:
     """Parameters of one ``executemany`` that inserts ``entries`` into the events table."""
-    return [(run_id, seq, entry, leaf) for seq, entry, leaf in entries]
+    if not entries:
+        return []
+    stored = codec.stored_rows(run_id, entries)
+    return [
+        (run_id, seq, entry, leaf) for (seq, _, leaf), entry in zip(entries, stored, strict=True)
+    ]
 
 
 def read_bounds(op: ReadEntries, event_count: Callable[[], int]) -> tuple[int, int]:

@@ -147,7 +147,7 @@ def statements(placeholder: str, *, binary: str | None = None) -> Statements:
             f"status = 'running' WHERE run_id = {p}"
         ),
         read_events=(
-            f"SELECT entry FROM {events} WHERE run_id = {p} AND seq >= {p} AND seq < {p} "
+            f"SELECT seq, entry FROM {events} WHERE run_id = {p} AND seq >= {p} AND seq < {p} "
             "ORDER BY seq"
         ),
         select_version=f"SELECT value FROM {meta} WHERE key = {p}",

@@ -22,6 +22,7 @@ from codon_sdk.errors import (
     StoreCorruptError,
     StoreError,
 )
+from codon_sdk.stores import _codec as codec
 from codon_sdk.stores import _schema as schema
 from codon_sdk.stores._base import (
     AppendEntries,
@@ -37,7 +38,6 @@ from codon_sdk.stores._base import (
     check_finish_size,
     check_seqs,
     claimed,
-    entry_bytes,
     start_leaf,
 )
 from codon_sdk.stores._sql import SQLStore, statements
@@ -367,10 +367,8 @@ class SQLiteStore(SQLStore):
         """Insert checked entries: bulk statements (see ``_INSERT_EVENTS_BULK``) of at most
         ``_BULK_BYTES`` each, or one ``executemany`` where SQLite lacks JSON or an entry is
         not plain bytes with a 32-byte leaf hash (which the bulk form cannot carry)."""
-        if isinstance(entries, EntryBatch):  # from the runtime: entries behind a 0x00 byte
-            pieces, skip, leaves = entries.prefixed, 1, entries.leaves
-        else:
-            pieces, skip, leaves = entry_bytes(entries), 0, list(map(_LEAF, entries))
+        pieces, skip = codec.stored_rows(run_id, entries), 0  # the stored forms (_codec)
+        leaves = entries.leaves if isinstance(entries, EntryBatch) else list(map(_LEAF, entries))
         lengths = list(map(len, pieces))
         if (
             not self._bulk
@@ -438,7 +436,7 @@ class SQLiteStore(SQLStore):
     def _read(self, conn: sqlite3.Connection, op: ReadEntries) -> list[bytes]:
         start, end = schema.read_bounds(op, lambda: self._get(conn, op.run_id).event_count)
         # unpacked as the cursor steps: no list of row tuples first (verify reads every entry)
-        entries = [entry for (entry,) in conn.execute(_SQL.read_events, (op.run_id, start, end))]
+        entries = codec.unpack(op.run_id, conn.execute(_SQL.read_events, (op.run_id, start, end)))
         if not entries:
             self._get(conn, op.run_id)  # raises RunNotFoundError for an unknown run
         return entries

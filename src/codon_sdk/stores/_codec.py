@@ -1,0 +1,148 @@
+"""How the SQL stores keep an entry: without what the row already holds.
+
+A ledger entry is canonical JSON whose keys sort, so ``"prev"``, ``"run_id"`` and
+``"seq"`` always sit side by side, and ``"type"`` then ``"v"`` always close it::
+
+    {..."payload":0,"prev":"<64 hex>","run_id":"<id>","seq":5,"token_id":"t1",...
+     ..."type":"node_completed","v":1}
+
+The row holds the run id and the seq in its own columns, so a stored entry leaves
+them out, keeps ``prev`` as its 32 raw bytes instead of 64 hex digits behind a key,
+and replaces the closing ``"type"``/``"v"`` pair of a built-in event type by one
+character. The stored form is ``~`` + kind + type code + the span's offset from the
+end (decimal) + ``:`` + (kind ``p``: the 32 bytes of ``prev``) + the rest. Reading
+(:func:`unpack`) puts back exactly the bytes that were hashed, so leaf hashes, Merkle
+roots, checkpoints and proofs are those of the full entry and nothing the chain
+commits to changes: about 125 of the 230 bytes of a typical event are not stored.
+
+Each row decodes on its own (never from a neighbour), so an entry edited in place
+breaks the chain exactly where it did when rows held the full entry, and the blame
+of a finding does not move.
+
+* kind ``p``: ``prev``, ``run_id`` and ``seq`` were cut;
+* kind ``n``: only ``run_id`` and ``seq`` (an entry with no ``prev``: the first);
+* kind ``~``: a verbatim entry that happens to begin with ``~``.
+
+Anything else is stored verbatim: rows written before this encoding (which begin
+with ``{``) read back as they are, so old ledgers keep verifying with no migration.
+Rows are hostile input: a malformed header or an offset out of range decodes to
+the stored bytes unchanged, which the chain check then reports as the entry at that
+seq not being canonical JSON. Nothing here raises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any, Final
+
+import orjson
+
+from codon_sdk.stores._base import Entry, entry_bytes
+
+__all__ = ["pack", "stored_rows", "unpack"]
+
+_MARK: Final = 0x7E  # "~"
+# Built-in types by code character. Append only: a code, once written, names its type forever.
+_TYPES: Final = (
+    "run_started",
+    "token_enqueued",
+    "token_dequeued",
+    "node_started",
+    "effect_recorded",
+    "state_updated",
+    "node_completed",
+    "cache_hit",
+    "node_retrying",
+    "node_failed",
+    "run_interrupted",
+    "run_resumed",
+    "runtime_stopped",
+    "run_finished",
+)
+_CODES: Final = "abcdefghijklmnopqrstuvwxyz"
+_SUFFIX: Final = {
+    _CODES[i].encode(): b',"type":"' + name.encode() + b'","v":1}' for i, name in enumerate(_TYPES)
+}
+_CODE_OF: Final = {suffix: code for code, suffix in _SUFFIX.items()}
+_TYPE_AT: Final = b',"type":"'
+_NO_CODE: Final = b"0"
+_PREV_KEY: Final = b'"prev":"'
+_PREV_SPAN: Final = len(_PREV_KEY) + 64 + 2  # "prev":"<64 hex>",
+_HEX: Final = frozenset(b"0123456789abcdef")
+
+
+def _tail(rid: bytes, seq: int) -> bytes:
+    return b'"run_id":' + rid + b',"seq":' + str(seq).encode() + b","
+
+
+def pack(run_id: str, first: int, entries: Sequence[bytes]) -> list[bytes]:
+    """The stored forms of consecutive entries of ``run_id`` from seq ``first`` on."""
+    rid = orjson.dumps(run_id)
+    return [_pack(entry, rid, first + k) for k, entry in enumerate(entries)]
+
+
+def stored_rows(run_id: str, entries: Sequence[Entry]) -> list[bytes]:
+    """The stored forms of consecutive ``entries`` (checked seqs), as a store writes them."""
+    return pack(run_id, entries[0][0], entry_bytes(entries)) if entries else []
+
+
+def _verbatim(entry: bytes) -> bytes:
+    return b"~~" + entry if entry[:1] == b"~" else entry
+
+
+def _pack(entry: bytes, rid: bytes, seq: int) -> bytes:
+    if type(entry) is not bytes:  # not plain bytes (a backend's own type): kept as it is
+        return entry
+    tail = _tail(rid, seq)
+    at = entry.rfind(tail)
+    if at <= 0:
+        return _verbatim(entry)
+    kind, prev, start = b"n", b"", at
+    if at > _PREV_SPAN and entry[at - 2 : at] == b'",':
+        begin = at - _PREV_SPAN
+        digits = entry[begin + len(_PREV_KEY) : at - 2]
+        if entry[begin : begin + len(_PREV_KEY)] == _PREV_KEY and _HEX.issuperset(digits):
+            kind, prev, start = b"p", bytes.fromhex(digits.decode()), begin
+    stop = at + len(tail)
+    cut = entry.rfind(_TYPE_AT)
+    code = _CODE_OF.get(entry[cut:]) if cut >= stop else None
+    end = len(entry) if code is None else cut
+    body = entry[:start] + entry[stop:end]
+    packed = b"~" + kind + (code or _NO_CODE) + str(end - stop).encode() + b":" + prev + body
+    if _unpack(packed, rid, seq) != entry:  # never store what would not read back as it was
+        return _verbatim(entry)
+    return packed
+
+
+def _unpack(stored: bytes, rid: bytes, seq: int) -> bytes:
+    if not stored or stored[0] != _MARK:
+        return stored
+    kind = stored[1:2]
+    if kind == b"~":
+        return stored[2:]
+    colon = stored.find(b":", 3, 24)
+    digits = stored[3:colon]
+    code = stored[2:3]
+    suffix = _SUFFIX.get(code, b"")
+    if colon < 0 or not digits.isdigit() or (code != _NO_CODE and not suffix):
+        return stored
+    if kind == b"p":
+        body = stored[colon + 33 :]
+        span = _PREV_KEY + stored[colon + 1 : colon + 33].hex().encode() + b'",'
+        if len(stored) < colon + 33:
+            return stored
+    elif kind == b"n":
+        body, span = stored[colon + 1 :], b""
+    else:
+        return stored
+    off = int(digits)
+    if off > len(body):
+        return stored
+    at = len(body) - off
+    return body[:at] + span + _tail(rid, seq) + body[at:] + suffix
+
+
+def unpack(run_id: str, rows: Iterable[Sequence[Any]]) -> list[bytes]:
+    """The entries of ``run_id`` from ``(seq, stored form)`` rows."""
+    rid = orjson.dumps(run_id)
+    return [_unpack(bytes(stored), rid, seq) for seq, stored, *_ in rows]

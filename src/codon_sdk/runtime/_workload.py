@@ -29,8 +29,15 @@ from codon_sdk.stores import LedgerStore
 __all__ = ["CodonWorkload", "Workload", "WorkloadMetadata"]
 
 _RESUME_OPTIONS = frozenset(
-    {"max_steps", "max_concurrency", "durability", "timeout", "lease_ttl", "audit_sink",
-     "_observer"}  # fmt: skip
+    {
+        "max_steps",
+        "max_concurrency",
+        "durability",
+        "timeout",
+        "lease_ttl",
+        "audit_sink",
+        "_observer",
+    }
 )
 
 

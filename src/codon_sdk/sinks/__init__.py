@@ -67,4 +67,3 @@ def check_stream(
     finally:
         if opened is not sink:
             opened.close()
-

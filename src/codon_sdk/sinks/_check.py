@@ -147,7 +147,7 @@ def _check_run(run_id: str, msgs: list[StreamMessage], store: LedgerStore | None
         return RunStreamCheck(run_id=run_id, count=0, problem="the stream holds no entry of it")
     chain = check_chain(entries, run_id=run_id)
     ended = chain.ok and _ends(entries[-1])
-    base = {"run_id": run_id, "count": len(entries), "duplicates": duplicates, "ended": ended}
+    base: dict[str, Any] = {"run_id": run_id, "count": len(entries), "duplicates": duplicates, "ended": ended}
     if not chain.ok:
         return RunStreamCheck(
             **base,
@@ -180,8 +180,8 @@ def _against_ledger(
             f"the stream's head ({base['count']} entries, {head}) is not the ledger's "
             f"({count} entries, {ledger_head})"
         )
-    return RunStreamCheck(**base, head=head, ledger_count=count, problem=problem,
-                          bad_seq=None if problem is None else min(base["count"], count))  # fmt: skip
+    bad = None if problem is None else min(base["count"], count)
+    return RunStreamCheck(**base, head=head, ledger_count=count, problem=problem, bad_seq=bad)
 
 
 def _ends(entry: bytes) -> bool:

@@ -20,6 +20,7 @@ sync methods wait on it, so it works from the relay's thread and from any caller
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import threading
 from collections.abc import Coroutine, Iterator, Sequence
@@ -114,6 +115,7 @@ class NatsSink(AuditSink):
         self.duplicate_window = float(duplicate_window)
         self._nats = _import_nats()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
         self._loop_lock = threading.Lock()
         self._nc: Any = None
         self._js: Any = None
@@ -134,15 +136,18 @@ class NatsSink(AuditSink):
         return self._call(self._cursor(run_id))
 
     def shutdown(self) -> None:
-        loop = self._loop
-        if loop is None:
+        with self._loop_lock:
+            loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
             return
-        try:
+        with contextlib.suppress(AuditSinkError):
             self._call(self._disconnect())
-        except AuditSinkError:
-            pass
+        with self._loop_lock:
+            self._loop = self._thread = None
         loop.call_soon_threadsafe(loop.stop)
-        self._loop = None
+        thread.join(10)
+        if not thread.is_alive():
+            loop.close()
 
     # ------------------------------------------------------------------ reading back
 
@@ -186,9 +191,10 @@ class NatsSink(AuditSink):
         with self._loop_lock:
             if self._loop is None:
                 loop = asyncio.new_event_loop()
-                threading.Thread(
+                self._thread = threading.Thread(
                     target=loop.run_forever, name="codon-nats-sink", daemon=True
-                ).start()
+                )
+                self._thread.start()
                 self._loop = loop
             return self._loop
 
@@ -285,10 +291,8 @@ class NatsSink(AuditSink):
         js = await self._connected()
         from nats.js.errors import NotFoundError
 
-        try:
+        with contextlib.suppress(NotFoundError):
             await js.delete_stream(self.stream)
-        except NotFoundError:
-            pass
         nc, self._nc, self._js = self._nc, None, None
         await nc.close()
 

@@ -64,10 +64,10 @@ def open_sink(sink: str | AuditSink) -> AuditSink:
 def run_sink(sink: str | AuditSink | None) -> AuditSink | None:
     """(the runtime) The sink a run feeds: an object as given; a URL opens one sink per URL
     and process, shared by every run given that URL (one connection, one relay)."""
-    if sink is None or isinstance(sink, AuditSink):
-        return sink
+    if sink is None:
+        return None
     if not isinstance(sink, str):
-        return open_sink(sink)  # raises, naming what was given
+        return open_sink(sink)  # the sink itself, or an error naming what was given
     with _shared_lock:
         found = _shared.get(sink)
         if found is None:

@@ -61,7 +61,7 @@ class _RunState:
 class AuditFeed:
     """One run's door into a relay, held by the run's writer. Never raises."""
 
-    __slots__ = ("_relay", "_state", "_open")
+    __slots__ = ("_open", "_relay", "_state")
 
     def __init__(self, relay: Relay, state: _RunState) -> None:
         self._relay = relay

@@ -4,6 +4,8 @@ deduplication, in order per run, through a server restart and a server that is d
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,15 +38,37 @@ def ledger(tmp_path: Path) -> LedgerStore:
     return open_store(f"sqlite:///{tmp_path / 'l.db'}")
 
 
-def _switching(server: OwnServer, steps: int, stop_at: int, start_at: int) -> CodonWorkload:
-    """A loop whose activation ``stop_at`` stops the server and ``start_at`` starts it."""
+class CountingSink(NatsSink):
+    """A NatsSink that counts its failed deliveries (to know the outage was met)."""
+
+    failures = 0
+
+    def deliver(self, entries: Sequence[AuditEntry]) -> None:
+        try:
+            super().deliver(entries)
+        except Exception:
+            self.failures += 1
+            raise
+
+
+def _switching(
+    server: OwnServer, sink: CountingSink, steps: int, stop_at: int, start_at: int
+) -> CodonWorkload:
+    """A loop whose activation ``stop_at`` stops the server once the sink has delivered
+    what came before, and ``start_at`` starts it again once a delivery has failed."""
     wl = CodonWorkload(name="Restart", version="1", org_namespace="codon-tests")
 
     def loop(message: Any, *, runtime: Any, context: Any) -> int:
         i = int(runtime.state.get("i", 0))
         if i == stop_at:
+            assert sink.flush(30)
             server.stop()
         if i == start_at:
+            failed = sink.failures
+            for _ in range(600):  # the relay meets the outage (bounded: 30 s)
+                if sink.failures > failed:
+                    break
+                time.sleep(0.05)
             server.start()
         runtime.state["i"] = i + 1
         if i + 1 < steps:
@@ -63,10 +87,10 @@ def test_every_entry_arrives_once_in_order_through_a_server_restart(
     and the stream holds every committed entry once (the server deduplicated the
     re-deliveries by Nats-Msg-Id), in chain order, matching the ledger."""
     own_server.start()
-    sink = NatsSink(own_server.url, stream="RESTART", timeout=1.0)
+    sink = CountingSink(own_server.url, stream="RESTART", timeout=0.5)
     try:
         for durability in ("sync", "batch"):
-            wl = _switching(own_server, 60, stop_at=15, start_at=40)
+            wl = _switching(own_server, sink, 60, stop_at=15, start_at=40)
             report = wl.execute(
                 0, deployment_id="t", store=ledger, durability=durability, audit_sink=sink
             )
@@ -78,6 +102,7 @@ def test_every_entry_arrives_once_in_order_through_a_server_restart(
             assert run.duplicates == 0
             assert run.ended
             assert run.count == ledger.get_run(report.run_id).event_count
+        assert sink.failures >= 2  # the outage was met, in both runs
     finally:
         sink.close()
 

@@ -147,7 +147,12 @@ def _check_run(run_id: str, msgs: list[StreamMessage], store: LedgerStore | None
         return RunStreamCheck(run_id=run_id, count=0, problem="the stream holds no entry of it")
     chain = check_chain(entries, run_id=run_id)
     ended = chain.ok and _ends(entries[-1])
-    base: dict[str, Any] = {"run_id": run_id, "count": len(entries), "duplicates": duplicates, "ended": ended}
+    base: dict[str, Any] = {
+        "run_id": run_id,
+        "count": len(entries),
+        "duplicates": duplicates,
+        "ended": ended,
+    }
     if not chain.ok:
         return RunStreamCheck(
             **base,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import threading
 import urllib.parse
 from collections.abc import Iterable
@@ -63,7 +64,8 @@ def open_sink(sink: str | AuditSink) -> AuditSink:
 
 def run_sink(sink: str | AuditSink | None) -> AuditSink | None:
     """(the runtime) The sink a run feeds: an object as given; a URL opens one sink per URL
-    and process, shared by every run given that URL (one connection, one relay)."""
+    and process, shared by every run given that URL (one connection, one relay), closed
+    at exit."""
     if sink is None:
         return None
     if not isinstance(sink, str):
@@ -73,6 +75,20 @@ def run_sink(sink: str | AuditSink | None) -> AuditSink | None:
         if found is None:
             found = _shared[sink] = open_sink(sink)
         return found
+
+
+@atexit.register
+def _close_shared() -> None:
+    """At exit, each sink opened by URL gets up to 2 s to deliver what is pending (the rest
+    stays in the ledger, for ``catch_up`` or the next process's relay)."""
+    with _shared_lock:
+        sinks = list(_shared.values())
+        _shared.clear()
+    for sink in sinks:
+        try:
+            sink.close(timeout=2.0)
+        except Exception:
+            pass
 
 
 def catch_up(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import threading
 import urllib.parse
 from collections.abc import Iterable
@@ -85,10 +86,8 @@ def _close_shared() -> None:
         sinks = list(_shared.values())
         _shared.clear()
     for sink in sinks:
-        try:
+        with contextlib.suppress(Exception):  # exiting: never mask the program's outcome
             sink.close(timeout=2.0)
-        except Exception:
-            pass
 
 
 def catch_up(

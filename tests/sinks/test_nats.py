@@ -213,3 +213,29 @@ def test_the_cli_says_when_the_server_cannot_be_reached(
     code = main(["audit-stream", "check", "--sink", f"{own_server.url}?timeout=0.3", "--no-ledger"])
     assert code == 1
     assert "nats-server -js" in capsys.readouterr().err
+
+
+def _raw_publish(sink: NatsSink, subject: str, body: bytes, headers: dict[str, str]) -> None:
+    async def publish() -> None:
+        js = await sink._connected()
+        await js.publish(subject, body, headers=headers or None, stream=sink.stream)
+
+    sink._call(publish())
+
+
+def test_hostile_stream_contents_give_verdicts_never_tracebacks(
+    shared_sink: NatsSink, ledger: LedgerStore
+) -> None:
+    """A message without Codon headers, a garbage body and a Codon-Seq that is no count:
+    the check names each, and the cursor falls back to 0 (deliver everything again)."""
+    token = shared_sink.run_subject("evil")
+    _raw_publish(shared_sink, token, b"\xff not json", {"Codon-Run-Id": "evil",
+                 "Codon-Seq": "99999999999999999999", "Nats-Msg-Id": leaf_hash(b"\xff not json").hex()})  # fmt: skip
+    assert shared_sink.cursor("evil") == 0
+    _raw_publish(shared_sink, shared_sink.run_subject("anon"), b"{}", {})
+    verdict = check_stream(shared_sink)
+    assert not verdict.ok
+    assert "no Codon-Run-Id" in " ".join(verdict.problems)
+    evil = verdict.run("evil")
+    assert not evil.ok and evil.bad_seq == 0
+    assert "chain order at seq 0" in str(evil.problem)

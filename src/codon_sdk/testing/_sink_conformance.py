@@ -16,7 +16,7 @@ the sink received, deduplicated by key, with the ledger, entry by entry.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +30,20 @@ from codon_sdk.stores import LedgerStore, open_store
 __all__ = ["AuditSinkConformance", "loop_workload"]
 
 
-def loop_workload(steps: int = 12, *, pause_at: int | None = None) -> CodonWorkload:
-    """A self-loop of ``steps`` activations (pausing once at ``pause_at`` when given)."""
+def loop_workload(
+    steps: int = 12,
+    *,
+    pause_at: int | None = None,
+    on_step: Callable[[int], None] | None = None,
+) -> CodonWorkload:
+    """A self-loop of ``steps`` activations (pausing once at ``pause_at`` when given;
+    calling ``on_step(i)`` at the start of activation ``i`` when given)."""
     wl = CodonWorkload(name="SinkLoop", version="1.0", org_namespace="codon-tests")
 
     def loop(message: Any, *, runtime: Any, context: Any) -> int:
         i = int(runtime.state.get("i", 0))
+        if on_step is not None:
+            on_step(i)
         if pause_at is not None and i == pause_at:
             runtime.interrupt("approve", default="ok")
         runtime.state["i"] = i + 1

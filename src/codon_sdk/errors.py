@@ -27,6 +27,8 @@ openai and friends are translated at the boundary with ``raise Ours(...) from ex
     │   ├── RunNotFoundError(LookupError)     no run with that id in the store
     │   └── RunConflictError                  the run exists, has ended, or another process holds it
     │       └── LeaseLostError                this process's lease on the run was taken over
+    ├── AuditSinkError(RuntimeError)          an audit sink cannot deliver or be opened
+    │   └── InvalidSinkURLError(ValueError)   ``open_sink`` cannot parse the URL
     ├── ConfigurationError(ValueError)        a setting (price, option) has an impossible value
     ├── CheckpointError(ValueError)           a signed checkpoint or key cannot be parsed
     ├── ProofError(ValueError)                an inclusion or consistency proof is malformed
@@ -45,13 +47,15 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from codon_sdk.runtime import ExecutionReport
 
 __all__ = [
+    "AuditSinkError",
     "CanonicalEncodingError",
     "CheckpointError",
     "CodonError",
     "ConfigurationError",
     "ExplorerError",
-    "IntegrationError",
     "InputRequiredError",
+    "IntegrationError",
+    "InvalidSinkURLError",
     "InvalidStoreURLError",
     "LeaseLostError",
     "LedgerError",
@@ -188,6 +192,17 @@ class LeaseLostError(RunConflictError):
     """This process no longer holds the run: its lease expired (a long pause, a suspended
     process) and another owner claimed the run. Nothing more is appended or executed here;
     the new owner carries the run on."""
+
+
+class AuditSinkError(CodonError, RuntimeError):
+    """An audit sink (``codon_sdk.sinks``) could not deliver entries, be reached or be read.
+
+    A run never sees it: the sink's relay logs it and catches up from the ledger later.
+    ``catch_up`` and the stream checks raise it, naming the sink and what to do."""
+
+
+class InvalidSinkURLError(AuditSinkError, ValueError):
+    """``open_sink`` was given a URL it cannot parse or a scheme it does not know."""
 
 
 class ConfigurationError(CodonError, ValueError):

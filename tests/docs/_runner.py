@@ -24,6 +24,9 @@ Anywhere on the page, a set-up the page's visible code relies on:
 
 - ``<!-- docs-test: anthropic-server -->``: the same for the Anthropic Messages protocol
   (``ANTHROPIC_BASE_URL`` / ``ANTHROPIC_API_KEY``, bundled Anthropic recordings);
+- ``<!-- docs-test: nats -->``: ``CODON_AUDIT_SINK_URL`` names a stream of the page's own
+  on the NATS JetStream server at 127.0.0.1:4222, deleted after the page; without a
+  server the page exits with :data:`SKIPPED`;
 - ``<!-- docs-test: openai-server -->``: the local OpenAI-protocol server from
   ``codon_sdk.testing`` (bundled recordings, echo fallback) runs for the page, and
   ``OPENAI_BASE_URL`` / ``OPENAI_API_KEY`` point the real ``openai`` client at it;
@@ -52,7 +55,7 @@ from typing import Any
 SKIPPED = 77  # exit status: the page needs something this machine does not have
 
 BLOCK_KEYS = frozenset({"file", "run", "returncode", "skip"})
-PAGE_KEYS = frozenset({"anthropic-server", "openai-server", "otlp-receiver", "postgres"})
+PAGE_KEYS = frozenset({"anthropic-server", "nats", "openai-server", "otlp-receiver", "postgres"})
 READ_ONLY_LANGUAGES = frozenset({"bash", "text", "json", "yaml", "toml", "ini", "console"})
 LANGUAGES = READ_ONLY_LANGUAGES | {"python"}
 
@@ -185,8 +188,33 @@ def _postgres() -> Iterator[None]:
     yield
 
 
+@contextlib.contextmanager
+def _nats() -> Iterator[None]:
+    import socket
+    import uuid
+
+    try:
+        socket.create_connection(("127.0.0.1", 4222), timeout=1).close()
+    except OSError:
+        print("docs-test: no NATS server on 127.0.0.1:4222", file=sys.stderr)
+        raise SystemExit(SKIPPED) from None
+    name = f"DOCS_{uuid.uuid4().hex[:12]}"
+    url = f"nats://127.0.0.1:4222?stream={name}&subject=docs.{name}"
+    os.environ["CODON_AUDIT_SINK_URL"] = url
+    try:
+        yield
+    finally:
+        from codon_sdk.sinks import NatsSink, open_sink
+
+        sink = open_sink(url)
+        assert isinstance(sink, NatsSink)
+        sink.delete_stream()
+        sink.close()
+
+
 _SETUPS = {
     "anthropic-server": _anthropic_server,
+    "nats": _nats,
     "openai-server": _openai_server,
     "otlp-receiver": _otlp_receiver,
     "postgres": _postgres,

@@ -13,7 +13,7 @@ __all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from codon_sdk.cli import _audit, _db, _identity, _operate, _replay, _runs, _ui
+    from codon_sdk.cli import _audit, _db, _identity, _operate, _replay, _runs, _sinks, _ui
 
     parser = argparse.ArgumentParser(
         prog="codon",
@@ -217,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _db.add_db(commands)
     _ui.add_commands(commands)
+    _sinks.add_commands(commands)
     return parser
 
 

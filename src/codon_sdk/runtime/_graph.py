@@ -55,6 +55,7 @@ from codon_sdk.runtime._policy import RetryPolicy
 from codon_sdk.runtime._records import ENTRY_ORIGIN, JOIN_ORIGIN
 from codon_sdk.runtime._report import ExecutionReport
 from codon_sdk.runtime._request_cache import RequestCache, checked_request_cache
+from codon_sdk.sinks import AuditSink
 
 __all__ = ["GraphWorkload", "Workload", "WorkloadMetadata"]
 
@@ -146,6 +147,8 @@ class GraphWorkload(Workload):
         #: What is masked before anything is recorded or traced (None: the default policy,
         #: which masks API keys, bearer tokens and private keys; Redactor.disabled() for none).
         self.redactor = redactor
+        #: Where every run's committed entries also go (``codon_sdk.sinks``): a sink or URL.
+        self.audit_sink: AuditSink | str | None = None
         self._nodes: dict[str, NodeDef] = {}
         self._edges: set[tuple[str, str]] = set()
         self._logic_id: str | None = None

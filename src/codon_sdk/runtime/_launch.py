@@ -32,6 +32,7 @@ from codon_sdk.runtime._tracer import RunTracer
 from codon_sdk.runtime._trust import Trust, check_trust, readable_entries, trusted_entries
 from codon_sdk.runtime._unseal import open_rebuilt
 from codon_sdk.runtime._writer import RunWriter
+from codon_sdk.sinks import AuditFeed, AuditSink, run_sink
 from codon_sdk.stores import LedgerStore, RunInfo, is_shared, new_owner, open_store, shared_store
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -54,6 +55,8 @@ class RunOptions:
     #: runs row; the heartbeat renews it every third of it, and a second resumer may take the
     #: run over once this process has not renewed it for that long.
     lease_ttl: float | None = None
+    #: Where committed entries also go (``codon_sdk.sinks``): a sink, a URL, or None.
+    audit_sink: AuditSink | str | None = None
 
     @property
     def lease_us(self) -> int | None:
@@ -120,6 +123,14 @@ def _recorder(run_id: str, options: RunOptions, writer: RunWriter | None) -> Rec
         sink=writer,
         durability=options.durability,
     )
+
+
+def _audit_feed(
+    workload: GraphWorkload, options: RunOptions, store: LedgerStore, run_id: str, held: int
+) -> AuditFeed | None:
+    """The run's door into its audit sink (the option's, else the workload's), if any."""
+    sink = run_sink(options.audit_sink or getattr(workload, "audit_sink", None))
+    return None if sink is None else sink.feed(store, run_id, held, new=held == 0)
 
 
 def open_ledger(store: str | LedgerStore) -> tuple[LedgerStore, bool]:
@@ -191,7 +202,8 @@ def new_run(
             parent_run_id=None if fork is None else str(fork["parent_run_id"]),
             lease_us=options.lease_us,
         )
-        writer = RunWriter(ledger, info, durability=options.durability)
+        feed = _audit_feed(workload, options, ledger, run_id, 0)
+        writer = RunWriter(ledger, info, durability=options.durability, audit=feed)
         closers.insert(0, writer.close)
     run = Run(
         nodes=node_defs(workload),
@@ -405,6 +417,7 @@ def resume_run(
             durability=opts.durability,
             begun=True,
             leaves=[leaf_hash(e) for e in entries],
+            audit=_audit_feed(workload, opts, ledger, run_id, len(entries)),
         )
         closers.insert(0, writer.close)
         report_ctx = _report_from([], rebuilt).context

@@ -27,6 +27,7 @@ EXECUTE_OPTIONS = frozenset(
         "durability",
         "timeout",
         "lease_ttl",
+        "audit_sink",
         "context",
     }
 )

@@ -23,12 +23,21 @@ from codon_sdk.runtime._records import StreamEvent
 from codon_sdk.runtime._recover import Recovered, recover_runs
 from codon_sdk.runtime._replay import ReplayReport, fork_run, replay_run
 from codon_sdk.runtime._report import ExecutionReport
+from codon_sdk.sinks import AuditSink
 from codon_sdk.stores import LedgerStore
 
 __all__ = ["CodonWorkload", "Workload", "WorkloadMetadata"]
 
 _RESUME_OPTIONS = frozenset(
-    {"max_steps", "max_concurrency", "durability", "timeout", "lease_ttl", "_observer"}
+    {
+        "max_steps",
+        "max_concurrency",
+        "durability",
+        "timeout",
+        "lease_ttl",
+        "audit_sink",
+        "_observer",
+    }
 )
 
 
@@ -140,6 +149,7 @@ class CodonWorkload(GraphWorkload):
         durability: str = "batch",
         timeout: float | None = None,
         lease_ttl: float | None = None,
+        audit_sink: AuditSink | str | None = None,
         context: Mapping[str, Any] | None = None,
         **context_extras: Any,
     ) -> ExecutionReport:
@@ -156,7 +166,10 @@ class CodonWorkload(GraphWorkload):
         ``timeout`` bounds the whole run, in seconds. ``lease_ttl`` (seconds, default
         60) is how long a durable run's lease lasts without a heartbeat: this process
         renews it every third of that while it runs, and another process may resume
-        the run once it has gone unrenewed for that long.
+        the run once it has gone unrenewed for that long. ``audit_sink`` (a
+        ``codon_sdk.sinks.AuditSink`` or a URL such as ``nats://127.0.0.1:4222``; default
+        the workload's ``audit_sink``) also receives every entry once it is committed to
+        ``store``, which it then needs.
         """
         observer = context_extras.pop("_observer", None)
         check_extras(context_extras)
@@ -176,8 +189,14 @@ class CodonWorkload(GraphWorkload):
             timeout=timeout,
             observer=observer,
             lease_ttl=lease_ttl,
+            audit_sink=audit_sink,
         )
         options.validate()
+        if store is None and (audit_sink or self.audit_sink) is not None:
+            raise ValueError(
+                "an audit sink receives entries after they commit to the run's ledger store, "
+                "and catches up from it: pass store=... (a URL such as sqlite:///ledger.db)"
+            )
         run = new_run(
             self,
             payload,
@@ -236,8 +255,8 @@ class CodonWorkload(GraphWorkload):
         (``RunConflictError``: a late approval changes nothing). Code whose logic id
         differs from the recorded run's is refused (``LogicChangedError``) unless
         ``allow_logic_change=True``, which the ledger records. ``options`` may set
-        ``max_steps``, ``max_concurrency``, ``durability``, ``timeout`` and
-        ``lease_ttl`` (this process's lease period, recorded in the runs row; see
+        ``max_steps``, ``max_concurrency``, ``durability``, ``timeout``, ``audit_sink``
+        and ``lease_ttl`` (this process's lease period, recorded in the runs row; see
         :meth:`execute_async`). A run held by a live owner is refused
         (``RunConflictError``); a process that loses its lease while the run goes on
         stops with ``LeaseLostError`` and writes nothing more.

@@ -51,6 +51,7 @@ from typing import Any, TypeAlias
 from codon_sdk.errors import LeaseLostError, StoreConnectionError, StoreError
 from codon_sdk.ledger import TERMINAL_STATUSES, MerkleAccumulator
 from codon_sdk.runtime._lease import HEARTBEAT
+from codon_sdk.sinks import AuditFeed
 from codon_sdk.stores import (
     Entry,
     EntryBatch,
@@ -94,8 +95,10 @@ class RunWriter:
         begun: bool = False,
         max_pending: int = DEFAULT_MAX_PENDING,
         leaves: Sequence[bytes] = (),
+        audit: AuditFeed | None = None,
     ) -> None:
         self.store = store
+        self._feed = audit  # the audit sink's door: told of each commit once it returned
         self.run_id = info.run_id
         self.owner = info.owner or ""
         self.durability = durability
@@ -176,6 +179,8 @@ class RunWriter:
                 self._closed = True
                 self._cond.notify_all()
             self._thread.join()
+        if self._feed is not None:
+            self._feed.close()
 
     # ------------------------------------------------------------------ internals
 
@@ -288,6 +293,8 @@ class RunWriter:
             with self._cond:
                 self._error = exc
             raise
+        if self._feed is not None and fulls:
+            self._feed.committed(first, fulls, leaves)  # never raises, never waits
         self._after_commit(checkpoints, started or log_root is not None)
 
     def _commit(

@@ -11,6 +11,7 @@
 - :func:`capture_spans` collects the spans ended inside a ``with`` block.
 - :class:`StoreConformance` is the ledger store conformance suite: subclass it
   to run every check on your backend (needs pytest).
+- :class:`AuditSinkConformance` is the audit sink conformance suite (needs pytest).
 
 The OTLP receiver and :func:`capture_spans` need the ``[otel]`` extra, and
 :class:`StoreConformance` pytest; they are imported on first use, so the OpenAI
@@ -50,11 +51,13 @@ if TYPE_CHECKING:
         OTLPSpanEvent,
         OTLPSpanLink,
     )
+    from codon_sdk.testing._sink_conformance import AuditSinkConformance
     from codon_sdk.testing._spans import SpanCapture, capture_spans
     from codon_sdk.testing._store_conformance import StoreConformance
 
 __all__ = [
     "AnthropicProtocolServer",
+    "AuditSinkConformance",
     "OTLPDataPoint",
     "OTLPExport",
     "OTLPMetric",
@@ -81,6 +84,7 @@ __all__ = [
 ]
 
 _LAZY = {
+    "AuditSinkConformance": "_sink_conformance",
     "OTLPDataPoint": "_otlp_records",
     "OTLPExport": "_otlp",
     "OTLPMetric": "_otlp_records",

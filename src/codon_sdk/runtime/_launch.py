@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import math
+import weakref
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -245,21 +246,30 @@ def load_report(store: str | LedgerStore, run_id: str, *, force: bool = False) -
     does not verify raises :class:`~codon_sdk.errors.UntrustedRunError`, unless
     ``force=True``; a forced report of an untrusted run is built from the entries before
     the first broken one, and ``report.verification`` says what is wrong.
+
+    The entries are read a page at a time (:class:`~codon_sdk.stores.PagedEntries`), and
+    the report reads them again page by page when asked: a store opened here from a URL
+    stays open while the report lives (closed with it); a store you pass must stay open
+    while you read the report.
     """
     ledger, opened = open_ledger(store)
     try:
-        trust = check_trust(ledger, run_id)
-    finally:
+        trust = check_trust(ledger, run_id, paged=True)
+        if not trust.trusted and not force:
+            raise UntrustedRunError(
+                f"run {run_id} does not verify, so no report is built from it: "
+                + "; ".join(trust.problems)
+                + " (pass force=True to read it anyway, or run `codon verify`)",
+                findings=trust.problems,
+            )
+        report = report_from_trust(trust)
+    except BaseException:
         if opened:
             ledger.close()
-    if not trust.trusted and not force:
-        raise UntrustedRunError(
-            f"run {run_id} does not verify, so no report is built from it: "
-            + "; ".join(trust.problems)
-            + " (pass force=True to read it anyway, or run `codon verify`)",
-            findings=trust.problems,
-        )
-    return report_from_trust(trust)
+        raise
+    if opened:  # the report reads the store page by page: it holds the store it was read from
+        weakref.finalize(report, ledger.close)
+    return report
 
 
 def report_from_trust(trust: Trust) -> ExecutionReport:
@@ -271,7 +281,7 @@ def report_from_trust(trust: Trust) -> ExecutionReport:
     return report
 
 
-def _report_from(entries: list[bytes], rebuilt: RebuiltRun) -> ExecutionReport:
+def _report_from(entries: Sequence[bytes], rebuilt: RebuiltRun) -> ExecutionReport:
     started = rebuilt.started
     context = dict(started.get("context") or {})
     workload = started.get("workload") or {}

@@ -57,6 +57,7 @@ from codon_sdk.stores._base import (
     start_leaf,
 )
 from codon_sdk.stores._memory import MemoryStore
+from codon_sdk.stores._paged import PagedEntries
 from codon_sdk.stores._notary import FileCheckpointSink, Notary, sign_runs_log
 from codon_sdk.stores._open import (
     DEFAULT_LEDGER_URL,
@@ -97,6 +98,7 @@ __all__ = [
     "MemoryStore",
     "Notary",
     "Op",
+    "PagedEntries",
     "PostgresStore",
     "PutCache",
     "PutCheckpoint",

@@ -57,7 +57,6 @@ from codon_sdk.stores._base import (
     start_leaf,
 )
 from codon_sdk.stores._memory import MemoryStore
-from codon_sdk.stores._paged import PagedEntries
 from codon_sdk.stores._notary import FileCheckpointSink, Notary, sign_runs_log
 from codon_sdk.stores._open import (
     DEFAULT_LEDGER_URL,
@@ -66,6 +65,7 @@ from codon_sdk.stores._open import (
     open_store,
     shared_store,
 )
+from codon_sdk.stores._paged import PagedEntries
 from codon_sdk.stores._registry import (
     ENTRY_POINT_GROUP,
     StoreFactory,

@@ -59,12 +59,15 @@ class PagedEntries(Sequence[bytes]):
         store: LedgerStore,
         run_id: str,
         *,
-        page_size: int = DEFAULT_PAGE_SIZE,
+        page_size: int | None = None,
         on_page: Callable[[int, int], None] | None = None,
     ) -> PagedEntries:
         """Count run ``run_id``'s rows page by page (``RunNotFoundError`` for an unknown run).
 
-        ``on_page(rows so far, rows in this page)`` is called after every read (progress)."""
+        ``page_size`` entries per read (None: :data:`DEFAULT_PAGE_SIZE`); ``on_page(rows so
+        far, rows in this page)`` is called after every read (progress)."""
+        if page_size is None:
+            page_size = DEFAULT_PAGE_SIZE
         if page_size < 1:
             raise ValueError(f"page_size must be a positive number of entries, got {page_size}")
         pages: list[tuple[int, int, int]] = []
@@ -81,9 +84,10 @@ class PagedEntries(Sequence[bytes]):
             if on_page is not None:
                 on_page(position, rows)
             seq += page_size
-            if rows < page_size:
+            if not rows:  # a short page may only be a gap (a damaged ledger): read on
                 break
-        # an intact run ends here; a damaged one may hold rows far past a gap: read them whole
+        # an intact run ends here; a damaged one may hold rows past a gap wider than a page:
+        # those are read whole (``tail``), one read, as ``store.read`` would return them
         tail = store.read(run_id, seq)
         paged = cls(store, run_id, pages, tail, page_size=page_size, on_page=on_page)
         if first:
@@ -138,7 +142,9 @@ class PagedEntries(Sequence[bytes]):
         return view
 
     def __repr__(self) -> str:
-        return f"PagedEntries({self._limit} entries of run {self.run_id!r}, pages of {self.page_size})"
+        return (
+            f"PagedEntries({self._limit} entries of run {self.run_id!r}, pages of {self.page_size})"
+        )
 
     # ------------------------------------------------------------------ reading
 
@@ -176,4 +182,3 @@ class PagedEntries(Sequence[bytes]):
         if self.on_page is not None:
             self.on_page(self._starts[k] + count, count)
         return rows[:count]
-

@@ -17,6 +17,7 @@ from codon_sdk.errors import (
     LedgerError,
     LogicChangedError,
     RunConflictError,
+    StoreError,
     UntrustedRunError,
     WorkloadRuntimeError,
 )
@@ -172,13 +173,13 @@ def new_run(
         ledger, opened = open_ledger(store)
         if opened:
             closers.append(ledger.close)
-        if not fresh_id and ledger.has_run(run_id):
+        # the start barrier below refuses a taken id before any node runs, in the same write
+        # that starts the run: the extra look-up is only for runs that start with no barrier
+        barrier = options.durability != "exit" and fork is None
+        if not fresh_id and not barrier and ledger.has_run(run_id):
             for close in closers:
                 close()
-            raise RunConflictError(
-                f"run {run_id!r} already exists in {ledger.url}; continue it with "
-                "workload.resume(...) or choose another run_id"
-            )
+            raise _taken(run_id, ledger)
         info = RunInfo(
             run_id=run_id,
             workload_name=workload.name,
@@ -224,11 +225,24 @@ def new_run(
     if writer is not None and options.durability != "exit" and fork is None:
         try:
             run.rec.barrier()  # the run exists in the store before any node runs
+        except StoreError as exc:  # the writer names the store's refusal as its cause
+            for close in run.on_close:
+                close()
+            if fresh_id or not isinstance(exc.__cause__, RunConflictError):
+                raise
+            raise _taken(run_id, writer.store) from exc.__cause__
         except BaseException:
             for close in run.on_close:
                 close()
             raise
     return run
+
+
+def _taken(run_id: str, ledger: LedgerStore) -> RunConflictError:
+    return RunConflictError(
+        f"run {run_id!r} already exists in {ledger.url}; continue it with "
+        "workload.resume(...) or choose another run_id"
+    )
 
 
 def read_checked(

@@ -36,6 +36,7 @@ GROUPS: dict[str, str] = {
     "cache": "caching by identity per activation, hit and miss, vs no cache (SQLite, PostgreSQL)",
     "reads": "pages of runs list (filters, keyset paging) over 100,000 runs, SQLite and PostgreSQL",
     "sinks": "what an audit sink costs a run, and per-entry delivery to NATS JetStream",
+    "stream": "memory of runs show, export and the report of a 100,000 vs 1,000,000-event run",
     # last: it installs a global SDK tracer provider, which would make every later
     # group's spans real
     "tracing": "what enable_tracing adds per activation vs the same spans made with the SDK",

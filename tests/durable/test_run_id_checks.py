@@ -53,9 +53,16 @@ def test_a_chosen_run_id_is_checked_and_a_taken_one_refused_before_any_node_runs
     ran: list[Any] = []
     try:
         _workload(ran).execute("first", deployment_id="d", store=store, run_id="mine")
-        assert store.checks == 1
+        assert store.checks == 0  # the start barrier's own write refuses a taken id
         with pytest.raises(RunConflictError, match=r"'mine' already exists.*resume"):
             _workload(ran).execute("second", deployment_id="d", store=store, run_id="mine")
         assert ran == ["first"]  # the refused run never ran its node
+        assert store.checks == 0
+        with pytest.raises(RunConflictError, match=r"'mine' already exists.*resume"):
+            _workload(ran).execute(
+                "third", deployment_id="d", store=store, run_id="mine", durability="exit"
+            )
+        assert store.checks == 1  # no barrier in exit durability: looked up first
+        assert ran == ["first"]
     finally:
         store.close()

@@ -78,11 +78,15 @@ def opened_store(url: str | None, *, must_exist: bool = True) -> Iterator[Ledger
 _UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
+def json_text(value: Any) -> str:
+    """``value`` as indented JSON, every character a terminal could act on escaped."""
+    text = orjson.dumps(value, option=orjson.OPT_INDENT_2, default=str).decode()
+    return _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 def emit_json(value: Any) -> None:
     """Print ``value`` as indented JSON, every character a terminal could act on escaped."""
-    text = orjson.dumps(value, option=orjson.OPT_INDENT_2, default=str).decode()
-    text = _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
-    sys.stdout.write(text + "\n")
+    sys.stdout.write(json_text(value) + "\n")
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:

@@ -78,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     show = runs_cmds.add_parser("show", help="one run: summary, results and its ledger")
     show.add_argument("run_id")
     add_ledger(show)
+    _add_progress(show)
     show.set_defaults(func=_runs.runs_show)
 
     export = commands.add_parser("export", help="a run's ledger entries as JSON Lines")
@@ -89,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="export a run that does not verify anyway (a warning goes to stderr)",
     )
+    _add_progress(export)
     export.set_defaults(func=_runs.export)
 
     verify = commands.add_parser(
@@ -229,3 +231,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
+
+
+def _add_progress(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--progress",
+        action="store_true",
+        help="report how far the read has got on stderr even when stderr is not a terminal "
+        "(on a terminal it is always reported); the run is read a page at a time",
+    )

@@ -11,15 +11,24 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, Final
 
 import orjson
 
 from codon_sdk._text import printable
-from codon_sdk.cli._common import EXIT_FAILED, EXIT_OK, CliError, emit_json, opened_store
+from codon_sdk.cli._common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    CliError,
+    emit_json,
+    json_text,
+    opened_store,
+)
 from codon_sdk.cli._identity import stranded_list
 from codon_sdk.cli._operate import pending_list
+from codon_sdk.cli._progress import Progress
 from codon_sdk.errors import LedgerError
 from codon_sdk.ledger import RUN_STATUSES, ReportRole, event_type, parse_entry
 from codon_sdk.runtime import (
@@ -30,7 +39,7 @@ from codon_sdk.runtime import (
     report_from_trust,
     untrusted_warning,
 )
-from codon_sdk.stores import LedgerStore, RunInfo
+from codon_sdk.stores import LedgerStore, PagedEntries, RunInfo
 
 __all__ = ["export", "runs_list", "runs_show"]
 
@@ -121,28 +130,30 @@ def _page(
 
 
 def runs_show(args: argparse.Namespace) -> int:
-    with opened_store(args.ledger) as store:
+    with opened_store(args.ledger) as store:  # read page by page: open until all is written
         info = store.get_run(args.run_id)
-        trust = check_trust(store, args.run_id)
-    try:
-        report: ExecutionReport | None = report_from_trust(trust)
-    except LedgerError:  # nothing before the first broken entry makes a run
-        report = None
-    if args.json:
-        emit_json(_show_json(info, trust, report))
-    else:
-        _show_text(trust, report)
+        progress = _progress(args, info.event_count, ("counting", "checking", "showing"))
+        trust = check_trust(store, args.run_id, paged=True, on_page=progress)
+        try:
+            report: ExecutionReport | None = report_from_trust(trust)
+        except LedgerError:  # nothing before the first broken entry makes a run
+            report = None
+        if args.json:
+            _show_json(info, trust, report)
+        else:
+            _show_text(trust, report)
+        progress.done()
     return EXIT_OK if trust.trusted else EXIT_FAILED
 
 
-def _show_json(info: RunInfo, trust: Trust, report: ExecutionReport | None) -> dict[str, object]:
-    events: list[object] = []
-    for seq, entry in enumerate(trust.entries):
-        try:
-            events.append(orjson.loads(entry))
-        except orjson.JSONDecodeError:
-            events.append({"seq": seq, "unparseable": entry[:200].decode("utf-8", "replace")})
-    return {
+def _progress(args: argparse.Namespace, total: int, passes: tuple[str, ...]) -> Progress:
+    return Progress(f"run {printable(args.run_id)}", total, passes, enabled=args.progress)
+
+
+def _show_json(info: RunInfo, trust: Trust, report: ExecutionReport | None) -> None:
+    """The run as one JSON document, its events written as they are read (the same text
+    ``emit_json`` gives the whole document: the events are its last member)."""
+    head = {
         "run": info.to_dict(),
         "verification": trust.report.to_dict(),
         "trusted": trust.trusted,
@@ -151,8 +162,33 @@ def _show_json(info: RunInfo, trust: Trust, report: ExecutionReport | None) -> d
         "results": {}
         if report is None
         else {node: [r.result for r in records] for node, records in report.results.items()},
-        "events": events,
+        "events": [],
     }
+    text = json_text(head)
+    assert text.endswith('  "events": []\n}')
+    if not len(trust.entries):
+        sys.stdout.write(text + "\n")
+        return
+    sys.stdout.write(text[: -len("[]\n}")] + "[\n")
+    first = True
+    for at, rows in _pages(trust.entries):
+        for seq, entry in enumerate(rows, at):
+            try:
+                event: object = orjson.loads(entry)
+            except orjson.JSONDecodeError:
+                event = {"seq": seq, "unparseable": entry[:200].decode("utf-8", "replace")}
+            item = json_text(event).replace("\n", "\n    ")
+            sys.stdout.write(("    " if first else ",\n    ") + item)
+            first = False
+    sys.stdout.write("\n  ]\n}\n")
+
+
+def _pages(entries: Sequence[bytes]) -> Iterator[tuple[int, Sequence[bytes]]]:
+    """``(position of the first, entries)`` a page at a time (a list is one page)."""
+    if isinstance(entries, PagedEntries):
+        yield from entries.pages()
+    else:
+        yield 0, entries
 
 
 def _show_text(trust: Trust, report: ExecutionReport | None) -> None:
@@ -164,7 +200,7 @@ def _show_text(trust: Trust, report: ExecutionReport | None) -> None:
     _activations_text(trust)
     print("  ledger:")
     origins: dict[str, str | None] = {}
-    for seq, entry in enumerate(trust.entries):
+    for seq, entry in enumerate(trust.entries):  # read a page at a time
         try:
             ev = parse_entry(entry)
         except LedgerError as exc:
@@ -247,28 +283,37 @@ def _when(ts: int) -> str:
 def export(args: argparse.Namespace) -> int:
     if args.format != "jsonl":
         raise CliError(f"unknown --format {args.format!r}; supported: jsonl")
-    with opened_store(args.ledger) as store:
-        trust = check_trust(store, args.run_id)
+    with opened_store(args.ledger) as store:  # read page by page, written as it is read
+        info = store.get_run(args.run_id)
+        progress = _progress(args, info.event_count, ("counting", "checking", "exporting"))
+        trust = check_trust(store, args.run_id, paged=True, on_page=progress)
         notes = store.checkpoints(args.run_id)
-    if not trust.trusted:
-        if not args.force:
-            raise CliError(
-                f"{untrusted_warning(trust)}; not exported (pass --force to export what the "
-                "database holds anyway)",
-                EXIT_FAILED,
+        if not trust.trusted:
+            if not args.force:
+                raise CliError(
+                    f"{untrusted_warning(trust)}; not exported (pass --force to export what "
+                    "the database holds anyway)",
+                    EXIT_FAILED,
+                )
+            print(
+                f"codon: {printable(untrusted_warning(trust))}; exported anyway (--force)",
+                file=sys.stderr,
             )
-        print(
-            f"codon: {printable(untrusted_warning(trust))}; exported anyway (--force)",
-            file=sys.stderr,
-        )
-    out = sys.stdout.buffer
-    shown = sys.stdout.isatty()  # exact bytes for files and pipes, escaped text for a screen
-    for entry in trust.entries:
-        line = printable(entry.decode("utf-8", "replace")).encode() if shown else entry
-        out.write(line + b"\n")
+        out = sys.stdout.buffer
+        shown = sys.stdout.isatty()  # exact bytes for files and pipes, escaped text for a screen
+        for _, rows in _pages(trust.entries):
+            if shown:
+                out.write(b"".join(_screen(entry) + b"\n" for entry in rows))
+            else:
+                out.write(b"\n".join(rows) + b"\n")
+        progress.done()
     if notes:  # the last line: the latest signed checkpoint, to verify the lines above
         size, note = notes[-1]
         text = note.decode("utf-8", "replace")
         out.write(orjson.dumps({"codon_checkpoint": {"size": size, "note": text}}) + b"\n")
     out.flush()
     return EXIT_OK
+
+
+def _screen(entry: bytes) -> bytes:
+    return printable(entry.decode("utf-8", "replace")).encode()

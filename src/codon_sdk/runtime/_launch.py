@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import math
+import weakref
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,7 @@ from codon_sdk.errors import (
     LedgerError,
     LogicChangedError,
     RunConflictError,
+    StoreError,
     UntrustedRunError,
     WorkloadRuntimeError,
 )
@@ -182,13 +184,13 @@ def new_run(
         ledger, opened = open_ledger(store)
         if opened:
             closers.append(ledger.close)
-        if not fresh_id and ledger.has_run(run_id):
+        # the start barrier below refuses a taken id before any node runs, in the same write
+        # that starts the run: the extra look-up is only for runs that start with no barrier
+        barrier = options.durability != "exit" and fork is None
+        if not fresh_id and not barrier and ledger.has_run(run_id):
             for close in closers:
                 close()
-            raise RunConflictError(
-                f"run {run_id!r} already exists in {ledger.url}; continue it with "
-                "workload.resume(...) or choose another run_id"
-            )
+            raise _taken(run_id, ledger)
         info = RunInfo(
             run_id=run_id,
             workload_name=workload.name,
@@ -235,11 +237,24 @@ def new_run(
     if writer is not None and options.durability != "exit" and fork is None:
         try:
             run.rec.barrier()  # the run exists in the store before any node runs
+        except StoreError as exc:  # the writer names the store's refusal as its cause
+            for close in run.on_close:
+                close()
+            if fresh_id or not isinstance(exc.__cause__, RunConflictError):
+                raise
+            raise _taken(run_id, writer.store) from exc.__cause__
         except BaseException:
             for close in run.on_close:
                 close()
             raise
     return run
+
+
+def _taken(run_id: str, ledger: LedgerStore) -> RunConflictError:
+    return RunConflictError(
+        f"run {run_id!r} already exists in {ledger.url}; continue it with "
+        "workload.resume(...) or choose another run_id"
+    )
 
 
 def read_checked(
@@ -257,21 +272,30 @@ def load_report(store: str | LedgerStore, run_id: str, *, force: bool = False) -
     does not verify raises :class:`~codon_sdk.errors.UntrustedRunError`, unless
     ``force=True``; a forced report of an untrusted run is built from the entries before
     the first broken one, and ``report.verification`` says what is wrong.
+
+    The entries are read a page at a time (:class:`~codon_sdk.stores.PagedEntries`), and
+    the report reads them again page by page when asked: a store opened here from a URL
+    stays open while the report lives (closed with it); a store you pass must stay open
+    while you read the report.
     """
     ledger, opened = open_ledger(store)
     try:
-        trust = check_trust(ledger, run_id)
-    finally:
+        trust = check_trust(ledger, run_id, paged=True)
+        if not trust.trusted and not force:
+            raise UntrustedRunError(
+                f"run {run_id} does not verify, so no report is built from it: "
+                + "; ".join(trust.problems)
+                + " (pass force=True to read it anyway, or run `codon verify`)",
+                findings=trust.problems,
+            )
+        report = report_from_trust(trust)
+    except BaseException:
         if opened:
             ledger.close()
-    if not trust.trusted and not force:
-        raise UntrustedRunError(
-            f"run {run_id} does not verify, so no report is built from it: "
-            + "; ".join(trust.problems)
-            + " (pass force=True to read it anyway, or run `codon verify`)",
-            findings=trust.problems,
-        )
-    return report_from_trust(trust)
+        raise
+    if opened:  # the report reads the store page by page: it holds the store it was read from
+        weakref.finalize(report, ledger.close)
+    return report
 
 
 def report_from_trust(trust: Trust) -> ExecutionReport:
@@ -283,7 +307,7 @@ def report_from_trust(trust: Trust) -> ExecutionReport:
     return report
 
 
-def _report_from(entries: list[bytes], rebuilt: RebuiltRun) -> ExecutionReport:
+def _report_from(entries: Sequence[bytes], rebuilt: RebuiltRun) -> ExecutionReport:
     started = rebuilt.started
     context = dict(started.get("context") or {})
     workload = started.get("workload") or {}

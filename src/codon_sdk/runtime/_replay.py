@@ -175,7 +175,7 @@ def load_replayable(
     finally:
         if opened:
             ledger.close()
-    return readable_entries(trust), trust.problems
+    return list(readable_entries(trust)), trust.problems
 
 
 #: What a run's starting point holds, by resume role: seed tokens, state, effects.

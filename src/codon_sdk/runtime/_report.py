@@ -44,6 +44,7 @@ from codon_sdk.ledger import (
 from codon_sdk.runtime._completions import Completions
 from codon_sdk.runtime._recorder import Recorder
 from codon_sdk.runtime._records import AuditEvent, NodeExecutionRecord
+from codon_sdk.stores import PagedEntries
 
 # What the report singles out, by the report role of each event type (see ``_event_types``).
 _EMITS: Final = types_with(ReportRole.EMIT)
@@ -180,8 +181,41 @@ class AuditLedger(Sequence[AuditEvent]):
         return self._at(index)
 
     def __iter__(self) -> Iterator[AuditEvent]:
+        if isinstance(self._report.entries._source, PagedEntries):
+            yield from self._stream()
+            return
         for seq in range(len(self)):
             yield self._at(seq)
+
+    def _stream(self) -> Iterator[AuditEvent]:
+        """A run read from a store page by page: every event built as the pages go and none
+        kept (each pass decodes again), so iterating a million-event ledger holds one page.
+        A token's origin is dropped once it is taken; a token taken again (after a resume)
+        finds its origin by the backward search :meth:`_origin` makes."""
+        report = self._report
+        origins: dict[str, str | None] = {}
+        completed = 0
+        for seq in range(len(self)):
+            ev = report._event_at(seq)
+            origin, done = None, None
+            if ev.type in _RESULTS:
+                done, completed = completed, completed + 1
+            if ev.type in _EMITS and ev.token_id is not None:
+                origins[ev.token_id] = ev.node
+            elif ev.type in _TAKES and ev.token_id is not None:
+                origin = origins.pop(ev.token_id, None)
+                if origin is None:
+                    origin = self._emitter(ev.token_id, seq)
+            yield self._audit(ev, origin, done)
+
+    def _emitter(self, token: str, seq: int) -> str | None:
+        """The node that emitted ``token``, searched backwards from ``seq``."""
+        report = self._report
+        for j in range(seq - 1, -1, -1):
+            found = report._event_at(j)
+            if found.type in _EMITS and found.token_id == token:
+                return found.node
+        return None
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, (AuditLedger, list, tuple)):
@@ -302,6 +336,7 @@ class ExecutionReport:
         self._usage: dict[str, Any] | None = None
         self._entry_types: list[str] | None = None
         self._waiting_us: int | None = None
+        self._tallied: tuple[list[tuple[str, int, float]], dict[str, int]] | None = None
         #: How the run verified when the report was read from a store (None: made in this
         #: process). A report forced out of a run that does not verify says why here.
         self.verification: VerificationReport | None = None
@@ -545,6 +580,8 @@ class ExecutionReport:
     def _node_totals(self) -> list[tuple[str, int, float]]:
         """(node, activations, total ms) in order of first completion, for the summary."""
         done = self._completions()
+        if done is None and self._results is None and self._streamed():
+            return self._tally()[0]
         if done is None or self._results is not None:
             return [
                 (node, len(records), sum(_us(r) for r in records) / 1000.0)
@@ -564,7 +601,33 @@ class ExecutionReport:
         source = self._entries._source
         if isinstance(source, Recorder) and self._completions() is not None:
             return source.type_counts()
+        if self._entry_types is None and self._streamed():
+            return self._tally()[1]
         return Counter(self._types())
+
+    def _streamed(self) -> bool:
+        """Whether the entries are read from a store page by page (never all held)."""
+        return isinstance(self._entries._source, PagedEntries)
+
+    def _tally(self) -> tuple[list[tuple[str, int, float]], dict[str, int]]:
+        """For a run read page by page: the summary's node totals (as :meth:`_node_totals`)
+        and event counts, in one pass that keeps neither results nor types."""
+        if self._tallied is None:
+            started: dict[str, int] = {}
+            nodes: dict[str, list[int]] = {}  # node -> [activations, total µs]
+            counts: Counter[str] = Counter()
+            for ev in self.events():
+                counts[ev.type] += 1
+                if ev.type in _TAKES and ev.token_id is not None:
+                    started[ev.token_id] = ev.ts
+                elif ev.type in _RESULTS and ev.node is not None:
+                    began = started.pop(ev.token_id or "", ev.ts)
+                    total = nodes.setdefault(ev.node, [0, 0])
+                    total[0] += 1
+                    total[1] += ev.ts - began
+            rows = [(node, n, us / 1000.0) for node, (n, us) in nodes.items()]
+            self._tallied = (rows, dict(counts))
+        return self._tallied
 
     def _build_results(self) -> dict[str, list[NodeExecutionRecord]]:
         done = self._completions()

@@ -20,7 +20,7 @@ from a planted one while a notary is configured; the message says how to proceed
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from codon_sdk.errors import CheckpointError, UntrustedRunError
@@ -34,7 +34,7 @@ from codon_sdk.ledger import (
     run_leaf,
     verify_entries,
 )
-from codon_sdk.stores import LedgerStore
+from codon_sdk.stores import LedgerStore, PagedEntries
 
 __all__ = [
     "Trust",
@@ -48,9 +48,11 @@ __all__ = [
 @dataclass(frozen=True, slots=True)
 class Trust:
     """The verdict on a run read from a store: its entries, the verification, and problems
-    that make it untrustworthy (empty when it may be built on)."""
+    that make it untrustworthy (empty when it may be built on). ``entries`` is a list, or,
+    from ``check_trust(..., paged=True)``, a :class:`~codon_sdk.stores.PagedEntries` that
+    reads the store a page at a time (the store must stay open while it is read)."""
 
-    entries: list[bytes]
+    entries: Sequence[bytes]
     report: VerificationReport
     problems: tuple[str, ...]
 
@@ -59,11 +61,23 @@ class Trust:
         return not self.problems
 
 
-def check_trust(ledger: LedgerStore, run_id: str) -> Trust:
+def check_trust(
+    ledger: LedgerStore,
+    run_id: str,
+    *,
+    paged: bool = False,
+    on_page: Callable[[int, int], None] | None = None,
+) -> Trust:
     """Read run ``run_id`` and check it (see the module docstring); never raises for what the
-    data holds (``RunNotFoundError`` for an unknown run, store errors as they are)."""
+    data holds (``RunNotFoundError`` for an unknown run, store errors as they are).
+
+    ``paged``: read the entries a page at a time, never all at once (see
+    :class:`~codon_sdk.stores.PagedEntries`; ``on_page`` hears of every page read), for
+    readers of long runs; the verdict is the same."""
     info = ledger.get_run(run_id)
-    entries = ledger.read(run_id)
+    entries: Sequence[bytes] = (
+        PagedEntries.scan(ledger, run_id, on_page=on_page) if paged else ledger.read(run_id)
+    )
     notary = ledger.notary
     vkey = getattr(notary, "vkey", None) if notary is not None else None
     stored = [note for _, note in ledger.checkpoints(run_id)]
@@ -101,14 +115,17 @@ def trusted_entries(ledger: LedgerStore, run_id: str, *, action: str) -> list[by
             + " (run `codon verify` for details)",
             findings=trust.problems,
         )
-    return trust.entries
+    return list(trust.entries)
 
 
-def readable_entries(trust: Trust) -> list[bytes]:
+def readable_entries(trust: Trust) -> Sequence[bytes]:
     """The entries before the first one a tamper finding names (all of a trusted run): what a
     forced read of an untrusted run may still show."""
     seqs = [f.seq for f in trust.report.findings if f.tamper and f.seq is not None]
-    return trust.entries[: min(seqs)] if seqs else list(trust.entries)
+    entries = trust.entries
+    if isinstance(entries, PagedEntries):  # a view: nothing read, nothing held
+        return entries.prefix(min(seqs)) if seqs else entries
+    return list(entries[: min(seqs)]) if seqs else list(entries)
 
 
 def untrusted_warning(trust: Trust) -> str:

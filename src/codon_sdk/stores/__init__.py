@@ -65,6 +65,7 @@ from codon_sdk.stores._open import (
     open_store,
     shared_store,
 )
+from codon_sdk.stores._paged import PagedEntries
 from codon_sdk.stores._registry import (
     ENTRY_POINT_GROUP,
     StoreFactory,
@@ -97,6 +98,7 @@ __all__ = [
     "MemoryStore",
     "Notary",
     "Op",
+    "PagedEntries",
     "PostgresStore",
     "PutCache",
     "PutCheckpoint",

@@ -11,6 +11,7 @@ Entries are hostile data: an entry that does not parse is kept as an ``unreadabl
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -133,7 +134,7 @@ class RunView:
     """What the run page shows of one run, built in one pass over its entries."""
 
     def __init__(
-        self, run_id: str, entries: list[bytes], report: VerificationReport | None
+        self, run_id: str, entries: Sequence[bytes], report: VerificationReport | None
     ) -> None:
         self.run_id = run_id
         self.entries = entries

@@ -20,6 +20,7 @@ from codon_sdk import CodonWorkload, load_report
 from codon_sdk.cli import main
 from codon_sdk.errors import LedgerError, StoreError
 from codon_sdk.stores import (
+    MemoryStore,
     PagedEntries,
     ReadEntries,
     SQLiteStore,
@@ -196,15 +197,28 @@ def test_load_report_reads_pages_lazily_and_a_corrupt_page_names_the_entry(
         list(report.events())
 
 
-def test_a_report_read_after_its_store_was_closed_says_so(
+def test_a_report_read_after_its_store_was_closed_reopens_it(
     counting: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A store closed under the report (``with open_store(...) as s: load_report(s, ...)``,
+    read afterwards) is opened again from its URL for the pages still to read."""
     monkeypatch.setattr(_paged, "DEFAULT_PAGE_SIZE", PAGE)
     store = open_store(counting, notary=None)
+    expected = store.read(RUN)
     report = load_report(store, RUN)
     store.close()
-    with pytest.raises(StoreError, match="was closed while its entries were still being read"):
-        list(report.entries)
+    assert list(report.entries) == expected
+    assert report.event_count == len(expected)
+
+
+def test_a_closed_store_that_cannot_be_reopened_says_so() -> None:
+    class Gone(MemoryStore):
+        url = "nosuch://ledger"
+        closed = True
+
+    entries = PagedEntries(Gone(), RUN, [(0, 0, 2), (PAGE, 2, 1)], [], page_size=PAGE)
+    with pytest.raises(StoreError, match="was closed while run 'paged-run' was still being read"):
+        list(entries)
 
 
 def test_a_report_from_a_url_holds_its_store_until_it_is_dropped(

@@ -275,8 +275,8 @@ def load_report(store: str | LedgerStore, run_id: str, *, force: bool = False) -
 
     The entries are read a page at a time (:class:`~codon_sdk.stores.PagedEntries`), and
     the report reads them again page by page when asked: a store opened here from a URL
-    stays open while the report lives (closed with it); a store you pass must stay open
-    while you read the report.
+    stays open while the report lives (closed with it); a store you pass and close before
+    reading the report is opened again from its URL (``stores.reopen``).
     """
     ledger, opened = open_ledger(store)
     try:

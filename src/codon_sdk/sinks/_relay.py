@@ -29,7 +29,7 @@ from codon_sdk._text import printable
 from codon_sdk.errors import RunNotFoundError
 from codon_sdk.ledger import leaf_hash
 from codon_sdk.sinks._entry import AuditEntry
-from codon_sdk.stores import LedgerStore, open_store
+from codon_sdk.stores import LedgerStore, reopen
 
 if TYPE_CHECKING:  # pragma: no cover
     from codon_sdk.sinks._base import AuditSink
@@ -255,7 +255,7 @@ class Relay:
         store = state.store
         if store.closed:  # opened from a URL by the run, closed when it ended
             if state.reopened is None:
-                state.reopened = open_store(store.url)
+                state.reopened = reopen(store, why=f"run {state.run_id!r} was being delivered")
             store = state.reopened
         entries = store.read(state.run_id, start, end)
         return [

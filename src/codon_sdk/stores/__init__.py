@@ -63,6 +63,7 @@ from codon_sdk.stores._open import (
     default_ledger_url,
     is_shared,
     open_store,
+    reopen,
     shared_store,
 )
 from codon_sdk.stores._paged import PagedEntries
@@ -128,6 +129,7 @@ __all__ = [
     "migrate_as_admin",
     "new_owner",
     "open_store",
+    "reopen",
     "register_store",
     "release",
     "shared_store",

@@ -8,7 +8,7 @@ import os
 import threading
 from typing import Any, Final
 
-from codon_sdk.errors import InvalidStoreURLError
+from codon_sdk.errors import CodonError, InvalidStoreURLError, StoreError
 from codon_sdk.stores._base import LedgerStore
 from codon_sdk.stores._notary import Notary
 from codon_sdk.stores._registry import is_shared_scheme, open_url, register_built_in
@@ -21,6 +21,7 @@ __all__ = [
     "is_shared",
     "mask_url",
     "open_store",
+    "reopen",
     "shared_store",
 ]
 
@@ -135,3 +136,19 @@ def close_shared() -> None:
         _SHARED.clear()
     for store in held:
         store.close()
+
+
+def reopen(store: LedgerStore, *, why: str) -> LedgerStore:
+    """A new handle on the ledger that the closed ``store`` was opened on (from its URL),
+    for a reader that outlived it; the caller closes it. ``StoreError`` saying ``why`` the
+    store was needed and what to do when it cannot be reopened (an in-memory store, whose
+    runs went with it, or a URL whose password ``store.url`` masks)."""
+    if store.url.startswith("memory:"):
+        raise StoreError(f"the in-memory ledger store was closed while {why}; keep it open")
+    try:
+        return open_store(store.url)
+    except CodonError as exc:
+        raise StoreError(
+            f"the ledger store {store.url} was closed while {why}, and could not be opened "
+            f"again from its URL ({exc}); keep the store open while you read"
+        ) from exc

@@ -12,12 +12,14 @@ it (a snapshot, as a list read at that moment would be).
 
 from __future__ import annotations
 
+import weakref
 from bisect import bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from typing import Final, overload
 
 from codon_sdk.errors import StoreError
 from codon_sdk.stores._base import LedgerStore
+from codon_sdk.stores._open import reopen
 
 __all__ = ["DEFAULT_PAGE_SIZE", "PagedEntries"]
 
@@ -52,6 +54,7 @@ class PagedEntries(Sequence[bytes]):
         self._limit = self._size if limit is None else max(0, min(limit, self._size))
         self._held: tuple[int, list[bytes]] = (-1, [])  # (page index, its rows)
         self.on_page = on_page
+        self._spare: LedgerStore | None = None  # ``store`` reopened, if it was closed
 
     @classmethod
     def scan(
@@ -166,12 +169,11 @@ class PagedEntries(Sequence[bytes]):
     def _read(self, k: int) -> list[bytes]:
         seq, _, count = self._pages[k]
         store = self.store
-        if store.closed:
-            raise StoreError(
-                f"the ledger store {store.url} holding run {self.run_id!r} was closed while "
-                "its entries were still being read; keep the store open while you read the "
-                "report (or read it again with load_report)"
-            )
+        if store.closed:  # the caller's store, closed before the report was read: reopen it
+            if self._spare is None:
+                self._spare = reopen(store, why=f"run {self.run_id!r} was still being read")
+                weakref.finalize(self, self._spare.close)
+            store = self._spare
         rows = store.read(self.run_id, seq, seq + self.page_size)
         if len(rows) < count:  # the ledger is append-only: fewer rows than counted is damage
             raise StoreError(

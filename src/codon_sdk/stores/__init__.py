@@ -23,6 +23,16 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from codon_sdk.stores._approvers import (
+    AddApprover,
+    ApproverKey,
+    ListApprovers,
+    RemoveApprover,
+    add_approver,
+    approver_keys,
+    approvers,
+    remove_approver,
+)
 from codon_sdk.stores._base import (
     RUN_STATUSES,
     AppendEntries,
@@ -80,6 +90,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from codon_sdk.stores._postgres import PostgresStore, connect_admin, migrate_as_admin
 
 __all__ = [
+    "AddApprover",
+    "ApproverKey",
+    "ListApprovers",
+    "RemoveApprover",
+    "add_approver",
+    "approver_keys",
+    "approvers",
+    "remove_approver",
     "DEFAULT_LEDGER_URL",
     "ENTRY_POINT_GROUP",
     "RUN_STATUSES",

@@ -7,6 +7,9 @@ hostile input: a read or a check that raises becomes a verdict (that run's
 keeps ``verify_all`` from reporting the other runs. Only the caller's own
 mistakes raise: an unknown run id, a malformed verifier key, an unreachable store.
 
+Signed approvals a run records are checked against the store's keyring of approvers
+for the run's workload as it is now (``stores/_approvers.py``).
+
 Checkpoints held outside the database come from ``checkpoints`` (notes, note
 text or files) and from a checkpoint directory (where ``FileCheckpointSink``
 exports them, ``CODON_CHECKPOINT_DIR`` in the CLI).
@@ -32,6 +35,7 @@ from codon_sdk.ledger import (
     verify_entries,
     verify_runs_log,
 )
+from codon_sdk.stores._approvers import approver_keys
 from codon_sdk.stores._base import LedgerStore, RunInfo, lease_is_stale, lease_seconds
 from codon_sdk.stores._notary import FileCheckpointSink
 from codon_sdk.stores._open import open_store
@@ -125,6 +129,7 @@ def _verify_one(
             index_says_ended=ended,
             index_event_count=info.event_count,
             index_head=info.head,
+            approvers=_keyring(ledger, info, entries),
         )
         now = LoggedRun(
             event_count=report.event_count,
@@ -137,6 +142,13 @@ def _verify_one(
         raise
     except Exception as exc:  # hostile data: a verdict, not a traceback
         return _Read(_unreadable(run_id, exc), LoggedRun(event_count=0, root=b"", readable=False))
+
+
+def _keyring(ledger: LedgerStore, info: RunInfo, entries: list[bytes]) -> list[Verifier] | None:
+    """The approvers of the run's workload, read only when the run records an approval."""
+    if not any(b'"approval":' in entry for entry in entries if type(entry) is bytes):
+        return None
+    return approver_keys(ledger, info.workload_name)
 
 
 def _verify_listed(

@@ -28,10 +28,6 @@ from codon_sdk.stores._approvers import (
     ApproverKey,
     ListApprovers,
     RemoveApprover,
-    add_approver,
-    approver_keys,
-    approvers,
-    remove_approver,
 )
 from codon_sdk.stores._base import (
     RUN_STATUSES,
@@ -66,6 +62,7 @@ from codon_sdk.stores._base import (
     release,
     start_leaf,
 )
+from codon_sdk.stores._keyring import add_approver, approver_keys, approvers, remove_approver
 from codon_sdk.stores._memory import MemoryStore
 from codon_sdk.stores._notary import FileCheckpointSink, Notary, sign_runs_log
 from codon_sdk.stores._open import (

@@ -3,30 +3,20 @@
 One row per (workload name, verifier key) in ``codon_approvers`` (schema version 6). The
 operations are :class:`AddApprover`, :class:`RemoveApprover` and :class:`ListApprovers`
 (members of the store :data:`~codon_sdk.stores.Op` union, so every backend, a plug-in's
-too, carries them through ``execute``); :func:`add_approver`, :func:`remove_approver`
-and :func:`approvers` are the conveniences over them. Resume checks an approval against
+too, carries them through ``execute``); ``_keyring.py`` holds the conveniences over them
+(``add_approver``, ``remove_approver``, ``approvers``). Resume checks an approval against
 the keyring when it is given; ``verify_run`` checks every recorded approval against the
 keyring as it is at verify time, so removing a key makes the approvals it signed
 ``tampered`` (a key outside the keyring vouches for nothing).
-
-A key read back from the table is hostile input like every other row: it is parsed
-before it is trusted, and a row that is no verifier key trusts nothing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, TypeAlias
+from typing import Any, Final, TypeAlias
 
 from typing_extensions import assert_never
-
-from codon_sdk._clock import now_us
-from codon_sdk.errors import ApprovalError, CheckpointError
-from codon_sdk.ledger import Verifier
-
-if TYPE_CHECKING:  # pragma: no cover - typing only
-    from codon_sdk.stores._base import LedgerStore
 
 __all__ = [
     "APPROVERS_TABLE",
@@ -35,12 +25,8 @@ __all__ = [
     "ApproverOp",
     "ListApprovers",
     "RemoveApprover",
-    "add_approver",
-    "approver_keys",
-    "approvers",
     "approvers_migration",
     "memory_approvers",
-    "remove_approver",
     "sql_approvers",
 ]
 
@@ -100,56 +86,6 @@ class ListApprovers:
 
 
 ApproverOp: TypeAlias = AddApprover | RemoveApprover | ListApprovers
-
-
-def _workload(name: object) -> str:
-    if not isinstance(name, str) or not name.strip() or not name.isprintable():
-        raise ApprovalError(
-            f"an approver is trusted for a workload name (a non-empty printable string), got "
-            f"{name!r}"
-        )
-    return name
-
-
-def _vkey(vkey: object) -> str:
-    try:
-        return Verifier.from_vkey(vkey if isinstance(vkey, str) else repr(vkey)).vkey
-    except CheckpointError as exc:
-        raise ApprovalError(
-            f"an approver key is a verifier key '<name>+<key id>+<base64 key>' (the .vkey file "
-            f"`codon keygen` writes): {exc}"
-        ) from exc
-
-
-def add_approver(store: LedgerStore, workload: str, vkey: str) -> ApproverKey:
-    """Trust the verifier key ``vkey`` to approve runs of the workload named ``workload``."""
-    key = ApproverKey(workload_name=_workload(workload), vkey=_vkey(vkey), added_us=now_us())
-    store.execute(AddApprover(key=key))
-    return key
-
-
-def remove_approver(store: LedgerStore, workload: str, vkey: str) -> bool:
-    """Stop trusting ``vkey`` for ``workload``; False when it was not trusted."""
-    return bool(store.execute(RemoveApprover(workload_name=_workload(workload), vkey=_vkey(vkey))))
-
-
-def approvers(store: LedgerStore, workload: str | None = None) -> list[ApproverKey]:
-    """The keyring: the approvers of ``workload`` (None: of every workload)."""
-    name = None if workload is None else _workload(workload)
-    result: list[ApproverKey] = store.execute(ListApprovers(workload_name=name))
-    return result
-
-
-def approver_keys(store: LedgerStore, workload: str) -> list[Verifier]:
-    """The verifier keys trusted for ``workload``, parsed: a row that holds no verifier key
-    (hostile data) trusts nothing and is left out."""
-    out: list[Verifier] = []
-    for row in approvers(store, workload):
-        try:
-            out.append(Verifier.from_vkey(row.vkey))
-        except CheckpointError:
-            continue
-    return out
 
 
 def sql_approvers(conn: Any, p: str, op: ApproverOp) -> Any:

@@ -35,8 +35,8 @@ from codon_sdk.ledger import (
     verify_entries,
     verify_runs_log,
 )
-from codon_sdk.stores._approvers import approver_keys
 from codon_sdk.stores._base import LedgerStore, RunInfo, lease_is_stale, lease_seconds
+from codon_sdk.stores._keyring import approver_keys
 from codon_sdk.stores._notary import FileCheckpointSink
 from codon_sdk.stores._open import open_store
 

@@ -46,16 +46,14 @@ APPROVAL_HEADER: Final = "codon approval v1"
 _FIELDS: Final = ("run", "interrupt", "input", "actor", "time")
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}\Z")
 _TIME_FORMAT: Final = "%Y-%m-%dT%H:%M:%S.%fZ"
+#: What the redaction policy leaves where it masked or sealed a value (``redaction/``): an
+#: input recorded as masked must hold one.
+_MARKERS: Final = (b"[REDACTED:", b"[SEALED:")
 
 
 def input_digest(value: Any) -> str:
     """``sha256:<hex>`` of the RFC 8785 bytes of ``value``: what a statement approves."""
     return "sha256:" + hashlib.sha256(canonical_bytes(value)).hexdigest()
-
-
-def _recorded_digest(value: Any) -> str:
-    """The digest of an input as read back from a ledger entry (already parsed JSON)."""
-    return "sha256:" + hashlib.sha256(json_canonical(value)).hexdigest()
 
 
 def _line_value(label: str, value: object) -> str:
@@ -286,8 +284,16 @@ def _check_one(
             f"the approval is for the pause at seq {statement.interrupt_seq}, but the run "
             f"resumed from the pause at seq {paused_at}",
         )
-    if record.get("input_redacted") is not True:
-        recorded = _recorded_digest(metadata.get("input"))
+    recorded_bytes = json_canonical(metadata.get("input"))
+    if record.get("input_redacted") is True:
+        if not any(marker in recorded_bytes for marker in _MARKERS):
+            return bad(
+                "approval_input",
+                "the run records its approved input as masked by the redaction policy, but "
+                "the input holds no redaction marker: the flag was planted to skip the check",
+            )
+    else:
+        recorded = "sha256:" + hashlib.sha256(recorded_bytes).hexdigest()
         if recorded != statement.input_sha256:
             return bad(
                 "approval_input",

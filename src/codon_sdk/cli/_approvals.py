@@ -5,7 +5,9 @@ signing an approval (``codon approve``), and the options ``codon resume`` takes 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import pathlib
+from collections.abc import Iterator
 from typing import Any
 
 from codon_sdk._text import printable
@@ -99,22 +101,26 @@ def approval_for_resume(
     return None
 
 
-def _add(args: argparse.Namespace) -> int:
-    with opened_store(args.ledger) as store:
+@contextlib.contextmanager
+def _keyring(url: str | None) -> Iterator[LedgerStore]:
+    """The store, with a refused key or workload name a usage error (exit 2, one line)."""
+    with opened_store(url) as store:
         try:
-            key = add_approver(store, args.workload, _text(args.key, "--key"))
+            yield store
         except (CodonError, ValueError) as exc:
             raise CliError(str(exc)) from exc
+
+
+def _add(args: argparse.Namespace) -> int:
+    with _keyring(args.ledger) as store:
+        key = add_approver(store, args.workload, _text(args.key, "--key"))
     print(f"approver {printable(key.name)} may approve runs of {printable(key.workload_name)}")
     return EXIT_OK
 
 
 def _remove(args: argparse.Namespace) -> int:
-    with opened_store(args.ledger) as store:
-        try:
-            removed = remove_approver(store, args.workload, _text(args.key, "--key"))
-        except (CodonError, ValueError) as exc:
-            raise CliError(str(exc)) from exc
+    with _keyring(args.ledger) as store:
+        removed = remove_approver(store, args.workload, _text(args.key, "--key"))
     if not removed:
         raise CliError(f"that key is not an approver of {printable(args.workload)}")
     print(f"removed; approvals it signed for {printable(args.workload)} no longer verify")
@@ -122,11 +128,8 @@ def _remove(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    with opened_store(args.ledger) as store:
-        try:
-            keys = approvers(store, args.workload)
-        except (CodonError, ValueError) as exc:
-            raise CliError(str(exc)) from exc
+    with _keyring(args.ledger) as store:
+        keys = approvers(store, args.workload)
     if getattr(args, "json", False):
         emit_json([k.to_dict() for k in keys])
         return EXIT_OK

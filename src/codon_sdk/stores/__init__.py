@@ -11,8 +11,9 @@ Besides: :func:`shared_store` (the one store this process shares for a PostgreSQ
 the run-lease helpers (:func:`new_owner`, :func:`hold`, :func:`release`,
 :func:`lease_is_stale`), the notary that signs Merkle checkpoints over finished runs
 (:class:`Notary`, :class:`FileCheckpointSink`), store-level verification
-(:func:`verify_run`, :func:`verify_all`) and least-privilege PostgreSQL roles
-(:func:`grant_sql`).
+(:func:`verify_run`, :func:`verify_all`), least-privilege PostgreSQL roles
+(:func:`grant_sql`) and the keyring of approvers who may sign approvals per workload
+(:func:`add_approver`, :func:`remove_approver`, :func:`approvers`, :class:`ApproverKey`).
 
 ``PostgresStore`` and the PostgreSQL administration helpers need the ``postgres`` extra
 and are imported on first use. The modules behind this face are private.

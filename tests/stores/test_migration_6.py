@@ -10,10 +10,10 @@ from codon_sdk.ledger import Ed25519Signer
 from codon_sdk.stores import add_approver, approvers
 from codon_sdk.stores._approvers import approvers_migration
 from codon_sdk.stores._schema import SCHEMA_VERSION, SQLITE_MIGRATIONS
+from codon_sdk.stores._sqlite import SQLiteStore
 
 #: The keyring's migration (6 when written; found by content, should migrations be renumbered).
 KEYRING = SQLITE_MIGRATIONS.index(approvers_migration("INTEGER"))
-from codon_sdk.stores._sqlite import SQLiteStore
 
 
 def test_a_schema_5_database_gains_an_empty_keyring(tmp_path: Path) -> None:

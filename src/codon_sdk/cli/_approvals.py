@@ -11,7 +11,14 @@ from collections.abc import Iterator
 from typing import Any
 
 from codon_sdk._text import printable
-from codon_sdk.cli._common import EXIT_OK, CliError, add_ledger, emit_json, opened_store
+from codon_sdk.cli._common import (
+    EXIT_OK,
+    CliError,
+    add_ledger,
+    emit_json,
+    json_arg,
+    opened_store,
+)
 from codon_sdk.errors import CodonError
 from codon_sdk.ledger import Approval
 from codon_sdk.runtime import sign_approval
@@ -141,8 +148,6 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _approve(args: argparse.Namespace) -> int:
-    from codon_sdk.cli._operate import json_arg
-
     given = json_arg(args.input, "--input")
     with opened_store(args.ledger) as store:
         args.approve_key, args.approval = args.key, None

@@ -15,25 +15,13 @@ import orjson
 
 from codon_sdk._text import printable
 from codon_sdk.cli._approvals import approval_for_resume
-from codon_sdk.cli._common import EXIT_OK, CliError, emit_json, opened_store
+from codon_sdk.cli._common import EXIT_OK, CliError, emit_json, json_arg, opened_store
 from codon_sdk.cli._replay import load_workload
 from codon_sdk.errors import CodonError, RunNotFoundError, WorkloadRuntimeError
 from codon_sdk.ledger import RUN_INTERRUPTED, parse_entry
 from codon_sdk.stores import LedgerStore, RunInfo
 
-__all__ = ["fork_command", "json_arg", "pending_list", "recover_command", "resume_command"]
-
-
-def json_arg(text: str | None, option: str) -> Any:
-    if text is None:
-        return None
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError as exc:
-        raise CliError(
-            f"{option} must be JSON (e.g. {option} '{{\"approved\": true}}' or {option} "
-            f"'\"yes\"'): {exc}"
-        ) from exc
+__all__ = ["fork_command", "pending_list", "recover_command", "resume_command"]
 
 
 def _known(store: LedgerStore, run_id: str) -> None:

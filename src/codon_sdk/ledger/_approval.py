@@ -229,12 +229,16 @@ def check_approvals(
 
     Returns ``(notes, checked, problems)``: notes that are no tamper (no keyring given),
     lines of what was checked, and ``(seq, check)`` for each approval that fails.
-    Only entries whose bytes hold an approval are decoded.
+    Only entries after the first pause whose bytes hold an approval are decoded.
     """
     notes: list[ApprovalCheck] = []
     checked: list[str] = []
     problems: list[tuple[int, ApprovalCheck]] = []
-    for seq, entry in enumerate(entries):
+    # an approval approves a pause, so it stands after one: a run that never paused (most
+    # runs) costs nothing here, and only entries from the first pause on are looked at
+    start = min(pauses) + 1 if pauses else len(entries)
+    for seq in range(start, len(entries)):
+        entry = entries[seq]
         if b'"approval":' not in entry:
             continue
         ev = parse_entry(entry)

@@ -20,8 +20,9 @@ from __future__ import annotations
 import os
 import pathlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import overload
 
 from codon_sdk.errors import RunNotFoundError, StoreConnectionError
 from codon_sdk.ledger import (
@@ -129,7 +130,7 @@ def _verify_one(
             index_says_ended=ended,
             index_event_count=info.event_count,
             index_head=info.head,
-            approvers=_keyring(ledger, info, entries),
+            approvers=_Keyring(ledger, info.workload_name),
         )
         now = LoggedRun(
             event_count=report.event_count,
@@ -144,11 +145,30 @@ def _verify_one(
         return _Read(_unreadable(run_id, exc), LoggedRun(event_count=0, root=b"", readable=False))
 
 
-def _keyring(ledger: LedgerStore, info: RunInfo, entries: list[bytes]) -> list[Verifier] | None:
-    """The approvers of the run's workload, read only when the run records an approval."""
-    if not any(b'"approval":' in entry for entry in entries if type(entry) is bytes):
-        return None
-    return approver_keys(ledger, info.workload_name)
+class _Keyring(Sequence[Verifier]):
+    """The approvers of a workload, read from the store the first time a recorded approval
+    is checked: verifying a run that records none costs no query."""
+
+    def __init__(self, ledger: LedgerStore, workload: str) -> None:
+        self._ledger, self._workload = ledger, workload
+        self._keys: list[Verifier] | None = None
+
+    def _loaded(self) -> list[Verifier]:
+        if self._keys is None:
+            self._keys = approver_keys(self._ledger, self._workload)
+        return self._keys
+
+    def __len__(self) -> int:
+        return len(self._loaded())
+
+    @overload
+    def __getitem__(self, index: int) -> Verifier: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Verifier]: ...
+
+    def __getitem__(self, index: int | slice) -> Verifier | list[Verifier]:
+        return self._loaded()[index]
 
 
 def _verify_listed(

@@ -15,6 +15,9 @@ import codon_sdk
 
 EXPECTED_ALL = [
     "AgentClass",
+    "Approval",
+    "ApprovalError",
+    "ApprovalStatement",
     "AuditEvent",
     "CachePolicy",
     "CanonicalEncodingError",
@@ -86,6 +89,7 @@ EXPECTED_ALL = [
     "open_store",
     "register_store",
     "register_type",
+    "sign_approval",
     "verify_all",
     "verify_run",
 ]

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from codon_sdk._version import __version__
 from codon_sdk.errors import (
+    ApprovalError,
     CanonicalEncodingError,
     CheckpointError,
     CodonError,
@@ -53,6 +54,8 @@ from codon_sdk.identity import (
     register_type,
 )
 from codon_sdk.ledger import (
+    Approval,
+    ApprovalStatement,
     ChainCheck,
     Ed25519Signer,
     LedgerEvent,
@@ -78,6 +81,7 @@ from codon_sdk.runtime import (
     Workload,
     WorkloadMetadata,
     load_report,
+    sign_approval,
 )
 from codon_sdk.stores import (
     FileCheckpointSink,
@@ -99,6 +103,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "AgentClass",
+    "Approval",
+    "ApprovalError",
+    "ApprovalStatement",
     "AuditEvent",
     "CachePolicy",
     "CanonicalEncodingError",
@@ -170,6 +177,7 @@ __all__ = [
     "open_store",
     "register_store",
     "register_type",
+    "sign_approval",
     "verify_all",
     "verify_run",
 ]

@@ -32,6 +32,7 @@ openai and friends are translated at the boundary with ``raise Ours(...) from ex
     ├── ConfigurationError(ValueError)        a setting (price, option) has an impossible value
     ├── CheckpointError(ValueError)           a signed checkpoint or key cannot be parsed
     ├── ProofError(ValueError)                an inclusion or consistency proof is malformed
+    ├── ApprovalError(ValueError)             resume refused: its signed approval is missing or bad
     ├── SealingKeyError(RuntimeError)         a sealing key is missing, wrong or its provider failed
     ├── RecordedError(Exception)              a recorded effect's error, raised again on resume
     ├── ReplayError(RuntimeError)             a run cannot be replayed or forked
@@ -47,6 +48,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from codon_sdk.runtime import ExecutionReport
 
 __all__ = [
+    "ApprovalError",
     "AuditSinkError",
     "CanonicalEncodingError",
     "CheckpointError",
@@ -215,6 +217,12 @@ class CheckpointError(CodonError, ValueError):
 
 class ProofError(CodonError, ValueError):
     """An inclusion or consistency proof is malformed."""
+
+
+class ApprovalError(CodonError, ValueError):
+    """A resume was refused for its approval: the workload requires a signed approval and
+    none was given, or the one given is malformed, is signed by a key outside the store's
+    keyring of approvers for the workload, or approves another run, interrupt or input."""
 
 
 class SealingKeyError(CodonError, RuntimeError):

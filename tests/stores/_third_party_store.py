@@ -23,13 +23,16 @@ from typing import Any
 
 from codon_sdk.errors import InvalidStoreURLError, RunConflictError, RunNotFoundError, StoreError
 from codon_sdk.stores import (
+    AddApprover,
     AppendEntries,
+    ApproverKey,
     BeginRun,
     CacheEntry,
     ClaimRun,
     Entry,
     GetRun,
     LedgerStore,
+    ListApprovers,
     ListRuns,
     LookupCache,
     Op,
@@ -38,6 +41,7 @@ from codon_sdk.stores import (
     ReadCheckpoints,
     ReadEntries,
     ReadRunsLog,
+    RemoveApprover,
     RenewLease,
     RunInfo,
     check_claim,
@@ -100,7 +104,16 @@ class JsonFileStore(LedgerStore):
             if self._closed:
                 raise StoreError(f"the ledger store {self.url} is closed; open a new one")
             if isinstance(
-                op, (ReadEntries, GetRun, ListRuns, ReadCheckpoints, ReadRunsLog, LookupCache)
+                op,
+                (
+                    ReadEntries,
+                    GetRun,
+                    ListRuns,
+                    ReadCheckpoints,
+                    ReadRunsLog,
+                    LookupCache,
+                    ListApprovers,
+                ),
             ):
                 return self._query(self._state, op)
             state = copy.deepcopy(self._state)
@@ -128,6 +141,12 @@ class JsonFileStore(LedgerStore):
         if isinstance(op, LookupCache):
             held = state.get("cache", {}).get(op.key)
             return None if held is None else CacheEntry(**held)
+        if isinstance(op, ListApprovers):
+            rows = [ApproverKey(**row) for row in state.get("approvers", [])]
+            return sorted(
+                (r for r in rows if op.workload_name in (None, r.workload_name)),
+                key=lambda r: (r.workload_name, r.vkey),
+            )
         raise TypeError(f"{type(op).__name__} is not a read")  # pragma: no cover
 
     # ------------------------------------------------------------------ writes
@@ -155,6 +174,8 @@ class JsonFileStore(LedgerStore):
             if op.replace or op.entry.key not in cache:
                 cache[op.entry.key] = asdict(op.entry)
             return cache[op.entry.key] == asdict(op.entry)
+        if isinstance(op, (AddApprover, RemoveApprover)):
+            return _keyring(state, op)
         raise TypeError(f"{type(op).__name__} is not an operation of this store")
 
     def _begin(self, state: State, op: BeginRun) -> None:
@@ -226,3 +247,18 @@ NOT_A_FACTORY = "a string where a store factory should be"
 def open_not_a_store(url: str, **options: Any) -> object:
     """A broken plug-in's factory: what it returns is no ledger store."""
     return {"url": url}
+
+
+def _keyring(state: State, op: AddApprover | RemoveApprover) -> bool:
+    rows: list[dict[str, Any]] = state.setdefault("approvers", [])
+    if isinstance(op, AddApprover):
+        key = asdict(op.key)
+        if any(
+            (r["workload_name"], r["vkey"]) == (key["workload_name"], key["vkey"]) for r in rows
+        ):
+            return False
+        rows.append(key)
+        return True
+    kept = [r for r in rows if (r["workload_name"], r["vkey"]) != (op.workload_name, op.vkey)]
+    state["approvers"] = kept
+    return len(kept) < len(rows)

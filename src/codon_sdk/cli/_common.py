@@ -23,6 +23,7 @@ __all__ = [
     "CliError",
     "add_ledger",
     "emit_json",
+    "json_arg",
     "opened_store",
 ]
 
@@ -136,3 +137,15 @@ def _run(func: Any, args: argparse.Namespace) -> int:
         return EXIT_FAILED
     except BrokenPipeError:  # `codon export ... | head`
         return EXIT_OK
+
+
+def json_arg(text: str | None, option: str) -> Any:
+    if text is None:
+        return None
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise CliError(
+            f"{option} must be JSON (e.g. {option} '{{\"approved\": true}}' or {option} "
+            f"'\"yes\"'): {exc}"
+        ) from exc

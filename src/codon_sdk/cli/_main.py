@@ -13,7 +13,17 @@ __all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from codon_sdk.cli import _audit, _db, _identity, _operate, _replay, _runs, _sinks, _ui
+    from codon_sdk.cli import (
+        _approvals,
+        _audit,
+        _db,
+        _identity,
+        _operate,
+        _replay,
+        _runs,
+        _sinks,
+        _ui,
+    )
 
     parser = argparse.ArgumentParser(
         prog="codon",
@@ -185,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("--workload", required=True, metavar="MODULE:ATTR")
     resume.add_argument("--input", metavar="JSON", help="what the interrupt returns, as JSON")
     resume.add_argument("--actor", metavar="NAME", help="who decided (recorded in the ledger)")
+    _approvals.add_resume_options(resume)
     add_ledger(resume)
     resume.set_defaults(func=_operate.resume_command)
 
@@ -217,6 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_ledger(versions)
     versions.set_defaults(func=_identity.versions_command)
 
+    _approvals.add_commands(commands)
     _db.add_db(commands)
     _ui.add_commands(commands)
     _sinks.add_commands(commands)

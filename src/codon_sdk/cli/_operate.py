@@ -14,25 +14,14 @@ from typing import Any
 import orjson
 
 from codon_sdk._text import printable
-from codon_sdk.cli._common import EXIT_OK, CliError, emit_json, opened_store
+from codon_sdk.cli._approvals import approval_for_resume
+from codon_sdk.cli._common import EXIT_OK, CliError, emit_json, json_arg, opened_store
 from codon_sdk.cli._replay import load_workload
 from codon_sdk.errors import CodonError, RunNotFoundError, WorkloadRuntimeError
 from codon_sdk.ledger import RUN_INTERRUPTED, parse_entry
 from codon_sdk.stores import LedgerStore, RunInfo
 
 __all__ = ["fork_command", "pending_list", "recover_command", "resume_command"]
-
-
-def _json_arg(text: str | None, option: str) -> Any:
-    if text is None:
-        return None
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError as exc:
-        raise CliError(
-            f"{option} must be JSON (e.g. {option} '{{\"approved\": true}}' or {option} "
-            f"'\"yes\"'): {exc}"
-        ) from exc
 
 
 def _known(store: LedgerStore, run_id: str) -> None:
@@ -65,19 +54,23 @@ def _outcome(report: Any, args: argparse.Namespace) -> int:
 
 
 def resume_command(args: argparse.Namespace) -> int:
-    """``codon resume RUN_ID --workload MODULE:ATTR [--input JSON] [--actor NAME]``."""
-    given = _json_arg(args.input, "--input")
+    """``codon resume RUN_ID --workload MODULE:ATTR [--input JSON] [--actor NAME]
+    [--approve-key KEY | --approval FILE]``."""
+    given = json_arg(args.input, "--input")
     workload = load_workload(args.workload)
     with opened_store(args.ledger) as store:
         _known(store, args.run_id)
+        approval = approval_for_resume(args, store, given)
         with _refusals_are_usage():
-            report = workload.resume(args.run_id, store=store, input=given, actor=args.actor)
+            report = workload.resume(
+                args.run_id, store=store, input=given, actor=args.actor, approval=approval
+            )
     return _outcome(report, args)
 
 
 def fork_command(args: argparse.Namespace) -> int:
     """``codon fork RUN_ID --at SEQ --workload MODULE:ATTR [--state-patch JSON] [--run-id ID]``."""
-    patch = _json_arg(args.state_patch, "--state-patch")
+    patch = json_arg(args.state_patch, "--state-patch")
     if patch is not None and not isinstance(patch, dict):
         raise CliError("--state-patch must be a JSON object of state keys to set")
     workload = load_workload(args.workload)

@@ -15,11 +15,19 @@ A run's ledger is a hash-chained list of JSON entries. What other layers use:
   :class:`MerkleAccumulator`), signed with a :class:`Signer` (:class:`Ed25519Signer`,
   :func:`generate_key`) and checked with a :class:`Verifier`;
 - inclusion proofs (:func:`build_inclusion_proof`, :func:`verify_proof_file`) and the
-  signed runs log (:func:`verify_runs_log`).
+  signed runs log (:func:`verify_runs_log`);
+- signed approvals (:class:`ApprovalStatement`, :class:`Approval`, :func:`input_digest`):
+  what an approver signs to resume a paused run, checked by :func:`verify_entries`.
 
 The modules behind this face are private.
 """
 
+from codon_sdk.ledger._approval import (
+    Approval,
+    ApprovalCheck,
+    ApprovalStatement,
+    input_digest,
+)
 from codon_sdk.ledger._chain import (
     ChainCheck,
     check_chain,
@@ -96,6 +104,10 @@ from codon_sdk.ledger._verify import (
 )
 
 __all__ = [
+    "Approval",
+    "ApprovalCheck",
+    "ApprovalStatement",
+    "input_digest",
     "CUSTOM_EVENT",
     "EVENT_TYPES",
     "RUN_STATUSES",

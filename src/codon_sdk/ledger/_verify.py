@@ -29,6 +29,7 @@ from typing import Any, Final
 
 from codon_sdk._text import printable
 from codon_sdk.errors import CheckpointError
+from codon_sdk.ledger._approval import check_approvals
 from codon_sdk.ledger._chain import ChainWalk, walk_chain
 from codon_sdk.ledger._checkpoint import Checkpoint
 from codon_sdk.ledger._merkle import MerkleAccumulator
@@ -149,8 +150,12 @@ def verify_entries(
     index_says_ended: bool | None = None,
     index_event_count: int | None = None,
     index_head: str | None = None,
+    approvers: Sequence[str | Verifier] | None = None,
 ) -> VerificationReport:
     """Verify one run's entries (in seq order) and checkpoints; see the module docstring.
+
+    ``approvers`` is the keyring of approver keys of the run's workload: every signed
+    approval the ledger records must verify against it (None: approvals are not checked).
 
     ``index_*`` are what the store's runs index says about the run; a ledger
     shorter than the index, or with another head, was cut. A malformed verifier
@@ -167,6 +172,7 @@ def verify_entries(
             index_says_ended,
             index_event_count,
             index_head,
+            approvers,
         )
     except Exception as exc:  # hostile data no check foresaw: still a verdict, never a crash
         return VerificationReport(
@@ -198,6 +204,7 @@ def _verify(
     index_says_ended: bool | None,
     index_event_count: int | None,
     index_head: str | None,
+    approvers: Sequence[str | Verifier] | None = None,
 ) -> VerificationReport:
     state = _State()
     walk = walk_chain(entries, run_id=run_id)
@@ -220,6 +227,8 @@ def _verify(
     roots, anchored = _check_checkpoints(
         run_id, leaves, checkpoints, announced, ended, walk.pauses, verifiers, state
     )
+    if walk.problem is None:
+        _approvals(run_id, entries, walk.pauses, approvers, state)
     if not ended:
         _not_ended(walk, index_says_ended, len(entries), state)
     elif state.anchors and anchored < len(leaves):
@@ -270,6 +279,22 @@ def _not_ended(walk: ChainWalk, index_says_ended: bool | None, count: int, state
             "the runs index says this run ended but no run_finished event is left in its "
             "ledger: the end was removed (or the tail cut off)",
         )
+
+
+def _approvals(
+    run_id: str,
+    entries: Sequence[bytes],
+    pauses: list[int],
+    approvers: Sequence[str | Verifier] | None,
+    state: _State,
+) -> None:
+    """Each signed approval the ledger records, checked against the approvers' keyring."""
+    notes, checked, problems = check_approvals(run_id, entries, pauses, approvers)
+    for note in notes:
+        state.note(None, note.code, note.message)
+    state.checked.extend(checked)
+    for seq, problem in problems:
+        state.tamper(seq, problem.code, problem.message)
 
 
 def _verifiers(vkeys: Iterable[str | Verifier] | None) -> list[Verifier] | None:

@@ -25,6 +25,9 @@ The modules behind this face are private.
 
 from __future__ import annotations
 
+from codon_sdk.runtime._approval import (
+    sign_approval,
+)
 from codon_sdk.runtime._cache import (
     CachePolicy,
 )
@@ -114,6 +117,7 @@ from codon_sdk.runtime._workload import (
 )
 
 __all__ = [
+    "sign_approval",
     "CachePolicy",
     "RequestCache",
     "GraphWorkload",

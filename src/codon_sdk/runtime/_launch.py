@@ -22,8 +22,9 @@ from codon_sdk.errors import (
     WorkloadRuntimeError,
 )
 from codon_sdk.identity import Redact, changed_joins, prepare, recorded_identity, revive
-from codon_sdk.ledger import RUN_RESUMED, leaf_hash, parse_entry
+from codon_sdk.ledger import RUN_RESUMED, Approval, leaf_hash, parse_entry
 from codon_sdk.redaction import Redactor, default_redactor
+from codon_sdk.runtime._approval import ApprovalLike, check_approval, record_of
 from codon_sdk.runtime._cache import RunCache
 from codon_sdk.runtime._engine import NodeDef, Observer, Run, now_us
 from codon_sdk.runtime._rebuild import RebuiltRun, rebuild
@@ -382,6 +383,7 @@ def resume_run(
     actor: str | None,
     allow_logic_change: bool,
     options: RunOptions | None,
+    approval: ApprovalLike | None = None,
 ) -> Run | ExecutionReport:
     """Rebuild a run from its store and return it ready to drive (or its report if it ended)."""
     ledger, opened = open_ledger(store)
@@ -390,7 +392,7 @@ def resume_run(
         entries = read_checked(ledger, run_id, action="resumed")
         rebuilt = rebuild(parse_entry(e) for e in entries)
         if rebuilt.finished:
-            if input is not None:
+            if input is not None or approval is not None:
                 raise RunConflictError(
                     f"run {printable(run_id)} has already ended ({rebuilt.status}): the input "
                     "given to resume it was not recorded and changes nothing. Start a new run, "
@@ -402,6 +404,7 @@ def resume_run(
         # sealed values opened (or the run refused) before anything is claimed or run
         masked = open_rebuilt(rebuilt, entries, redaction_policy(workload), action="resumed")
         input = resume_input(rebuilt, input)
+        actor, approved = check_approval(workload, ledger, rebuilt, input, actor, approval)
         started = rebuilt.started
         recorded_logic = (started.get("workload") or {}).get("logic_id")
         change: dict[str, Any] | None = None
@@ -468,7 +471,7 @@ def resume_run(
         run.resumed_by = actor if run.mask is None or actor is None else run.mask(actor)
         _adopt(run, entries, rebuilt)
         with _starting(run):  # run_resumed carries the new root span's ids
-            _record_resumed(run, rebuilt, input, actor, change, masked)
+            _record_resumed(run, rebuilt, input, actor, change, masked, approved)
         return run
     except BaseException:
         for close in closers:
@@ -545,6 +548,7 @@ def _record_resumed(
     actor: str | None,
     change: dict[str, Any] | None,
     masked: dict[str, Any] | None = None,
+    approval: Approval | None = None,
 ) -> None:
     interrupt = rebuilt.interrupt if rebuilt.status == "interrupted" else None
     run.rec.flush_held()
@@ -567,6 +571,8 @@ def _record_resumed(
         raise WorkloadRuntimeError(
             f"resume input cannot be recorded ({exc.type_name} at {exc.path}): {exc}"
         ) from exc
+    if approval is not None and isinstance(prepared, dict):  # signed: recorded as signed
+        prepared["approval"] = record_of(approval, input, prepared.get("input"))
     if actor is not None and run.mask is not None:  # shown to every reader: masked, never sealed
         actor = run.mask(actor)
     run.rec.append(RUN_RESUMED, now_us(), node, token_id, metadata=prepared, actor=actor)

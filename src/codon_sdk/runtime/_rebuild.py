@@ -198,6 +198,7 @@ class _Fold:
         run.interrupt = dict(ev.metadata)
         run.interrupt["token_id"] = ev.token_id
         run.interrupt["node"] = ev.node
+        run.interrupt["seq"] = ev.seq  # what a signed approval names
 
     def resume(self, ev: LedgerEvent) -> None:
         self.run.status = "running"

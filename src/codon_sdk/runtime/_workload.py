@@ -10,6 +10,7 @@ from codon_sdk.errors import (
     WorkloadRuntimeError,
 )
 from codon_sdk.identity import Deployment
+from codon_sdk.runtime._approval import ApprovalLike
 from codon_sdk.runtime._checks import (
     checked_actor,
     checked_run_id,
@@ -125,6 +126,17 @@ class CodonWorkload(GraphWorkload):
         self._logic_id = None
         self._identity = None
 
+    # ------------------------------------------------------------------ approvals
+
+    #: ``"signed"`` once :meth:`require_signed_approvals` was called, else ``"any"``.
+    approvals: str = "any"
+
+    def require_signed_approvals(self) -> None:
+        """Refuse to resume a run paused by ``runtime.interrupt`` without an approval signed
+        by an approver of this workload (``resume(..., approval=...)``; approvers are the
+        store's keyring, ``codon approvers add``). Crash recovery needs no approval."""
+        self.approvals = "signed"
+
     # ------------------------------------------------------------------ running
 
     def execute(
@@ -218,6 +230,7 @@ class CodonWorkload(GraphWorkload):
         input: Any = None,
         actor: str | None = None,
         allow_logic_change: bool = False,
+        approval: ApprovalLike | None = None,
         **options: Any,
     ) -> ExecutionReport:
         """Continue an interrupted, crashed or paused run from its store; see :meth:`aresume`."""
@@ -228,6 +241,7 @@ class CodonWorkload(GraphWorkload):
                 input=input,
                 actor=actor,
                 allow_logic_change=allow_logic_change,
+                approval=approval,
                 **options,
             )
         )
@@ -240,6 +254,7 @@ class CodonWorkload(GraphWorkload):
         input: Any = None,
         actor: str | None = None,
         allow_logic_change: bool = False,
+        approval: ApprovalLike | None = None,
         **options: Any,
     ) -> ExecutionReport:
         """Rebuild the run's queue and state from its ledger and continue it.
@@ -259,7 +274,11 @@ class CodonWorkload(GraphWorkload):
         and ``lease_ttl`` (this process's lease period, recorded in the runs row; see
         :meth:`execute_async`). A run held by a live owner is refused
         (``RunConflictError``); a process that loses its lease while the run goes on
-        stops with ``LeaseLostError`` and writes nothing more.
+        stops with ``LeaseLostError`` and writes nothing more. ``approval`` is a signed
+        approval of ``input`` (:func:`~codon_sdk.sign_approval`), checked against the
+        store's keyring of approvers and recorded in ``run_resumed`` (its actor becomes the
+        ``actor``); a workload that :meth:`require_signed_approvals` refuses an interrupted
+        run without one (``ApprovalError``).
         """
         run_options = None
         if options:
@@ -274,6 +293,7 @@ class CodonWorkload(GraphWorkload):
             actor=checked_actor(actor),
             allow_logic_change=allow_logic_change,
             options=run_options,
+            approval=approval,
         )
         if isinstance(outcome, ExecutionReport):
             return outcome

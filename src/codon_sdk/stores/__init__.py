@@ -11,8 +11,9 @@ Besides: :func:`shared_store` (the one store this process shares for a PostgreSQ
 the run-lease helpers (:func:`new_owner`, :func:`hold`, :func:`release`,
 :func:`lease_is_stale`), the notary that signs Merkle checkpoints over finished runs
 (:class:`Notary`, :class:`FileCheckpointSink`), store-level verification
-(:func:`verify_run`, :func:`verify_all`) and least-privilege PostgreSQL roles
-(:func:`grant_sql`).
+(:func:`verify_run`, :func:`verify_all`), least-privilege PostgreSQL roles
+(:func:`grant_sql`) and the keyring of approvers who may sign approvals per workload
+(:func:`add_approver`, :func:`remove_approver`, :func:`approvers`, :class:`ApproverKey`).
 
 ``PostgresStore`` and the PostgreSQL administration helpers need the ``postgres`` extra
 and are imported on first use. The modules behind this face are private.
@@ -23,6 +24,12 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from codon_sdk.stores._approvers import (
+    AddApprover,
+    ApproverKey,
+    ListApprovers,
+    RemoveApprover,
+)
 from codon_sdk.stores._base import (
     RUN_STATUSES,
     AppendEntries,
@@ -56,6 +63,7 @@ from codon_sdk.stores._base import (
     release,
     start_leaf,
 )
+from codon_sdk.stores._keyring import add_approver, approver_keys, approvers, remove_approver
 from codon_sdk.stores._memory import MemoryStore
 from codon_sdk.stores._notary import FileCheckpointSink, Notary, sign_runs_log
 from codon_sdk.stores._open import (
@@ -82,6 +90,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from codon_sdk.stores._postgres import PostgresStore, connect_admin, migrate_as_admin
 
 __all__ = [
+    "AddApprover",
+    "ApproverKey",
+    "ListApprovers",
+    "RemoveApprover",
+    "add_approver",
+    "approver_keys",
+    "approvers",
+    "remove_approver",
     "DEFAULT_LEDGER_URL",
     "ENTRY_POINT_GROUP",
     "RUN_STATUSES",

@@ -11,6 +11,13 @@ from typing_extensions import assert_never
 
 from codon_sdk._clock import now_us
 from codon_sdk.errors import RunConflictError, RunNotFoundError
+from codon_sdk.stores._approvers import (
+    AddApprover,
+    ApproverKey,
+    ListApprovers,
+    RemoveApprover,
+    memory_approvers,
+)
 from codon_sdk.stores._base import (
     AppendEntries,
     BeginRun,
@@ -52,6 +59,7 @@ class MemoryStore(LedgerStore):
         self._checkpoints: dict[str, dict[int, bytes]] = {}
         self._log: list[tuple[int, str, int, bytes]] = []
         self._cache: dict[str, CacheEntry] = {}
+        self._approvers: dict[tuple[str, str], ApproverKey] = {}
 
     def execute(self, op: Op) -> Any:
         with self._lock:
@@ -82,6 +90,8 @@ class MemoryStore(LedgerStore):
                 if op.replace or op.entry.key not in self._cache:
                     self._cache[op.entry.key] = op.entry
                 return self._cache[op.entry.key] == op.entry
+            if isinstance(op, (AddApprover, RemoveApprover, ListApprovers)):
+                return memory_approvers(self._approvers, op)
             assert_never(op)
 
     def _put_checkpoint(self, run_id: str, size: int, note: bytes) -> None:

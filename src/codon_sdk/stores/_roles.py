@@ -20,6 +20,7 @@ from typing import Any, Final
 
 from codon_sdk.errors import InvalidStoreURLError
 from codon_sdk.stores import _schema as schema
+from codon_sdk.stores._approvers import APPROVERS_TABLE
 
 __all__ = ["APP_PRIVILEGES", "apply_statements", "grant_sql", "owns_ledger_sql", "validate_role"]
 
@@ -36,6 +37,8 @@ APP_PRIVILEGES: Final[tuple[tuple[str, str], ...]] = (
     (schema.RUNS_LOG_TABLE, "SELECT, INSERT, UPDATE"),
     # an index, not a ledger: an expired or unverifiable entry is replaced (UPDATE)
     (schema.CACHE_TABLE, "SELECT, INSERT, UPDATE"),
+    # who may approve: the application reads the keyring, only the owner changes it
+    (APPROVERS_TABLE, "SELECT"),
 )
 _TABLES: Final = tuple(table for table, _ in APP_PRIVILEGES)
 

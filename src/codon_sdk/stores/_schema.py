@@ -12,7 +12,8 @@ lists, never an edit of an old one.
 Tables (version 1; version 2 adds ``codon_checkpoints`` and ``codon_runs_log``; version 3
 adds the runs column ``lease_us``, lets a run have two lines in the log of runs, a start
 line and a finish line, and backfills the start line of every run begun before it;
-version 4 adds an index per listing filter, each in the listing order):
+version 4 adds an index per listing filter, each in the listing order; version 5 the cache
+by identity; version 6 the keyring of approvers, ``codon_approvers``):
 
 * ``codon_meta(key, value)``: ``schema_version`` and room for other settings;
 * ``codon_runs``: one row per run, the :class:`~codon_sdk.stores._base.RunInfo` columns;
@@ -35,6 +36,13 @@ from typing_extensions import assert_never
 
 from codon_sdk.errors import RunConflictError, SchemaVersionError, StoreCorruptError
 from codon_sdk.stores import _codec as codec
+from codon_sdk.stores._approvers import (
+    AddApprover,
+    ApproverOp,
+    ListApprovers,
+    RemoveApprover,
+    approvers_migration,
+)
 from codon_sdk.stores._base import (
     AppendEntries,
     BeginRun,
@@ -249,6 +257,8 @@ SQLITE_MIGRATIONS: Final[tuple[Migration, ...]] = (
     _LISTING_INDICES,
     # 5: the cache by identity (see _CACHE_TABLE).
     (_CACHE_TABLE.format(int="INTEGER"),),
+    # 6: the keyring of approvers (see stores/_approvers.py).
+    approvers_migration("INTEGER"),
 )
 
 # --------------------------------------------------------------------------- PostgreSQL
@@ -343,6 +353,8 @@ POSTGRES_MIGRATIONS: Final[tuple[Migration, ...]] = (
     _LISTING_INDICES,
     # 5: the cache by identity (see _CACHE_TABLE).
     (_CACHE_TABLE.format(int="BIGINT"),),
+    # 6: the keyring of approvers (see stores/_approvers.py).
+    approvers_migration("BIGINT"),
 )
 
 SCHEMA_VERSION: Final = len(SQLITE_MIGRATIONS) - 1
@@ -470,7 +482,17 @@ def describe(op: Op) -> str:
         return f"look up cache key {op.key[:16]!r}"
     if isinstance(op, PutCache):
         return f"store cache key {op.entry.key[:16]!r}"
+    if isinstance(op, (AddApprover, RemoveApprover, ListApprovers)):
+        return _describe_approvers(op)
     assert_never(op)
+
+
+def _describe_approvers(op: ApproverOp) -> str:
+    if isinstance(op, AddApprover):
+        return f"add approver {op.key.name!r} for workload {op.key.workload_name!r}"
+    if isinstance(op, RemoveApprover):
+        return f"remove an approver of workload {op.workload_name!r}"
+    return "list approvers"
 
 
 def finish_refused(run_id: str) -> RunConflictError:

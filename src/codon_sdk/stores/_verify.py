@@ -7,6 +7,9 @@ hostile input: a read or a check that raises becomes a verdict (that run's
 keeps ``verify_all`` from reporting the other runs. Only the caller's own
 mistakes raise: an unknown run id, a malformed verifier key, an unreachable store.
 
+Signed approvals a run records are checked against the store's keyring of approvers
+for the run's workload as it is now (``stores/_approvers.py``).
+
 Checkpoints held outside the database come from ``checkpoints`` (notes, note
 text or files) and from a checkpoint directory (where ``FileCheckpointSink``
 exports them, ``CODON_CHECKPOINT_DIR`` in the CLI).
@@ -17,8 +20,9 @@ from __future__ import annotations
 import os
 import pathlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import overload
 
 from codon_sdk.errors import RunNotFoundError, StoreConnectionError
 from codon_sdk.ledger import (
@@ -33,6 +37,7 @@ from codon_sdk.ledger import (
     verify_runs_log,
 )
 from codon_sdk.stores._base import LedgerStore, RunInfo, lease_is_stale, lease_seconds
+from codon_sdk.stores._keyring import approver_keys
 from codon_sdk.stores._notary import FileCheckpointSink
 from codon_sdk.stores._open import open_store
 
@@ -125,6 +130,7 @@ def _verify_one(
             index_says_ended=ended,
             index_event_count=info.event_count,
             index_head=info.head,
+            approvers=_Keyring(ledger, info.workload_name),
         )
         now = LoggedRun(
             event_count=report.event_count,
@@ -137,6 +143,32 @@ def _verify_one(
         raise
     except Exception as exc:  # hostile data: a verdict, not a traceback
         return _Read(_unreadable(run_id, exc), LoggedRun(event_count=0, root=b"", readable=False))
+
+
+class _Keyring(Sequence[Verifier]):
+    """The approvers of a workload, read from the store the first time a recorded approval
+    is checked: verifying a run that records none costs no query."""
+
+    def __init__(self, ledger: LedgerStore, workload: str) -> None:
+        self._ledger, self._workload = ledger, workload
+        self._keys: list[Verifier] | None = None
+
+    def _loaded(self) -> list[Verifier]:
+        if self._keys is None:
+            self._keys = approver_keys(self._ledger, self._workload)
+        return self._keys
+
+    def __len__(self) -> int:
+        return len(self._loaded())
+
+    @overload
+    def __getitem__(self, index: int) -> Verifier: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Verifier]: ...
+
+    def __getitem__(self, index: int | slice) -> Verifier | list[Verifier]:
+        return self._loaded()[index]
 
 
 def _verify_listed(

@@ -22,6 +22,7 @@ import pytest
 
 from codon_sdk.errors import StorePluginError
 from codon_sdk.stores import LedgerStore
+from codon_sdk.testing._conformance_approvers import ApproverConformance
 from codon_sdk.testing._conformance_cache import CacheConformance
 from codon_sdk.testing._conformance_entries import EntryConformance
 from codon_sdk.testing._conformance_leases import LeaseConformance
@@ -32,7 +33,12 @@ __all__ = ["StoreConformance"]
 
 
 class StoreConformance(
-    EntryConformance, ListingConformance, LeaseConformance, ConcurrencyConformance, CacheConformance
+    EntryConformance,
+    ListingConformance,
+    LeaseConformance,
+    ConcurrencyConformance,
+    CacheConformance,
+    ApproverConformance,
 ):
     """The conformance suite of :class:`~codon_sdk.stores.LedgerStore` backends (needs pytest).
 
@@ -40,7 +46,8 @@ class StoreConformance(
     the :meth:`store` fixture. The tests check entries round trip byte for byte, that
     appends are atomic and fenced by the run's owner, the runs index and its listing
     (order, every filter, time bounds, keyset paging), claims and leases, the log of
-    runs, async twins, concurrent writers and the cache by identity: the
+    runs, async twins, concurrent writers, the cache by identity and the keyring of
+    approvers: the
     guarantees listed in :mod:`codon_sdk.stores`' ``LedgerStore`` documentation, with
     :class:`~codon_sdk.stores.MemoryStore` as the reference.
     """

@@ -36,6 +36,7 @@ from codon_sdk.runtime._compare import (
     outcome,
     request_divergences,
 )
+from codon_sdk.runtime._dispatch import ActivationCall, Executor, InProcessExecutor
 from codon_sdk.runtime._drive import (
     run_coroutine,
 )
@@ -88,6 +89,7 @@ from codon_sdk.runtime._records import (
 from codon_sdk.runtime._recover import (
     display_status,
 )
+from codon_sdk.runtime._remote import ActivationOutcome, ActivationTicket
 from codon_sdk.runtime._replay import (
     ReplayReport,
     fork_run,
@@ -119,6 +121,9 @@ __all__ = [
     "GraphWorkload",
     "ABSENT",
     "Activation",
+    "ActivationCall",
+    "ActivationOutcome",
+    "ActivationTicket",
     "AuditEvent",
     "CURRENT_RUNTIME",
     "CodonWorkload",
@@ -128,6 +133,8 @@ __all__ = [
     "ENTRY_ORIGIN",
     "EffectSlot",
     "ExecutionReport",
+    "Executor",
+    "InProcessExecutor",
     "Interrupt",
     "NodeExecutionRecord",
     "NodeRuntime",

@@ -28,6 +28,7 @@ EXECUTE_OPTIONS = frozenset(
         "timeout",
         "lease_ttl",
         "context",
+        "executor",
     }
 )
 

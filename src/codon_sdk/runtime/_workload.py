@@ -14,6 +14,7 @@ from codon_sdk.runtime._checks import (
     checked_actor,
     checked_run_id,
 )
+from codon_sdk.runtime._dispatch import Executor
 from codon_sdk.runtime._drive import run_coroutine, stream_async, stream_sync
 from codon_sdk.runtime._graph import GraphWorkload, Workload, WorkloadMetadata
 from codon_sdk.runtime._launch import RunOptions, new_run, resume_run
@@ -28,7 +29,7 @@ from codon_sdk.stores import LedgerStore
 __all__ = ["CodonWorkload", "Workload", "WorkloadMetadata"]
 
 _RESUME_OPTIONS = frozenset(
-    {"max_steps", "max_concurrency", "durability", "timeout", "lease_ttl", "_observer"}
+    {"max_steps", "max_concurrency", "durability", "timeout", "lease_ttl", "executor", "_observer"}
 )
 
 
@@ -141,6 +142,7 @@ class CodonWorkload(GraphWorkload):
         timeout: float | None = None,
         lease_ttl: float | None = None,
         context: Mapping[str, Any] | None = None,
+        executor: Executor | None = None,
         **context_extras: Any,
     ) -> ExecutionReport:
         """Run the graph on ``payload``; see :meth:`execute`.
@@ -156,7 +158,9 @@ class CodonWorkload(GraphWorkload):
         ``timeout`` bounds the whole run, in seconds. ``lease_ttl`` (seconds, default
         60) is how long a durable run's lease lasts without a heartbeat: this process
         renews it every third of that while it runs, and another process may resume
-        the run once it has gone unrenewed for that long.
+        the run once it has gone unrenewed for that long. ``executor`` (default: the
+        workload's ``executor``, else in process) is where activations run, for
+        example ``codon_sdk.executors.RayExecutor()`` (docs: guides/ray.md).
         """
         observer = context_extras.pop("_observer", None)
         check_extras(context_extras)
@@ -176,6 +180,7 @@ class CodonWorkload(GraphWorkload):
             timeout=timeout,
             observer=observer,
             lease_ttl=lease_ttl,
+            executor=executor,
         )
         options.validate()
         run = new_run(

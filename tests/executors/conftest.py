@@ -8,6 +8,7 @@ node functions defined in test modules run there as they are.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -77,11 +78,7 @@ def ray_address() -> Iterator[str]:
         if ray.is_initialized():
             ray.shutdown()
         head.send_signal(signal.SIGTERM)  # `ray start --block` stops what it started
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             head.wait(30)
-        except subprocess.TimeoutExpired:
-            pass
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(head.pid, signal.SIGKILL)  # whatever of its group is left
-        except ProcessLookupError:
-            pass

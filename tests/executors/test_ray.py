@@ -47,7 +47,8 @@ def test_activations_run_in_ray_worker_processes_not_the_driver(ray_exec: RayExe
     assert report.status == "completed"
     (sync_pid,) = report.node_results("sync_pid")
     (async_pid,) = report.node_results("async_pid")
-    assert sync_pid != os.getpid() and async_pid != os.getpid()
+    assert sync_pid != os.getpid()
+    assert async_pid != os.getpid()
 
 
 @pytest.mark.parametrize("concurrency", [1, 4])
@@ -113,7 +114,8 @@ def test_a_killed_worker_runs_the_activation_again_and_it_completes_once(
     assert killed, "the first attempt never started"
     assert report.status == "completed"
     (result,) = report.node_results("slow")
-    assert result["attempt"] == 1 and result["pid"] != killed[0]
+    assert result["attempt"] == 1
+    assert result["pid"] != killed[0]
     types = [ev.type for ev in report.events()]
     assert types.count("node_completed") == 1
     (retry,) = [ev for ev in report.events() if ev.type == "node_retrying"]
@@ -135,7 +137,9 @@ def test_a_result_that_cannot_cross_names_the_node_and_the_type(ray_exec: RayExe
         w.bad_result().execute("x", deployment_id="dev", executor=ray_exec)
     assert isinstance(caught.value.__cause__, ActivationTransferError)
     message = str(caught.value)
-    assert "'locker'" in message and "lock" in message and "result" in message
+    assert "'locker'" in message
+    assert "lock" in message
+    assert "result" in message
 
 
 def test_interrupt_and_resume_across_the_cluster(ray_exec: RayExecutor, tmp_path: Path) -> None:

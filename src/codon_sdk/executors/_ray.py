@@ -16,6 +16,7 @@ import itertools
 import pickle
 import socket
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from codon_sdk._text import exception_text
@@ -50,16 +51,22 @@ def _ray() -> Any:
     return ray
 
 
-def _pack(outcome: ActivationOutcome, node: str) -> tuple[str, Any]:
-    """The outcome as bytes, or which part of it cannot cross back to the driver."""
+def _dumps(value: Any) -> bytes:
+    """``value`` pickled as Ray pickles (cloudpickle: functions by value where needed)."""
     from ray import cloudpickle
 
+    dumps: Callable[[Any], bytes] = cloudpickle.dumps
+    return dumps(value)
+
+
+def _pack(outcome: ActivationOutcome, node: str) -> tuple[str, Any]:
+    """The outcome as bytes, or which part of it cannot cross back to the driver."""
     try:
-        return "ok", cloudpickle.dumps(outcome)
+        return "ok", _dumps(outcome)
     except Exception as exc:  # the node handed back something that does not pickle
         for part, value in _parts(outcome):
             try:
-                cloudpickle.dumps(value)
+                _dumps(value)
             except Exception:
                 return "transfer", (part, type(value).__qualname__, exception_text(exc))
         return "transfer", ("its outcome", type(outcome).__qualname__, exception_text(exc))
@@ -255,8 +262,6 @@ def _options(resources: dict[str, float]) -> dict[str, Any]:
 
 
 def _input_error(activation: ActivationCall, ticket: ActivationTicket, exc: Exception) -> Exception:
-    from ray import cloudpickle
-
     parts = (
         ("its input", ticket.payload),
         ("the node function", ticket.fn),
@@ -265,7 +270,7 @@ def _input_error(activation: ActivationCall, ticket: ActivationTicket, exc: Exce
     )
     for part, value in parts:
         try:
-            cloudpickle.dumps(value)
+            _dumps(value)
         except Exception:
             return ActivationTransferError(
                 f"node {activation.node!r}: {part} is a {type(value).__qualname__}, which "

@@ -10,7 +10,8 @@
   the real OpenTelemetry exporters send to; it can be made down or slow.
 - :func:`capture_spans` collects the spans ended inside a ``with`` block.
 - :class:`StoreConformance` is the ledger store conformance suite: subclass it
-  to run every check on your backend (needs pytest).
+  to run every check on your backend (needs pytest); :class:`ExecutorConformance`
+  is the same for executors (``codon_sdk.executors``).
 
 The OTLP receiver and :func:`capture_spans` need the ``[otel]`` extra, and
 :class:`StoreConformance` pytest; they are imported on first use, so the OpenAI
@@ -42,6 +43,7 @@ from codon_sdk.testing._recordings import (
 )
 
 if TYPE_CHECKING:
+    from codon_sdk.testing._executor_conformance import ExecutorConformance
     from codon_sdk.testing._otlp import OTLPExport, OTLPReceiver
     from codon_sdk.testing._otlp_records import (
         OTLPDataPoint,
@@ -66,6 +68,7 @@ __all__ = [
     "RecordedRequest",
     "Recording",
     "RequestMatch",
+    "ExecutorConformance",
     "SpanCapture",
     "StoreConformance",
     "anthropic_error",
@@ -90,6 +93,7 @@ _LAZY = {
     "OTLPSpanLink": "_otlp_records",
     "SpanCapture": "_spans",
     "StoreConformance": "_store_conformance",
+    "ExecutorConformance": "_executor_conformance",
     "capture_spans": "_spans",
 }
 

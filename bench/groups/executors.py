@@ -85,7 +85,12 @@ def _cluster(cpus: int) -> Iterator[str]:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
     root = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "PYTHONPATH": str(root), "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(root),
+        "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+        "RAY_AUTH_MODE": "disabled",
+    }
     command = [
         str(Path(sys.executable).with_name("ray")), "start", "--head", "--block",
         f"--port={port}", f"--num-cpus={cpus}", "--include-dashboard=false",
@@ -115,6 +120,7 @@ def _cluster(cpus: int) -> Iterator[str]:
 
 def run(settings: Settings) -> list[Result]:
     os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # read when ray is imported
+    os.environ["RAY_AUTH_MODE"] = "disabled"
     try:
         import ray  # noqa: F401
 

@@ -192,6 +192,7 @@ def _postgres() -> Iterator[None]:
 def _ray() -> Iterator[None]:
     os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # read when ray is imported
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    os.environ["RAY_AUTH_MODE"] = "disabled"  # no token file written to ~/.ray
     try:
         yield
     finally:

@@ -140,3 +140,20 @@ def flaky_flow() -> CodonWorkload:
     wl = CodonWorkload(name="Flaky", version="1.0")
     wl.add_node(flaky, "flaky", "worker", retry=2)
     return wl
+
+
+def nap_once(marker: str, *, runtime: Any, context: Any) -> dict[str, Any]:
+    """Marks that it started; on the first attempt sleeps long enough to be killed."""
+    Path(marker).write_text(f"{os.getpid()} {runtime.attempt}")
+    if runtime.attempt == 0 and not Path(marker + ".resumed").exists():
+        time.sleep(20)
+    return {"pid": os.getpid()}
+
+
+def submitted() -> CodonWorkload:
+    wl = CodonWorkload(name="Submitted", version="1.0", org_namespace="codon-tests")
+    wl.add_node(nap_once, "nap", "worker")
+    return wl
+
+
+SUBMITTED = submitted()

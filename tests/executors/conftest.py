@@ -44,6 +44,7 @@ def ray_address() -> Iterator[str]:
     """The address of a running local Ray cluster (2 CPUs), connected to from this process."""
     # read when ray is imported: set first, or ray resolves 127.0.0.1 to the host's address
     os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    os.environ["RAY_AUTH_MODE"] = "disabled"  # no token file in ~/.ray to trip over
     ray = pytest.importorskip("ray")
     port = _free_port()
     temp = tempfile.mkdtemp(prefix="cr", dir="/tmp")  # Ray's socket paths must stay short

@@ -6,6 +6,10 @@
 - :class:`RayExecutor` (``pip install "codon-sdk[ray]"``) runs each activation on a
   Ray cluster; the run's ledger is still written by this process alone.
 
+- ``workload.submit(input, store=URL, executor=RayExecutor(...))`` runs a whole run on
+  the cluster and returns a :class:`Submission`; :func:`work` (``codon worker``)
+  resumes runs whose driver died.
+
 Pass one to ``workload.execute(..., executor=...)`` or ``resume``, or set
 ``workload.executor`` once (docs: guides/ray.md).
 """
@@ -13,6 +17,7 @@ Pass one to ``workload.execute(..., executor=...)`` or ``resume``, or set
 from __future__ import annotations
 
 from codon_sdk.executors._ray import RayExecutor
+from codon_sdk.executors._submit import Submission, work
 from codon_sdk.runtime import (
     ActivationCall,
     ActivationOutcome,
@@ -28,4 +33,6 @@ __all__ = [
     "Executor",
     "InProcessExecutor",
     "RayExecutor",
+    "Submission",
+    "work",
 ]

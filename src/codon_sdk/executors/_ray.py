@@ -25,6 +25,7 @@ from codon_sdk.errors import (
     ExecutorUnavailableError,
     WorkerLostError,
 )
+from codon_sdk.executors._submit import Submission
 from codon_sdk.runtime import (
     ActivationCall,
     ActivationOutcome,
@@ -98,7 +99,7 @@ class _AsyncHost:
 
 def _remotes(ray: Any) -> tuple[Any, Any]:
     with _lock:
-        if not _remote:
+        if "task" not in _remote:
             _remote["task"] = ray.remote(max_retries=0)(_run_ticket)
             _remote["host"] = ray.remote(max_restarts=0, max_task_retries=0)(_AsyncHost)
         return _remote["task"], _remote["host"]
@@ -240,6 +241,43 @@ class RayExecutor(Executor):
             )
         outcome: ActivationOutcome = pickle.loads(data)  # from our own worker, never a store
         return activation.apply(outcome)
+
+    # ------------------------------------------------------------------ whole runs
+
+    def submit(
+        self,
+        workload: Any,
+        payload: Any,
+        *,
+        store: str,
+        run_id: str | None = None,
+        **options: Any,
+    ) -> Submission:
+        """Run the whole run on the cluster (see ``CodonWorkload.submit``)."""
+        import uuid
+
+        from codon_sdk.executors._submit import drive_submitted
+
+        if not isinstance(store, str):
+            raise TypeError(
+                f"submit needs the store as a URL every Ray worker can open (a PostgreSQL "
+                f"URL for a cluster), got {store!r}"
+            )
+        self.start()
+        ray = self._ray
+        rid = run_id if run_id is not None else uuid.uuid4().hex
+        with _lock:
+            driver = _remote.get("driver")
+            if driver is None:
+                driver = _remote["driver"] = ray.remote(num_cpus=0, max_retries=0)(drive_submitted)
+        try:
+            ref = driver.remote(workload, payload, rid, store, options)
+        except Exception as exc:
+            raise ActivationTransferError(
+                f"run {rid} cannot be sent to the Ray cluster: the workload or its input does "
+                f"not pickle ({exception_text(exc)})"
+            ) from exc
+        return Submission(rid, store, ref, _lost_errors(ray))
 
     def _host(self, host_class: Any) -> Any:
         while len(self._hosts) < self.async_hosts:

@@ -87,6 +87,7 @@ from codon_sdk.runtime._records import (
     Token,
 )
 from codon_sdk.runtime._recover import (
+    Recovered,
     display_status,
 )
 from codon_sdk.runtime._remote import ActivationOutcome, ActivationTicket
@@ -139,6 +140,7 @@ __all__ = [
     "NodeExecutionRecord",
     "NodeRuntime",
     "RecordedEffect",
+    "Recovered",
     "Recorder",
     "ReplayReport",
     "RetryPolicy",

@@ -166,6 +166,14 @@ class Executor(ABC):
     def close(self) -> None:  # noqa: B027 - optional
         """Release what :meth:`start` took; called when the run ends."""
 
+    def submit(self, workload: Any, payload: Any, *, store: str, **options: Any) -> Any:
+        """Run a whole run where this executor runs things; a handle (``.run_id``,
+        ``.status()``, ``.result()``). Only executors with somewhere else to run have it."""
+        raise NotImplementedError(
+            f"{type(self).__name__} cannot run whole runs elsewhere: call "
+            "workload.execute(...) instead, or submit with a RayExecutor"
+        )
+
 
 def start_executor(default: Executor | None, chosen: Executor | None) -> Executor | None:
     """The run's executor (``chosen``, else the workload's ``default``), started."""

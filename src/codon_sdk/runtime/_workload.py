@@ -265,6 +265,17 @@ class CodonWorkload(GraphWorkload):
             return outcome
         return await outcome.execute()
 
+    def submit(
+        self, payload: Any, *, store: str, executor: Executor, deployment_id: str, **options: Any
+    ) -> Any:
+        """Run the whole run where ``executor`` runs things (a Ray cluster), its ledger in
+        ``store`` (a URL every worker can open); return at once with a handle:
+        ``.run_id``, ``.status()``, ``.result()`` (docs: guides/ray.md). ``options`` are
+        :meth:`execute`'s."""
+        if not isinstance(executor, Executor):
+            raise TypeError(f"submit needs an executor such as RayExecutor(), got {executor!r}")
+        return executor.submit(self, payload, store=store, deployment_id=deployment_id, **options)
+
     def recover(self, *, store: str | LedgerStore, **options: Any) -> list[Recovered]:
         """Resume every *stale* run of this workload in ``store`` (recorded as running, its
         owner gone: a crash), each once, oldest first; safe to call from several processes

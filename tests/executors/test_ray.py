@@ -98,12 +98,13 @@ def test_a_killed_worker_runs_the_activation_again_and_it_completes_once(
     def kill_first_attempt() -> None:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            if marker.exists():
-                pid, attempt = marker.read_text().split()
-                if attempt == "0":
-                    os.kill(int(pid), signal.SIGKILL)
-                    killed.append(int(pid))
-                    return
+            seen = marker.read_text().split() if marker.exists() else []
+            if len(seen) == 2:  # written whole: "<pid> <attempt>"
+                pid, attempt = int(seen[0]), seen[1]
+                if attempt == "0" and pid != os.getpid():  # never this test's own process
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+                return
             time.sleep(0.05)
 
     killer = threading.Thread(target=kill_first_attempt)

@@ -24,12 +24,14 @@ from codon_sdk.errors import (
     ActivationTransferError,
     ExecutorUnavailableError,
     WorkerLostError,
+    WorkloadRuntimeError,
 )
 from codon_sdk.executors._submit import Submission
 from codon_sdk.runtime import (
     ActivationCall,
     ActivationOutcome,
     ActivationTicket,
+    CodonWorkload,
     Executor,
     RetryPolicy,
 )
@@ -256,8 +258,6 @@ class RayExecutor(Executor):
         """Run the whole run on the cluster (see ``CodonWorkload.submit``)."""
         import uuid
 
-        from codon_sdk.executors._submit import drive_submitted
-
         if not isinstance(store, str):
             raise TypeError(
                 f"submit needs the store as a URL every Ray worker can open (a PostgreSQL "
@@ -283,6 +283,19 @@ class RayExecutor(Executor):
         while len(self._hosts) < self.async_hosts:
             self._hosts.append(host_class.options(max_concurrency=10_000).remote())
         return self._hosts[next(self._turn) % len(self._hosts)]
+
+
+def drive_submitted(
+    workload: CodonWorkload, payload: Any, run_id: str, store: str, options: dict[str, Any]
+) -> str:
+    """The body of a submitted run's Ray task: run it here, activations on the cluster."""
+    try:
+        report = workload.execute(
+            payload, run_id=run_id, store=store, executor=RayExecutor(), **options
+        )
+    except WorkloadRuntimeError:
+        return "failed"
+    return report.status
 
 
 def _options(resources: dict[str, float]) -> dict[str, Any]:

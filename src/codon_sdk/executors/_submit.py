@@ -23,22 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from codon_sdk.executors._ray import RayExecutor
     from codon_sdk.runtime import CodonWorkload
 
-__all__ = ["Submission", "drive_submitted", "work"]
-
-
-def drive_submitted(
-    workload: CodonWorkload, payload: Any, run_id: str, store: str, options: dict[str, Any]
-) -> str:
-    """The body of a submitted run's Ray task: run it here, activations on the cluster."""
-    from codon_sdk.executors._ray import RayExecutor
-
-    try:
-        report = workload.execute(
-            payload, run_id=run_id, store=store, executor=RayExecutor(), **options
-        )
-    except WorkloadRuntimeError:
-        return "failed"
-    return report.status
+__all__ = ["Submission", "work"]
 
 
 class Submission:

@@ -23,6 +23,7 @@ import copy
 import inspect
 import os
 import pickle
+import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -175,6 +176,8 @@ class RemoteRuntime(NodeRuntime):
 
     def __init__(self, ticket: ActivationTicket) -> None:
         self._ticket = ticket
+        # what the inherited checks read of the node (its name): the node runs elsewhere
+        self._node = types.SimpleNamespace(name=ticket.node)  # type: ignore[assignment]
         self._attempt = ticket.attempt
         self._item = ticket.item
         self._closed = False
@@ -208,16 +211,6 @@ class RemoteRuntime(NodeRuntime):
     @property
     def redact(self) -> Callable[[str], str] | None:
         return self._ticket.mask
-
-    def _check_open(self, action: str) -> None:
-        if self._closed:
-            raise WorkloadRuntimeError(
-                f"node {self.node!r} tried to {action} after its activation ended "
-                f"(token {self.token_id}); keep runtime calls inside the node function"
-            )
-
-    def stop(self, reason: str | None = None) -> None:
-        self._stop = reason or f"stop requested by node {self.node!r}"
 
     def emit(
         self, target: str, payload: Any, *, audit_metadata: Mapping[str, Any] | None = None

@@ -50,7 +50,7 @@ def _search(query: str) -> str:
 
 
 async def _finish(found: str, *, runtime: Any, context: Any) -> str:
-    stamp = await runtime.effect("stamp", _astamp, found)
+    stamp: str = await runtime.effect("stamp", _astamp, found)
     if context.get("stop_after_finish"):
         runtime.stop("enough")
     return stamp.upper()

@@ -57,6 +57,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AnthropicProtocolServer",
+    "ExecutorConformance",
     "OTLPDataPoint",
     "OTLPExport",
     "OTLPMetric",
@@ -68,7 +69,6 @@ __all__ = [
     "RecordedRequest",
     "Recording",
     "RequestMatch",
-    "ExecutorConformance",
     "SpanCapture",
     "StoreConformance",
     "anthropic_error",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -85,6 +86,7 @@ def _cluster(cpus: int) -> Iterator[str]:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
     root = Path(__file__).resolve().parents[2]
+    temp = tempfile.mkdtemp(prefix="cb", dir="/tmp")  # Ray's socket paths must stay short
     env = {
         **os.environ,
         "PYTHONPATH": str(root),
@@ -94,7 +96,7 @@ def _cluster(cpus: int) -> Iterator[str]:
     command = [
         str(Path(sys.executable).with_name("ray")), "start", "--head", "--block",
         f"--port={port}", f"--num-cpus={cpus}", "--include-dashboard=false",
-        "--disable-usage-stats", f"--temp-dir={tempfile.mkdtemp(prefix='cb', dir='/tmp')}",
+        "--disable-usage-stats", f"--temp-dir={temp}",
         "--node-ip-address=127.0.0.1",
     ]  # fmt: skip
     head = subprocess.Popen(
@@ -116,6 +118,7 @@ def _cluster(cpus: int) -> Iterator[str]:
             head.wait(30)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(head.pid, signal.SIGKILL)
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 def run(settings: Settings) -> list[Result]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -83,3 +84,4 @@ def ray_address() -> Iterator[str]:
             head.wait(30)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(head.pid, signal.SIGKILL)  # whatever of its group is left
+        shutil.rmtree(temp, ignore_errors=True)

@@ -15,7 +15,10 @@ openai and friends are translated at the boundary with ``raise Ours(...) from ex
     │   ├── NodeTimeoutError                  a node attempt exceeded its timeout
     │   ├── RunTimeoutError                   the whole run exceeded its timeout
     │   ├── LogicChangedError                 resume refused: the code changed
-    │   └── InputRequiredError                resume refused: the run waits for an input
+    │   ├── InputRequiredError                resume refused: the run waits for an input
+    │   ├── ExecutorUnavailableError          the executor (a Ray cluster) cannot be reached
+    │   ├── ActivationTransferError           a value cannot cross to or from a remote worker
+    │   └── WorkerLostError                   the worker process running an activation died
     ├── LedgerError(ValueError)               a ledger event is malformed or unknown
     │   └── UntrustedRunError                 a reader refused a run that does not verify
     ├── StoreError(RuntimeError)              a ledger store failed
@@ -48,12 +51,14 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from codon_sdk.runtime import ExecutionReport
 
 __all__ = [
+    "ActivationTransferError",
     "ApprovalError",
     "AuditSinkError",
     "CanonicalEncodingError",
     "CheckpointError",
     "CodonError",
     "ConfigurationError",
+    "ExecutorUnavailableError",
     "ExplorerError",
     "InputRequiredError",
     "IntegrationError",
@@ -79,6 +84,7 @@ __all__ = [
     "StoreError",
     "StorePluginError",
     "UntrustedRunError",
+    "WorkerLostError",
     "WorkloadRegistrationError",
     "WorkloadRuntimeError",
 ]
@@ -139,6 +145,22 @@ class LogicChangedError(WorkloadRuntimeError):
 
 class InputRequiredError(WorkloadRuntimeError):
     """``resume`` of a run paused for an input, with none given and no declared default."""
+
+
+class ExecutorUnavailableError(WorkloadRuntimeError):
+    """The run's executor cannot start: the Ray cluster at the address it names cannot be
+    reached, or the ``ray`` extra is not installed. Raised before the run records anything."""
+
+
+class ActivationTransferError(WorkloadRuntimeError):
+    """A value cannot cross between the driver and a remote worker (it does not pickle): the
+    message names the node, which part (its input, result, state, effect) and the type."""
+
+
+class WorkerLostError(WorkloadRuntimeError):
+    """The worker process running an activation died before it answered. Nothing of that
+    attempt was recorded; the node's retry policy (or the executor's default one for lost
+    workers) runs it again."""
 
 
 class LedgerError(CodonError, ValueError):

@@ -32,6 +32,7 @@ FLOORS: dict[str, int] = {
     "codon_sdk.runtime": 6,
     "codon_sdk.replay": 7,
     "codon_sdk.integrations": 7,
+    "codon_sdk.executors": 7,
     "codon_sdk.llm": 8,
     # the documented top-level face, and what is built on it
     "codon_sdk": 9,

@@ -34,7 +34,10 @@ Anywhere on the page, a set-up the page's visible code relies on:
   ``OTEL_EXPORTER_OTLP_ENDPOINT`` points at it; after the page it must have received spans;
 - ``<!-- docs-test: postgres -->``: ``CODON_LEDGER_URL`` is a throwaway PostgreSQL
   database (given by the test as ``CODON_DOCS_PG_URL``); without one the page exits
-  with :data:`SKIPPED`.
+  with :data:`SKIPPED`;
+- ``<!-- docs-test: ray -->``: a local Ray cluster the page starts stays on loopback
+  (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``) without usage stats, and is shut down after
+  the page.
 """
 
 from __future__ import annotations
@@ -55,7 +58,9 @@ from typing import Any
 SKIPPED = 77  # exit status: the page needs something this machine does not have
 
 BLOCK_KEYS = frozenset({"file", "run", "returncode", "skip"})
-PAGE_KEYS = frozenset({"anthropic-server", "nats", "openai-server", "otlp-receiver", "postgres"})
+PAGE_KEYS = frozenset(
+    {"anthropic-server", "nats", "openai-server", "otlp-receiver", "postgres", "ray"}
+)
 READ_ONLY_LANGUAGES = frozenset({"bash", "text", "json", "yaml", "toml", "ini", "console"})
 LANGUAGES = READ_ONLY_LANGUAGES | {"python"}
 
@@ -212,12 +217,25 @@ def _nats() -> Iterator[None]:
         sink.close()
 
 
+def _ray() -> Iterator[None]:
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # read when ray is imported
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    os.environ["RAY_AUTH_MODE"] = "disabled"  # no token file written to ~/.ray
+    try:
+        yield
+    finally:
+        ray = sys.modules.get("ray")
+        if ray is not None and ray.is_initialized():
+            ray.shutdown()
+
+
 _SETUPS = {
     "anthropic-server": _anthropic_server,
     "nats": _nats,
     "openai-server": _openai_server,
     "otlp-receiver": _otlp_receiver,
     "postgres": _postgres,
+    "ray": _ray,
 }
 
 

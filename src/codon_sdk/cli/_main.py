@@ -221,6 +221,20 @@ def build_parser() -> argparse.ArgumentParser:
     add_ledger(recover)
     recover.set_defaults(func=_operate.recover_command)
 
+    worker = commands.add_parser(
+        "worker",
+        help="a long-lived process that resumes, on a Ray cluster, every run of a workload "
+        "whose driver died (submitted with workload.submit); several may run at once",
+    )
+    worker.add_argument("--workload", required=True, metavar="MODULE:WORKLOAD")
+    worker.add_argument("--ray", required=True, metavar="ADDRESS", help="the Ray head, host:port")
+    worker.add_argument(
+        "--interval", type=float, default=5.0, metavar="S", help="seconds between looks"
+    )
+    worker.add_argument("--once", action="store_true", help="look once, then exit")
+    add_ledger(worker)
+    worker.set_defaults(func=_operate.worker_command)
+
     versions = commands.add_parser(
         "versions", help="the logic ids runs were recorded with: first and last run, counts"
     )

@@ -19,9 +19,9 @@ from codon_sdk.cli._common import EXIT_OK, CliError, emit_json, json_arg, opened
 from codon_sdk.cli._replay import load_workload
 from codon_sdk.errors import CodonError, RunNotFoundError, WorkloadRuntimeError
 from codon_sdk.ledger import RUN_INTERRUPTED, parse_entry
-from codon_sdk.stores import LedgerStore, RunInfo
+from codon_sdk.stores import LedgerStore, RunInfo, default_ledger_url
 
-__all__ = ["fork_command", "pending_list", "recover_command", "resume_command"]
+__all__ = ["fork_command", "pending_list", "recover_command", "resume_command", "worker_command"]
 
 
 def _known(store: LedgerStore, run_id: str) -> None:
@@ -102,6 +102,23 @@ def recover_command(args: argparse.Namespace) -> int:
     for d in done:
         why = f" ({printable(d.error)})" if d.error else ""
         print(f"{printable(d.run_id):<34} {printable(d.status)}{why}")
+    return EXIT_OK
+
+
+def worker_command(args: argparse.Namespace) -> int:
+    """``codon worker --workload M:W --ledger URL --ray ADDRESS``: resume crashed runs."""
+    from codon_sdk.executors import RayExecutor, work
+
+    workload = load_workload(args.workload)
+    executor = RayExecutor(address=args.ray)
+    executor.start()  # an unreachable cluster fails here, naming the address
+
+    def show(item: Any) -> None:
+        why = f" ({printable(item.error)})" if item.error else ""
+        print(f"{printable(item.run_id):<34} {printable(item.status)}{why}", flush=True)
+
+    url = args.ledger or default_ledger_url()
+    work(workload, url, executor, interval=args.interval, once=args.once, report=show)
     return EXIT_OK
 
 

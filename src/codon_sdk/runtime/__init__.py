@@ -39,6 +39,7 @@ from codon_sdk.runtime._compare import (
     outcome,
     request_divergences,
 )
+from codon_sdk.runtime._dispatch import ActivationCall, Executor, InProcessExecutor
 from codon_sdk.runtime._drive import (
     run_coroutine,
 )
@@ -89,8 +90,10 @@ from codon_sdk.runtime._records import (
     Token,
 )
 from codon_sdk.runtime._recover import (
+    Recovered,
     display_status,
 )
+from codon_sdk.runtime._remote import ActivationOutcome, ActivationTicket
 from codon_sdk.runtime._replay import (
     ReplayReport,
     fork_run,
@@ -123,6 +126,9 @@ __all__ = [
     "GraphWorkload",
     "ABSENT",
     "Activation",
+    "ActivationCall",
+    "ActivationOutcome",
+    "ActivationTicket",
     "AuditEvent",
     "CURRENT_RUNTIME",
     "CodonWorkload",
@@ -132,10 +138,13 @@ __all__ = [
     "ENTRY_ORIGIN",
     "EffectSlot",
     "ExecutionReport",
+    "Executor",
+    "InProcessExecutor",
     "Interrupt",
     "NodeExecutionRecord",
     "NodeRuntime",
     "RecordedEffect",
+    "Recovered",
     "Recorder",
     "ReplayReport",
     "RetryPolicy",

@@ -21,15 +21,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
-import functools
 import itertools
-import threading
 import time
 import types
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, InvalidStateError, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -57,6 +54,7 @@ from codon_sdk.ledger import (
     STATE_UPDATED,
     TOKEN_ENQUEUED,
 )
+from codon_sdk.runtime._dispatch import Executor, call_node
 from codon_sdk.runtime._handle import (
     CURRENT_RUNTIME,
     NO_DEFAULT,
@@ -117,6 +115,8 @@ class NodeDef:
     cache: CachePolicy | None = None
     #: its effects served from earlier identical requests (``_request_cache.py``)
     request_cache: RequestCache | None = None
+    #: what an executor gives each activation (``add_node(resources=...)``), or None
+    resources: dict[str, float] | None = None
 
     plain: bool = field(init=False, default=False)
 
@@ -138,6 +138,7 @@ class NodeDef:
             self.join,
             self.cache,
             self.request_cache,
+            self.resources,
         )
 
 
@@ -201,6 +202,7 @@ class Run:
         self.cache: RunCache | None = None  # caching by identity (``_cache.py``)
         self.requests: RequestCaching | None = None  # the request cache (``_request_cache.py``)
         self._pool: ThreadPoolExecutor | None = None
+        self.executor: Executor | None = None  # where activations run (``_dispatch.py``)
         self._lineage: dict[str, tuple[str, str | None]] = {}
         self._lineage_seq = 0
 
@@ -308,6 +310,7 @@ class Run:
         queue, nodes, rec, context = self.queue, self.nodes, self.rec, self.context
         fast = self.tracer is None and self.observer is None and self.deadline is None
         fast = fast and (self.cache is None or not self.replaying)  # replay serves its hits
+        fast = fast and (self.executor is None or self.executor.in_process)
         current = CURRENT_RUNTIME if integrations_active() else None
         time_ns = time.time_ns
         attempts = self.attempts
@@ -482,76 +485,7 @@ class Run:
         return attempt + 1
 
     async def _call(self, node: NodeDef, payload: Any, handle: NodeRuntime) -> Any:
-        reset = CURRENT_RUNTIME.set(handle)
-        try:
-            if node.is_async:
-                call = node.fn(payload, runtime=handle, context=self.context)
-                limit = self._limit(node)
-                if limit is None:
-                    return await call
-                try:
-                    return await asyncio.wait_for(call, limit)
-                except asyncio.TimeoutError:
-                    raise self._timed_out(node, handle) from None
-            if node.timeout is not None or self.deadline is not None:
-                result = await self._call_in_daemon(node, payload, handle)
-            elif self._pool is not None:
-                call_sync = functools.partial(
-                    contextvars.copy_context().run,
-                    node.fn,
-                    payload,
-                    runtime=handle,
-                    context=self.context,
-                )
-                result = await asyncio.get_running_loop().run_in_executor(self._pool, call_sync)
-            else:
-                result = node.fn(payload, runtime=handle, context=self.context)
-            if type(result) is _CoroutineType:
-                result = await result
-            return result
-        finally:
-            CURRENT_RUNTIME.reset(reset)
-
-    def _limit(self, node: NodeDef) -> float | None:
-        limits = [node.timeout] if node.timeout is not None else []
-        if self.deadline is not None:
-            limits.append(max(self.deadline - time.monotonic(), 0.0))
-        return min(limits) if limits else None
-
-    def _timed_out(self, node: NodeDef, handle: NodeRuntime) -> Exception:
-        handle.close()
-        if node.timeout is not None and (
-            self.deadline is None or time.monotonic() <= self.deadline
-        ):
-            return NodeTimeoutError(
-                f"node {node.name!r} did not finish within its timeout of {node.timeout}s "
-                f"(token {handle.token_id}); raise the node's timeout= or make it faster"
-            )
-        return RunTimeoutError(
-            f"run {self.run_id} exceeded its timeout of {self.timeout}s while node "
-            f"{node.name!r} was running; raise timeout= or make the nodes faster"
-        )
-
-    async def _call_in_daemon(self, node: NodeDef, payload: Any, handle: NodeRuntime) -> Any:
-        """Run a sync node in a daemon thread so a timeout can abandon it if it hangs."""
-        future: Future[Any] = Future()
-        ctx = contextvars.copy_context()
-
-        def target() -> None:
-            try:
-                result = ctx.run(node.fn, payload, runtime=handle, context=self.context)
-            except BaseException as exc:
-                with contextlib.suppress(InvalidStateError):  # the engine gave up (timeout)
-                    future.set_exception(exc)
-                return
-            with contextlib.suppress(InvalidStateError):
-                future.set_result(result)
-
-        threading.Thread(target=target, name=f"codon-node-{node.name}", daemon=True).start()
-        try:
-            return await asyncio.wait_for(asyncio.wrap_future(future), self._limit(node))
-        except asyncio.TimeoutError:
-            raise self._timed_out(node, handle) from None
+        return await call_node(self, node, payload, handle)  # where: ``_dispatch.py``
 
     def _complete(
         self, node: NodeDef, tid: str, handle: NodeRuntime, result: Any, prepared: Any

@@ -49,6 +49,7 @@ from codon_sdk.runtime._checks import (
     compatible_ids,
     retry_policy,
 )
+from codon_sdk.runtime._dispatch import Executor, checked_resources
 from codon_sdk.runtime._engine import NodeDef
 from codon_sdk.runtime._handle import is_async_callable
 from codon_sdk.runtime._policy import RetryPolicy
@@ -149,6 +150,8 @@ class GraphWorkload(Workload):
         self.redactor = redactor
         #: Where every run's committed entries also go (``codon_sdk.sinks``): a sink or URL.
         self.audit_sink: AuditSink | str | None = None
+        #: Where activations run unless ``execute(executor=...)`` says (None: in process).
+        self.executor: Executor | None = None
         self._nodes: dict[str, NodeDef] = {}
         self._edges: set[tuple[str, str]] = set()
         self._logic_id: str | None = None
@@ -178,6 +181,7 @@ class GraphWorkload(Workload):
         compatible_with: Iterable[str | NodeSpec] = (),
         cache: CachePolicy | None = None,
         request_cache: RequestCache | None = None,
+        resources: Mapping[str, float] | None = None,
     ) -> NodeSpec:
         """Register ``function(message, *, runtime, context)`` as node ``name``; return its spec.
 
@@ -192,6 +196,8 @@ class GraphWorkload(Workload):
         within and across runs (docs: guides/caching.md); it is not part of the identity.
         ``request_cache`` (a :class:`RequestCache`) serves the node's effects (LLM calls)
         from an earlier recording of the same request instead of sending it again.
+        ``resources`` (``{"num_cpus": 1, "num_gpus": 0.5}``) is what a remote executor
+        reserves for each activation (docs: guides/ray.md); not part of the identity.
         """
         if not isinstance(name, str) or not name.strip():
             raise WorkloadRegistrationError(f"node name must be a non-empty string, got {name!r}")
@@ -229,6 +235,7 @@ class GraphWorkload(Workload):
             timeout=checked_timeout(name, timeout),
             cache=checked_cache(name, cache),
             request_cache=checked_request_cache(name, request_cache),
+            resources=checked_resources(name, resources),
         )
         self._compatible[name] = compatible_ids(name, compatible_with)
         self._logic_id = None

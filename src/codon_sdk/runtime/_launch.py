@@ -26,6 +26,7 @@ from codon_sdk.ledger import RUN_RESUMED, Approval, leaf_hash, parse_entry
 from codon_sdk.redaction import Redactor, default_redactor
 from codon_sdk.runtime._approval import ApprovalLike, check_approval, record_of
 from codon_sdk.runtime._cache import RunCache
+from codon_sdk.runtime._dispatch import Executor, adopt_executor, start_executor
 from codon_sdk.runtime._engine import NodeDef, Observer, Run, now_us
 from codon_sdk.runtime._rebuild import RebuiltRun, rebuild
 from codon_sdk.runtime._recorder import DURABILITY_MODES, LockedRecorder, Recorder
@@ -60,6 +61,8 @@ class RunOptions:
     lease_ttl: float | None = None
     #: Where committed entries also go (``codon_sdk.sinks``): a sink, a URL, or None.
     audit_sink: AuditSink | str | None = None
+    #: Where activations run (None: the workload's ``executor``, else in process).
+    executor: Executor | None = None
 
     @property
     def lease_us(self) -> int | None:
@@ -167,6 +170,7 @@ def new_run(
     ``fresh_id`` (a random 128-bit one the SDK made) skips that round trip, and the
     store's own start of the run still refuses an id that exists.
     """
+    executor = start_executor(workload.executor, options.executor)  # before anything is written
     redact = ledger_redact(workload)
     mask = span_mask(workload)
     if mask is not None:  # shown in spans, the runs table and every report: masked, never sealed
@@ -222,6 +226,7 @@ def new_run(
         mask=span_mask(workload),
     )
     run.on_close.extend(closers)
+    adopt_executor(run, executor)
     run.cache = RunCache.of(run.nodes.values(), None if writer is None else writer.store)
     run.requests = RequestCaching.of(run.nodes.values(), None if writer is None else writer.store)
     started = workload._run_started(
@@ -435,6 +440,7 @@ def resume_run(
             max_concurrency=int(limits.get("max_concurrency", 1)),
         )
         opts.validate()
+        executor = start_executor(workload.executor, opts.executor)
         owner = new_owner()
         # as read, or refused; the holder is judged by the lease it declared
         info = ledger.claim(run_id, owner, event_count=len(entries), lease_us=opts.lease_us)
@@ -465,6 +471,7 @@ def resume_run(
             mask=span_mask(workload),
         )
         run.on_close.extend(closers)
+        adopt_executor(run, executor)
         run.cache = RunCache.of(run.nodes.values(), ledger)
         run.requests = RequestCaching.of(run.nodes.values(), ledger)
         run.continues = _last_span(entries)

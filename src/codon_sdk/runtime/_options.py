@@ -29,6 +29,7 @@ EXECUTE_OPTIONS = frozenset(
         "lease_ttl",
         "audit_sink",
         "context",
+        "executor",
     }
 )
 

@@ -15,6 +15,7 @@ from codon_sdk.runtime._checks import (
     checked_actor,
     checked_run_id,
 )
+from codon_sdk.runtime._dispatch import Executor
 from codon_sdk.runtime._drive import run_coroutine, stream_async, stream_sync
 from codon_sdk.runtime._graph import GraphWorkload, Workload, WorkloadMetadata
 from codon_sdk.runtime._launch import RunOptions, new_run, resume_run
@@ -37,6 +38,7 @@ _RESUME_OPTIONS = frozenset(
         "timeout",
         "lease_ttl",
         "audit_sink",
+        "executor",
         "_observer",
     }
 )
@@ -163,6 +165,7 @@ class CodonWorkload(GraphWorkload):
         lease_ttl: float | None = None,
         audit_sink: AuditSink | str | None = None,
         context: Mapping[str, Any] | None = None,
+        executor: Executor | None = None,
         **context_extras: Any,
     ) -> ExecutionReport:
         """Run the graph on ``payload``; see :meth:`execute`.
@@ -182,6 +185,9 @@ class CodonWorkload(GraphWorkload):
         ``codon_sdk.sinks.AuditSink`` or a URL such as ``nats://127.0.0.1:4222``; default
         the workload's ``audit_sink``) also receives every entry once it is committed to
         ``store``, which it then needs.
+        ``executor`` (default: the workload's ``executor``, else in process) is where
+        activations run, for example ``codon_sdk.executors.RayExecutor()`` (docs:
+        guides/ray.md).
         """
         observer = context_extras.pop("_observer", None)
         check_extras(context_extras)
@@ -202,6 +208,7 @@ class CodonWorkload(GraphWorkload):
             observer=observer,
             lease_ttl=lease_ttl,
             audit_sink=audit_sink,
+            executor=executor,
         )
         options.validate()
         if store is None and (audit_sink or self.audit_sink) is not None:
@@ -298,6 +305,17 @@ class CodonWorkload(GraphWorkload):
         if isinstance(outcome, ExecutionReport):
             return outcome
         return await outcome.execute()
+
+    def submit(
+        self, payload: Any, *, store: str, executor: Executor, deployment_id: str, **options: Any
+    ) -> Any:
+        """Run the whole run where ``executor`` runs things (a Ray cluster), its ledger in
+        ``store`` (a URL every worker can open); return at once with a handle:
+        ``.run_id``, ``.status()``, ``.result()`` (docs: guides/ray.md). ``options`` are
+        :meth:`execute`'s."""
+        if not isinstance(executor, Executor):
+            raise TypeError(f"submit needs an executor such as RayExecutor(), got {executor!r}")
+        return executor.submit(self, payload, store=store, deployment_id=deployment_id, **options)
 
     def recover(self, *, store: str | LedgerStore, **options: Any) -> list[Recovered]:
         """Resume every *stale* run of this workload in ``store`` (recorded as running, its

@@ -10,7 +10,8 @@
   the real OpenTelemetry exporters send to; it can be made down or slow.
 - :func:`capture_spans` collects the spans ended inside a ``with`` block.
 - :class:`StoreConformance` is the ledger store conformance suite: subclass it
-  to run every check on your backend (needs pytest).
+  to run every check on your backend (needs pytest); :class:`ExecutorConformance`
+  is the same for executors (``codon_sdk.executors``).
 - :class:`AuditSinkConformance` is the audit sink conformance suite (needs pytest).
 
 The OTLP receiver and :func:`capture_spans` need the ``[otel]`` extra, and
@@ -43,6 +44,7 @@ from codon_sdk.testing._recordings import (
 )
 
 if TYPE_CHECKING:
+    from codon_sdk.testing._executor_conformance import ExecutorConformance
     from codon_sdk.testing._otlp import OTLPExport, OTLPReceiver
     from codon_sdk.testing._otlp_records import (
         OTLPDataPoint,
@@ -58,6 +60,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AnthropicProtocolServer",
     "AuditSinkConformance",
+    "ExecutorConformance",
     "OTLPDataPoint",
     "OTLPExport",
     "OTLPMetric",
@@ -94,6 +97,7 @@ _LAZY = {
     "OTLPSpanLink": "_otlp_records",
     "SpanCapture": "_spans",
     "StoreConformance": "_store_conformance",
+    "ExecutorConformance": "_executor_conformance",
     "capture_spans": "_spans",
 }
 

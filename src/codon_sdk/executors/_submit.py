@@ -1,0 +1,95 @@
+"""Whole runs on a Ray cluster: ``workload.submit(...)`` and what ``codon worker`` does.
+
+A submitted run's driver (its scheduler and recorder) is itself a Ray task, with
+``num_cpus=0`` so it never holds a CPU its activations need; its ledger is in the store
+named by URL (PostgreSQL for a cluster: every worker must reach it). The run holds a
+lease in the store, renewed by its heartbeat; when the process driving it dies the
+lease goes stale, and ``codon worker`` (:func:`work`) resumes it from the ledger, on
+the cluster, within about one lease period.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from codon_sdk._text import exception_text
+from codon_sdk.errors import RunNotFoundError, WorkerLostError, WorkloadRuntimeError
+from codon_sdk.runtime import ExecutionReport, Recovered, display_status, load_report
+from codon_sdk.stores import open_store
+
+if TYPE_CHECKING:  # pragma: no cover
+    from codon_sdk.executors._ray import RayExecutor
+    from codon_sdk.runtime import CodonWorkload
+
+__all__ = ["Submission", "work"]
+
+
+class Submission:
+    """A run submitted to the cluster: :attr:`run_id`, :meth:`status`, :meth:`result`."""
+
+    def __init__(self, run_id: str, store: str, ref: Any, lost: tuple[type[BaseException], ...]):
+        self.run_id = run_id
+        self.store = store
+        self._ref = ref
+        self._lost = lost
+
+    def __repr__(self) -> str:
+        return f"Submission(run_id={self.run_id!r})"
+
+    def status(self) -> str:
+        """The run's status as its store records it: ``submitted`` until it has started,
+        ``running``, ``stale`` (its driver died; a worker will resume it), ``completed``..."""
+        ledger = open_store(self.store)
+        try:
+            return display_status(ledger.get_run(self.run_id))
+        except RunNotFoundError:
+            return "submitted"
+        finally:
+            ledger.close()
+
+    def result(self, timeout: float | None = None) -> ExecutionReport:
+        """Wait for the run's driver to end (at most ``timeout`` seconds); its report.
+
+        A run that failed has a report too (status ``failed``). If the process driving it
+        died, :class:`~codon_sdk.errors.WorkerLostError` says so: ``codon worker`` resumes
+        it, and :meth:`status` and ``load_report`` follow it from the store.
+        """
+        import ray
+
+        try:
+            ray.get(self._ref, timeout=timeout)
+        except self._lost as exc:
+            raise WorkerLostError(
+                f"the process driving run {self.run_id} died ({type(exc).__name__}); its "
+                "ledger is intact: `codon worker` resumes it once its lease expires"
+            ) from exc
+        return load_report(self.store, self.run_id)
+
+
+def work(
+    workload: CodonWorkload,
+    store: str,
+    executor: RayExecutor,
+    *,
+    interval: float = 5.0,
+    once: bool = False,
+    report: Callable[[Recovered], None] | None = None,
+) -> list[Recovered]:
+    """Resume, on the cluster, every run of ``workload`` whose driver died, every
+    ``interval`` seconds (once, with ``once``); several workers may run at once (each
+    stale run is claimed by one of them)."""
+    done: list[Recovered] = []
+    while True:
+        try:
+            batch = workload.recover(store=store, executor=executor)
+        except WorkloadRuntimeError as exc:  # pragma: no cover - reported, the loop goes on
+            batch = [Recovered(run_id="?", status="error", error=exception_text(exc))]
+        for item in batch:
+            if report is not None:
+                report(item)
+        done.extend(batch)
+        if once:
+            return done
+        time.sleep(interval)

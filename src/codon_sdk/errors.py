@@ -15,7 +15,11 @@ openai and friends are translated at the boundary with ``raise Ours(...) from ex
     │   ├── NodeTimeoutError                  a node attempt exceeded its timeout
     │   ├── RunTimeoutError                   the whole run exceeded its timeout
     │   ├── LogicChangedError                 resume refused: the code changed
-    │   └── InputRequiredError                resume refused: the run waits for an input
+    │   ├── InputRequiredError                resume refused: the run waits for an input
+    │   └── GovernanceError                   a governance rule acted (``codon_sdk.governance``)
+    │       ├── PolicyDeniedError             a policy denied an activation, effect or LLM call
+    │       ├── BudgetExceededError           the next step would cross a budget: the run stops
+    │       └── RateLimitWaitError            a rate-limited call would wait past its max_wait
     ├── LedgerError(ValueError)               a ledger event is malformed or unknown
     │   └── UntrustedRunError                 a reader refused a run that does not verify
     ├── StoreError(RuntimeError)              a ledger store failed
@@ -49,7 +53,9 @@ __all__ = [
     "CheckpointError",
     "CodonError",
     "ConfigurationError",
+    "BudgetExceededError",
     "ExplorerError",
+    "GovernanceError",
     "IntegrationError",
     "InputRequiredError",
     "InvalidStoreURLError",
@@ -59,7 +65,9 @@ __all__ = [
     "NodeSpecValidationError",
     "NodeTimeoutError",
     "PayloadTooLargeError",
+    "PolicyDeniedError",
     "ProofError",
+    "RateLimitWaitError",
     "RecordedError",
     "ReplayError",
     "RunConflictError",
@@ -133,6 +141,33 @@ class LogicChangedError(WorkloadRuntimeError):
 
 class InputRequiredError(WorkloadRuntimeError):
     """``resume`` of a run paused for an input, with none given and no declared default."""
+
+
+class GovernanceError(WorkloadRuntimeError):
+    """A governance rule (policy, budget, rate limit) acted on a run; never retried by a
+    node's retry policy. ``rule`` names the policy, budget or limit."""
+
+    def __init__(
+        self, message: str, *, rule: str = "", report: ExecutionReport | None = None
+    ) -> None:
+        super().__init__(message, report=report)
+        self.rule = rule
+
+
+class PolicyDeniedError(GovernanceError):
+    """A policy denied an activation, a recorded effect or an LLM call before it happened
+    (nothing was sent); raised in the node, which may catch it. A policy that raised is a
+    denial too, with its exception recorded. The ledger's ``policy_decided`` event says why."""
+
+
+class BudgetExceededError(GovernanceError):
+    """The next activation or LLM call would cross a run or deployment budget: it is not made
+    and the run ends with status ``stopped``, its reason naming the budget."""
+
+
+class RateLimitWaitError(GovernanceError):
+    """A call limited by a ``RateLimit`` would have to wait longer than the limit's
+    ``max_wait`` for room in its window; raise ``max_wait`` or the limit."""
 
 
 class LedgerError(CodonError, ValueError):

@@ -78,6 +78,7 @@ from codon_sdk.telemetry import CodonLedgerAttributes, CodonNodeAttributes
 
 if TYPE_CHECKING:  # pragma: no cover
     from codon_sdk.runtime._cache import CachePolicy, RunCache
+    from codon_sdk.runtime._govern import RunGovernor
     from codon_sdk.runtime._request_cache import RequestCache, RequestCaching
 
 __all__ = ["NodeDef", "Observer", "QueueItem", "Run", "now_us"]
@@ -200,6 +201,7 @@ class Run:
         self.on_close: list[Callable[[], None]] = []
         self.cache: RunCache | None = None  # caching by identity (``_cache.py``)
         self.requests: RequestCaching | None = None  # the request cache (``_request_cache.py``)
+        self.governor: RunGovernor | None = None  # policies, budgets, rate limits (``_govern.py``)
         self._pool: ThreadPoolExecutor | None = None
         self._lineage: dict[str, tuple[str, str | None]] = {}
         self._lineage_seq = 0
@@ -284,6 +286,8 @@ class Run:
         llm = meta.get("llm")
         if isinstance(llm, dict) and self.tracer is not None:
             self.tracer.llm_call(token_id, llm)  # span totals and the cost metric
+        if isinstance(llm, dict) and self.governor is not None:
+            self.governor.spent(token_id, llm)  # budgets and rate limits see the real usage
         if durable:
             self.rec.barrier()
         return seq
@@ -307,7 +311,7 @@ class Run:
         """One activation at a time, first in first out, until the queue is empty."""
         queue, nodes, rec, context = self.queue, self.nodes, self.rec, self.context
         fast = self.tracer is None and self.observer is None and self.deadline is None
-        fast = fast and (self.cache is None or not self.replaying)  # replay serves its hits
+        fast = fast and (self.cache is None or not self.replaying) and self.governor is None
         current = CURRENT_RUNTIME if integrations_active() else None
         time_ns = time.time_ns
         attempts = self.attempts
@@ -438,6 +442,8 @@ class Run:
         while True:
             handle = NodeRuntime(self, node, item, attempt)
             try:
+                if self.governor is not None:  # policies and budgets, before the node runs
+                    self.governor.activation(handle)
                 result = await self._call(node, payload, handle)
                 prepared = self.prep(result)
                 break

@@ -56,6 +56,7 @@ from codon_sdk.stores._base import (
     release,
     start_leaf,
 )
+from codon_sdk.stores._budgets import BudgetTotals, ChargeBudget, ReadBudget
 from codon_sdk.stores._memory import MemoryStore
 from codon_sdk.stores._notary import FileCheckpointSink, Notary, sign_runs_log
 from codon_sdk.stores._open import (
@@ -85,7 +86,9 @@ __all__ = [
     "RUN_STATUSES",
     "AppendEntries",
     "BeginRun",
+    "BudgetTotals",
     "CacheEntry",
+    "ChargeBudget",
     "ClaimRun",
     "Entry",
     "EntryBatch",
@@ -100,6 +103,7 @@ __all__ = [
     "PostgresStore",
     "PutCache",
     "PutCheckpoint",
+    "ReadBudget",
     "ReadCheckpoints",
     "ReadEntries",
     "ReadRunsLog",

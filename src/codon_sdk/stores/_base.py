@@ -43,6 +43,7 @@ from typing import Any, Final, TypeAlias, overload
 from codon_sdk._clock import from_us, to_us
 from codon_sdk.errors import LeaseLostError, RunConflictError, RunNotFoundError
 from codon_sdk.ledger import RUN_STATUSES, TERMINAL_STATUSES
+from codon_sdk.stores._budgets import ChargeBudget, ReadBudget
 
 __all__ = [
     "DEFAULT_LEASE_TTL_S",
@@ -379,6 +380,8 @@ Op: TypeAlias = (
     | RenewLease
     | LookupCache
     | PutCache
+    | ChargeBudget
+    | ReadBudget
 )
 
 

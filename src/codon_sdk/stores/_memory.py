@@ -11,6 +11,7 @@ from typing_extensions import assert_never
 
 from codon_sdk._clock import now_us
 from codon_sdk.errors import RunConflictError, RunNotFoundError
+from codon_sdk.stores._budgets import BudgetTotals, ChargeBudget, ReadBudget, charge_memory
 from codon_sdk.stores._base import (
     AppendEntries,
     BeginRun,
@@ -52,6 +53,7 @@ class MemoryStore(LedgerStore):
         self._checkpoints: dict[str, dict[int, bytes]] = {}
         self._log: list[tuple[int, str, int, bytes]] = []
         self._cache: dict[str, CacheEntry] = {}
+        self._budgets: dict[tuple[str, str], BudgetTotals] = {}
 
     def execute(self, op: Op) -> Any:
         with self._lock:
@@ -82,6 +84,10 @@ class MemoryStore(LedgerStore):
                 if op.replace or op.entry.key not in self._cache:
                     self._cache[op.entry.key] = op.entry
                 return self._cache[op.entry.key] == op.entry
+            if isinstance(op, ChargeBudget):
+                return charge_memory(self._budgets, op)
+            if isinstance(op, ReadBudget):
+                return self._budgets.get((op.deployment_id, op.budget), BudgetTotals())
             assert_never(op)
 
     def _put_checkpoint(self, run_id: str, size: int, note: bytes) -> None:

@@ -52,6 +52,8 @@ from codon_sdk.stores._base import (
     RunInfo,
     check_owner,
 )
+from codon_sdk.stores._budgets import ChargeBudget, ReadBudget
+from codon_sdk.stores._schema_budgets import MIGRATION as BUDGETS_MIGRATION
 
 __all__ = [
     "APPEND_ONLY_MESSAGE",
@@ -247,6 +249,8 @@ SQLITE_MIGRATIONS: Final[tuple[Migration, ...]] = (
     _LISTING_INDICES,
     # 5: the cache by identity (see _CACHE_TABLE).
     (_CACHE_TABLE.format(int="INTEGER"),),
+    # 6: deployment budgets (see stores/_schema_budgets.py).
+    (BUDGETS_MIGRATION.format(real="REAL", int="INTEGER"),),
 )
 
 # --------------------------------------------------------------------------- PostgreSQL
@@ -341,6 +345,8 @@ POSTGRES_MIGRATIONS: Final[tuple[Migration, ...]] = (
     _LISTING_INDICES,
     # 5: the cache by identity (see _CACHE_TABLE).
     (_CACHE_TABLE.format(int="BIGINT"),),
+    # 6: deployment budgets (see stores/_schema_budgets.py).
+    (BUDGETS_MIGRATION.format(real="DOUBLE PRECISION", int="BIGINT"),),
 )
 
 SCHEMA_VERSION: Final = len(SQLITE_MIGRATIONS) - 1
@@ -463,6 +469,9 @@ def describe(op: Op) -> str:
         return f"look up cache key {op.key[:16]!r}"
     if isinstance(op, PutCache):
         return f"store cache key {op.entry.key[:16]!r}"
+    if isinstance(op, (ChargeBudget, ReadBudget)):
+        verb = "charge" if isinstance(op, ChargeBudget) else "read"
+        return f"{verb} budget {op.budget!r} of deployment {op.deployment_id!r}"
     assert_never(op)
 
 

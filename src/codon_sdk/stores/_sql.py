@@ -17,6 +17,7 @@ from typing_extensions import assert_never
 
 from codon_sdk.errors import RunConflictError, RunNotFoundError
 from codon_sdk.stores import _schema as schema
+from codon_sdk.stores._budgets import ChargeBudget, ReadBudget, charge_sql, read_sql
 from codon_sdk.stores._base import (
     LIST_FILTERS,
     AppendEntries,
@@ -213,6 +214,10 @@ class SQLStore(LedgerStore):
             return None if row is None else schema.cache_from_row(row)
         if isinstance(op, PutCache):
             return self._put_cache(conn, op)
+        if isinstance(op, ChargeBudget):
+            return charge_sql(conn, self._sql.placeholder, op)
+        if isinstance(op, ReadBudget):
+            return read_sql(conn, self._sql.placeholder, op)
         assert_never(op)
 
     def _put_cache(self, conn: Any, op: PutCache) -> bool:

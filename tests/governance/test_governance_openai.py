@@ -28,8 +28,10 @@ from codon_sdk.governance import (
     Policy,
     RateLimit,
     ToolAllowlist,
+    estimate_tokens,
     governance_of,
 )
+from codon_sdk.telemetry import TokenUsage, cost_of
 from codon_sdk.ledger import BUDGET_EXCEEDED, POLICY_DECIDED
 from tests.instrumentation._openai_support import (
     FRANCE,
@@ -170,7 +172,7 @@ def test_tool_allowlist_denies_an_unlisted_effect() -> None:
 
 def _cost_of_one_call() -> float:
     with serving() as server, instrumented():
-        ask = _asker(sync_client(server), max_tokens=50)
+        ask = _asker(sync_client(server), max_tokens=10)
         report = workload(("ask", ask), tracing=False).execute(
             1, deployment_id="d"
         )
@@ -183,15 +185,20 @@ def test_a_cost_budget_stops_the_run_before_the_call_that_would_cross_it() -> No
     one = _cost_of_one_call()
     with serving() as server, instrumented():
         # the estimate counts the output limit asked for (max_tokens), so it covers the answer
-        wl = workload(("ask", _asker(sync_client(server), max_tokens=50)), tracing=False)
-        wl.add_budget(Budget(usd=one * 2.5))
+        tokens_in, tokens_out = estimate_tokens({"messages": FRANCE, "max_tokens": 10})
+        estimate = cost_of(TokenUsage(input_tokens=tokens_in, output_tokens=tokens_out),
+                           "gpt-4o-mini")  # fmt: skip
+        assert estimate is not None and one / 2 < estimate < 2 * one
+        limit = 2 * one + estimate / 2  # two calls fit; the third's estimate would cross it
+        wl = workload(("ask", _asker(sync_client(server), max_tokens=10)), tracing=False)
+        wl.add_budget(Budget(usd=limit))
         report = wl.execute(5, deployment_id="d")
-        assert len(server.requests) == 2  # the third would cross 2.5 calls' worth
+        assert len(server.requests) == 2
     assert report.status == "stopped"
     assert "run budget 'budget': usd limit" in (report.reason or "")
     (stop,) = governance_of(report).budget_stops
     assert stop["measure"] == "usd" and stop["spent"] == pytest.approx(one * 2)
-    assert report.usage["total"]["cost_usd"] <= one * 2.5
+    assert report.usage["total"]["cost_usd"] <= limit
     assert any(ev.type == BUDGET_EXCEEDED for ev in report.events())
 
 

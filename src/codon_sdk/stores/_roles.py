@@ -20,6 +20,7 @@ from typing import Any, Final
 
 from codon_sdk.errors import InvalidStoreURLError
 from codon_sdk.stores import _schema as schema
+from codon_sdk.stores._schema_budgets import BUDGETS_TABLE
 
 __all__ = ["APP_PRIVILEGES", "apply_statements", "grant_sql", "owns_ledger_sql", "validate_role"]
 
@@ -36,6 +37,8 @@ APP_PRIVILEGES: Final[tuple[tuple[str, str], ...]] = (
     (schema.RUNS_LOG_TABLE, "SELECT, INSERT, UPDATE"),
     # an index, not a ledger: an expired or unverifiable entry is replaced (UPDATE)
     (schema.CACHE_TABLE, "SELECT, INSERT, UPDATE"),
+    # deployment budgets: totals updated in place by each charge
+    (BUDGETS_TABLE, "SELECT, INSERT, UPDATE"),
 )
 _TABLES: Final = tuple(table for table, _ in APP_PRIVILEGES)
 

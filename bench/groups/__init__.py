@@ -35,6 +35,7 @@ GROUPS: dict[str, str] = {
     "bytes": "bytes per step on disk (SQLite, PostgreSQL) and retained in memory",
     "cache": "caching by identity per activation, hit and miss, vs no cache (SQLite, PostgreSQL)",
     "reads": "pages of runs list (filters, keyset paging) over 100,000 runs, SQLite and PostgreSQL",
+    "governance": "per-activation cost of an allow-all policy and of budget accounting vs none",
     # last: it installs a global SDK tracer provider, which would make every later
     # group's spans real
     "tracing": "what enable_tracing adds per activation vs the same spans made with the SDK",

@@ -151,7 +151,15 @@ class GovernanceError(WorkloadRuntimeError):
         self, message: str, *, rule: str = "", report: ExecutionReport | None = None
     ) -> None:
         super().__init__(message, report=report)
-        self.rule = rule
+        self._rule = rule
+
+    @property
+    def rule(self) -> str:
+        """The rule that acted (for the run's error, the one the node's error names)."""
+        cause = self.__cause__
+        if not self._rule and isinstance(cause, GovernanceError):
+            return cause.rule
+        return self._rule
 
 
 class PolicyDeniedError(GovernanceError):

@@ -7,9 +7,9 @@ import sys
 
 sys.path.insert(0, sys.argv[3])
 
-from _openai_support import FRANCE, instrumented, serving, sync_client, workload  # noqa: E402
+from _openai_support import FRANCE, instrumented, serving, sync_client, workload
 
-from codon_sdk.governance import Budget  # noqa: E402
+from codon_sdk.governance import Budget
 
 
 def main() -> None:

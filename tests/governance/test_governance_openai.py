@@ -12,6 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.instrumentation._openai_support import (
+    FRANCE,
+    instrumented,
+    serving,
+    sync_client,
+    workload,
+)
 
 from codon_sdk.errors import (
     ConfigurationError,
@@ -31,15 +38,8 @@ from codon_sdk.governance import (
     estimate_tokens,
     governance_of,
 )
-from codon_sdk.telemetry import TokenUsage, cost_of
 from codon_sdk.ledger import BUDGET_EXCEEDED, POLICY_DECIDED
-from tests.instrumentation._openai_support import (
-    FRANCE,
-    instrumented,
-    serving,
-    sync_client,
-    workload,
-)
+from codon_sdk.telemetry import TokenUsage, cost_of
 
 SUPPORT = str(Path(__file__).parents[1] / "instrumentation")
 
@@ -63,8 +63,10 @@ def test_a_denied_model_makes_no_request_and_the_run_records_why() -> None:
     report = caught.value.report
     assert report is not None
     (decision,) = governance_of(report).decisions
-    assert decision["policy"] == "model_allowlist" and decision["decision"] == "deny"
-    assert decision["model"] == "gpt-4o" and len(decision["policy_id"]) == 64
+    assert decision["policy"] == "model_allowlist"
+    assert decision["decision"] == "deny"
+    assert decision["model"] == "gpt-4o"
+    assert len(decision["policy_id"]) == 64
     assert any(ev.type == POLICY_DECIDED for ev in report.events())
 
 
@@ -73,7 +75,8 @@ def test_an_allowed_model_is_called_and_records_no_decision() -> None:
         wl = workload(("ask", _asker(sync_client(server))), tracing=False)
         wl.add_policy(ModelAllowlist("gpt-4o-mini"))
         report = wl.execute(2, deployment_id="d")
-    assert len(server.requests) == 2 and governance_of(report).decisions == []
+    assert len(server.requests) == 2
+    assert governance_of(report).decisions == []
 
 
 def test_a_policy_that_raises_is_a_deny_with_the_exception_recorded() -> None:
@@ -88,7 +91,8 @@ def test_a_policy_that_raises_is_a_deny_with_the_exception_recorded() -> None:
             wl.execute(1, deployment_id="d")
         assert server.requests == ()
     (decision,) = governance_of(caught.value.report).decisions  # type: ignore[arg-type]
-    assert "KeyError" in decision["reason"] and decision["policy"] == "Broken"
+    assert "KeyError" in decision["reason"]
+    assert decision["policy"] == "Broken"
 
 
 def test_a_request_holding_a_secret_is_not_sent_to_the_model() -> None:
@@ -137,9 +141,11 @@ def test_require_approval_pauses_the_run_and_an_approval_lets_the_call_through(
         wl = workload(("ask", _asker(sync_client(server))), tracing=False)
         wl.add_policy(AskFirst())
         paused = wl.execute(1, deployment_id="d", store=store)
-        assert paused.status == "interrupted" and server.requests == ()
+        assert paused.status == "interrupted"
+        assert server.requests == ()
         done = wl.resume(paused.run_id, store=store, input=True)
-        assert done.status == "completed" and len(server.requests) == 1
+        assert done.status == "completed"
+        assert len(server.requests) == 1
     kinds = [d["decision"] for d in governance_of(done).decisions]
     assert kinds == ["require_approval", "approved"]
 
@@ -173,11 +179,10 @@ def test_tool_allowlist_denies_an_unlisted_effect() -> None:
 def _cost_of_one_call() -> float:
     with serving() as server, instrumented():
         ask = _asker(sync_client(server), max_tokens=10)
-        report = workload(("ask", ask), tracing=False).execute(
-            1, deployment_id="d"
-        )
+        report = workload(("ask", ask), tracing=False).execute(1, deployment_id="d")
     cost = report.usage["total"]["cost_usd"]
-    assert isinstance(cost, float) and cost > 0
+    assert isinstance(cost, float)
+    assert cost > 0
     return cost
 
 
@@ -186,9 +191,11 @@ def test_a_cost_budget_stops_the_run_before_the_call_that_would_cross_it() -> No
     with serving() as server, instrumented():
         # the estimate counts the output limit asked for (max_tokens), so it covers the answer
         tokens_in, tokens_out = estimate_tokens({"messages": FRANCE, "max_tokens": 10})
-        estimate = cost_of(TokenUsage(input_tokens=tokens_in, output_tokens=tokens_out),
-                           "gpt-4o-mini")  # fmt: skip
-        assert estimate is not None and one / 2 < estimate < 2 * one
+        estimate = cost_of(
+            TokenUsage(input_tokens=tokens_in, output_tokens=tokens_out), "gpt-4o-mini"
+        )
+        assert estimate is not None
+        assert one / 2 < estimate < 2 * one
         limit = 2 * one + estimate / 2  # two calls fit; the third's estimate would cross it
         wl = workload(("ask", _asker(sync_client(server), max_tokens=10)), tracing=False)
         wl.add_budget(Budget(usd=limit))
@@ -197,7 +204,8 @@ def test_a_cost_budget_stops_the_run_before_the_call_that_would_cross_it() -> No
     assert report.status == "stopped"
     assert "run budget 'budget': usd limit" in (report.reason or "")
     (stop,) = governance_of(report).budget_stops
-    assert stop["measure"] == "usd" and stop["spent"] == pytest.approx(one * 2)
+    assert stop["measure"] == "usd"
+    assert stop["spent"] == pytest.approx(one * 2)
     assert report.usage["total"]["cost_usd"] <= limit
     assert any(ev.type == BUDGET_EXCEEDED for ev in report.events())
 
@@ -207,7 +215,8 @@ def test_budgets_on_calls_and_activations_stop_the_run() -> None:
         wl = workload(("ask", _asker(sync_client(server))), tracing=False)
         wl.add_budget(Budget(llm_calls=3))
         report = wl.execute(10, deployment_id="d")
-        assert report.status == "stopped" and len(server.requests) == 3
+        assert report.status == "stopped"
+        assert len(server.requests) == 3
         assert "llm_calls limit 3" in (report.reason or "")
 
     def loop(i: int, *, runtime: Any, context: Any) -> int:
@@ -218,7 +227,8 @@ def test_budgets_on_calls_and_activations_stop_the_run() -> None:
     wl2.add_edge("loop", "loop")
     wl2.add_budget(Budget(activations=4))
     report = wl2.execute(0, deployment_id="d")
-    assert report.status == "stopped" and report.node_results("loop") == [0, 1, 2, 3]
+    assert report.status == "stopped"
+    assert report.node_results("loop") == [0, 1, 2, 3]
 
 
 @pytest.mark.parametrize(
@@ -280,8 +290,9 @@ def test_a_token_per_minute_limit_spreads_20_calls_over_time_instead_of_failing(
             times.append(clock.now)
         return n
 
-    limit = RateLimit(model="gpt-4o-mini", tokens_per_minute=120, window=60.0, clock=clock,
-                      max_wait=3600)  # fmt: skip
+    limit = RateLimit(
+        model="gpt-4o-mini", tokens_per_minute=120, window=60.0, clock=clock, max_wait=3600
+    )
     with serving() as server, instrumented():
         client = sync_client(server)
         wl = workload(("ask", ask), tracing=False)
@@ -291,7 +302,8 @@ def test_a_token_per_minute_limit_spreads_20_calls_over_time_instead_of_failing(
     assert report.status == "completed"
     assert times[-1] >= 60.0  # spread over more than one window
     waits = governance_of(report).waits
-    assert waits and governance_of(report).waited_s == pytest.approx(times[-1])
+    assert waits
+    assert governance_of(report).waited_s == pytest.approx(times[-1])
     assert all(w["limit"].startswith("rate limit (model='gpt-4o-mini'") for w in waits)
 
 
@@ -301,7 +313,8 @@ def test_a_rate_limit_on_the_real_clock_spreads_calls_in_a_short_window() -> Non
         wl.add_rate_limit(RateLimit(requests_per_minute=5, window=0.2, max_wait=5))
         report = wl.execute(20, deployment_id="d")
         assert len(server.requests) == 20
-    assert report.status == "completed" and governance_of(report).waited_s > 0
+    assert report.status == "completed"
+    assert governance_of(report).waited_s > 0
 
 
 def test_a_wait_past_max_wait_is_a_clear_error_and_nothing_is_sent() -> None:
@@ -324,8 +337,10 @@ def test_a_deployment_budget_holds_across_runs(backend: str, tmp_path: Path) -> 
         second = wl.execute(2, deployment_id=f"dep-{backend}", store=store)
         other = wl.execute(1, deployment_id=f"other-{backend}", store=store)
         assert len(server.requests) == 4
-    assert first.status == "completed" and second.status == "stopped"
-    assert "deployment budget" in (second.reason or "") and other.status == "completed"
+    assert first.status == "completed"
+    assert second.status == "stopped"
+    assert "deployment budget" in (second.reason or "")
+    assert other.status == "completed"
 
 
 def test_a_deployment_budget_holds_across_two_processes_on_postgres(pg_url: str) -> None:
@@ -342,7 +357,7 @@ def test_a_deployment_budget_holds_across_two_processes_on_postgres(pg_url: str)
         for _ in range(2)
     ]
     outs = [p.communicate(timeout=120) for p in procs]
-    for p, (out, err) in zip(procs, outs, strict=True):
+    for p, (_out, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0, err
     results = [out.split()[-2:] for out, _ in outs]
     sent = sum(int(n) for _, n in results)

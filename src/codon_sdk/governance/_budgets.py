@@ -31,8 +31,15 @@ MEASURES: Final = ("usd", "tokens", "llm_calls", "activations", "wall_time")
 _COUNTS: Final = ("tokens", "llm_calls", "activations")
 _USD: Final = re.compile(r"\s*(?:\$\s*(?P<a>[0-9.eE+]+)|(?P<b>[0-9.eE+]+)\s*(?:usd|USD|\$))\s*\Z")
 _TIME: Final = re.compile(r"\s*(?P<n>[0-9.eE+]+)\s*(?P<unit>ms|s|sec|m|min|h)?\s*\Z")
-_TIME_UNITS: Final = {None: 1.0, "ms": 0.001, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0,
-                      "h": 3600.0}  # fmt: skip
+_TIME_UNITS: Final = {
+    None: 1.0,
+    "ms": 0.001,
+    "s": 1.0,
+    "sec": 1.0,
+    "m": 60.0,
+    "min": 60.0,
+    "h": 3600.0,
+}
 _NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}\Z")
 
 
@@ -129,8 +136,11 @@ class Budget:
         set_(self, "per", per)
         set_(self, "name", name)
         set_(self, "usd", None if usd is None else _usd(usd))
-        for label, value in (("tokens", tokens), ("llm_calls", llm_calls),
-                             ("activations", activations)):  # fmt: skip
+        for label, value in (
+            ("tokens", tokens),
+            ("llm_calls", llm_calls),
+            ("activations", activations),
+        ):
             set_(self, label, None if value is None else _count(label, value))
         set_(self, "wall_time", None if wall_time is None else _seconds(wall_time))
         if not self.limits():

@@ -41,7 +41,9 @@ def _cap(label: str, value: Any) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or type(value) is not int or value < 1:
-        raise ConfigurationError(f"RateLimit {label} must be a positive whole number, got {value!r}")
+        raise ConfigurationError(
+            f"RateLimit {label} must be a positive whole number, got {value!r}"
+        )
     return value
 
 
@@ -49,9 +51,9 @@ def _seconds(label: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigurationError(f"RateLimit {label} must be a number of seconds, got {value!r}")
     if not math.isfinite(value) or value < 0 or (label == "window" and value == 0):
+        kind = "positive" if label == "window" else "non-negative"
         raise ConfigurationError(
-            f"RateLimit {label} must be a finite, {'positive' if label == 'window' else 'non-negative'} "
-            f"number of seconds, got {value!r}"
+            f"RateLimit {label} must be a finite, {kind} number of seconds, got {value!r}"
         )
     return float(value)
 
@@ -110,14 +112,18 @@ class RateLimit:
 
     @property
     def label(self) -> str:
-        parts = [f"{k}={v!r}" for k, v in (("model", self.model), ("provider", self.provider))
-                 if v is not None]  # fmt: skip
+        parts = [
+            f"{k}={v!r}"
+            for k, v in (("model", self.model), ("provider", self.provider))
+            if v is not None
+        ]
         caps = [
             f"{v} {k}"
             for k, v in (("requests", self.requests_per_minute), ("tokens", self.tokens_per_minute))
             if v is not None
         ]
-        return f"rate limit ({', '.join(parts) or 'all calls'}: {' and '.join(caps)} per {self.window:g}s)"
+        matched = ", ".join(parts) or "all calls"
+        return f"rate limit ({matched}: {' and '.join(caps)} per {self.window:g}s)"
 
 
 class Slot:

@@ -39,8 +39,11 @@ def governance_of(report: _HasEvents) -> GovernanceSummary:
     """The :class:`GovernanceSummary` of a report (``ExecutionReport``, or a report loaded
     from a store)."""
     out = GovernanceSummary()
-    lists = {POLICY_DECIDED: out.decisions, BUDGET_EXCEEDED: out.budget_stops,
-             RATE_LIMIT_WAITED: out.waits}  # fmt: skip
+    lists = {
+        POLICY_DECIDED: out.decisions,
+        BUDGET_EXCEEDED: out.budget_stops,
+        RATE_LIMIT_WAITED: out.waits,
+    }
     for ev in report.events():
         bucket = lists.get(ev.type)
         if bucket is not None:

@@ -222,7 +222,9 @@ EVENT_TYPES: Final[tuple[EventType, ...]] = (
     # governance (codon_sdk.governance): a policy's decision other than a plain allow, a
     # budget that stopped the run, a wait for room under a rate limit; records, not decisions
     # a replay compares (the acts they allowed or refused are compared as they happen)
-    EventType(name=POLICY_DECIDED, resume=_R.IGNORE, replay=_P.SKIP, report=_A.PLAIN, chain=_C.LINK),
+    EventType(
+        name=POLICY_DECIDED, resume=_R.IGNORE, replay=_P.SKIP, report=_A.PLAIN, chain=_C.LINK
+    ),
     EventType(
         name=BUDGET_EXCEEDED, resume=_R.IGNORE, replay=_P.SKIP, report=_A.PLAIN, chain=_C.LINK
     ),

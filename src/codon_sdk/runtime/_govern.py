@@ -102,9 +102,13 @@ class RunGovernor:
                     self._charge(handle, budget, {"activations": 1})
         policies = self.policies.of(handle.node)
         if policies:
-            subject = Activation(node=handle.node, token_id=handle.token_id,
-                                 payload=handle._item[2], run_id=run.run_id,
-                                 context=run.context)  # fmt: skip
+            subject = Activation(
+                node=handle.node,
+                token_id=handle.token_id,
+                payload=handle._item[2],
+                run_id=run.run_id,
+                context=run.context,
+            )
             for policy in policies:
                 self._ask(handle, policy, "check_activation", subject, {"act": "activation"})
 
@@ -115,22 +119,35 @@ class RunGovernor:
         policies = self.policies.of(handle.node)
         if llm is None:
             if policies:
-                subject = Effect(node=handle.node, token_id=handle.token_id, name=name,
-                                 request=request, run_id=self.run.run_id)  # fmt: skip
+                effect = Effect(
+                    node=handle.node,
+                    token_id=handle.token_id,
+                    name=name,
+                    request=request,
+                    run_id=self.run.run_id,
+                )
                 for policy in policies:
-                    self._ask(handle, policy, "check_effect", subject, {"act": "effect",
-                                                                        "effect": name})  # fmt: skip
+                    self._ask(
+                        handle, policy, "check_effect", effect, {"act": "effect", "effect": name}
+                    )
             return
         params = request if isinstance(request, Mapping) else {}
         model = llm.get("model") if isinstance(llm.get("model"), str) else None
         provider = llm.get("provider") if isinstance(llm.get("provider"), str) else None
         est_in, est_out = estimate_tokens(params)
         est_cost = cost_of(TokenUsage(input_tokens=est_in, output_tokens=est_out), model)
-        subject = LLMRequest(node=handle.node, token_id=handle.token_id, name=name,
-                             provider=provider, model=model, request=params,
-                             run_id=self.run.run_id, estimated_input_tokens=est_in,
-                             estimated_output_tokens=est_out,
-                             estimated_cost_usd=est_cost)  # fmt: skip
+        subject = LLMRequest(
+            node=handle.node,
+            token_id=handle.token_id,
+            name=name,
+            provider=provider,
+            model=model,
+            request=params,
+            run_id=self.run.run_id,
+            estimated_input_tokens=est_in,
+            estimated_output_tokens=est_out,
+            estimated_cost_usd=est_cost,
+        )
         what = {"act": "llm_call", "effect": name, "model": model, "provider": provider}
         for policy in policies:
             self._ask(handle, policy, "check_llm_call", subject, what)
@@ -145,8 +162,11 @@ class RunGovernor:
             spent_usd = self.usage.cost_usd or 0.0
             if budget.usd is not None and spent_usd + usd > budget.usd:
                 self._stop(handle, budget, "usd", budget.usd, spent_usd, usd)
-        slots = [self._wait(handle, limit, tokens) for limit in self.rate_limits
-                 if limit.matches(provider, model)]  # fmt: skip
+        slots = [
+            self._wait(handle, limit, tokens)
+            for limit in self.rate_limits
+            if limit.matches(provider, model)
+        ]
         for budget in self.deployment_budgets:
             amounts: dict[str, float] = {}
             if budget.llm_calls is not None:
@@ -204,8 +224,12 @@ class RunGovernor:
         decision = decide(policy, check, subject)
         if decision.allowed:
             return
-        meta = {"policy": policy.label, "policy_id": policy_identity(policy),
-                "decision": decision.kind, **what}  # fmt: skip
+        meta = {
+            "policy": policy.label,
+            "policy_id": policy_identity(policy),
+            "decision": decision.kind,
+            **what,
+        }
         if decision.kind == "deny":
             self._record(handle, POLICY_DECIDED, {**meta, "reason": decision.reason})
             raise PolicyDeniedError(
@@ -215,8 +239,9 @@ class RunGovernor:
             )
         meta["question"] = decision.question
         try:
-            answer = handle.interrupt(decision.question, payload={k: v for k, v in meta.items()
-                                                                  if k != "decision"})  # fmt: skip
+            answer = handle.interrupt(
+                decision.question, payload={k: v for k, v in meta.items() if k != "decision"}
+            )
         except Interrupt:
             self._record(handle, POLICY_DECIDED, meta)
             raise
@@ -256,10 +281,19 @@ class RunGovernor:
             f"({spent:g} spent, the next {'step' if measure == 'wall_time' else 'act'} needs "
             f"{needed:g}); stopped before node {handle.node!r} went on"
         )
-        self._record(handle, BUDGET_EXCEEDED, {"budget": budget.name, "per": budget.per,
-                                               "measure": measure, "limit": limit,
-                                               "spent": spent, "needed": needed,
-                                               "reason": reason})  # fmt: skip
+        self._record(
+            handle,
+            BUDGET_EXCEEDED,
+            {
+                "budget": budget.name,
+                "per": budget.per,
+                "measure": measure,
+                "limit": limit,
+                "spent": spent,
+                "needed": needed,
+                "reason": reason,
+            },
+        )
         run = self.run
         if run.stop_request is None:
             run.stop_request = (handle.node, reason, handle.token_id)
@@ -291,12 +325,16 @@ class RunGovernor:
     def _wait(self, handle: NodeRuntime, limit: Any, tokens: int) -> Slot:
         slot, waited = limiter_for(limit).acquire(tokens)
         if waited > 0:
-            self._record(handle, RATE_LIMIT_WAITED, {"limit": limit.label, "waited_s": waited,
-                                                     "tokens": tokens})  # fmt: skip
+            self._record(
+                handle,
+                RATE_LIMIT_WAITED,
+                {"limit": limit.label, "waited_s": waited, "tokens": tokens},
+            )
             span = trace.get_current_span()
             if span.is_recording():
-                span.add_event("codon.rate_limit.wait", {_WAIT_ATTR: waited,
-                                                         "codon.rate_limit": limit.label})  # fmt: skip
+                span.add_event(
+                    "codon.rate_limit.wait", {_WAIT_ATTR: waited, "codon.rate_limit": limit.label}
+                )
         return slot
 
 

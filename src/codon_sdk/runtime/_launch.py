@@ -210,7 +210,9 @@ def new_run(
     run.on_close.extend(closers)
     run.cache = RunCache.of(run.nodes.values(), None if writer is None else writer.store)
     run.requests = RequestCaching.of(run.nodes.values(), None if writer is None else writer.store)
-    RunGovernor.of(run, getattr(workload, "_governance", None), None if writer is None else writer.store)
+    RunGovernor.of(
+        run, getattr(workload, "_governance", None), None if writer is None else writer.store
+    )
     started = workload._run_started(
         context, entry_nodes, prepared_extras, options.max_steps, options.max_concurrency
     )

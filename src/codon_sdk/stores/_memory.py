@@ -11,7 +11,6 @@ from typing_extensions import assert_never
 
 from codon_sdk._clock import now_us
 from codon_sdk.errors import RunConflictError, RunNotFoundError
-from codon_sdk.stores._budgets import BudgetTotals, ChargeBudget, ReadBudget, charge_memory
 from codon_sdk.stores._base import (
     AppendEntries,
     BeginRun,
@@ -38,6 +37,7 @@ from codon_sdk.stores._base import (
     entry_bytes,
     start_leaf,
 )
+from codon_sdk.stores._budgets import BudgetTotals, ChargeBudget, ReadBudget, charge_memory
 
 __all__ = ["MemoryStore"]
 

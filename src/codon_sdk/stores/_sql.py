@@ -17,7 +17,6 @@ from typing_extensions import assert_never
 
 from codon_sdk.errors import RunConflictError, RunNotFoundError
 from codon_sdk.stores import _schema as schema
-from codon_sdk.stores._budgets import ChargeBudget, ReadBudget, charge_sql, read_sql
 from codon_sdk.stores._base import (
     LIST_FILTERS,
     AppendEntries,
@@ -37,6 +36,7 @@ from codon_sdk.stores._base import (
     RunInfo,
     check_owner,
 )
+from codon_sdk.stores._budgets import ChargeBudget, ReadBudget, charge_sql, read_sql
 
 __all__ = ["SQLStore", "Statements", "statements"]
 

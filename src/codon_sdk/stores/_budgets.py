@@ -11,10 +11,12 @@ also be negative).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from codon_sdk.errors import StoreCorruptError
 from codon_sdk.stores._schema_budgets import charge as charge_statement
 from codon_sdk.stores._schema_budgets import read as read_statement
 
@@ -76,10 +78,21 @@ def totals_from_row(row: Sequence[Any] | None) -> BudgetTotals:
     """Totals from a row selected as ``usd, tokens, llm_calls, activations`` (or none)."""
     if row is None:
         return BudgetTotals()
-    usd, tokens, calls, activations = row
-    return BudgetTotals(
-        usd=float(usd), tokens=int(tokens), llm_calls=int(calls), activations=int(activations)
-    )
+    try:
+        usd, tokens, calls, activations = row
+        ok = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in row)
+        totals = BudgetTotals(
+            usd=float(usd), tokens=int(tokens), llm_calls=int(calls), activations=int(activations)
+        )
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok or not all(math.isfinite(totals.of(m)) for m in BUDGET_MEASURES):
+        raise StoreCorruptError(
+            f"the budgets table holds {tuple(row)!r}, which is not four spent totals (numbers); "
+            "the row was damaged or written by something else: delete it to start the budget "
+            "afresh, or restore the table from a backup"
+        )
+    return totals
 
 
 def charge_memory(held: dict[tuple[str, str], BudgetTotals], op: ChargeBudget) -> bool:

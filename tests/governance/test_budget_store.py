@@ -11,7 +11,14 @@ from pathlib import Path
 import pytest
 
 from codon_sdk.errors import StoreCorruptError
-from codon_sdk.stores import BudgetTotals, ChargeBudget, LedgerStore, ReadBudget, open_store
+from codon_sdk.stores import (
+    BudgetTotals,
+    ChargeBudget,
+    LedgerStore,
+    ReadBudget,
+    TakeRateSlot,
+    open_store,
+)
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgres"])
@@ -84,3 +91,22 @@ def test_a_damaged_budget_row_is_a_clear_error(tmp_path: Path) -> None:
             store.execute(ReadBudget(deployment_id="d", budget="b"))
     finally:
         store.close()
+
+
+def test_a_rate_window_grants_until_full_then_says_how_long_to_wait(
+    store: LedgerStore, request: pytest.FixtureRequest
+) -> None:
+    key = f"window-{request.node.callspec.id}"
+
+    def take(now: int, tokens: int = 10) -> int:
+        op = TakeRateSlot(
+            key=key, window_us=1_000, requests=2, tokens_cap=25, tokens=tokens, now_us=now
+        )
+        return int(store.execute(op))
+
+    assert take(100) == 0
+    assert take(200) == 0
+    assert take(300) == 800  # two calls in the window: wait until the first leaves it
+    assert take(1_100) == 0  # the first left; 20 tokens now held
+    assert take(1_150, tokens=10) == 50  # 30 tokens would pass the cap of 25
+    assert take(5_000, tokens=100) == 0  # an empty window takes a call larger than the cap

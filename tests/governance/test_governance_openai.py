@@ -4,10 +4,12 @@ rate limits spread calls over time, a deployment budget holds across processes."
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -363,3 +365,32 @@ def test_a_deployment_budget_holds_across_two_processes_on_postgres(pg_url: str)
     sent = sum(int(n) for _, n in results)
     assert sent == 5  # 8 asked for, the budget allows 5 across both processes
     assert sorted(status for status, _ in results).count("stopped") >= 1
+
+
+def test_a_rate_limit_is_shared_across_two_processes_on_postgres(pg_url: str) -> None:
+    """4 calls per 1 s window, 6 calls in each of two processes started together: shared, the
+    12 calls need three windows (the last starts 2 s after the first); each process alone
+    would be done within about one."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    worker = str(Path(__file__).with_name("_rate_worker.py"))
+    start_at = f"{time.time() + 4.0:.6f}"  # both past their imports by then
+    procs = [
+        subprocess.Popen(
+            [sys.executable, worker, pg_url, start_at, "6", SUPPORT],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for _ in range(2)
+    ]
+    outs = [p.communicate(timeout=120) for p in procs]
+    for p, (_, err) in zip(procs, outs, strict=True):
+        assert p.returncode == 0, err
+    runs = [json.loads(out.strip().splitlines()[-1]) for out, _ in outs]
+    assert [r["status"] for r in runs] == ["completed", "completed"]
+    calls = sorted(tuple(t) for r in runs for t in r["times"])
+    assert len(calls) == 12
+    first_start = calls[0][0]
+    last_done = max(done for _, done in calls)
+    assert last_done - first_start >= 2.0

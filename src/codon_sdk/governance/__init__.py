@@ -43,7 +43,7 @@ from codon_sdk.governance._policies import (
     policy_identity,
     request_texts,
 )
-from codon_sdk.governance._rates import Clock, RateLimit, Slot, limiter_for
+from codon_sdk.governance._rates import Clock, RateLimit, Slot, limiter_for, wait_error
 from codon_sdk.governance._summary import GovernanceSummary, governance_of
 
 __all__ = [
@@ -71,4 +71,5 @@ __all__ = [
     "limiter_for",
     "policy_identity",
     "request_texts",
+    "wait_error",
 ]

@@ -10,6 +10,9 @@ text's tokens plus the output limit it asks for), corrected to the provider's re
 usage once it returns. One call larger than the whole token cap goes alone, into an empty
 window, rather than never.
 
+With a PostgreSQL store, a limit on the system clock is shared across processes too:
+its window lives in the store (``TakeRateSlot``), counted by estimate.
+
 ``clock=`` takes any object with ``monotonic()`` and ``sleep(seconds)`` (default: the
 ``time`` module), so a test or a simulation can run the window on its own time.
 """
@@ -25,7 +28,7 @@ from typing import Any, Final, Protocol
 
 from codon_sdk.errors import ConfigurationError, RateLimitWaitError
 
-__all__ = ["Clock", "RateLimit", "Slot", "limiter_for"]
+__all__ = ["Clock", "RateLimit", "Slot", "limiter_for", "wait_error"]
 
 
 class Clock(Protocol):
@@ -105,6 +108,12 @@ class RateLimit:
         set_(self, "window", _seconds("window", window))
         set_(self, "clock", clock)
 
+    @property
+    def system_clock(self) -> bool:
+        """Whether the limit runs on the system's time (then a PostgreSQL store shares its
+        window across processes)."""
+        return self.clock is _SYSTEM
+
     def matches(self, provider: str | None, model: str | None) -> bool:
         return (self.model is None or self.model == model) and (
             self.provider is None or self.provider == provider
@@ -178,14 +187,18 @@ class _Limiter:
                     self.used += tokens
                     return slot, now - start
             if now - start + wait > self.limit.max_wait:
-                raise RateLimitWaitError(
-                    f"an LLM call of about {tokens} tokens would wait {now - start + wait:.3f}s "
-                    f"for room under the {self.limit.label}, longer than its "
-                    f"max_wait={self.limit.max_wait:g}s; nothing was sent. Raise max_wait or "
-                    "the limit, or make fewer calls",
-                    rule=self.limit.label,
-                )
+                raise wait_error(self.limit, tokens, now - start + wait)
             clock.sleep(wait)
+
+
+def wait_error(limit: RateLimit, tokens: int, would: float) -> RateLimitWaitError:
+    """The error of a call that would wait ``would`` seconds, past the limit's ``max_wait``."""
+    return RateLimitWaitError(
+        f"an LLM call of about {tokens} tokens would wait {would:.3f}s for room under the "
+        f"{limit.label}, longer than its max_wait={limit.max_wait:g}s; nothing was sent. "
+        "Raise max_wait or the limit, or make fewer calls",
+        rule=limit.label,
+    )
 
 
 _lock = threading.Lock()

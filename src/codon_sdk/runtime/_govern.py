@@ -15,6 +15,7 @@ named in its reason (``_outcome.run_to_end``).
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -30,16 +31,18 @@ from codon_sdk.governance import (
     Governance,
     LLMRequest,
     Policy,
+    RateLimit,
     Slot,
     decide,
     estimate_tokens,
     limiter_for,
     policy_identity,
+    wait_error,
 )
 from codon_sdk.ledger import BUDGET_EXCEEDED, POLICY_DECIDED, RATE_LIMIT_WAITED
 from codon_sdk.runtime._handle import Interrupt
 from codon_sdk.runtime._tracer import _Usage
-from codon_sdk.stores import ChargeBudget, LedgerStore, ReadBudget
+from codon_sdk.stores import ChargeBudget, LedgerStore, ReadBudget, TakeRateSlot
 from codon_sdk.telemetry import TokenUsage, cost_of
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -162,11 +165,10 @@ class RunGovernor:
             spent_usd = self.usage.cost_usd or 0.0
             if budget.usd is not None and spent_usd + usd > budget.usd:
                 self._stop(handle, budget, "usd", budget.usd, spent_usd, usd)
-        slots = [
-            self._wait(handle, limit, tokens)
-            for limit in self.rate_limits
-            if limit.matches(provider, model)
+        waits = [
+            self._wait(handle, rl, tokens) for rl in self.rate_limits if rl.matches(provider, model)
         ]
+        slots = [slot for slot in waits if slot is not None]
         for budget in self.deployment_budgets:
             amounts: dict[str, float] = {}
             if budget.llm_calls is not None:
@@ -322,8 +324,13 @@ class RunGovernor:
                 self._stop(handle, budget, measure, limit, totals.of(measure), amount)
         self._stop(handle, budget, next(iter(amounts)), 0, 0, 0)  # pragma: no cover - raced
 
-    def _wait(self, handle: NodeRuntime, limit: Any, tokens: int) -> Slot:
-        slot, waited = limiter_for(limit).acquire(tokens)
+    def _wait(self, handle: NodeRuntime, limit: RateLimit, tokens: int) -> Slot | None:
+        slot: Slot | None = None
+        store = self.store
+        if store is not None and limit.system_clock and store.url.startswith("postgresql"):
+            waited = _wait_in_store(store, limit, tokens)  # shared by the store's processes
+        else:
+            slot, waited = limiter_for(limit).acquire(tokens)
         if waited > 0:
             self._record(
                 handle,
@@ -336,6 +343,28 @@ class RunGovernor:
                     "codon.rate_limit.wait", {_WAIT_ATTR: waited, "codon.rate_limit": limit.label}
                 )
         return slot
+
+
+def _wait_in_store(store: LedgerStore, limit: RateLimit, tokens: int) -> float:
+    """Wait for a place in the store's window of ``limit``; the seconds waited."""
+    start = time.monotonic()
+    while True:
+        wait_us = store.execute(
+            TakeRateSlot(
+                key=limit.label,
+                window_us=max(1, round(limit.window * 1_000_000)),
+                requests=limit.requests_per_minute,
+                tokens_cap=limit.tokens_per_minute,
+                tokens=tokens,
+                now_us=now_us(),
+            )
+        )
+        waited = time.monotonic() - start
+        if not wait_us:
+            return waited
+        if waited + wait_us / 1_000_000 > limit.max_wait:
+            raise wait_error(limit, tokens, waited + wait_us / 1_000_000)
+        time.sleep(wait_us / 1_000_000)
 
 
 def _act(what: Mapping[str, Any]) -> str:

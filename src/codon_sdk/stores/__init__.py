@@ -56,7 +56,7 @@ from codon_sdk.stores._base import (
     release,
     start_leaf,
 )
-from codon_sdk.stores._budgets import BudgetTotals, ChargeBudget, ReadBudget
+from codon_sdk.stores._budgets import BudgetTotals, ChargeBudget, ReadBudget, TakeRateSlot
 from codon_sdk.stores._memory import MemoryStore
 from codon_sdk.stores._notary import FileCheckpointSink, Notary, sign_runs_log
 from codon_sdk.stores._open import (
@@ -112,6 +112,7 @@ __all__ = [
     "SQLiteStore",
     "StoreFactory",
     "StoreVerification",
+    "TakeRateSlot",
     "apply_statements",
     "check_claim",
     "check_finish_size",

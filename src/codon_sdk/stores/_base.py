@@ -43,7 +43,7 @@ from typing import Any, Final, TypeAlias, overload
 from codon_sdk._clock import from_us, to_us
 from codon_sdk.errors import LeaseLostError, RunConflictError, RunNotFoundError
 from codon_sdk.ledger import RUN_STATUSES, TERMINAL_STATUSES
-from codon_sdk.stores._budgets import ChargeBudget, ReadBudget
+from codon_sdk.stores._budgets import ChargeBudget, ReadBudget, TakeRateSlot
 
 __all__ = [
     "DEFAULT_LEASE_TTL_S",
@@ -382,6 +382,7 @@ Op: TypeAlias = (
     | PutCache
     | ChargeBudget
     | ReadBudget
+    | TakeRateSlot
 )
 
 

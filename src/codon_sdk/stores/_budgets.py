@@ -7,6 +7,9 @@ same budget at once can never together cross a limit: the database serialises th
 A charge that would cross is refused and changes nothing. ``force`` charges whatever
 the limits (the correction of an estimate once the real usage is known, which may
 also be negative).
+
+Rate windows shared across processes (:class:`TakeRateSlot`) live here too: one row per call
+granted in the window, the expired ones deleted by the next taker.
 """
 
 from __future__ import annotations
@@ -17,10 +20,20 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from codon_sdk.errors import StoreCorruptError
+from codon_sdk.stores._schema_budgets import RATE_TABLE
 from codon_sdk.stores._schema_budgets import charge as charge_statement
 from codon_sdk.stores._schema_budgets import read as read_statement
 
-__all__ = ["BUDGET_MEASURES", "BudgetTotals", "ChargeBudget", "ReadBudget", "charge_memory"]
+__all__ = [
+    "BUDGET_MEASURES",
+    "BudgetTotals",
+    "ChargeBudget",
+    "ReadBudget",
+    "TakeRateSlot",
+    "charge_memory",
+    "take_rate_memory",
+    "take_rate_sql",
+]
 
 BUDGET_MEASURES: Final = ("usd", "tokens", "llm_calls", "activations")
 _NO_LIMIT: Final = 1e300
@@ -124,3 +137,62 @@ def charge_sql(conn: Any, placeholder: str, op: ChargeBudget) -> bool:
 def read_sql(conn: Any, placeholder: str, op: ReadBudget) -> BudgetTotals:
     row = conn.execute(read_statement(placeholder), (op.deployment_id, op.budget)).fetchone()
     return totals_from_row(row)
+
+
+# --------------------------------------------------------------------------- rate windows
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TakeRateSlot:
+    """Take a place for one call of ``tokens`` in the sliding window ``key`` (at most
+    ``requests`` calls and ``tokens_cap`` tokens per ``window_us``), shared by every process
+    using the store. Returns 0 when taken, else the microseconds until the oldest call in
+    the window leaves it (nothing taken). One transaction; on PostgreSQL an advisory lock on
+    the key serialises the processes."""
+
+    key: str
+    window_us: int
+    requests: int | None
+    tokens_cap: int | None
+    tokens: int
+    now_us: int
+
+
+def room_after(count: int, used: int, oldest: int | None, op: TakeRateSlot) -> int:
+    """0 when a call fits a window holding ``count`` calls of ``used`` tokens, else the wait."""
+    if count == 0 or oldest is None:
+        return 0
+    fits = (op.requests is None or count < op.requests) and (
+        op.tokens_cap is None or used + op.tokens <= op.tokens_cap
+    )
+    return 0 if fits else max(1, oldest + op.window_us - op.now_us)
+
+
+def take_rate_memory(held: dict[str, list[tuple[int, int]]], op: TakeRateSlot) -> int:
+    """:class:`TakeRateSlot` on a dict (the memory store; the caller holds its lock)."""
+    calls = [c for c in held.get(op.key, []) if c[0] > op.now_us - op.window_us]
+    wait = room_after(len(calls), sum(t for _, t in calls), calls[0][0] if calls else None, op)
+    if wait == 0:
+        calls.append((op.now_us, op.tokens))
+    held[op.key] = calls
+    return wait
+
+
+def take_rate_sql(conn: Any, p: str, op: TakeRateSlot, atomic: Any, lock: str | None) -> int:
+    """:class:`TakeRateSlot` in the transaction ``atomic`` (``lock``: the backend's statement
+    that serialises takers of one key, if its transaction does not already)."""
+    t = RATE_TABLE
+    with atomic:
+        if lock is not None:
+            conn.execute(lock, (op.key,))
+        conn.execute(f"DELETE FROM {t} WHERE key = {p} AND at_us <= {p}",
+                     (op.key, op.now_us - op.window_us))  # fmt: skip
+        row = conn.execute(
+            f"SELECT count(*), COALESCE(sum(tokens), 0), min(at_us) FROM {t} WHERE key = {p}",
+            (op.key,),
+        ).fetchone()
+        wait = room_after(int(row[0]), int(row[1]), None if row[2] is None else int(row[2]), op)
+        if wait == 0:
+            conn.execute(f"INSERT INTO {t} (key, at_us, tokens) VALUES ({p}, {p}, {p})",
+                         (op.key, op.now_us, op.tokens))  # fmt: skip
+        return wait

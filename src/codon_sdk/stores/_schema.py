@@ -52,8 +52,9 @@ from codon_sdk.stores._base import (
     RunInfo,
     check_owner,
 )
-from codon_sdk.stores._budgets import ChargeBudget, ReadBudget
+from codon_sdk.stores._budgets import ChargeBudget, ReadBudget, TakeRateSlot
 from codon_sdk.stores._schema_budgets import MIGRATION as BUDGETS_MIGRATION
+from codon_sdk.stores._schema_budgets import RATE_INDEX, RATE_MIGRATION
 
 __all__ = [
     "APPEND_ONLY_MESSAGE",
@@ -250,7 +251,11 @@ SQLITE_MIGRATIONS: Final[tuple[Migration, ...]] = (
     # 5: the cache by identity (see _CACHE_TABLE).
     (_CACHE_TABLE.format(int="INTEGER"),),
     # 6: deployment budgets (see stores/_schema_budgets.py).
-    (BUDGETS_MIGRATION.format(real="REAL", int="INTEGER"),),
+    (
+        BUDGETS_MIGRATION.format(real="REAL", int="INTEGER"),
+        RATE_MIGRATION.format(int="INTEGER"),
+        RATE_INDEX,
+    ),
 )
 
 # --------------------------------------------------------------------------- PostgreSQL
@@ -346,7 +351,11 @@ POSTGRES_MIGRATIONS: Final[tuple[Migration, ...]] = (
     # 5: the cache by identity (see _CACHE_TABLE).
     (_CACHE_TABLE.format(int="BIGINT"),),
     # 6: deployment budgets (see stores/_schema_budgets.py).
-    (BUDGETS_MIGRATION.format(real="DOUBLE PRECISION", int="BIGINT"),),
+    (
+        BUDGETS_MIGRATION.format(real="DOUBLE PRECISION", int="BIGINT"),
+        RATE_MIGRATION.format(int="BIGINT"),
+        RATE_INDEX,
+    ),
 )
 
 SCHEMA_VERSION: Final = len(SQLITE_MIGRATIONS) - 1
@@ -472,6 +481,8 @@ def describe(op: Op) -> str:
     if isinstance(op, (ChargeBudget, ReadBudget)):
         verb = "charge" if isinstance(op, ChargeBudget) else "read"
         return f"{verb} budget {op.budget!r} of deployment {op.deployment_id!r}"
+    if isinstance(op, TakeRateSlot):
+        return f"take a place in the rate-limit window {op.key[:60]!r}"
     assert_never(op)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["BUDGETS_TABLE", "MIGRATION", "charge", "read"]
+__all__ = ["BUDGETS_TABLE", "MIGRATION", "RATE_MIGRATION", "RATE_TABLE", "charge", "read"]
 
 BUDGETS_TABLE: Final = "codon_budgets"
 
@@ -21,6 +21,16 @@ MIGRATION: Final = f"""CREATE TABLE {BUDGETS_TABLE} (
     updated_us {{int}} NOT NULL,
     PRIMARY KEY (deployment_id, budget)
 )"""
+
+
+RATE_TABLE: Final = "codon_rate_slots"
+
+#: Also migration 6: the calls granted in shared rate-limit windows (``TakeRateSlot``).
+RATE_MIGRATION: Final = (
+    f"CREATE TABLE {RATE_TABLE} (key TEXT NOT NULL, at_us {{int}} NOT NULL, "
+    f"tokens {{int}} NOT NULL)"
+)
+RATE_INDEX: Final = f"CREATE INDEX codon_rate_slots_by_key ON {RATE_TABLE} (key, at_us)"
 
 
 def charge(p: str) -> str:

@@ -36,7 +36,14 @@ from codon_sdk.stores._base import (
     RunInfo,
     check_owner,
 )
-from codon_sdk.stores._budgets import ChargeBudget, ReadBudget, charge_sql, read_sql
+from codon_sdk.stores._budgets import (
+    ChargeBudget,
+    ReadBudget,
+    TakeRateSlot,
+    charge_sql,
+    read_sql,
+    take_rate_sql,
+)
 
 __all__ = ["SQLStore", "Statements", "statements"]
 
@@ -218,6 +225,10 @@ class SQLStore(LedgerStore):
             return charge_sql(conn, self._sql.placeholder, op)
         if isinstance(op, ReadBudget):
             return read_sql(conn, self._sql.placeholder, op)
+        if isinstance(op, TakeRateSlot):
+            return take_rate_sql(
+                conn, self._sql.placeholder, op, self._atomic(conn), self._lock_key
+            )
         assert_never(op)
 
     def _put_cache(self, conn: Any, op: PutCache) -> bool:
@@ -253,7 +264,15 @@ class SQLStore(LedgerStore):
     def _not_found(self, run_id: str) -> RunNotFoundError:
         return RunNotFoundError(f"no run {run_id!r} in {self.url}")
 
+    #: The statement that serialises the takers of one rate window key, if the backend's
+    #: transaction does not already (SQLite's ``BEGIN IMMEDIATE`` does).
+    _lock_key: str | None = None
+
     # the handlers each backend writes in its own dialect
+    def _atomic(self, conn: Any) -> Any:
+        """A context manager: one write transaction on ``conn``."""
+        raise NotImplementedError
+
     def _append(self, conn: Any, op: AppendEntries) -> None:
         raise NotImplementedError
 

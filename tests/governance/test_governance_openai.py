@@ -42,8 +42,29 @@ from codon_sdk.governance import (
 )
 from codon_sdk.ledger import BUDGET_EXCEEDED, POLICY_DECIDED
 from codon_sdk.telemetry import TokenUsage, cost_of
+from codon_sdk.testing import capture_spans
 
 SUPPORT = str(Path(__file__).parents[1] / "instrumentation")
+
+
+def _two_processes(worker: str, *args: str) -> list[str]:
+    """Run ``worker`` (a script beside this file) in two OS processes at once; their outputs."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    script = str(Path(__file__).with_name(worker))
+    procs = [
+        subprocess.Popen(
+            [sys.executable, script, *args, SUPPORT],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for _ in range(2)
+    ]
+    outs = [p.communicate(timeout=120) for p in procs]
+    for p, (_, err) in zip(procs, outs, strict=True):
+        assert p.returncode == 0, err
+    return [out for out, _ in outs]
 
 
 def _asker(client: Any, model: str = "gpt-4o-mini", messages: Any = FRANCE, **kw: Any) -> Any:
@@ -346,22 +367,8 @@ def test_a_deployment_budget_holds_across_runs(backend: str, tmp_path: Path) -> 
 
 
 def test_a_deployment_budget_holds_across_two_processes_on_postgres(pg_url: str) -> None:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    worker = str(Path(__file__).with_name("_deploy_worker.py"))
-    procs = [
-        subprocess.Popen(
-            [sys.executable, worker, pg_url, "4", SUPPORT],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        for _ in range(2)
-    ]
-    outs = [p.communicate(timeout=120) for p in procs]
-    for p, (_out, err) in zip(procs, outs, strict=True):
-        assert p.returncode == 0, err
-    results = [out.split()[-2:] for out, _ in outs]
+    outs = _two_processes("_deploy_worker.py", pg_url, "4")
+    results = [out.split()[-2:] for out in outs]
     sent = sum(int(n) for _, n in results)
     assert sent == 5  # 8 asked for, the budget allows 5 across both processes
     assert sorted(status for status, _ in results).count("stopped") >= 1
@@ -371,26 +378,23 @@ def test_a_rate_limit_is_shared_across_two_processes_on_postgres(pg_url: str) ->
     """4 calls per 1 s window, 6 calls in each of two processes started together: shared, the
     12 calls need three windows (the last starts 2 s after the first); each process alone
     would be done within about one."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    worker = str(Path(__file__).with_name("_rate_worker.py"))
     start_at = f"{time.time() + 4.0:.6f}"  # both past their imports by then
-    procs = [
-        subprocess.Popen(
-            [sys.executable, worker, pg_url, start_at, "6", SUPPORT],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        for _ in range(2)
-    ]
-    outs = [p.communicate(timeout=120) for p in procs]
-    for p, (_, err) in zip(procs, outs, strict=True):
-        assert p.returncode == 0, err
-    runs = [json.loads(out.strip().splitlines()[-1]) for out, _ in outs]
+    outs = _two_processes("_rate_worker.py", pg_url, start_at, "6")
+    runs = [json.loads(out.strip().splitlines()[-1]) for out in outs]
     assert [r["status"] for r in runs] == ["completed", "completed"]
     calls = sorted(tuple(t) for r in runs for t in r["times"])
     assert len(calls) == 12
     first_start = calls[0][0]
     last_done = max(done for _, done in calls)
     assert last_done - first_start >= 2.0
+
+
+def test_a_rate_limit_wait_shows_on_the_node_span() -> None:
+    clock = _VirtualClock()
+    with capture_spans() as captured, serving() as server, instrumented():
+        wl = workload(("ask", _asker(sync_client(server))), tracing=True)
+        wl.add_rate_limit(RateLimit(requests_per_minute=1, clock=clock, max_wait=600))
+        wl.execute(2, deployment_id="d")
+    (node,) = [s for s in captured.spans if s.name == "codon.node.ask"]
+    waits = [e for e in node.events if e.name == "codon.rate_limit.wait"]
+    assert len(waits) == 1 and waits[0].attributes["codon.rate_limit.wait_s"] == 60.0

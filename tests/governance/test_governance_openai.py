@@ -397,4 +397,5 @@ def test_a_rate_limit_wait_shows_on_the_node_span() -> None:
         wl.execute(2, deployment_id="d")
     (node,) = [s for s in captured.spans if s.name == "codon.node.ask"]
     waits = [e for e in node.events if e.name == "codon.rate_limit.wait"]
-    assert len(waits) == 1 and waits[0].attributes["codon.rate_limit.wait_s"] == 60.0
+    assert len(waits) == 1
+    assert waits[0].attributes["codon.rate_limit.wait_s"] == 60.0

@@ -18,7 +18,11 @@ openai and friends are translated at the boundary with ``raise Ours(...) from ex
     │   ├── InputRequiredError                resume refused: the run waits for an input
     │   ├── ExecutorUnavailableError          the executor (a Ray cluster) cannot be reached
     │   ├── ActivationTransferError           a value cannot cross to or from a remote worker
-    │   └── WorkerLostError                   the worker process running an activation died
+    │   ├── WorkerLostError                   the worker process running an activation died
+    │   └── GovernanceError                   a governance rule acted (``codon_sdk.governance``)
+    │       ├── PolicyDeniedError             a policy denied an activation, effect or LLM call
+    │       ├── BudgetExceededError           the next step would cross a budget: the run stops
+    │       └── RateLimitWaitError            a rate-limited call would wait past its max_wait
     ├── LedgerError(ValueError)               a ledger event is malformed or unknown
     │   └── UntrustedRunError                 a reader refused a run that does not verify
     ├── StoreError(RuntimeError)              a ledger store failed
@@ -58,10 +62,12 @@ __all__ = [
     "CheckpointError",
     "CodonError",
     "ConfigurationError",
+    "BudgetExceededError",
     "ExecutorUnavailableError",
     "ExplorerError",
-    "InputRequiredError",
+    "GovernanceError",
     "IntegrationError",
+    "InputRequiredError",
     "InvalidSinkURLError",
     "InvalidStoreURLError",
     "LeaseLostError",
@@ -70,7 +76,9 @@ __all__ = [
     "NodeSpecValidationError",
     "NodeTimeoutError",
     "PayloadTooLargeError",
+    "PolicyDeniedError",
     "ProofError",
+    "RateLimitWaitError",
     "RecordedError",
     "ReplayError",
     "RunConflictError",
@@ -161,6 +169,41 @@ class WorkerLostError(WorkloadRuntimeError):
     """The worker process running an activation died before it answered. Nothing of that
     attempt was recorded; the node's retry policy (or the executor's default one for lost
     workers) runs it again."""
+
+
+class GovernanceError(WorkloadRuntimeError):
+    """A governance rule (policy, budget, rate limit) acted on a run; never retried by a
+    node's retry policy. ``rule`` names the policy, budget or limit."""
+
+    def __init__(
+        self, message: str, *, rule: str = "", report: ExecutionReport | None = None
+    ) -> None:
+        super().__init__(message, report=report)
+        self._rule = rule
+
+    @property
+    def rule(self) -> str:
+        """The rule that acted (for the run's error, the one the node's error names)."""
+        cause = self.__cause__
+        if not self._rule and isinstance(cause, GovernanceError):
+            return cause.rule
+        return self._rule
+
+
+class PolicyDeniedError(GovernanceError):
+    """A policy denied an activation, a recorded effect or an LLM call before it happened
+    (nothing was sent); raised in the node, which may catch it. A policy that raised is a
+    denial too, with its exception recorded. The ledger's ``policy_decided`` event says why."""
+
+
+class BudgetExceededError(GovernanceError):
+    """The next activation or LLM call would cross a run or deployment budget: it is not made
+    and the run ends with status ``stopped``, its reason naming the budget."""
+
+
+class RateLimitWaitError(GovernanceError):
+    """A call limited by a ``RateLimit`` would have to wait longer than the limit's
+    ``max_wait`` for room in its window; raise ``max_wait`` or the limit."""
 
 
 class LedgerError(CodonError, ValueError):

@@ -29,6 +29,7 @@ FLOORS: dict[str, int] = {
     "codon_sdk.stores": 4,
     "codon_sdk.telemetry": 5,
     "codon_sdk.sinks": 5,
+    "codon_sdk.governance": 5,
     "codon_sdk.runtime": 6,
     "codon_sdk.replay": 7,
     "codon_sdk.integrations": 7,

@@ -78,7 +78,7 @@ def test_the_declared_types_use_exactly_the_roles_of_each_consumer(consumer: str
 
 def test_each_builtin_type_is_declared_once_and_named_by_one_constant() -> None:
     names = [t.name for t in EVENT_TYPES]
-    assert len(names) == len(set(names)) == 14
+    assert len(names) == len(set(names)) == 17
     assert frozenset(names) == BUILTIN_TYPES
     constants = {
         name: getattr(ledger, name)

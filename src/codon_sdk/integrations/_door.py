@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from codon_sdk._text import printable
@@ -34,10 +34,15 @@ class Integration:
         return current_runtime()
 
     def effect(
-        self, name: str, *, request: Any = _NO_REQUEST, request_at: str | None = None
+        self,
+        name: str,
+        *,
+        request: Any = _NO_REQUEST,
+        request_at: str | None = None,
+        llm: Mapping[str, Any] | None = None,
     ) -> EffectSlot:
         """Reserve the running activation's next recorded effect, ``name`` (see
-        :meth:`NodeRuntime.effect_slot` for ``request`` and ``request_at``).
+        :meth:`NodeRuntime.effect_slot` for ``request``, ``request_at`` and ``llm``).
 
         Raises :class:`~codon_sdk.errors.IntegrationError` outside a running node: check
         :meth:`activation` first and make the call unrecorded there.
@@ -50,8 +55,8 @@ class Integration:
                 "Integration.activation() first and make the call unrecorded when it is None"
             )
         if request is _NO_REQUEST:
-            return runtime.effect_slot(name, request_at=request_at)
-        return runtime.effect_slot(name, request=request, request_at=request_at)
+            return runtime.effect_slot(name, request_at=request_at, llm=llm)
+        return runtime.effect_slot(name, request=request, request_at=request_at, llm=llm)
 
     def redact(self) -> Callable[[str], str] | None:
         """The redaction hook for data leaving the process now (span attributes, logs): the

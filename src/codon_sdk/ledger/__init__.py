@@ -40,6 +40,7 @@ from codon_sdk.ledger._checkpoint import (
     sign_checkpoint,
 )
 from codon_sdk.ledger._event_types import (
+    BUDGET_EXCEEDED,
     BUILTIN_TYPES,
     CACHE_HIT,
     CUSTOM_EVENT,
@@ -49,6 +50,8 @@ from codon_sdk.ledger._event_types import (
     NODE_FAILED,
     NODE_RETRYING,
     NODE_STARTED,
+    POLICY_DECIDED,
+    RATE_LIMIT_WAITED,
     RUN_FINISHED,
     RUN_INTERRUPTED,
     RUN_RESUMED,
@@ -118,6 +121,7 @@ __all__ = [
     "ResumeRole",
     "event_type",
     "types_with",
+    "BUDGET_EXCEEDED",
     "BUILTIN_TYPES",
     "CACHE_HIT",
     "ChainCheck",
@@ -135,6 +139,8 @@ __all__ = [
     "NODE_RETRYING",
     "NODE_STARTED",
     "Note",
+    "POLICY_DECIDED",
+    "RATE_LIMIT_WAITED",
     "RUNTIME_STOPPED",
     "RUN_FINISHED",
     "RUN_INTERRUPTED",

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Final
 
 __all__ = [
+    "BUDGET_EXCEEDED",
     "BUILTIN_TYPES",
     "CACHE_HIT",
     "CUSTOM_EVENT",
@@ -42,6 +43,8 @@ __all__ = [
     "NODE_FAILED",
     "NODE_RETRYING",
     "NODE_STARTED",
+    "POLICY_DECIDED",
+    "RATE_LIMIT_WAITED",
     "RUN_FINISHED",
     "RUN_INTERRUPTED",
     "RUN_RESUMED",
@@ -186,6 +189,9 @@ RUN_RESUMED: Final = "run_resumed"
 RUNTIME_STOPPED: Final = "runtime_stopped"
 RUN_FINISHED: Final = "run_finished"
 CACHE_HIT: Final = "cache_hit"
+POLICY_DECIDED: Final = "policy_decided"
+BUDGET_EXCEEDED: Final = "budget_exceeded"
+RATE_LIMIT_WAITED: Final = "rate_limit_waited"
 
 _R, _P, _A, _C = ResumeRole, ReplayRole, ReportRole, ChainRole
 
@@ -213,6 +219,18 @@ EVENT_TYPES: Final[tuple[EventType, ...]] = (
     # an activation served from the cache: names its source (run, seq, leaf hash); the
     # emitted tokens and node_completed that follow are what resume and the report read
     EventType(name=CACHE_HIT, resume=_R.IGNORE, replay=_P.SKIP, report=_A.PLAIN, chain=_C.LINK),
+    # governance (codon_sdk.governance): a policy's decision other than a plain allow, a
+    # budget that stopped the run, a wait for room under a rate limit; records, not decisions
+    # a replay compares (the acts they allowed or refused are compared as they happen)
+    EventType(
+        name=POLICY_DECIDED, resume=_R.IGNORE, replay=_P.SKIP, report=_A.PLAIN, chain=_C.LINK
+    ),
+    EventType(
+        name=BUDGET_EXCEEDED, resume=_R.IGNORE, replay=_P.SKIP, report=_A.PLAIN, chain=_C.LINK
+    ),
+    EventType(
+        name=RATE_LIMIT_WAITED, resume=_R.IGNORE, replay=_P.SKIP, report=_A.PLAIN, chain=_C.LINK
+    ),
     EventType(
         name=NODE_RETRYING, resume=_R.ATTEMPT, replay=_P.RETRY, report=_A.PLAIN, chain=_C.LINK
     ),

@@ -241,7 +241,12 @@ class LLMCall:
         # first thing that can fail: during a replay a missing recording raises here; the
         # request (recorded once, as llm.request) is compared with the recorded one
         self.slot: EffectSlot | None = (
-            door.effect(name, request=self.request.params, request_at=_REQUEST_AT)
+            door.effect(
+                name,
+                request=self.request.params,
+                request_at=_REQUEST_AT,
+                llm={"provider": self.provider, "model": self.request.model},
+            )
             if door.activation() is not None
             else None
         )

@@ -216,7 +216,13 @@ class InProcessExecutor(Executor):
 async def call_node(run: Run, node: NodeDef, payload: Any, handle: NodeRuntime) -> Any:
     """Run one attempt of ``node`` where the run's executor says; return its result."""
     executor = run.executor
-    if executor is None or executor.in_process or run.replaying or node.request_cache is not None:
+    if (
+        executor is None
+        or executor.in_process
+        or run.replaying
+        or node.request_cache is not None
+        or run.governor is not None  # policies see each call before it is made: in the driver
+    ):
         return await call_here(run, node, payload, handle)
     activation = ActivationCall(run, node, payload, handle)
     if not executor.takes(activation):

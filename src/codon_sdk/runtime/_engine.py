@@ -76,6 +76,7 @@ from codon_sdk.telemetry import CodonLedgerAttributes, CodonNodeAttributes
 
 if TYPE_CHECKING:  # pragma: no cover
     from codon_sdk.runtime._cache import CachePolicy, RunCache
+    from codon_sdk.runtime._govern import RunGovernor
     from codon_sdk.runtime._request_cache import RequestCache, RequestCaching
 
 __all__ = ["NodeDef", "Observer", "QueueItem", "Run", "now_us"]
@@ -201,6 +202,7 @@ class Run:
         self.on_close: list[Callable[[], None]] = []
         self.cache: RunCache | None = None  # caching by identity (``_cache.py``)
         self.requests: RequestCaching | None = None  # the request cache (``_request_cache.py``)
+        self.governor: RunGovernor | None = None  # policies, budgets, rate limits (``_govern.py``)
         self._pool: ThreadPoolExecutor | None = None
         self.executor: Executor | None = None  # where activations run (``_dispatch.py``)
         self._lineage: dict[str, tuple[str, str | None]] = {}
@@ -286,6 +288,8 @@ class Run:
         llm = meta.get("llm")
         if isinstance(llm, dict) and self.tracer is not None:
             self.tracer.llm_call(token_id, llm)  # span totals and the cost metric
+        if isinstance(llm, dict) and self.governor is not None:
+            self.governor.spent(token_id, llm)  # budgets and rate limits see the real usage
         if durable:
             self.rec.barrier()
         return seq
@@ -311,6 +315,7 @@ class Run:
         fast = self.tracer is None and self.observer is None and self.deadline is None
         fast = fast and (self.cache is None or not self.replaying)  # replay serves its hits
         fast = fast and (self.executor is None or self.executor.in_process)
+        fast = fast and self.governor is None
         current = CURRENT_RUNTIME if integrations_active() else None
         time_ns = time.time_ns
         attempts = self.attempts
@@ -441,6 +446,8 @@ class Run:
         while True:
             handle = NodeRuntime(self, node, item, attempt)
             try:
+                if self.governor is not None:  # policies and budgets, before the node runs
+                    self.governor.activation(handle)
                 result = await self._call(node, payload, handle)
                 prepared = self.prep(result)
                 break

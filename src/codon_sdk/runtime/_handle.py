@@ -330,7 +330,12 @@ class NodeRuntime:
         return value
 
     def effect_slot(
-        self, name: str, *, request: Any = _NO_REQUEST, request_at: str | None = None
+        self,
+        name: str,
+        *,
+        request: Any = _NO_REQUEST,
+        request_at: str | None = None,
+        llm: Mapping[str, Any] | None = None,
     ) -> EffectSlot:
         """Reserve the next effect of this activation (for integrations that record later).
 
@@ -346,6 +351,8 @@ class NodeRuntime:
         replay asking for another one reports ``request changed`` and still serves
         the recorded answer. ``request_at`` names the dotted metadata path where the
         caller records the same request itself (``"llm.request"``), so it is kept once.
+        ``llm`` (``{"provider": ..., "model": ...}``) says the effect is an LLM call, for the
+        workload's policies, budgets and rate limits (``codon_sdk.governance``).
         """
         self._check_open("record an effect")
         if not isinstance(name, str) or not name:
@@ -386,6 +393,8 @@ class NodeRuntime:
                 return slot
             slot.cache_key = cache_key
         if recorded is None:  # about to call out: a durable run must still hold its lease
+            if run.governor is not None:  # policies, budgets, rate limits: may raise or wait
+                run.governor.call(self, name, None if request is _NO_REQUEST else request, llm)
             run.rec.confirm_lease()
         return slot
 

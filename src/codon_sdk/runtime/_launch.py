@@ -28,6 +28,7 @@ from codon_sdk.runtime._approval import ApprovalLike, check_approval, record_of
 from codon_sdk.runtime._cache import RunCache
 from codon_sdk.runtime._dispatch import Executor, adopt_executor, start_executor
 from codon_sdk.runtime._engine import NodeDef, Observer, Run, now_us
+from codon_sdk.runtime._govern import RunGovernor
 from codon_sdk.runtime._rebuild import RebuiltRun, rebuild
 from codon_sdk.runtime._recorder import DURABILITY_MODES, LockedRecorder, Recorder
 from codon_sdk.runtime._report import ExecutionReport
@@ -229,6 +230,9 @@ def new_run(
     adopt_executor(run, executor)
     run.cache = RunCache.of(run.nodes.values(), None if writer is None else writer.store)
     run.requests = RequestCaching.of(run.nodes.values(), None if writer is None else writer.store)
+    RunGovernor.of(
+        run, getattr(workload, "_governance", None), None if writer is None else writer.store
+    )
     started = workload._run_started(
         context, entry_nodes, prepared_extras, options.max_steps, options.max_concurrency
     )
@@ -477,6 +481,7 @@ def resume_run(
         run.continues = _last_span(entries)
         run.resumed_by = actor if run.mask is None or actor is None else run.mask(actor)
         _adopt(run, entries, rebuilt)
+        RunGovernor.of(run, getattr(workload, "_governance", None), ledger)
         with _starting(run):  # run_resumed carries the new root span's ids
             _record_resumed(run, rebuilt, input, actor, change, masked, approved)
         return run

@@ -15,6 +15,7 @@ import contextlib
 from typing import TYPE_CHECKING
 
 from codon_sdk.errors import (
+    BudgetExceededError,
     LeaseLostError,
     RunTimeoutError,
     SealingKeyError,
@@ -45,11 +46,15 @@ class NodeFailed(Exception):
 
 async def run_to_end(run: Run) -> ExecutionReport:
     """Drive ``run`` and record how it ended; the report, or raise the failure."""
+    reason = None
     try:
         await run.drive()
     except Interrupt as intr:
         return _paused(run, intr)
     except NodeFailed as failure:
+        if isinstance(failure.error, BudgetExceededError) and run.stop_request is not None:
+            reason = run.stop_request[1]  # a budget stopped the run before its next act
+            return _ended(run, "stopped", reason)
         kind = type(failure.error)
         error_type = kind if issubclass(kind, WorkloadRuntimeError) else WorkloadRuntimeError
         raise _failed(run, str(failure), error_type) from failure.error
@@ -74,9 +79,12 @@ async def run_to_end(run: Run) -> ExecutionReport:
         with contextlib.suppress(Exception):
             run.pause(None, f"cancelled: {type(exc).__name__}", "cancelled")
         raise
-    status = "stopped" if run.stop_request is not None else "completed"
+    return _ended(run, "stopped" if run.stop_request is not None else "completed", reason)
+
+
+def _ended(run: Run, status: str, reason: str | None) -> ExecutionReport:
     try:
-        run.finish(status)
+        run.finish(status, reason)
     except LeaseLostError:
         raise
     except StoreError as exc:
@@ -85,7 +93,7 @@ async def run_to_end(run: Run) -> ExecutionReport:
             f"may not be durable: {exc}",
             report=run.report("failed", str(exc)),
         ) from exc
-    report = run.report(status)
+    report = run.report(status, reason)
     run.observe("workflow_finished", {"report": report, "status": status})
     return report
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from codon_sdk.errors import LeaseLostError
+from codon_sdk.errors import GovernanceError, LeaseLostError
 
 __all__ = ["RetryPolicy"]
 
@@ -21,7 +21,8 @@ class RetryPolicy:
     the ledger, with the error and the delay. A failed attempt leaves nothing
     behind: its emitted tokens are dropped and, in a sequential run
     (``max_concurrency=1``), its writes to ``runtime.state`` are rolled back.
-    ``LeaseLostError`` is never retried: another process holds the run now.
+    ``LeaseLostError`` is never retried: another process holds the run now; nor is a
+    ``GovernanceError`` (a denial, a budget stop or a rate-limit wait past its bound).
     """
 
     max_attempts: int = 3
@@ -48,6 +49,6 @@ class RetryPolicy:
 
     def retries(self, exc: BaseException, attempt: int) -> bool:
         """Whether attempt ``attempt`` (0-based) that raised ``exc`` is tried again."""
-        if isinstance(exc, LeaseLostError):
+        if isinstance(exc, (LeaseLostError, GovernanceError)):
             return False
         return attempt + 1 < self.max_attempts and isinstance(exc, self.retry_on)

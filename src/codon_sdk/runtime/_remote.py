@@ -245,7 +245,12 @@ class RemoteRuntime(NodeRuntime):
         raise Interrupt(str(reason), payload, self.node, self.token_id, index, default)
 
     def effect_slot(
-        self, name: str, *, request: Any = _NONE, request_at: str | None = None
+        self,
+        name: str,
+        *,
+        request: Any = _NONE,
+        request_at: str | None = None,
+        llm: Mapping[str, Any] | None = None,  # governed runs never run remotely (_dispatch)
     ) -> EffectSlot:
         self._check_open("record an effect")
         if not isinstance(name, str) or not name:

@@ -9,6 +9,7 @@ from codon_sdk.errors import (
     WorkloadRegistrationError,
     WorkloadRuntimeError,
 )
+from codon_sdk.governance import Governed
 from codon_sdk.identity import Deployment
 from codon_sdk.runtime._approval import ApprovalLike
 from codon_sdk.runtime._checks import (
@@ -44,7 +45,7 @@ _RESUME_OPTIONS = frozenset(
 )
 
 
-class CodonWorkload(GraphWorkload):
+class CodonWorkload(Governed, GraphWorkload):
     """A graph of plain Python functions passing immutable tokens, with an audit ledger per run.
 
     >>> wl = CodonWorkload(name="Echo", version="1.0")

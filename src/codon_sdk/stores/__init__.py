@@ -63,6 +63,7 @@ from codon_sdk.stores._base import (
     release,
     start_leaf,
 )
+from codon_sdk.stores._budgets import BudgetTotals, ChargeBudget, ReadBudget, TakeRateSlot
 from codon_sdk.stores._keyring import add_approver, approver_keys, approvers, remove_approver
 from codon_sdk.stores._memory import MemoryStore
 from codon_sdk.stores._notary import FileCheckpointSink, Notary, sign_runs_log
@@ -103,7 +104,9 @@ __all__ = [
     "RUN_STATUSES",
     "AppendEntries",
     "BeginRun",
+    "BudgetTotals",
     "CacheEntry",
+    "ChargeBudget",
     "ClaimRun",
     "Entry",
     "EntryBatch",
@@ -119,6 +122,7 @@ __all__ = [
     "PostgresStore",
     "PutCache",
     "PutCheckpoint",
+    "ReadBudget",
     "ReadCheckpoints",
     "ReadEntries",
     "ReadRunsLog",
@@ -127,6 +131,7 @@ __all__ = [
     "SQLiteStore",
     "StoreFactory",
     "StoreVerification",
+    "TakeRateSlot",
     "apply_statements",
     "check_claim",
     "check_finish_size",

@@ -44,6 +44,7 @@ from codon_sdk._clock import from_us, to_us
 from codon_sdk.errors import LeaseLostError, RunConflictError, RunNotFoundError
 from codon_sdk.ledger import RUN_STATUSES, TERMINAL_STATUSES
 from codon_sdk.stores._approvers import ApproverOp
+from codon_sdk.stores._budgets import ChargeBudget, ReadBudget, TakeRateSlot
 
 __all__ = [
     "DEFAULT_LEASE_TTL_S",
@@ -381,6 +382,9 @@ Op: TypeAlias = (
     | LookupCache
     | PutCache
     | ApproverOp
+    | ChargeBudget
+    | ReadBudget
+    | TakeRateSlot
 )
 
 

@@ -44,6 +44,14 @@ from codon_sdk.stores._base import (
     entry_bytes,
     start_leaf,
 )
+from codon_sdk.stores._budgets import (
+    BudgetTotals,
+    ChargeBudget,
+    ReadBudget,
+    TakeRateSlot,
+    charge_memory,
+    take_rate_memory,
+)
 
 __all__ = ["MemoryStore"]
 
@@ -60,6 +68,8 @@ class MemoryStore(LedgerStore):
         self._log: list[tuple[int, str, int, bytes]] = []
         self._cache: dict[str, CacheEntry] = {}
         self._approvers: dict[tuple[str, str], ApproverKey] = {}
+        self._budgets: dict[tuple[str, str], BudgetTotals] = {}
+        self._rates: dict[str, list[tuple[int, int]]] = {}
 
     def execute(self, op: Op) -> Any:
         with self._lock:
@@ -92,6 +102,12 @@ class MemoryStore(LedgerStore):
                 return self._cache[op.entry.key] == op.entry
             if isinstance(op, (AddApprover, RemoveApprover, ListApprovers)):
                 return memory_approvers(self._approvers, op)
+            if isinstance(op, ChargeBudget):
+                return charge_memory(self._budgets, op)
+            if isinstance(op, ReadBudget):
+                return self._budgets.get((op.deployment_id, op.budget), BudgetTotals())
+            if isinstance(op, TakeRateSlot):
+                return take_rate_memory(self._rates, op)
             assert_never(op)
 
     def _put_checkpoint(self, run_id: str, size: int, note: bytes) -> None:

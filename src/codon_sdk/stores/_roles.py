@@ -21,6 +21,7 @@ from typing import Any, Final
 from codon_sdk.errors import InvalidStoreURLError
 from codon_sdk.stores import _schema as schema
 from codon_sdk.stores._approvers import APPROVERS_TABLE
+from codon_sdk.stores._schema_budgets import BUDGETS_TABLE, RATE_TABLE
 
 __all__ = ["APP_PRIVILEGES", "apply_statements", "grant_sql", "owns_ledger_sql", "validate_role"]
 
@@ -39,6 +40,10 @@ APP_PRIVILEGES: Final[tuple[tuple[str, str], ...]] = (
     (schema.CACHE_TABLE, "SELECT, INSERT, UPDATE"),
     # who may approve: the application reads the keyring, only the owner changes it
     (APPROVERS_TABLE, "SELECT"),
+    # deployment budgets: totals updated in place by each charge
+    (BUDGETS_TABLE, "SELECT, INSERT, UPDATE"),
+    # shared rate windows: one row per granted call, expired ones deleted
+    (RATE_TABLE, "SELECT, INSERT, DELETE"),
 )
 _TABLES: Final = tuple(table for table, _ in APP_PRIVILEGES)
 

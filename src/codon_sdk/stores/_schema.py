@@ -62,6 +62,9 @@ from codon_sdk.stores._base import (
     RunInfo,
     check_owner,
 )
+from codon_sdk.stores._budgets import ChargeBudget, ReadBudget, TakeRateSlot
+from codon_sdk.stores._schema_budgets import MIGRATION as BUDGETS_MIGRATION
+from codon_sdk.stores._schema_budgets import RATE_INDEX, RATE_MIGRATION
 
 __all__ = [
     "APPEND_ONLY_MESSAGE",
@@ -259,6 +262,12 @@ SQLITE_MIGRATIONS: Final[tuple[Migration, ...]] = (
     (_CACHE_TABLE.format(int="INTEGER"),),
     # 6: the keyring of approvers (see stores/_approvers.py).
     approvers_migration("INTEGER"),
+    # 7: deployment budgets (see stores/_schema_budgets.py).
+    (
+        BUDGETS_MIGRATION.format(real="REAL", int="INTEGER"),
+        RATE_MIGRATION.format(int="INTEGER"),
+        RATE_INDEX,
+    ),
 )
 
 # --------------------------------------------------------------------------- PostgreSQL
@@ -355,6 +364,12 @@ POSTGRES_MIGRATIONS: Final[tuple[Migration, ...]] = (
     (_CACHE_TABLE.format(int="BIGINT"),),
     # 6: the keyring of approvers (see stores/_approvers.py).
     approvers_migration("BIGINT"),
+    # 7: deployment budgets (see stores/_schema_budgets.py).
+    (
+        BUDGETS_MIGRATION.format(real="DOUBLE PRECISION", int="BIGINT"),
+        RATE_MIGRATION.format(int="BIGINT"),
+        RATE_INDEX,
+    ),
 )
 
 SCHEMA_VERSION: Final = len(SQLITE_MIGRATIONS) - 1
@@ -484,6 +499,11 @@ def describe(op: Op) -> str:
         return f"store cache key {op.entry.key[:16]!r}"
     if isinstance(op, (AddApprover, RemoveApprover, ListApprovers)):
         return _describe_approvers(op)
+    if isinstance(op, (ChargeBudget, ReadBudget)):
+        verb = "charge" if isinstance(op, ChargeBudget) else "read"
+        return f"{verb} budget {op.budget!r} of deployment {op.deployment_id!r}"
+    if isinstance(op, TakeRateSlot):
+        return f"take a place in the rate-limit window {op.key[:60]!r}"
     assert_never(op)
 
 

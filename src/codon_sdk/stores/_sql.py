@@ -37,6 +37,14 @@ from codon_sdk.stores._base import (
     RunInfo,
     check_owner,
 )
+from codon_sdk.stores._budgets import (
+    ChargeBudget,
+    ReadBudget,
+    TakeRateSlot,
+    charge_sql,
+    read_sql,
+    take_rate_sql,
+)
 
 __all__ = ["SQLStore", "Statements", "statements"]
 
@@ -216,6 +224,14 @@ class SQLStore(LedgerStore):
             return self._put_cache(conn, op)
         if isinstance(op, (AddApprover, RemoveApprover, ListApprovers)):
             return sql_approvers(conn, self._sql.placeholder, op)
+        if isinstance(op, ChargeBudget):
+            return charge_sql(conn, self._sql.placeholder, op)
+        if isinstance(op, ReadBudget):
+            return read_sql(conn, self._sql.placeholder, op)
+        if isinstance(op, TakeRateSlot):
+            return take_rate_sql(
+                conn, self._sql.placeholder, op, self._atomic(conn), self._lock_key
+            )
         assert_never(op)
 
     def _put_cache(self, conn: Any, op: PutCache) -> bool:
@@ -251,7 +267,15 @@ class SQLStore(LedgerStore):
     def _not_found(self, run_id: str) -> RunNotFoundError:
         return RunNotFoundError(f"no run {run_id!r} in {self.url}")
 
+    #: The statement that serialises the takers of one rate window key, if the backend's
+    #: transaction does not already (SQLite's ``BEGIN IMMEDIATE`` does).
+    _lock_key: str | None = None
+
     # the handlers each backend writes in its own dialect
+    def _atomic(self, conn: Any) -> Any:
+        """A context manager: one write transaction on ``conn``."""
+        raise NotImplementedError
+
     def _append(self, conn: Any, op: AppendEntries) -> None:
         raise NotImplementedError
 

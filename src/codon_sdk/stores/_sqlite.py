@@ -248,6 +248,9 @@ class SQLiteStore(SQLStore):
             raise StoreError(f"the ledger store {self.url} is closed; open a new one to use it")
         return self._conn
 
+    def _atomic(self, conn: Any) -> Any:
+        return self._write(conn)
+
     @staticmethod
     @contextmanager
     def _write(conn: sqlite3.Connection) -> Iterator[None]:

@@ -14,6 +14,7 @@ import pytest
 from codon_sdk import verify_run
 from codon_sdk.errors import ActivationTransferError, ExecutorUnavailableError, WorkloadRuntimeError
 from codon_sdk.executors import RayExecutor
+from codon_sdk.governance import Policy
 
 from . import _workloads as w
 
@@ -49,6 +50,18 @@ def test_activations_run_in_ray_worker_processes_not_the_driver(ray_exec: RayExe
     (async_pid,) = report.node_results("async_pid")
     assert sync_pid != os.getpid()
     assert async_pid != os.getpid()
+
+
+def test_a_governed_run_keeps_its_activations_in_the_driver(ray_exec: RayExecutor) -> None:
+    """Policies must see each call before it is sent: a remote worker would bypass them."""
+    workload = w.pids()
+    workload.add_policy(Policy())  # allows everything, but is there
+    report = workload.execute(
+        "x", deployment_id="dev", entry_nodes=["sync_pid", "async_pid"], executor=ray_exec
+    )
+    assert report.status == "completed"
+    assert report.node_results("sync_pid") == [os.getpid()]
+    assert report.node_results("async_pid") == [os.getpid()]
 
 
 @pytest.mark.parametrize("concurrency", [1, 4])

@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from codon_sdk.errors import WorkloadRuntimeError
+from codon_sdk.ledger import NODE_FAILED, RUN_STARTED
 from codon_sdk.runtime import CodonWorkload, ExecutionReport, Executor
 from codon_sdk.stores import verify_run
 
@@ -98,7 +99,7 @@ def ledger_shape(report: ExecutionReport) -> list[tuple[Any, ...]]:
     rows = []
     for ev in report.events():
         meta = {k: v for k, v in ev.metadata.items() if k not in ("run_id", "workload")}
-        if ev.type == "run_started":
+        if ev.type == RUN_STARTED:
             meta = {k: v for k, v in meta.items() if k in ("entry_nodes", "limits")}
         rows.append(
             (ev.type, ev.node, ev.target, ev.token_id, ev.parent_token_id, ev.payload, meta)
@@ -156,7 +157,7 @@ class ExecutorConformance:
             _single(_broken, "broken").execute("x", deployment_id="dev", executor=executor)
         assert isinstance(caught.value.__cause__, KeyError)
         assert caught.value.report is not None
-        failed = [ev for ev in caught.value.report.events() if ev.type == "node_failed"]
+        failed = [ev for ev in caught.value.report.events() if ev.type == NODE_FAILED]
         assert [ev.metadata["error_type"] for ev in failed] == ["KeyError"]
 
     def test_an_interrupt_pauses_and_resume_continues(

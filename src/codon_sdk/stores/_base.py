@@ -45,6 +45,7 @@ from codon_sdk.errors import LeaseLostError, RunConflictError, RunNotFoundError
 from codon_sdk.ledger import RUN_STATUSES, TERMINAL_STATUSES
 from codon_sdk.stores._approvers import ApproverOp
 from codon_sdk.stores._budgets import ChargeBudget, ReadBudget, TakeRateSlot
+from codon_sdk.stores._cache_ops import CacheEntry, LookupCache, PutCache
 
 __all__ = [
     "DEFAULT_LEASE_TTL_S",
@@ -331,41 +332,6 @@ def list_runs(
         started_from_us=None if since is None else to_us(since),
         started_before_us=None if until is None else to_us(until),
     )
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CacheEntry:
-    """One entry of the cache by identity: the activation whose completion serves ``key``.
-
-    ``key`` is the hex SHA-256 of the node's logic id and its canonical input (see
-    ``codon_sdk.runtime``'s ``CachePolicy``); ``run_id`` and ``seq`` name the source
-    activation's ``node_completed`` event, ``leaf`` its leaf hash (hex), so the value
-    itself is read from, and checked against, the source run's ledger.
-    """
-
-    key: str
-    node_id: str
-    run_id: str
-    seq: int
-    leaf: str
-    created_us: int
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LookupCache:
-    """The :class:`CacheEntry` stored for ``key``, or None. Returns ``CacheEntry | None``."""
-
-    key: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PutCache:
-    """Store ``entry`` for its key. The first entry for a key wins: another for the same key
-    is ignored, unless ``replace`` (the held one expired or did not verify), when it takes
-    the held one's place. Returns True when ``entry`` is now the key's entry."""
-
-    entry: CacheEntry
-    replace: bool = False
 
 
 Op: TypeAlias = (

@@ -217,6 +217,7 @@ def _nats() -> Iterator[None]:
         sink.close()
 
 
+@contextlib.contextmanager
 def _ray() -> Iterator[None]:
     os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # read when ray is imported
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"

@@ -12,7 +12,7 @@ import pytest
 from codon_sdk import verify_run
 from codon_sdk.cli import main
 from codon_sdk.errors import LeaseLostError, WorkerLostError
-from codon_sdk.executors import RayExecutor
+from codon_sdk.executors import RayExecutor, Submission
 from codon_sdk.stores import open_store
 
 from . import _workloads as w
@@ -34,20 +34,27 @@ def test_a_submitted_run_runs_on_the_cluster_with_its_ledger_in_postgresql(
     assert verify_run(pg_url, handle.run_id).ok
 
 
+def _submit_and_wait(ray_address: str, pg_url: str, marker: Path) -> tuple[Submission, float]:
+    """Submit the napping run with a 1 s lease; return once its node runs (its driver
+    holds the lease), with a deadline for the rest of the test."""
+    executor = RayExecutor(address=ray_address)
+    handle = w.submitted().submit(
+        str(marker), store=pg_url, executor=executor, deployment_id="dev", lease_ttl=1.0
+    )
+    deadline = time.monotonic() + 90
+    while not marker.exists():
+        assert time.monotonic() < deadline, "the submitted run never started"
+        time.sleep(0.1)
+    return handle, deadline
+
+
 def test_a_killed_driver_is_resumed_by_codon_worker_from_the_ledger(
     ray_address: str, pg_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import ray
 
     marker = tmp_path / "m"
-    executor = RayExecutor(address=ray_address)
-    handle = w.submitted().submit(
-        str(marker), store=pg_url, executor=executor, deployment_id="dev", lease_ttl=1.0
-    )
-    deadline = time.monotonic() + 60
-    while not marker.exists():  # the run's node is running: its driver holds the lease
-        assert time.monotonic() < deadline, "the submitted run never started"
-        time.sleep(0.1)
+    handle, deadline = _submit_and_wait(ray_address, pg_url, marker)
     ray.cancel(handle._ref, force=True)  # kills the worker process driving the run
     with pytest.raises((WorkerLostError, ray.exceptions.TaskCancelledError)):
         handle.result(timeout=60)
@@ -89,14 +96,7 @@ def test_a_suspended_driver_that_returns_after_another_worker_finished_cannot_ap
     resumes and completes the run, is fenced when it wakes: it fails with
     ``LeaseLostError`` and the ledger keeps exactly what the new owner wrote."""
     marker = tmp_path / "m"
-    executor = RayExecutor(address=ray_address)
-    handle = w.submitted().submit(
-        str(marker), store=pg_url, executor=executor, deployment_id="dev", lease_ttl=1.0
-    )
-    deadline = time.monotonic() + 90
-    while not marker.exists():  # the run's node is running: its driver holds the lease
-        assert time.monotonic() < deadline, "the submitted run never started"
-        time.sleep(0.1)
+    handle, deadline = _submit_and_wait(ray_address, pg_url, marker)
     pid = _driver_pid(pg_url, handle.run_id)
     assert pid != os.getpid()
     os.kill(pid, signal.SIGSTOP)  # the driver is alive but silent: its heartbeat stops

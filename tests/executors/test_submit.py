@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -9,8 +11,9 @@ import pytest
 
 from codon_sdk import verify_run
 from codon_sdk.cli import main
-from codon_sdk.errors import WorkerLostError
-from codon_sdk.executors import RayExecutor
+from codon_sdk.errors import LeaseLostError, WorkerLostError
+from codon_sdk.executors import RayExecutor, Submission
+from codon_sdk.stores import open_store
 
 from . import _workloads as w
 
@@ -31,20 +34,27 @@ def test_a_submitted_run_runs_on_the_cluster_with_its_ledger_in_postgresql(
     assert verify_run(pg_url, handle.run_id).ok
 
 
+def _submit_and_wait(ray_address: str, pg_url: str, marker: Path) -> tuple[Submission, float]:
+    """Submit the napping run with a 1 s lease; return once its node runs (its driver
+    holds the lease), with a deadline for the rest of the test."""
+    executor = RayExecutor(address=ray_address)
+    handle = w.submitted().submit(
+        str(marker), store=pg_url, executor=executor, deployment_id="dev", lease_ttl=1.0
+    )
+    deadline = time.monotonic() + 90
+    while not marker.exists():
+        assert time.monotonic() < deadline, "the submitted run never started"
+        time.sleep(0.1)
+    return handle, deadline
+
+
 def test_a_killed_driver_is_resumed_by_codon_worker_from_the_ledger(
     ray_address: str, pg_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import ray
 
     marker = tmp_path / "m"
-    executor = RayExecutor(address=ray_address)
-    handle = w.submitted().submit(
-        str(marker), store=pg_url, executor=executor, deployment_id="dev", lease_ttl=1.0
-    )
-    deadline = time.monotonic() + 60
-    while not marker.exists():  # the run's node is running: its driver holds the lease
-        assert time.monotonic() < deadline, "the submitted run never started"
-        time.sleep(0.1)
+    handle, deadline = _submit_and_wait(ray_address, pg_url, marker)
     ray.cancel(handle._ref, force=True)  # kills the worker process driving the run
     with pytest.raises((WorkerLostError, ray.exceptions.TaskCancelledError)):
         handle.result(timeout=60)
@@ -57,6 +67,58 @@ def test_a_killed_driver_is_resumed_by_codon_worker_from_the_ledger(
     out = capsys.readouterr().out
     assert handle.run_id in out, out
     assert handle.status() == "completed", out
+    assert verify_run(pg_url, handle.run_id).ok
+
+
+def _driver_pid(store: str, run_id: str) -> int:
+    """The pid of the process holding the run's lease (owner ids are ``host:pid:nonce``)."""
+    ledger = open_store(store)
+    try:
+        owner = ledger.get_run(run_id).owner
+    finally:
+        ledger.close()
+    assert owner is not None, f"run {run_id} has no owner"
+    return int(owner.split(":")[-2])
+
+
+def _event_count(store: str, run_id: str) -> int:
+    ledger = open_store(store)
+    try:
+        return ledger.get_run(run_id).event_count
+    finally:
+        ledger.close()
+
+
+def test_a_suspended_driver_that_returns_after_another_worker_finished_cannot_append(
+    ray_address: str, pg_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The old owner of a submitted run, stopped (SIGSTOP) past its lease while a worker
+    resumes and completes the run, is fenced when it wakes: it fails with
+    ``LeaseLostError`` and the ledger keeps exactly what the new owner wrote."""
+    marker = tmp_path / "m"
+    handle, deadline = _submit_and_wait(ray_address, pg_url, marker)
+    pid = _driver_pid(pg_url, handle.run_id)
+    assert pid != os.getpid()
+    os.kill(pid, signal.SIGSTOP)  # the driver is alive but silent: its heartbeat stops
+    try:
+        while handle.status() != "stale":
+            assert time.monotonic() < deadline, f"status stayed {handle.status()}"
+            time.sleep(0.2)
+        marker.with_name("m.resumed").write_text("resumed")
+        argv = ["worker", "--workload", "executors._workloads:SUBMITTED", "--ledger", pg_url]
+        assert main([*argv, "--ray", ray_address, "--once"]) == 0
+        out = capsys.readouterr().out
+        assert handle.run_id in out, out
+        assert handle.status() == "completed", out
+        events = _event_count(pg_url, handle.run_id)
+        assert verify_run(pg_url, handle.run_id).ok
+    finally:
+        os.kill(pid, signal.SIGCONT)  # the old owner comes back, its first activation still due
+    with pytest.raises(LeaseLostError, match=f"run {handle.run_id} lost its lease") as lost:
+        handle.result(timeout=90)
+    assert type(lost.value) is LeaseLostError  # not Ray's wrapper, with its traceback text
+    assert _event_count(pg_url, handle.run_id) == events  # it appended nothing
+    assert handle.status() == "completed"
     assert verify_run(pg_url, handle.run_id).ok
 
 

@@ -15,7 +15,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from codon_sdk._text import exception_text
-from codon_sdk.errors import RunNotFoundError, WorkerLostError, WorkloadRuntimeError
+from codon_sdk.errors import (
+    LeaseLostError,
+    RunNotFoundError,
+    WorkerLostError,
+    WorkloadRuntimeError,
+)
 from codon_sdk.runtime import ExecutionReport, Recovered, display_status, load_report
 from codon_sdk.stores import open_store
 
@@ -54,7 +59,9 @@ class Submission:
 
         A run that failed has a report too (status ``failed``). If the process driving it
         died, :class:`~codon_sdk.errors.WorkerLostError` says so: ``codon worker`` resumes
-        it, and :meth:`status` and ``load_report`` follow it from the store.
+        it, and :meth:`status` and ``load_report`` follow it from the store. If the driver
+        was suspended past its lease and another worker took the run over, it is fenced:
+        :class:`~codon_sdk.errors.LeaseLostError`, and it appended nothing after that.
         """
         import ray
 
@@ -64,6 +71,12 @@ class Submission:
             raise WorkerLostError(
                 f"the process driving run {self.run_id} died ({type(exc).__name__}); its "
                 "ledger is intact: `codon worker` resumes it once its lease expires"
+            ) from exc
+        except LeaseLostError as exc:  # Ray's wrapper of the driver's error: say it plainly
+            raise LeaseLostError(
+                f"the process driving run {self.run_id} lost its lease (it was suspended or "
+                "stalled past it) and another worker took the run over; it appended nothing "
+                "more. load_report(store, run_id) shows the run as its new owner left it"
             ) from exc
         return load_report(self.store, self.run_id)
 

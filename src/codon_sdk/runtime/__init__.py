@@ -18,7 +18,10 @@ What other layers and integrations use besides:
   run's redaction hooks (:func:`ledger_redact` for the ledger, :func:`span_mask` for
   spans and logs), and the replay comparison (:func:`compare`, :func:`activations`,
   :func:`load_replayable`);
-- the trust verdict of a stored run (:func:`check_trust`, :class:`Trust`).
+- the trust verdict of a stored run (:func:`check_trust`, :class:`Trust`);
+- the token queue seam (:class:`TokenQueue`, the default :class:`InMemoryTokenQueue`,
+  items :data:`QueuedToken`): ``execute(..., token_queue=...)`` or
+  ``workload.token_queue``; rebuilt from the ledger on resume.
 
 The modules behind this face are private.
 """
@@ -72,6 +75,7 @@ from codon_sdk.runtime._launch import (
 from codon_sdk.runtime._policy import (
     RetryPolicy,
 )
+from codon_sdk.runtime._queue import InMemoryTokenQueue, QueuedToken, TokenQueue
 from codon_sdk.runtime._rebuild import (
     RecordedEffect,
     rebuild,
@@ -139,10 +143,12 @@ __all__ = [
     "EffectSlot",
     "ExecutionReport",
     "Executor",
+    "InMemoryTokenQueue",
     "InProcessExecutor",
     "Interrupt",
     "NodeExecutionRecord",
     "NodeRuntime",
+    "QueuedToken",
     "RecordedEffect",
     "Recovered",
     "Recorder",
@@ -153,6 +159,7 @@ __all__ = [
     "RunState",
     "StreamEvent",
     "Token",
+    "TokenQueue",
     "Trust",
     "Workload",
     "WorkloadMetadata",

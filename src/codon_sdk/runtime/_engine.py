@@ -24,7 +24,6 @@ import contextlib
 import itertools
 import time
 import types
-from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -65,6 +64,7 @@ from codon_sdk.runtime._handle import (
 from codon_sdk.runtime._join import Joins
 from codon_sdk.runtime._outcome import NodeFailed, run_to_end
 from codon_sdk.runtime._policy import RetryPolicy
+from codon_sdk.runtime._queue import InMemoryTokenQueue, QueuedToken, TokenQueue
 from codon_sdk.runtime._rebuild import RecordedEffect
 from codon_sdk.runtime._recorder import ABSENT, Recorder
 from codon_sdk.runtime._records import ENTRY_ORIGIN
@@ -82,7 +82,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["NodeDef", "Observer", "QueueItem", "Run", "now_us"]
 
 # (token id, target node, payload, origin node, parent token id, created at µs)
-QueueItem = tuple[str, str, Any, str, "str | None", int]
+QueueItem = QueuedToken
 Observer = Callable[[str, dict[str, Any]], None]
 _CoroutineType = types.CoroutineType
 _SAFE = 2**53 - 1
@@ -177,7 +177,7 @@ class Run:
         self.mask = redact if mask is None else mask
         self.state = RunState(redact=redact, locked=max_concurrency > 1)
         self.joins = Joins.of(nodes)
-        self.queue: deque[QueueItem] = deque()
+        self.queue: TokenQueue = InMemoryTokenQueue()  # the seam: ``_queue.py``
         self.steps = 0
         self.token_counter = 0
         self.durable = recorder.durable
@@ -261,7 +261,7 @@ class Run:
         tid = self.next_token_id()
         ts = now_us()
         self.rec.enqueued(ENTRY_ORIGIN, tid, prepared, {"seed": True}, target, None, ts)
-        self.queue.append((tid, target, payload, ENTRY_ORIGIN, None, ts))
+        self.queue.put((tid, target, payload, ENTRY_ORIGIN, None, ts))
         self.observe(
             "token_enqueued",
             {
@@ -322,7 +322,7 @@ class Run:
         while queue:
             if self.steps >= self.max_steps:
                 raise self._step_limit()
-            item = queue.popleft()
+            item = queue.take()
             node = nodes[item[1]]
             if not (fast and node.plain):
                 await self._activate(item)
@@ -373,7 +373,7 @@ class Run:
                     if self.steps >= self.max_steps:
                         raise self._step_limit()
                     self._check_deadline()
-                    item = self.queue.popleft()
+                    item = self.queue.take()
                     if joins is not None:
                         joins.running[item[1]] = joins.running.get(item[1], 0) + 1
                     in_flight.add(asyncio.ensure_future(self._activate(item)))
@@ -518,9 +518,9 @@ class Run:
         if joins is not None:  # tokens for a join wait there; joins that can fire do
             joins.completed(self, name, tid, t1, emitted)
         elif emitted is not None:
-            append = self.queue.append
+            put = self.queue.put
             for etid, etarget, epayload, _, _ in emitted:
-                append((etid, etarget, epayload, name, tid, t1))
+                put((etid, etarget, epayload, name, tid, t1))
         self.live_results.append(result)
         if self.observer is not None:
             self._observe_completion(name, tid, emitted, result)

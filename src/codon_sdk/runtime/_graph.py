@@ -53,6 +53,7 @@ from codon_sdk.runtime._dispatch import Executor, checked_resources
 from codon_sdk.runtime._engine import NodeDef
 from codon_sdk.runtime._handle import is_async_callable
 from codon_sdk.runtime._policy import RetryPolicy
+from codon_sdk.runtime._queue import TokenQueueLike
 from codon_sdk.runtime._records import ENTRY_ORIGIN, JOIN_ORIGIN
 from codon_sdk.runtime._report import ExecutionReport
 from codon_sdk.runtime._request_cache import RequestCache, checked_request_cache
@@ -152,6 +153,9 @@ class GraphWorkload(Workload):
         self.audit_sink: AuditSink | str | None = None
         #: Where activations run unless ``execute(executor=...)`` says (None: in process).
         self.executor: Executor | None = None
+        #: The runs' token queue unless ``execute(token_queue=...)`` says: a zero-argument
+        #: factory of a ``TokenQueue`` (None: in memory, ``InMemoryTokenQueue``).
+        self.token_queue: TokenQueueLike | None = None
         self._nodes: dict[str, NodeDef] = {}
         self._edges: set[tuple[str, str]] = set()
         self._logic_id: str | None = None

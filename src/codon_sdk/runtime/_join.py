@@ -111,7 +111,7 @@ class Joins:
                     self.hold(item)
                 else:
                     kept.append(item)
-            run.queue = kept
+            run.queue.load(kept)
         self.settle(run)
 
     def completed(
@@ -129,7 +129,7 @@ class Joins:
             if self.holds(etarget, node):
                 self.hold(item)
             else:
-                run.queue.append(item)
+                run.queue.put(item)
         count = self.running.get(node)
         if count is not None:
             if count <= 1:
@@ -187,7 +187,7 @@ class Joins:
                 "the join (keep large values in runtime.state or an effect) or raise "
                 "max_event_bytes",
             ) from exc
-        run.queue.append((tid, join.node, payload, JOIN_ORIGIN, None, ts))
+        run.queue.put((tid, join.node, payload, JOIN_ORIGIN, None, ts))
         run.observe(
             "token_enqueued",
             {

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import math
 import weakref
-from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -29,6 +28,7 @@ from codon_sdk.runtime._cache import RunCache
 from codon_sdk.runtime._dispatch import Executor, adopt_executor, start_executor
 from codon_sdk.runtime._engine import NodeDef, Observer, Run, now_us
 from codon_sdk.runtime._govern import RunGovernor
+from codon_sdk.runtime._queue import TokenQueueLike, open_token_queue
 from codon_sdk.runtime._rebuild import RebuiltRun, rebuild
 from codon_sdk.runtime._recorder import DURABILITY_MODES, LockedRecorder, Recorder
 from codon_sdk.runtime._report import ExecutionReport
@@ -64,6 +64,8 @@ class RunOptions:
     audit_sink: AuditSink | str | None = None
     #: Where activations run (None: the workload's ``executor``, else in process).
     executor: Executor | None = None
+    #: The run's pending tokens (None: the workload's ``token_queue``, else in memory).
+    token_queue: TokenQueueLike | None = None
 
     @property
     def lease_us(self) -> int | None:
@@ -172,6 +174,7 @@ def new_run(
     store's own start of the run still refuses an id that exists.
     """
     executor = start_executor(workload.executor, options.executor)  # before anything is written
+    queue = open_token_queue(workload.token_queue, options.token_queue, run_id, fresh=True)
     redact = ledger_redact(workload)
     mask = span_mask(workload)
     if mask is not None:  # shown in spans, the runs table and every report: masked, never sealed
@@ -227,6 +230,7 @@ def new_run(
         mask=span_mask(workload),
     )
     run.on_close.extend(closers)
+    run.queue = queue
     adopt_executor(run, executor)
     run.cache = RunCache.of(run.nodes.values(), None if writer is None else writer.store)
     run.requests = RequestCaching.of(run.nodes.values(), None if writer is None else writer.store)
@@ -445,6 +449,7 @@ def resume_run(
         )
         opts.validate()
         executor = start_executor(workload.executor, opts.executor)
+        queue = open_token_queue(workload.token_queue, opts.token_queue, run_id, fresh=False)
         owner = new_owner()
         # as read, or refused; the holder is judged by the lease it declared
         info = ledger.claim(run_id, owner, event_count=len(entries), lease_us=opts.lease_us)
@@ -475,6 +480,7 @@ def resume_run(
             mask=span_mask(workload),
         )
         run.on_close.extend(closers)
+        run.queue = queue  # loaded from the ledger by _adopt
         adopt_executor(run, executor)
         run.cache = RunCache.of(run.nodes.values(), ledger)
         run.requests = RequestCaching.of(run.nodes.values(), ledger)
@@ -509,7 +515,7 @@ def _adopt(run: Run, entries: list[bytes], rebuilt: RebuiltRun) -> None:
     check_queue(rebuilt, run.nodes)
     run.rec.load(entries)
     run.state.load(rebuilt.state)
-    run.queue = deque(rebuilt.queue)
+    run.queue.load(rebuilt.queue)  # the ledger is the queue's source of truth
     run.token_counter = rebuilt.token_counter
     run.steps = rebuilt.steps
     run.live_offset = rebuilt.completed

@@ -30,6 +30,7 @@ EXECUTE_OPTIONS = frozenset(
         "audit_sink",
         "context",
         "executor",
+        "token_queue",
     }
 )
 

@@ -208,7 +208,7 @@ def _seed(run: Run, start: list[LedgerEvent], open_: Callable[[Any], Any]) -> No
         if role is ResumeRole.TOKEN and ev.token_id and ev.target:
             rec.append(ev.type, now_us(), ev.node, ev.token_id, ev.payload, ev.metadata, ev.target)
             payload = open_(ev.value())
-            run.queue.append((ev.token_id, ev.target, payload, ev.node or "", None, ev.ts))
+            run.queue.put((ev.token_id, ev.target, payload, ev.node or "", None, ev.ts))
             run.token_counter = max(run.token_counter, _number(ev.token_id))
         elif role is ResumeRole.STATE and ev.token_id is None:
             rec.append(ev.type, now_us(), payload=ev.payload)
@@ -410,7 +410,7 @@ async def fork_run(
         for tid, target, payload, origin, parent, _created in rebuilt.queue:
             meta = {"forked": True, "parent_token_id": parent} if parent else {"forked": True}
             rec.append(TOKEN_ENQUEUED, now_us(), origin, tid, run.prep(payload), meta, target)
-            run.queue.append((tid, target, payload, origin, None, now_us()))
+            run.queue.put((tid, target, payload, origin, None, now_us()))
         for (tid, attempt, index), effect in rebuilt.effects.items():
             if tid in queued:
                 meta = {"name": effect.name, "attempt": attempt, "index": index, "forked": True}

@@ -21,6 +21,7 @@ from codon_sdk.runtime._drive import run_coroutine, stream_async, stream_sync
 from codon_sdk.runtime._graph import GraphWorkload, Workload, WorkloadMetadata
 from codon_sdk.runtime._launch import RunOptions, new_run, resume_run
 from codon_sdk.runtime._options import check_extras, check_options
+from codon_sdk.runtime._queue import TokenQueueLike
 from codon_sdk.runtime._recorder import DEFAULT_MAX_EVENT_BYTES
 from codon_sdk.runtime._records import StreamEvent
 from codon_sdk.runtime._recover import Recovered, recover_runs
@@ -40,6 +41,7 @@ _RESUME_OPTIONS = frozenset(
         "lease_ttl",
         "audit_sink",
         "executor",
+        "token_queue",
         "_observer",
     }
 )
@@ -167,6 +169,7 @@ class CodonWorkload(Governed, GraphWorkload):
         audit_sink: AuditSink | str | None = None,
         context: Mapping[str, Any] | None = None,
         executor: Executor | None = None,
+        token_queue: TokenQueueLike | None = None,
         **context_extras: Any,
     ) -> ExecutionReport:
         """Run the graph on ``payload``; see :meth:`execute`.
@@ -188,7 +191,9 @@ class CodonWorkload(Governed, GraphWorkload):
         ``store``, which it then needs.
         ``executor`` (default: the workload's ``executor``, else in process) is where
         activations run, for example ``codon_sdk.executors.RayExecutor()`` (docs:
-        guides/ray.md).
+        guides/ray.md). ``token_queue`` (a ``TokenQueue``, or a factory of one; default the
+        workload's ``token_queue``, else ``InMemoryTokenQueue``) holds the run's pending
+        tokens; on resume it is rebuilt from the ledger.
         """
         observer = context_extras.pop("_observer", None)
         check_extras(context_extras)
@@ -210,6 +215,7 @@ class CodonWorkload(Governed, GraphWorkload):
             lease_ttl=lease_ttl,
             audit_sink=audit_sink,
             executor=executor,
+            token_queue=token_queue,
         )
         options.validate()
         if store is None and (audit_sink or self.audit_sink) is not None:

@@ -12,7 +12,8 @@
 - :class:`StoreConformance` is the ledger store conformance suite: subclass it
   to run every check on your backend (needs pytest); :class:`ExecutorConformance`
   is the same for executors (``codon_sdk.executors``).
-- :class:`AuditSinkConformance` is the audit sink conformance suite (needs pytest).
+- :class:`AuditSinkConformance` is the audit sink conformance suite (needs pytest), and
+  :class:`TokenQueueConformance` the token queue one (``codon_sdk.runtime.TokenQueue``).
 
 The OTLP receiver and :func:`capture_spans` need the ``[otel]`` extra, and
 :class:`StoreConformance` pytest; they are imported on first use, so the OpenAI
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
     from codon_sdk.testing._sink_conformance import AuditSinkConformance
     from codon_sdk.testing._spans import SpanCapture, capture_spans
     from codon_sdk.testing._store_conformance import StoreConformance
+    from codon_sdk.testing._token_queue_conformance import TokenQueueConformance
 
 __all__ = [
     "AnthropicProtocolServer",
@@ -74,6 +76,7 @@ __all__ = [
     "RequestMatch",
     "SpanCapture",
     "StoreConformance",
+    "TokenQueueConformance",
     "anthropic_error",
     "anthropic_overloaded",
     "anthropic_rate_limit",
@@ -98,6 +101,7 @@ _LAZY = {
     "SpanCapture": "_spans",
     "StoreConformance": "_store_conformance",
     "ExecutorConformance": "_executor_conformance",
+    "TokenQueueConformance": "_token_queue_conformance",
     "capture_spans": "_spans",
 }
 

@@ -135,7 +135,7 @@ def runs_show(args: argparse.Namespace) -> int:
         progress = _progress(args, info.event_count, ("counting", "checking", "showing"))
         trust = check_trust(store, args.run_id, paged=True, on_page=progress)
         try:
-            report: ExecutionReport | None = report_from_trust(trust)
+            report: ExecutionReport | None = report_from_trust(trust, store)
         except LedgerError:  # nothing before the first broken entry makes a run
             report = None
         if args.json:

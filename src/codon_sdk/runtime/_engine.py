@@ -203,6 +203,7 @@ class Run:
         self.cache: RunCache | None = None  # caching by identity (``_cache.py``)
         self.requests: RequestCaching | None = None  # the request cache (``_request_cache.py``)
         self.governor: RunGovernor | None = None  # policies, budgets, rate limits (``_govern.py``)
+        self.blobs: Callable[[Any], Any] | None = None  # large values to blobs (``_blobs.py``)
         self._pool: ThreadPoolExecutor | None = None
         self.executor: Executor | None = None  # where activations run (``_dispatch.py``)
         self._lineage: dict[str, tuple[str, str | None]] = {}
@@ -210,7 +211,8 @@ class Run:
 
     def prep(self, value: Any) -> Any:
         """``value`` prepared for the ledger, through the run's redaction policy."""
-        return prepare(value, self.redact)
+        prepared = prepare(value, self.redact)
+        return prepared if self.blobs is None else self.blobs(prepared)
 
     # ------------------------------------------------------------------ ids & lineage
 
@@ -508,6 +510,8 @@ class Run:
         t1 = time.time_ns() // 1000
         try:
             changes = self.state.changes()  # first: an unencodable value fails before any write
+            if self.blobs is not None and changes is not None:
+                changes = self.blobs(changes)
             self.rec.completion(name, tid, emitted, changes, prepared, t1, handle._emit_metadata)
         except (CanonicalEncodingError, PayloadTooLargeError, SealingKeyError) as exc:
             failure = self._failure(name, tid, exc)

@@ -34,7 +34,7 @@ openai and friends are translated at the boundary with ``raise Ours(...) from ex
     │   ├── RunNotFoundError(LookupError)     no run with that id in the store
     │   ├── RunConflictError                  the run exists, has ended, or another process holds it
     │   │   └── LeaseLostError                this process's lease on the run was taken over
-    │   └── BlobStoreError                    a blob cannot be written or read, is missing or altered
+    │   └── BlobStoreError                    a payload blob cannot be written, read or checked
     ├── AuditSinkError(RuntimeError)          an audit sink cannot deliver or be opened
     │   └── InvalidSinkURLError(ValueError)   ``open_sink`` cannot parse the URL
     ├── ConfigurationError(ValueError)        a setting (price, option) has an impossible value

@@ -28,7 +28,15 @@ from codon_sdk.identity import TAG, dumps
 from codon_sdk.ledger import LedgerEvent, parse_entry
 from codon_sdk.stores import BLOB_NEEDLE, BlobStore, LedgerStore, blob_store_for, inline_blobs
 
-__all__ = ["MIN_BLOB_THRESHOLD", "Offload", "check_threshold", "offload_for", "resolved_events"]
+__all__ = [
+    "MIN_BLOB_THRESHOLD",
+    "Offload",
+    "check_threshold",
+    "offload_for",
+    "resolved",
+    "resolved_events",
+    "resolved_with",
+]
 
 #: the smallest threshold accepted: below it a reference would be larger than the payload
 MIN_BLOB_THRESHOLD: Final = 256
@@ -107,12 +115,10 @@ def resolved(event: LedgerEvent, blobs: BlobStore | None) -> LedgerEvent:
 
 def resolved_events(entries: Iterable[bytes], ledger: LedgerStore | None) -> Iterator[LedgerEvent]:
     """Parse ``entries`` into events, reading the blobs they refer to from ``ledger``'s."""
-    blobs: BlobStore | None = None
-    looked = False
+    return resolved_with(entries, None if ledger is None else blob_store_for(ledger))
+
+
+def resolved_with(entries: Iterable[bytes], blobs: BlobStore | None) -> Iterator[LedgerEvent]:
+    """Parse ``entries`` into events, reading the blobs they refer to from ``blobs``."""
     for entry in entries:
-        event = parse_entry(entry)
-        if BLOB_NEEDLE in entry:
-            if not looked:
-                blobs, looked = (None if ledger is None else blob_store_for(ledger)), True
-            event = resolved(event, blobs)
-        yield event
+        yield resolved(parse_entry(entry), blobs)

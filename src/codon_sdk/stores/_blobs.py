@@ -57,9 +57,7 @@ __all__ = [
 
 BLOB_KIND: Final = "blob"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-_MEMORY_BLOBS: weakref.WeakKeyDictionary[MemoryStore, MemoryBlobStore] = (
-    weakref.WeakKeyDictionary()
-)
+_MEMORY_BLOBS: weakref.WeakKeyDictionary[MemoryStore, MemoryBlobStore] = weakref.WeakKeyDictionary()
 
 
 def blob_ref(sha256: str, size: int) -> dict[str, Any]:

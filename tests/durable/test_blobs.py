@@ -219,3 +219,21 @@ def test_a_bad_blob_threshold_is_refused_at_configuration(bad: object) -> None:
 def test_a_store_without_a_blob_store_is_refused_before_the_run_starts(tmp_path: Path) -> None:
     with pytest.raises(BlobStoreError, match="has no blob store"):
         _workload().execute(10, deployment_id="dev", store="sqlite:///:memory:")
+
+
+def test_a_report_read_from_the_store_gives_large_results_back(sqlite_url: str) -> None:
+    wl = CodonWorkload(name="Echo", version="1.0")
+
+    def echo(n: int, *, runtime: Any, context: Any) -> dict[str, Any]:
+        return {"text": "e" * n, "n": n}
+
+    wl.add_node(echo, "echo", "worker")
+    wl.store_blobs_over(THRESHOLD)
+    report = wl.execute(THRESHOLD * 2, deployment_id="dev", store=sqlite_url)
+    expected = {"text": "e" * (THRESHOLD * 2), "n": THRESHOLD * 2}
+    assert report.node_results("echo") == [expected]
+    loaded = load_report(sqlite_url, report.run_id)
+    assert loaded.node_results("echo") == [expected]
+    (done,) = [e for e in loaded.events() if e.type == "node_completed"]
+    assert done.value() == expected  # the value, not the reference
+    assert BLOB_NEEDLE in done.entry  # while the entry the chain hashes keeps the digest

@@ -237,3 +237,25 @@ def test_a_report_read_from_the_store_gives_large_results_back(sqlite_url: str) 
     (done,) = [e for e in loaded.events() if e.type == "node_completed"]
     assert done.value() == expected  # the value, not the reference
     assert BLOB_NEEDLE in done.entry  # while the entry the chain hashes keeps the digest
+
+
+def test_replay_and_fork_read_the_blob_values(sqlite_url: str) -> None:
+    wl = _workload()
+    report = wl.execute(THRESHOLD * 2, deployment_id="dev", store=sqlite_url)
+    replayed = wl.replay(report.run_id, store=sqlite_url)
+    assert replayed.identical, replayed.divergences
+    assert replayed.report is not None
+    assert replayed.report.node_results("use") == [THRESHOLD * 2]
+
+    # fork before "use" ran: the queued token's payload comes back from its blob
+    with open_store(sqlite_url) as store:
+        events = [e for e in load_report(store, report.run_id).events()]
+    at = next(e.seq for e in events if e.type == "node_completed" and e.node == "make")
+    forked = wl.fork(report.run_id, store=sqlite_url, at_seq=at)
+    assert forked.status == "completed"
+    assert forked.node_results("use") == [THRESHOLD * 2]
+    assert forked.state["big"] == "x" * (THRESHOLD * 2)
+    forked_entries = _entries(sqlite_url, forked.run_id)
+    assert max(len(e) for e in forked_entries) < 4096  # the fork offloads again
+    assert len(_blob_files(sqlite_url)) == 1  # the same bytes, the same blob
+    assert verify_run(sqlite_url, forked.run_id).ok

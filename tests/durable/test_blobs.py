@@ -19,7 +19,7 @@ import pytest
 from codon_sdk import CodonWorkload, WorkloadRuntimeError
 from codon_sdk.errors import BlobStoreError, ConfigurationError, PayloadTooLargeError
 from codon_sdk.runtime import load_report
-from codon_sdk.stores import BLOB_NEEDLE, MemoryStore, open_store, verify_run
+from codon_sdk.stores import BLOB_NEEDLE, LedgerStore, MemoryStore, Op, open_store, verify_run
 
 BIG = 50 * 1024 * 1024  # the acceptance payload: 50 MB
 THRESHOLD = 64 * 1024
@@ -216,9 +216,21 @@ def test_a_bad_blob_threshold_is_refused_at_configuration(bad: object) -> None:
         wl.store_blobs_over(bad)  # type: ignore[arg-type]
 
 
-def test_a_store_without_a_blob_store_is_refused_before_the_run_starts(tmp_path: Path) -> None:
-    with pytest.raises(BlobStoreError, match="has no blob store"):
-        _workload().execute(10, deployment_id="dev", store="sqlite:///:memory:")
+class _PluginStore(LedgerStore):
+    """A plug-in store (not one of the SDK's): it has no blob store."""
+
+    def __init__(self) -> None:
+        self.inner = MemoryStore()
+
+    def execute(self, op: Op) -> Any:
+        return self.inner.execute(op)
+
+
+def test_a_store_without_a_blob_store_is_refused_before_the_run_starts() -> None:
+    store = _PluginStore()
+    with pytest.raises(BlobStoreError, match="_PluginStore has no blob store"):
+        _workload().execute(10, deployment_id="dev", store=store)
+    assert store.runs() == []  # refused before anything was written
 
 
 def test_a_report_read_from_the_store_gives_large_results_back(sqlite_url: str) -> None:
@@ -249,7 +261,7 @@ def test_replay_and_fork_read_the_blob_values(sqlite_url: str) -> None:
 
     # fork before "use" ran: the queued token's payload comes back from its blob
     with open_store(sqlite_url) as store:
-        events = [e for e in load_report(store, report.run_id).events()]
+        events = list(load_report(store, report.run_id).events())
     at = next(e.seq for e in events if e.type == "node_completed" and e.node == "make")
     forked = wl.fork(report.run_id, store=sqlite_url, at_seq=at)
     assert forked.status == "completed"
@@ -259,3 +271,29 @@ def test_replay_and_fork_read_the_blob_values(sqlite_url: str) -> None:
     assert max(len(e) for e in forked_entries) < 4096  # the fork offloads again
     assert len(_blob_files(sqlite_url)) == 1  # the same bytes, the same blob
     assert verify_run(sqlite_url, forked.run_id).ok
+
+
+@pytest.mark.postgres
+def test_postgresql_keeps_blobs_in_its_blob_table(postgres_url: str) -> None:
+    import psycopg
+
+    size = 4 * 1024 * 1024
+    report = _workload().execute(size, deployment_id="dev", store=postgres_url)
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        rows = conn.execute("SELECT sha256, size FROM codon_blobs").fetchall()
+        assert rows == [(hashlib.sha256(b'"' + b"x" * size + b'"').hexdigest(), size + 2)]
+        longest = conn.execute("SELECT max(length(entry)) FROM codon_events").fetchone()
+    assert longest is not None and longest[0] < 4096  # the payload is not in the entries
+    assert load_report(postgres_url, report.run_id).state["big"] == "x" * size
+    assert verify_run(postgres_url, report.run_id).ok
+
+    digest = rows[0][0]
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("UPDATE codon_blobs SET data = overlay(data placing 'y' from 5)")
+    assert {f.code for f in verify_run(postgres_url, report.run_id).findings} == {"blob_altered"}
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("DELETE FROM codon_blobs")
+    verdict = verify_run(postgres_url, report.run_id)
+    assert verdict.status == "tampered"
+    assert {f.code for f in verdict.findings} == {"blob_missing"}
+    assert digest in verdict.findings[0].message

@@ -90,8 +90,9 @@ def offload_for(threshold: int | None, ledger: LedgerStore | None) -> Offload | 
     if blobs is None:
         raise BlobStoreError(
             f"the workload stores payloads over {threshold} bytes as blobs, but the ledger "
-            f"store {type(ledger).__name__} has no blob store (SQLite files and memory stores "
-            "do); use a SQLite ledger, or store_blobs_over(None) to keep payloads inline"
+            f"store {type(ledger).__name__} has no blob store (the SQLite, PostgreSQL and memory "
+            "stores have one); use one of those, or store_blobs_over(None) to keep payloads "
+            "inline"
         )
     return Offload(blobs, threshold)
 

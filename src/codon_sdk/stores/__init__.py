@@ -65,11 +65,12 @@ from codon_sdk.stores._base import (
     release,
     start_leaf,
 )
+from codon_sdk.stores._blob_ops import GetBlob, PutBlob
 from codon_sdk.stores._blobs import (
     BLOB_NEEDLE,
     BlobStore,
     DirectoryBlobStore,
-    MemoryBlobStore,
+    TableBlobStore,
     blob_findings,
     blob_ref,
     blob_refs,
@@ -114,9 +115,11 @@ __all__ = [
     "approvers",
     "remove_approver",
     "BLOB_NEEDLE",
+    "GetBlob",
+    "PutBlob",
     "BlobStore",
     "DirectoryBlobStore",
-    "MemoryBlobStore",
+    "TableBlobStore",
     "blob_findings",
     "blob_ref",
     "blob_refs",

@@ -11,9 +11,11 @@ Where the blobs of a ledger live (:func:`blob_store_for`):
 
 * a SQLite file ``ledger.db``: the directory ``ledger.db.blobs/`` beside it, one file
   per blob under a two-hex-digit fan-out (``ab/abcdef...``);
-* a :class:`~codon_sdk.stores.MemoryStore`: a dictionary kept with that store;
-* any other store (PostgreSQL, plug-ins): none yet, so a run that would offload a
-  payload fails with a :class:`~codon_sdk.errors.BlobStoreError` saying so.
+* a PostgreSQL store, a SQLite store without a file and a
+  :class:`~codon_sdk.stores.MemoryStore`: the store's own ``codon_blobs`` table (or
+  dictionary), through the ``PutBlob`` / ``GetBlob`` operations (``stores/_blob_ops.py``);
+* a plug-in store: none, so a run that would offload a payload there fails at its start
+  with a :class:`~codon_sdk.errors.BlobStoreError` saying so.
 
 A blob is written (to a temporary file, flushed to disk, then renamed) before the
 entry that refers to it is recorded, and a write that fails fails the run's step:
@@ -29,16 +31,17 @@ import os
 import pathlib
 import re
 import tempfile
-import weakref
 from collections.abc import Sequence
 from typing import Any, Final
 
 import orjson
 
-from codon_sdk.errors import BlobStoreError
+from codon_sdk.errors import BlobStoreError, StoreError
 from codon_sdk.ledger import Finding
 from codon_sdk.stores._base import LedgerStore
+from codon_sdk.stores._blob_ops import GetBlob, PutBlob
 from codon_sdk.stores._memory import MemoryStore
+from codon_sdk.stores._sql import SQLStore
 from codon_sdk.stores._sqlite import SQLiteStore
 
 __all__ = [
@@ -46,7 +49,7 @@ __all__ = [
     "BLOB_NEEDLE",
     "BlobStore",
     "DirectoryBlobStore",
-    "MemoryBlobStore",
+    "TableBlobStore",
     "blob_findings",
     "blob_ref",
     "blob_refs",
@@ -57,7 +60,6 @@ __all__ = [
 
 BLOB_KIND: Final = "blob"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-_MEMORY_BLOBS: weakref.WeakKeyDictionary[MemoryStore, MemoryBlobStore] = weakref.WeakKeyDictionary()
 
 
 def blob_ref(sha256: str, size: int) -> dict[str, Any]:
@@ -120,23 +122,37 @@ class BlobStore:
         raise NotImplementedError
 
 
-class MemoryBlobStore(BlobStore):
-    """Blobs in a dictionary (the blobs of a :class:`~codon_sdk.stores.MemoryStore`)."""
+class TableBlobStore(BlobStore):
+    """Blobs in the ledger store itself (``codon_blobs``, ``stores/_blob_ops.py``): the blob
+    store of a PostgreSQL store, of a SQLite store without a file and of a memory store."""
 
-    where = "the in-memory blob store"
-
-    def __init__(self) -> None:
-        self.blobs: dict[str, bytes] = {}
+    def __init__(self, ledger: LedgerStore) -> None:
+        self.ledger = ledger
+        self.where = f"the blob table of {getattr(ledger, 'url', type(ledger).__name__)}"
 
     def _has(self, sha256: str, size: int) -> bool:
-        held = self.blobs.get(sha256)
+        held = self._read(sha256)
         return held is not None and len(held) == size
 
     def _write(self, sha256: str, data: bytes) -> None:
-        self.blobs[sha256] = bytes(data)
+        try:
+            self.ledger.execute(PutBlob(sha256, data))
+        except BlobStoreError:
+            raise
+        except StoreError as exc:
+            raise BlobStoreError(
+                f"cannot write blob {sha256} to {self.where}: {exc} (nothing that refers to "
+                "the blob was recorded)"
+            ) from exc
 
     def _read(self, sha256: str) -> bytes | None:
-        return self.blobs.get(sha256)
+        try:
+            held = self.ledger.execute(GetBlob(sha256))
+        except BlobStoreError:
+            raise
+        except StoreError as exc:
+            raise BlobStoreError(f"cannot read blob {sha256} from {self.where}: {exc}") from exc
+        return held if isinstance(held, bytes) else None
 
 
 class DirectoryBlobStore(BlobStore):
@@ -189,13 +205,10 @@ class DirectoryBlobStore(BlobStore):
 
 def blob_store_for(ledger: LedgerStore) -> BlobStore | None:
     """The blob store beside ``ledger`` (see the module docstring), or None if it has none."""
-    if isinstance(ledger, MemoryStore):
-        blobs = _MEMORY_BLOBS.get(ledger)
-        if blobs is None:
-            blobs = _MEMORY_BLOBS[ledger] = MemoryBlobStore()
-        return blobs
     if isinstance(ledger, SQLiteStore) and ledger.path != ":memory:":
         return DirectoryBlobStore(ledger.path + ".blobs")
+    if isinstance(ledger, (SQLStore, MemoryStore)):
+        return TableBlobStore(ledger)
     return None
 
 

@@ -283,7 +283,8 @@ def test_postgresql_keeps_blobs_in_its_blob_table(postgres_url: str) -> None:
         rows = conn.execute("SELECT sha256, size FROM codon_blobs").fetchall()
         assert rows == [(hashlib.sha256(b'"' + b"x" * size + b'"').hexdigest(), size + 2)]
         longest = conn.execute("SELECT max(length(entry)) FROM codon_events").fetchone()
-    assert longest is not None and longest[0] < 4096  # the payload is not in the entries
+    assert longest is not None
+    assert longest[0] < 4096  # the payload is not in the entries
     assert load_report(postgres_url, report.run_id).state["big"] == "x" * size
     assert verify_run(postgres_url, report.run_id).ok
 

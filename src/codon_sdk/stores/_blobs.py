@@ -112,6 +112,15 @@ class BlobStore:
         """Whether a blob of that digest is present (its bytes not checked)."""
         return self._read(sha256) is not None
 
+    def _failed(self, verb: str, sha256: str, exc: BaseException) -> BlobStoreError:
+        """The error of a write or read that ``exc`` stopped."""
+        if verb == "write":
+            return BlobStoreError(
+                f"cannot write blob {sha256} to {self.where}: {exc}; nothing that refers to "
+                "the blob was recorded (make the blob store writable and run again)"
+            )
+        return BlobStoreError(f"cannot read blob {sha256} from {self.where}: {exc}")
+
     def _has(self, sha256: str, size: int) -> bool:
         raise NotImplementedError
 
@@ -140,10 +149,7 @@ class TableBlobStore(BlobStore):
         except BlobStoreError:
             raise
         except StoreError as exc:
-            raise BlobStoreError(
-                f"cannot write blob {sha256} to {self.where}: {exc} (nothing that refers to "
-                "the blob was recorded)"
-            ) from exc
+            raise self._failed("write", sha256, exc) from exc
 
     def _read(self, sha256: str) -> bytes | None:
         try:
@@ -151,7 +157,7 @@ class TableBlobStore(BlobStore):
         except BlobStoreError:
             raise
         except StoreError as exc:
-            raise BlobStoreError(f"cannot read blob {sha256} from {self.where}: {exc}") from exc
+            raise self._failed("read", sha256, exc) from exc
         return held if isinstance(held, bytes) else None
 
 
@@ -189,10 +195,7 @@ class DirectoryBlobStore(BlobStore):
                 pathlib.Path(tmp).unlink(missing_ok=True)
                 raise
         except OSError as exc:
-            raise BlobStoreError(
-                f"cannot write blob {sha256} to {self.where}: {exc}; make the directory "
-                "writable (nothing that refers to the blob was recorded)"
-            ) from exc
+            raise self._failed("write", sha256, exc) from exc
 
     def _read(self, sha256: str) -> bytes | None:
         try:
@@ -200,7 +203,7 @@ class DirectoryBlobStore(BlobStore):
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise BlobStoreError(f"cannot read blob {sha256} from {self.where}: {exc}") from exc
+            raise self._failed("read", sha256, exc) from exc
 
 
 def blob_store_for(ledger: LedgerStore) -> BlobStore | None:

@@ -298,3 +298,30 @@ def test_postgresql_keeps_blobs_in_its_blob_table(postgres_url: str) -> None:
     assert verdict.status == "tampered"
     assert {f.code for f in verdict.findings} == {"blob_missing"}
     assert digest in verdict.findings[0].message
+
+
+def test_a_cache_hit_serves_the_blob_value_not_the_reference(sqlite_url: str) -> None:
+    from codon_sdk import CachePolicy
+
+    calls: list[int] = []
+    wl = CodonWorkload(name="CachedBig", version="1.0")
+
+    def fetch(n: int, *, runtime: Any, context: Any) -> dict[str, str]:
+        calls.append(n)
+        runtime.emit("size", "c" * n)
+        return {"text": "c" * n}
+
+    def size(text: str, *, runtime: Any, context: Any) -> int:
+        return len(text)
+
+    wl.add_node(fetch, "fetch", "tool", cache=CachePolicy(ttl=3600))
+    wl.add_node(size, "size", "worker")
+    wl.add_edge("fetch", "size")
+    wl.store_blobs_over(THRESHOLD)
+    n = THRESHOLD * 2
+    wl.execute(n, deployment_id="dev", store=sqlite_url)
+    second = wl.execute(n, deployment_id="dev", store=sqlite_url)
+    assert calls == [n]  # served from the cache
+    assert second.node_results("fetch") == [{"text": "c" * n}]
+    assert second.node_results("size") == [n]
+    assert verify_run(sqlite_url, second.run_id).ok

@@ -71,6 +71,12 @@ class Offload:
             return prepared
         return self._split(prepared, data, 0)
 
+    def inline(self, prepared: Any) -> Any:
+        """``prepared`` (recorded JSON) with the values of the blobs it refers to."""
+        if type(prepared) is dict or type(prepared) is list:
+            return inline_blobs(prepared, self.blobs)
+        return prepared
+
     def _split(self, value: Any, data: bytes, depth: int) -> Any:
         if type(value) is dict and TAG not in value and depth < _SPLIT_DEPTH:
             out: dict[str, Any] = {}

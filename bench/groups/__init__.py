@@ -38,6 +38,7 @@ GROUPS: dict[str, str] = {
     "sinks": "what an audit sink costs a run, and per-entry delivery to NATS JetStream",
     "stream": "memory of runs show, export and the report of a 100,000 vs 1,000,000-event run",
     "executors": "activations/s and runs/s in process vs RayExecutor at 1 and 2 workers",
+    "blobs": "durable ledger throughput with 256 KiB payloads behind digests vs inline",
     "governance": "per-activation cost of an allow-all policy and of budget accounting vs none",
     # last: it installs a global SDK tracer provider, which would make every later
     # group's spans real

@@ -32,8 +32,9 @@ openai and friends are translated at the boundary with ``raise Ours(...) from ex
     │   ├── StoreCorruptError                 the file or tables are damaged
     │   ├── SchemaVersionError                the database was written by a newer SDK
     │   ├── RunNotFoundError(LookupError)     no run with that id in the store
-    │   └── RunConflictError                  the run exists, has ended, or another process holds it
-    │       └── LeaseLostError                this process's lease on the run was taken over
+    │   ├── RunConflictError                  the run exists, has ended, or another process holds it
+    │   │   └── LeaseLostError                this process's lease on the run was taken over
+    │   └── BlobStoreError                    a payload blob cannot be written, read or checked
     ├── AuditSinkError(RuntimeError)          an audit sink cannot deliver or be opened
     │   └── InvalidSinkURLError(ValueError)   ``open_sink`` cannot parse the URL
     ├── ConfigurationError(ValueError)        a setting (price, option) has an impossible value
@@ -58,6 +59,7 @@ __all__ = [
     "ActivationTransferError",
     "ApprovalError",
     "AuditSinkError",
+    "BlobStoreError",
     "CanonicalEncodingError",
     "CheckpointError",
     "CodonError",
@@ -253,6 +255,12 @@ class RunNotFoundError(StoreError, LookupError):
 
 class RunConflictError(StoreError):
     """The run already exists, has finished, or is being executed by another process."""
+
+
+class BlobStoreError(StoreError):
+    """A payload blob (``codon_sdk.stores`` blob stores) cannot be written or read, is
+    missing, or does not match the digest its ledger entry commits to. A write that fails
+    fails the run's step before anything refers to the blob."""
 
 
 class LeaseLostError(RunConflictError):

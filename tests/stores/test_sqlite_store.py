@@ -304,7 +304,7 @@ def test_a_full_disk_raises_store_error_and_keeps_earlier_commits(tmp_path: Path
     run = info()
     entries = ledger(run.run_id, 40)
     huge = ledger(run.run_id, 41, payload={"blob": os.urandom(300_000).hex()})[40]
-    with SQLiteStore(path, pragmas={"max_page_count": 28}) as store:  # 448 KiB
+    with SQLiteStore(path, pragmas={"max_page_count": 30}) as store:  # 480 KiB
         store.begin_run(run, entries[:1])
         for k in range(1, 40, 3):
             store.append(run.run_id, "owner-a", entries[k : k + 3])

@@ -100,6 +100,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="export a run that does not verify anyway (a warning goes to stderr)",
     )
+    export.add_argument(
+        "--blobs",
+        choices=("omit", "include"),
+        default="omit",
+        help="payloads stored as blobs: omit them (entries keep their digests; the default) "
+        'or include each once, as a {"codon_blob": {"sha256", "size", "data": base64}} line '
+        "after the entries",
+    )
     _add_progress(export)
     export.set_defaults(func=_runs.export)
 

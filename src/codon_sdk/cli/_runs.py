@@ -18,6 +18,7 @@ from typing import Any, Final
 import orjson
 
 from codon_sdk._text import printable
+from codon_sdk.cli._blobs import referenced_blobs, write_blobs
 from codon_sdk.cli._common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -135,7 +136,7 @@ def runs_show(args: argparse.Namespace) -> int:
         progress = _progress(args, info.event_count, ("counting", "checking", "showing"))
         trust = check_trust(store, args.run_id, paged=True, on_page=progress)
         try:
-            report: ExecutionReport | None = report_from_trust(trust)
+            report: ExecutionReport | None = report_from_trust(trust, store)
         except LedgerError:  # nothing before the first broken entry makes a run
             report = None
         if args.json:
@@ -301,12 +302,16 @@ def export(args: argparse.Namespace) -> int:
             )
         out = sys.stdout.buffer
         shown = sys.stdout.isatty()  # exact bytes for files and pipes, escaped text for a screen
+        refs: dict[str, int] = {}
         for _, rows in _pages(trust.entries):
             if shown:
                 out.write(b"".join(_screen(entry) + b"\n" for entry in rows))
             else:
                 out.write(b"\n".join(rows) + b"\n")
+            if args.blobs == "include":
+                refs.update(referenced_blobs(rows))
         progress.done()
+        write_blobs(out, store, refs)
     if notes:  # the last line: the latest signed checkpoint, to verify the lines above
         size, note = notes[-1]
         text = note.decode("utf-8", "replace")

@@ -333,11 +333,16 @@ class RunCache:
         if outcome.emitted:
             emitted = handle._emitted = []
             for target, prepared, emeta in outcome.emitted:
-                emitted.append((run.next_token_id(), target, revive(prepared), prepared, emeta))
+                emitted.append((run.next_token_id(), target, live(prepared, run), prepared, emeta))
                 if emeta is not None:
                     handle._emit_metadata = True
-        run._complete(node, tid, handle, revive(outcome.result), outcome.result)
+        run._complete(node, tid, handle, live(outcome.result, run), outcome.result)
         return True
+
+
+def live(prepared: Any, run: Run) -> Any:
+    """A recorded value as code receives it: blobs it refers to read back, tags revived."""
+    return revive(prepared if run.blobs is None else run.blobs.inline(prepared))
 
 
 def _activation(rec: Any, tid: str) -> tuple[int, bytes, list[LedgerEvent]] | None:

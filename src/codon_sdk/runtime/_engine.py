@@ -53,6 +53,7 @@ from codon_sdk.ledger import (
     STATE_UPDATED,
     TOKEN_ENQUEUED,
 )
+from codon_sdk.runtime._blobs import Offload
 from codon_sdk.runtime._dispatch import Executor, call_node
 from codon_sdk.runtime._handle import (
     CURRENT_RUNTIME,
@@ -203,6 +204,7 @@ class Run:
         self.cache: RunCache | None = None  # caching by identity (``_cache.py``)
         self.requests: RequestCaching | None = None  # the request cache (``_request_cache.py``)
         self.governor: RunGovernor | None = None  # policies, budgets, rate limits (``_govern.py``)
+        self.blobs: Offload | None = None  # large values to blobs (``_blobs.py``)
         self._pool: ThreadPoolExecutor | None = None
         self.executor: Executor | None = None  # where activations run (``_dispatch.py``)
         self._lineage: dict[str, tuple[str, str | None]] = {}
@@ -210,7 +212,8 @@ class Run:
 
     def prep(self, value: Any) -> Any:
         """``value`` prepared for the ledger, through the run's redaction policy."""
-        return prepare(value, self.redact)
+        prepared = prepare(value, self.redact)
+        return prepared if self.blobs is None else self.blobs(prepared)
 
     # ------------------------------------------------------------------ ids & lineage
 
@@ -508,6 +511,8 @@ class Run:
         t1 = time.time_ns() // 1000
         try:
             changes = self.state.changes()  # first: an unencodable value fails before any write
+            if self.blobs is not None and changes is not None:
+                changes = self.blobs(changes)
             self.rec.completion(name, tid, emitted, changes, prepared, t1, handle._emit_metadata)
         except (CanonicalEncodingError, PayloadTooLargeError, SealingKeyError) as exc:
             failure = self._failure(name, tid, exc)
@@ -685,7 +690,7 @@ class Run:
         self.rec.barrier(status="interrupted", release=True)
 
     def report(self, status: str, reason: str | None = None) -> ExecutionReport:
-        return ExecutionReport(
+        report = ExecutionReport(
             run_id=self.run_id,
             context=self.context,
             status=status,
@@ -697,6 +702,8 @@ class Run:
             live_offset=self.live_offset,
             reason=reason,
         )
+        report.blobs = None if self.blobs is None else self.blobs.blobs
+        return report
 
     async def execute(self) -> ExecutionReport:
         """Drive the run to its end (or a pause) and return its report; raise if it failed."""

@@ -42,6 +42,7 @@ from codon_sdk.identity import (
     recorded_identity,
 )
 from codon_sdk.redaction import Redactor
+from codon_sdk.runtime._blobs import check_threshold
 from codon_sdk.runtime._cache import CachePolicy, checked_cache
 from codon_sdk.runtime._checks import (
     check_node_signature,
@@ -168,6 +169,14 @@ class GraphWorkload(Workload):
     #: Whether the engine opens the run and node spans (when ``enable_tracing``); an
     #: adapter whose framework drives the run opens its own and sets it False.
     engine_spans: ClassVar[bool] = True
+    #: Values over this many bytes go to the ledger's blob store (:meth:`store_blobs_over`).
+    blob_threshold: int | None = None
+
+    def store_blobs_over(self, nbytes: int | None) -> None:
+        """Record payloads, results, effect values and state values whose canonical JSON is
+        over ``nbytes`` (at least 256) in the blob store beside the ledger store, the entry
+        holding their SHA-256 and size (docs: guides/blobs.md); None keeps them inline."""
+        self.blob_threshold = check_threshold(nbytes)
 
     # ------------------------------------------------------------------ registration
 

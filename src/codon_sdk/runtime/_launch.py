@@ -24,6 +24,7 @@ from codon_sdk.identity import Redact, changed_joins, prepare, recorded_identity
 from codon_sdk.ledger import RUN_RESUMED, Approval, leaf_hash, parse_entry
 from codon_sdk.redaction import Redactor, default_redactor
 from codon_sdk.runtime._approval import ApprovalLike, check_approval, record_of
+from codon_sdk.runtime._blobs import offload_for, resolved_events
 from codon_sdk.runtime._cache import RunCache
 from codon_sdk.runtime._dispatch import Executor, adopt_executor, start_executor
 from codon_sdk.runtime._engine import NodeDef, Observer, Run, now_us
@@ -38,7 +39,15 @@ from codon_sdk.runtime._trust import Trust, check_trust, readable_entries, trust
 from codon_sdk.runtime._unseal import open_rebuilt
 from codon_sdk.runtime._writer import RunWriter
 from codon_sdk.sinks import AuditFeed, AuditSink, run_sink
-from codon_sdk.stores import LedgerStore, RunInfo, is_shared, new_owner, open_store, shared_store
+from codon_sdk.stores import (
+    LedgerStore,
+    RunInfo,
+    blob_store_for,
+    is_shared,
+    new_owner,
+    open_store,
+    shared_store,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from codon_sdk.runtime._graph import GraphWorkload
@@ -232,6 +241,9 @@ def new_run(
     run.on_close.extend(closers)
     run.queue = queue
     adopt_executor(run, executor)
+    run.blobs = offload_for(workload.blob_threshold, None if writer is None else writer.store)
+    if run.blobs is not None:  # the seed payload is prepared above, before the store is known
+        prepared_payload = run.blobs(prepared_payload)
     run.cache = RunCache.of(run.nodes.values(), None if writer is None else writer.store)
     run.requests = RequestCaching.of(run.nodes.values(), None if writer is None else writer.store)
     RunGovernor.of(
@@ -302,7 +314,7 @@ def load_report(store: str | LedgerStore, run_id: str, *, force: bool = False) -
                 + " (pass force=True to read it anyway, or run `codon verify`)",
                 findings=trust.problems,
             )
-        report = report_from_trust(trust)
+        report = report_from_trust(trust, ledger)
     except BaseException:
         if opened:
             ledger.close()
@@ -312,12 +324,14 @@ def load_report(store: str | LedgerStore, run_id: str, *, force: bool = False) -
     return report
 
 
-def report_from_trust(trust: Trust) -> ExecutionReport:
+def report_from_trust(trust: Trust, ledger: LedgerStore | None = None) -> ExecutionReport:
     """The report of a checked run (an untrusted one: of its entries before the first
-    broken one), with ``report.verification`` set."""
+    broken one), with ``report.verification`` set; payloads stored as blobs are read from
+    ``ledger``'s blob store."""
     entries = readable_entries(trust)
-    report = _report_from(entries, rebuild(parse_entry(e) for e in entries))
+    report = _report_from(entries, rebuild(resolved_events(entries, ledger)))
     report.verification = trust.report
+    report.blobs = None if ledger is None else blob_store_for(ledger)
     return report
 
 
@@ -403,7 +417,7 @@ def resume_run(
     closers: list[Any] = [ledger.close] if opened else []
     try:
         entries = read_checked(ledger, run_id, action="resumed")
-        rebuilt = rebuild(parse_entry(e) for e in entries)
+        rebuilt = rebuild(resolved_events(entries, ledger))
         if rebuilt.finished:
             if input is not None or approval is not None:
                 raise RunConflictError(
@@ -482,6 +496,7 @@ def resume_run(
         run.on_close.extend(closers)
         run.queue = queue  # loaded from the ledger by _adopt
         adopt_executor(run, executor)
+        run.blobs = offload_for(workload.blob_threshold, ledger)
         run.cache = RunCache.of(run.nodes.values(), ledger)
         run.requests = RequestCaching.of(run.nodes.values(), ledger)
         run.continues = _last_span(entries)

@@ -124,12 +124,12 @@ def _failed(
 
 def _paused(run: Run, intr: Interrupt) -> ExecutionReport:
     run.pause(intr, intr.reason, "interrupt")
-    from codon_sdk.ledger import parse_entry
+    from codon_sdk.runtime._blobs import resolved_with
     from codon_sdk.runtime._rebuild import rebuild
 
     report = run.report("interrupted", intr.reason)
     # the interrupted activation runs again on resume: report the state as recorded
-    report.state = rebuild(parse_entry(e) for e in run.rec.entries()).state
+    report.state = rebuild(resolved_with(run.rec.entries(), report.blobs)).state
     run.observe(
         "run_interrupted",
         {

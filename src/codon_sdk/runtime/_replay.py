@@ -23,6 +23,7 @@ from codon_sdk.ledger import (
     event_type,
     parse_entry,
 )
+from codon_sdk.runtime._blobs import resolved_events, resolved_with
 from codon_sdk.runtime._cache import RunCache
 from codon_sdk.runtime._compare import (
     Divergence,
@@ -49,7 +50,7 @@ from codon_sdk.runtime._recorder import Recorder
 from codon_sdk.runtime._report import ExecutionReport
 from codon_sdk.runtime._trust import check_trust, readable_entries
 from codon_sdk.runtime._unseal import has_markers, open_rebuilt
-from codon_sdk.stores import LedgerStore
+from codon_sdk.stores import BlobStore, LedgerStore, blob_store_for
 
 if TYPE_CHECKING:  # pragma: no cover
     from codon_sdk.runtime._workload import CodonWorkload
@@ -160,6 +161,16 @@ class ReplayReport:
         }
 
 
+def _blobs_of(store: str | LedgerStore) -> BlobStore | None:
+    """The blob store beside ``store`` (a URL is opened for the look-up only)."""
+    ledger, opened = open_ledger(store)
+    try:
+        return blob_store_for(ledger)
+    finally:
+        if opened:
+            ledger.close()
+
+
 def load_replayable(
     store: str | LedgerStore, run_id: str, *, force: bool
 ) -> tuple[list[bytes], tuple[str, ...]]:
@@ -251,7 +262,7 @@ async def replay_run(
     verify is refused unless ``force`` (the report then says why it is untrusted)."""
     live_set = live_nodes(live, workload._nodes)
     entries, untrusted = load_replayable(store, run_id, force=force)
-    events = [parse_entry(e) for e in entries]
+    events = list(resolved_with(entries, _blobs_of(store)))
     rebuilt = rebuild(events)
     policy = redaction_policy(workload)
     open_rebuilt(rebuilt, entries, policy, action="replayed")  # or refused, before any node runs
@@ -367,7 +378,7 @@ async def fork_run(
             raise ReplayError(
                 f"at_seq must be a seq of run {run_id} (0 to {len(entries) - 1}), got {at_seq!r}"
             )
-        events = [parse_entry(e) for e in entries[: at_seq + 1]]
+        events = list(resolved_events(entries[: at_seq + 1], ledger))
         rebuilt = rebuild(events)
         masked = open_rebuilt(
             rebuilt, entries[: at_seq + 1], redaction_policy(workload), action="forked"
@@ -404,6 +415,8 @@ async def fork_run(
             fork=fork_info,
         )
         rec = run.rec
+        if prepared_state is not None and run.blobs is not None:
+            prepared_state = run.blobs(prepared_state)
         if prepared_state is not None:
             rec.append(STATE_UPDATED, now_us(), payload=prepared_state, metadata={"forked": True})
         run.state.load(state)

@@ -41,10 +41,11 @@ from codon_sdk.ledger import (
     parse_entry,
     types_with,
 )
+from codon_sdk.runtime._blobs import resolved
 from codon_sdk.runtime._completions import Completions
 from codon_sdk.runtime._recorder import Recorder
 from codon_sdk.runtime._records import AuditEvent, NodeExecutionRecord
-from codon_sdk.stores import PagedEntries
+from codon_sdk.stores import BlobStore, PagedEntries
 
 # What the report singles out, by the report role of each event type (see ``_event_types``).
 _EMITS: Final = types_with(ReportRole.EMIT)
@@ -340,6 +341,7 @@ class ExecutionReport:
         #: How the run verified when the report was read from a store (None: made in this
         #: process). A report forced out of a run that does not verify says why here.
         self.verification: VerificationReport | None = None
+        self.blobs: BlobStore | None = None  # where a report read from a store finds blobs
 
     # ------------------------------------------------------------------ identity & timing
 
@@ -573,7 +575,7 @@ class ExecutionReport:
     def _event_at(self, seq: int) -> LedgerEvent:
         """Entry ``seq`` parsed (and validated); a bad entry raises LedgerError naming it."""
         try:
-            return parse_entry(self._entries[seq])
+            return resolved(parse_entry(self._entries[seq]), self.blobs)
         except LedgerError as exc:
             raise LedgerError(f"entry {seq} of run {self.run_id!r} cannot be read: {exc}") from exc
 

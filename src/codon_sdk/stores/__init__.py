@@ -13,7 +13,9 @@ the run-lease helpers (:func:`new_owner`, :func:`hold`, :func:`release`,
 (:class:`Notary`, :class:`FileCheckpointSink`), store-level verification
 (:func:`verify_run`, :func:`verify_all`), least-privilege PostgreSQL roles
 (:func:`grant_sql`) and the keyring of approvers who may sign approvals per workload
-(:func:`add_approver`, :func:`remove_approver`, :func:`approvers`, :class:`ApproverKey`).
+(:func:`add_approver`, :func:`remove_approver`, :func:`approvers`, :class:`ApproverKey`)
+and the content-addressed blob stores that hold payloads too large for the chain
+(:func:`blob_store_for`, :class:`DirectoryBlobStore`, docs: guides/blobs.md).
 
 ``PostgresStore`` and the PostgreSQL administration helpers need the ``postgres`` extra
 and are imported on first use. The modules behind this face are private.
@@ -63,6 +65,19 @@ from codon_sdk.stores._base import (
     release,
     start_leaf,
 )
+from codon_sdk.stores._blob_ops import GetBlob, PutBlob
+from codon_sdk.stores._blobs import (
+    BLOB_NEEDLE,
+    BlobStore,
+    DirectoryBlobStore,
+    TableBlobStore,
+    blob_findings,
+    blob_ref,
+    blob_refs,
+    blob_store_for,
+    inline_blobs,
+    is_blob_ref,
+)
 from codon_sdk.stores._budgets import BudgetTotals, ChargeBudget, ReadBudget, TakeRateSlot
 from codon_sdk.stores._keyring import add_approver, approver_keys, approvers, remove_approver
 from codon_sdk.stores._memory import MemoryStore
@@ -99,6 +114,18 @@ __all__ = [
     "approver_keys",
     "approvers",
     "remove_approver",
+    "BLOB_NEEDLE",
+    "GetBlob",
+    "PutBlob",
+    "BlobStore",
+    "DirectoryBlobStore",
+    "TableBlobStore",
+    "blob_findings",
+    "blob_ref",
+    "blob_refs",
+    "blob_store_for",
+    "inline_blobs",
+    "is_blob_ref",
     "DEFAULT_LEDGER_URL",
     "ENTRY_POINT_GROUP",
     "RUN_STATUSES",

@@ -44,6 +44,7 @@ from codon_sdk._clock import from_us, to_us
 from codon_sdk.errors import LeaseLostError, RunConflictError, RunNotFoundError
 from codon_sdk.ledger import RUN_STATUSES, TERMINAL_STATUSES
 from codon_sdk.stores._approvers import ApproverOp
+from codon_sdk.stores._blob_ops import BlobOp
 from codon_sdk.stores._budgets import ChargeBudget, ReadBudget, TakeRateSlot
 from codon_sdk.stores._cache_ops import CacheEntry, LookupCache, PutCache
 
@@ -351,6 +352,7 @@ Op: TypeAlias = (
     | ChargeBudget
     | ReadBudget
     | TakeRateSlot
+    | BlobOp
 )
 
 

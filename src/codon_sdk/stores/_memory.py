@@ -44,6 +44,7 @@ from codon_sdk.stores._base import (
     entry_bytes,
     start_leaf,
 )
+from codon_sdk.stores._blob_ops import GetBlob, PutBlob, memory_blobs
 from codon_sdk.stores._budgets import (
     BudgetTotals,
     ChargeBudget,
@@ -69,6 +70,7 @@ class MemoryStore(LedgerStore):
         self._cache: dict[str, CacheEntry] = {}
         self._approvers: dict[tuple[str, str], ApproverKey] = {}
         self._budgets: dict[tuple[str, str], BudgetTotals] = {}
+        self._blobs: dict[str, bytes] = {}
         self._rates: dict[str, list[tuple[int, int]]] = {}
 
     def execute(self, op: Op) -> Any:
@@ -108,6 +110,8 @@ class MemoryStore(LedgerStore):
                 return self._budgets.get((op.deployment_id, op.budget), BudgetTotals())
             if isinstance(op, TakeRateSlot):
                 return take_rate_memory(self._rates, op)
+            if isinstance(op, (PutBlob, GetBlob)):
+                return memory_blobs(self._blobs, op)
             assert_never(op)
 
     def _put_checkpoint(self, run_id: str, size: int, note: bytes) -> None:

@@ -21,6 +21,7 @@ from typing import Any, Final
 from codon_sdk.errors import InvalidStoreURLError
 from codon_sdk.stores import _schema as schema
 from codon_sdk.stores._approvers import APPROVERS_TABLE
+from codon_sdk.stores._blob_ops import BLOBS_TABLE
 from codon_sdk.stores._schema_budgets import BUDGETS_TABLE, RATE_TABLE
 
 __all__ = ["APP_PRIVILEGES", "apply_statements", "grant_sql", "owns_ledger_sql", "validate_role"]
@@ -44,6 +45,8 @@ APP_PRIVILEGES: Final[tuple[tuple[str, str], ...]] = (
     (BUDGETS_TABLE, "SELECT, INSERT, UPDATE"),
     # shared rate windows: one row per granted call, expired ones deleted
     (RATE_TABLE, "SELECT, INSERT, DELETE"),
+    # payload blobs: written once, read; never changed or deleted by the application
+    (BLOBS_TABLE, "SELECT, INSERT"),
 )
 _TABLES: Final = tuple(table for table, _ in APP_PRIVILEGES)
 

@@ -62,6 +62,7 @@ from codon_sdk.stores._base import (
     RunInfo,
     check_owner,
 )
+from codon_sdk.stores._blob_ops import GetBlob, PutBlob, blobs_migration
 from codon_sdk.stores._budgets import ChargeBudget, ReadBudget, TakeRateSlot
 from codon_sdk.stores._schema_budgets import MIGRATION as BUDGETS_MIGRATION
 from codon_sdk.stores._schema_budgets import RATE_INDEX, RATE_MIGRATION
@@ -268,6 +269,8 @@ SQLITE_MIGRATIONS: Final[tuple[Migration, ...]] = (
         RATE_MIGRATION.format(int="INTEGER"),
         RATE_INDEX,
     ),
+    # 8: payload blobs kept in the database (see stores/_blob_ops.py).
+    blobs_migration("BLOB", "INTEGER"),
 )
 
 # --------------------------------------------------------------------------- PostgreSQL
@@ -370,6 +373,8 @@ POSTGRES_MIGRATIONS: Final[tuple[Migration, ...]] = (
         RATE_MIGRATION.format(int="BIGINT"),
         RATE_INDEX,
     ),
+    # 8: payload blobs kept in the database (see stores/_blob_ops.py).
+    blobs_migration("BYTEA", "BIGINT"),
 )
 
 SCHEMA_VERSION: Final = len(SQLITE_MIGRATIONS) - 1
@@ -504,6 +509,10 @@ def describe(op: Op) -> str:
         return f"{verb} budget {op.budget!r} of deployment {op.deployment_id!r}"
     if isinstance(op, TakeRateSlot):
         return f"take a place in the rate-limit window {op.key[:60]!r}"
+    if isinstance(op, PutBlob):
+        return f"store blob {op.sha256[:16]} ({len(op.data)} bytes)"
+    if isinstance(op, GetBlob):
+        return f"read blob {op.sha256[:16]}"
     assert_never(op)
 
 

@@ -37,6 +37,7 @@ from codon_sdk.stores._base import (
     RunInfo,
     check_owner,
 )
+from codon_sdk.stores._blob_ops import GetBlob, PutBlob, sql_blobs
 from codon_sdk.stores._budgets import (
     ChargeBudget,
     ReadBudget,
@@ -232,6 +233,8 @@ class SQLStore(LedgerStore):
             return take_rate_sql(
                 conn, self._sql.placeholder, op, self._atomic(conn), self._lock_key
             )
+        if isinstance(op, (PutBlob, GetBlob)):
+            return sql_blobs(conn, self._sql.placeholder, op)
         assert_never(op)
 
     def _put_cache(self, conn: Any, op: PutCache) -> bool:

@@ -37,6 +37,7 @@ from codon_sdk.ledger import (
     verify_runs_log,
 )
 from codon_sdk.stores._base import LedgerStore, RunInfo, lease_is_stale, lease_seconds
+from codon_sdk.stores._blobs import BLOB_NEEDLE, blob_findings, blob_store_for
 from codon_sdk.stores._keyring import approver_keys
 from codon_sdk.stores._notary import FileCheckpointSink
 from codon_sdk.stores._open import open_store
@@ -132,6 +133,7 @@ def _verify_one(
             index_head=info.head,
             approvers=_Keyring(ledger, info.workload_name),
         )
+        report = _with_blobs(report, entries, ledger)
         now = LoggedRun(
             event_count=report.event_count,
             root=bytes.fromhex(report.root),
@@ -212,6 +214,19 @@ def _unreadable(run_id: str, exc: BaseException) -> VerificationReport:
             ),
         ),
     )
+
+
+def _with_blobs(
+    report: VerificationReport, entries: Sequence[bytes], ledger: LedgerStore
+) -> VerificationReport:
+    """``report`` with a tamper finding for each missing or altered blob (``_blobs.py``)."""
+    if not any(BLOB_NEEDLE in e for e in entries):
+        return report
+    found = blob_findings(entries, blob_store_for(ledger))
+    checked = (*report.checked, "blobs the entries refer to: present, size and SHA-256")
+    if not found:
+        return replace(report, checked=checked)
+    return replace(report, status="tampered", findings=(*report.findings, *found), checked=checked)
 
 
 def _with_reason(report: VerificationReport, info: RunInfo) -> VerificationReport:

@@ -101,9 +101,11 @@ class ChainWalk:
     #: How many entries :func:`check_entry` checked one by one (the others were checked a
     #: span at a time): the first and the last of a sound run, more around anything unusual.
     alone: int = 0
-    _tree: MerkleAccumulator = field(default_factory=MerkleAccumulator, init=False, repr=False)
+    _tree: MerkleAccumulator = field(
+        default_factory=MerkleAccumulator, init=False, repr=False, compare=False
+    )
     #: the sizes whose root is still to take, largest first (taken from the end)
-    _due: list[int] = field(default_factory=list, init=False, repr=False)
+    _due: list[int] = field(default_factory=list, init=False, repr=False, compare=False)
 
     def _add(self, leaves: list[bytes]) -> None:
         """The next leaves, in order: into the tree, a root taken at each size due (none:

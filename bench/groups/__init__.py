@@ -36,7 +36,7 @@ GROUPS: dict[str, str] = {
     "cache": "caching by identity per activation, hit and miss, vs no cache (SQLite, PostgreSQL)",
     "reads": "pages of runs list (filters, keyset paging) over 100,000 runs, SQLite and PostgreSQL",
     "sinks": "what an audit sink costs a run, and per-entry delivery to NATS JetStream",
-    "stream": "memory of runs show, export and the report of a 100,000 vs 1,000,000-event run",
+    "stream": "memory of runs show, export and the report of a run vs one 10x as long",
     "executors": "activations/s and runs/s in process vs RayExecutor at 1 and 2 workers",
     "blobs": "durable ledger throughput with 256 KiB payloads behind digests vs inline",
     "governance": "per-activation cost of an allow-all policy and of budget accounting vs none",

@@ -5,7 +5,7 @@ rest (the first and last entry, anything unusual, every fault) to ``check_entry`
 ``walk_chain(..., spans=False)`` checks every entry with ``check_entry``, the
 reference. Here both walk a real run of several spans, untouched and tampered in
 every way the chain, shape and canonical rules forbid, at positions inside spans
-and on their edges: everything the walk reports (leaves, the fault and its words,
+and on their edges: everything the walk reports (its roots, the fault and its words,
 the end, the pauses, the start metadata) must be equal. Forgeries are encoded
 with the SDK's JCS encoder, and also re-chained (every later ``prev`` recomputed)
 so that only the forged field itself is wrong and the span check must see it
@@ -72,7 +72,8 @@ def _same(entries: list[Any], run_id: str | None = RUN_ID) -> ChainWalk:
     """Walk both ways, assert the answers are equal, return the span walk."""
     fast = walk_chain(entries, run_id=run_id)
     full = walk_chain(entries, run_id=run_id, spans=False)
-    for name in ("leaves", "ended", "bad_seq", "problem", "started", "pauses", "end_after_fault"):
+    names = ("count", "head", "roots", "prior", "ended", "bad_seq", "problem", "started")
+    for name in (*names, "pauses", "end_after_fault"):  # the root commits to every leaf
         assert getattr(fast, name) == getattr(full, name), name
     return fast
 

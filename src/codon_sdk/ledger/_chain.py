@@ -32,7 +32,7 @@ from codon_sdk.errors import CanonicalEncodingError, LedgerError
 from codon_sdk.identity import LITERAL_DEPTH, MAX_DEPTH, json_canonical
 from codon_sdk.ledger._event_types import ChainRole, event_type, types_with
 from codon_sdk.ledger._events import ENTRY_FIELDS, FORMAT_VERSION, validate_parsed
-from codon_sdk.ledger._merkle import leaf_hash
+from codon_sdk.ledger._merkle import MerkleAccumulator, leaf_hash
 
 _KNOWN: Final = frozenset(ENTRY_FIELDS)
 # The chain rules, by the role each event type declares (read once: the walk is hot).
@@ -74,13 +74,22 @@ class ChainCheck:
 
 @dataclass(slots=True)
 class ChainWalk:
-    """Everything one pass over a run's entries found.
+    """Everything one pass over a run's entries found, in memory that does not grow with
+    the run: no leaf is kept but the last, the leaves go into a Merkle accumulator
+    (O(log n)) whose root is taken at each size asked for.
 
-    ``started`` is the ``run_started`` metadata; ``pauses`` the seqs of
-    ``run_interrupted`` events (both read by verification).
+    ``count`` is how many leaves were hashed (every entry, faulty ones and the rest after
+    a fault included); ``head`` the last of them; ``roots`` the Merkle root of the first
+    ``size`` leaves for each size asked for that the run reaches, and for ``count``;
+    ``prior`` the leaf before ``bad_seq`` (None when there is none). ``started`` is the
+    ``run_started`` metadata; ``pauses`` the seqs of ``run_interrupted`` events (both
+    read by verification).
     """
 
-    leaves: list[bytes] = field(default_factory=list)
+    count: int = 0
+    head: bytes | None = None
+    roots: dict[int, bytes] = field(default_factory=dict)
+    prior: bytes | None = None
     ended: bool = False
     bad_seq: int | None = None
     problem: str | None = None
@@ -92,10 +101,40 @@ class ChainWalk:
     #: How many entries :func:`check_entry` checked one by one (the others were checked a
     #: span at a time): the first and the last of a sound run, more around anything unusual.
     alone: int = 0
+    _tree: MerkleAccumulator = field(
+        default_factory=MerkleAccumulator, init=False, repr=False, compare=False
+    )
+    #: the sizes whose root is still to take, largest first (taken from the end)
+    _due: list[int] = field(default_factory=list, init=False, repr=False, compare=False)
+
+    def _add(self, leaves: list[bytes]) -> None:
+        """The next leaves, in order: into the tree, a root taken at each size due (none:
+        only the roots due at the size reached so far)."""
+        tree, due, base = self._tree, self._due, self.count
+        taken = 0
+        while due and due[-1] <= base + len(leaves):
+            size = due.pop()
+            tree.extend(leaves[taken : size - base])
+            taken = size - base
+            self.roots[size] = tree.root()
+        tree.extend(leaves[taken:] if taken else leaves)
+        if leaves:
+            self.count = base + len(leaves)
+            self.head = leaves[-1]
+
+    def _finish(self) -> None:
+        """The walk is over: the root of every leaf; no size is due any more."""
+        if self.count not in self.roots:
+            self.roots[self.count] = self._tree.root()
+        self._due.clear()
 
 
 def walk_chain(
-    entries: Sequence[bytes], *, run_id: str | None = None, spans: bool = True
+    entries: Sequence[bytes],
+    *,
+    run_id: str | None = None,
+    spans: bool = True,
+    sizes: Iterable[int] = (),
 ) -> ChainWalk:
     """Check every entry in order; stop at the first fault (see the module docstring).
 
@@ -107,8 +146,15 @@ def walk_chain(
     :func:`check_entry` one entry at a time, so the answer is the same either way
     (``spans=False`` checks every entry on its own, the reference the spans are
     tested against).
+
+    ``sizes``: the tree sizes whose Merkle root the caller needs (a checkpoint's);
+    ``walk.roots`` holds them, for those the run reaches, and the root of the whole run.
+    The walk reads ``entries`` in order and keeps none of them (nor their leaves): a
+    paged sequence stays paged.
     """
     walk = ChainWalk()
+    walk._due = sorted({s for s in sizes if type(s) is int and s >= 0}, reverse=True)
+    walk._add([])
     prev_hex: str | None = None
     expected_run = run_id
     count = len(entries)
@@ -121,7 +167,7 @@ def walk_chain(
             sound, cut = _sound_span(entries, seq, stop, expected_run, walk)
             if sound:
                 seq += sound
-                prev_hex = walk.leaves[-1].hex()
+                prev_hex = walk.head.hex() if walk.head is not None else None
             alone = 1 if cut else stop - seq
             continue
         alone = max(alone - 1, 0)
@@ -130,13 +176,9 @@ def walk_chain(
         leaf = sha256(b"\x00" + entry).digest()
         obj, problem = check_entry(entry, seq, expected_run, prev_hex, walk.ended)
         if problem is not None or obj is None:
-            rest = [_as_bytes(e) for e in entries[seq:]]
-            walk.leaves.extend(leaf_hash(e) for e in rest)
-            walk.bad_seq, walk.problem = _blame(entries, seq, leaf, obj, problem)
-            walk.ended = False
-            walk.end_after_fault = any(_is_end(e) for e in rest)
+            _after_fault(entries, seq, leaf, obj, problem, walk)
             return walk
-        walk.leaves.append(leaf)
+        walk._add([leaf])
         kind = obj["type"]
         if seq == 0:
             walk.started = obj.get("metadata", {})
@@ -146,7 +188,32 @@ def walk_chain(
         walk.ended = walk.ended or kind in _CLOSES
         prev_hex = leaf.hex()
         seq += 1
+    walk._finish()
     return walk
+
+
+def _after_fault(
+    entries: Sequence[bytes],
+    seq: int,
+    leaf: bytes,
+    obj: Any,
+    problem: str | None,
+    walk: ChainWalk,
+) -> None:
+    """Entry ``seq`` is at fault: blame it (or the one before), hash the rest a span at a
+    time (the roots still cover every entry) and look for an end among them."""
+    before = walk.head
+    walk.bad_seq, walk.problem = _blame(entries, seq, leaf, obj, problem)
+    walk.ended = False
+    for start in range(seq, len(entries), _SPAN):
+        rest = [_as_bytes(e) for e in entries[start : start + _SPAN]]
+        walk._add([leaf_hash(e) for e in rest])
+        walk.end_after_fault = walk.end_after_fault or any(_is_end(e) for e in rest)
+    if walk.bad_seq == seq:
+        walk.prior = before
+    elif walk.bad_seq:  # the entry before ``seq`` is blamed: the prior is the one before it
+        walk.prior = leaf_hash(_as_bytes(entries[walk.bad_seq - 1]))
+    walk._finish()
 
 
 #: Entries :func:`_sound_span` checks together: enough to spread its fixed cost thin, few
@@ -222,7 +289,7 @@ def _sound_span(
             and set(map(type, kinds)) == _STR
             and set(map(_get_run, objs)) == {run_id}
             and set(map(len, prevs)) == _HEX_LENGTH
-            and "".join(prevs) == b"".join((walk.leaves[-1], *leaves[:-1])).hex()
+            and "".join(prevs) == b"".join((walk.head or b"", *leaves[:-1])).hex()
             and _strings_and_metadata(objs, fields)
             and _canonical_span(objs, chunk, run_id)
         )
@@ -230,7 +297,7 @@ def _sound_span(
         return 0, False
     if not sound:
         return 0, False
-    walk.leaves.extend(leaves)
+    walk._add(leaves)
     if _PAUSES.intersection(kinds):
         walk.pauses.extend(start + i for i, kind in enumerate(kinds) if kind in _PAUSES)
     return cut, cut < stop - start
@@ -323,9 +390,9 @@ def check_chain(
     """
     items = entries if isinstance(entries, Sequence) else list(entries)
     walk = walk_chain(items, run_id=run_id)
-    head = walk.leaves[-1].hex() if walk.leaves and walk.problem is None else None
+    head = walk.head.hex() if walk.head is not None and walk.problem is None else None
     if walk.problem is not None:
-        prior = walk.leaves[walk.bad_seq - 1].hex() if walk.bad_seq else None
+        prior = walk.prior.hex() if walk.prior is not None else None
         return ChainCheck(False, walk.bad_seq or 0, prior, walk.bad_seq, walk.problem)
     if not items:
         return ChainCheck(False, 0, None, 0, "the run has no events (run_started is missing)")

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import filterfalse
 from typing import Any, Final
 
 from codon_sdk._text import printable
@@ -207,7 +208,14 @@ def _verify(
     approvers: Sequence[str | Verifier] | None = None,
 ) -> VerificationReport:
     state = _State()
-    walk = walk_chain(entries, run_id=run_id)
+    # The checkpoints are opened first, so the walk knows the sizes whose roots to keep;
+    # what opening them finds is reported where it always was, after the index.
+    opening = _State()
+    checkpoints = [
+        *_open_all(stored_checkpoints, "stored", verifiers, opening),
+        *_open_all(external_checkpoints, "external", verifiers, opening),
+    ]
+    walk = walk_chain(entries, run_id=run_id, sizes=[c.checkpoint.size for c in checkpoints])
     if walk.problem is not None:
         state.tamper(walk.bad_seq, "chain", walk.problem)
     if not entries:
@@ -215,28 +223,25 @@ def _verify(
     state.checked.append(
         f"{len(entries)} entries: canonical bytes, run id, seq, prev chain, start and end events"
     )
-    leaves, ended = walk.leaves, walk.ended
+    ended = walk.ended
     announced = walk.started.get("checkpoints") if walk.problem is None else None
     if not isinstance(announced, dict):
         announced = {}
-    _check_index(entries, leaves, index_event_count, index_head, state)
-    checkpoints = [
-        *_open_all(stored_checkpoints, "stored", verifiers, state),
-        *_open_all(external_checkpoints, "external", verifiers, state),
-    ]
-    roots, anchored = _check_checkpoints(
-        run_id, leaves, checkpoints, announced, ended, walk.pauses, verifiers, state
+    _check_index(entries, walk.head, index_event_count, index_head, state)
+    state.findings.extend(opening.findings)
+    anchored = _check_checkpoints(
+        run_id, walk, checkpoints, announced, ended, walk.pauses, verifiers, state
     )
     if walk.problem is None:
         _approvals(run_id, entries, walk.pauses, approvers, state)
     if not ended:
         _not_ended(walk, index_says_ended, len(entries), state)
-    elif state.anchors and anchored < len(leaves):
+    elif state.anchors and anchored < walk.count:
         state.note(
             None,
             "partly_anchored",
             f"checkpoints held outside the database anchor the first {anchored} of "
-            f"{len(leaves)} events; the last {len(leaves) - anchored} are not anchored "
+            f"{walk.count} events; the last {walk.count - anchored} are not anchored "
             "(export the checkpoint made at the end of the run)",
         )
     tampered = any(f.tamper for f in state.findings)
@@ -244,7 +249,7 @@ def _verify(
         status = TAMPERED
     elif not ended:
         status = INCOMPLETE
-    elif state.anchors and anchored == len(leaves):
+    elif state.anchors and anchored == walk.count:
         status = VERIFIED
     else:
         status = UNANCHORED
@@ -252,8 +257,8 @@ def _verify(
         run_id=run_id,
         status=status,
         event_count=len(entries),
-        head=leaves[-1].hex() if leaves else None,
-        root=roots[len(leaves)].hex(),
+        head=walk.head.hex() if walk.head is not None else None,
+        root=walk.roots[walk.count].hex(),
         findings=tuple(state.findings),
         anchors=tuple(state.anchors),
         checked=tuple(state.checked),
@@ -305,7 +310,7 @@ def _verifiers(vkeys: Iterable[str | Verifier] | None) -> list[Verifier] | None:
 
 def _check_index(
     entries: Sequence[bytes],
-    leaves: list[bytes],
+    last: bytes | None,
     count: int | None,
     head: str | None,
     state: _State,
@@ -327,7 +332,7 @@ def _check_index(
             f"the runs index records {count} events but the ledger holds {len(entries)}: "
             "events were deleted from the end",
         )
-    elif count == len(entries) and head and leaves and head != leaves[-1].hex():
+    elif count == len(entries) and head and last is not None and head != last.hex():
         state.tamper(
             len(entries) - 1,
             "index_head",
@@ -378,20 +383,19 @@ def _open_all(
 
 def _check_checkpoints(
     run_id: str,
-    leaves: list[bytes],
+    walk: ChainWalk,
     checkpoints: list[_Checkpointed],
     announced: dict[str, Any],
     ended: bool,
     pauses: list[int],
     verifiers: list[Verifier] | None,
     state: _State,
-) -> tuple[dict[int, bytes], int]:
-    """Check every checkpoint against the leaves; return the roots computed (by size) and
-    how many events the largest trusted external checkpoint anchors."""
+) -> int:
+    """Check every checkpoint against the roots the walk took; return how many events the
+    largest trusted external checkpoint anchors."""
     origin = announced.get("origin")
     suffix = f"/run/{run_id}"
-    sizes = {c.checkpoint.size for c in checkpoints if c.checkpoint.size <= len(leaves)}
-    roots = _prefix_roots(leaves, sorted(sizes | {len(leaves)}))
+    count, roots = walk.count, walk.roots
     anchored = 0
     for item in checkpoints:
         cp = item.checkpoint
@@ -403,11 +407,11 @@ def _check_checkpoints(
                 "it belongs to another run or ledger",
             )
             continue
-        if cp.size > len(leaves):
+        if cp.size > count:
             state.tamper(
-                len(leaves),
+                count,
                 "truncated",
-                f"{item.label} covers {cp.size} events but the ledger holds only {len(leaves)}: "
+                f"{item.label} covers {cp.size} events but the ledger holds only {count}: "
                 "events were deleted from the end",
             )
             continue
@@ -428,12 +432,12 @@ def _check_checkpoints(
             state.anchors.append(f"{item.label}: size {cp.size}{signed}")
             anchored = max(anchored, cp.size)
     if announced:
-        _check_announced(leaves, checkpoints, announced, ended, pauses, state)
-    return roots, anchored
+        _check_announced(count, checkpoints, announced, ended, pauses, state)
+    return anchored
 
 
 def _check_announced(
-    leaves: list[bytes],
+    count: int,
     checkpoints: list[_Checkpointed],
     announced: dict[str, Any],
     ended: bool,
@@ -444,13 +448,13 @@ def _check_announced(
     at each pause and at the end."""
     every = announced.get("every")
     have = {c.checkpoint.size for c in checkpoints if c.source == "stored"}
-    expected: set[int] = set()
-    if isinstance(every, int) and every > 0:
-        expected |= set(range(every, len(leaves) + 1, every))
-    expected |= {seq + 1 for seq in pauses}
+    expected = {seq + 1 for seq in pauses}
     if ended:
-        expected.add(len(leaves))
-    for size in sorted(expected - have):
+        expected.add(count)
+    missing = expected - have
+    if isinstance(every, int) and every > 0:  # the sizes every ``every`` events, never held
+        missing.update(filterfalse(have.__contains__, range(every, count + 1, every)))
+    for size in sorted(missing):
         state.tamper(
             None,
             "checkpoint_missing",

@@ -102,8 +102,9 @@ def test_a_fan_out_of_100_sleeping_nodes_overlaps(ray_exec: RayExecutor) -> None
     assert took < 5.0 * 0.6, f"100 x 50 ms took {took:.2f}s: the activations did not overlap"
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_a_killed_worker_runs_the_activation_again_and_it_completes_once(
-    ray_exec: RayExecutor, tmp_path: Path
+    ray_exec: RayExecutor, tmp_path: Path, backend: str, request: pytest.FixtureRequest
 ) -> None:
     marker = tmp_path / "pid"
     killed: list[int] = []
@@ -122,7 +123,11 @@ def test_a_killed_worker_runs_the_activation_again_and_it_completes_once(
 
     killer = threading.Thread(target=kill_first_attempt)
     killer.start()
-    store = f"sqlite:///{tmp_path / 'ledger.db'}"
+    store = (
+        f"sqlite:///{tmp_path / 'ledger.db'}"
+        if backend == "sqlite"
+        else str(request.getfixturevalue("pg_url"))
+    )
     report = w.killable().execute(str(marker), deployment_id="dev", store=store, executor=ray_exec)
     killer.join()
     assert killed, "the first attempt never started"

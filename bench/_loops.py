@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal, TypedDict
 
-from bench._harness import HarnessError
+from bench._harness import Contestant, HarnessError, Result, Stats, interleave
 from codon_sdk.agents import CodonWorkload, ExecutionReport
 
 __all__ = [
@@ -160,3 +160,41 @@ class LangGraphLoop:
         out = self()
         if out.get("i") != self.steps:
             raise HarnessError(f"LangGraph loop returned {out!r}, expected i={self.steps}")
+
+
+def per_step_costs(
+    group: str,
+    contestants: dict[str, Callable[[], Any]],
+    baseline: str,
+    steps: int,
+    reps: int,
+) -> list[Result]:
+    """Interleaved timings of loops of ``steps`` activations: each contestant's µs/step
+    (``<name>_loop``), then what each adds per activation over ``baseline`` (``<name>_cost``,
+    with the median ratio), measured round by round side by side."""
+    timings = interleave([Contestant(n, fn) for n, fn in contestants.items()], reps)
+    per = {name: [w / steps * 1e6 for w in t.wall] for name, t in timings.items()}
+    results = [
+        Result(group, f"{name}_loop", Stats.of(v).median, "µs/step", None,
+               Stats.of(v).describe(), tuple(v))
+        for name, v in per.items()
+    ]  # fmt: skip
+    for name in per:
+        if name == baseline:
+            continue
+        added = [a - b for a, b in zip(per[name], per[baseline], strict=True)]
+        ratio = [a / b for a, b in zip(per[name], per[baseline], strict=True)]
+        stats = Stats.of(added)
+        results.append(
+            Result(
+                group,
+                f"{name}_cost",
+                stats.median,
+                "µs/step",
+                None,
+                f"{name} - {baseline} per activation; {stats.describe()}; "
+                f"ratio {Stats.of(ratio).median:.3f}x",
+                tuple(added),
+            )
+        )
+    return results

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench._harness import Contestant, HarnessError, Result, Settings, Stats, interleave
+from bench._harness import HarnessError, Result, Settings
+from bench._loops import per_step_costs
 from codon_sdk import CodonWorkload
 from codon_sdk.governance import Budget, Policy
 
@@ -65,34 +66,4 @@ def run(settings: Settings) -> list[Result]:
         report = fn()
         if report.status != "completed" or len(report.node_results(NODE)) != STEPS:
             raise HarnessError(f"governance loop {name!r} ended {report.status!r}")
-    timings = interleave([Contestant(n, fn) for n, fn in contestants.items()], reps)
-    per = {name: [w / STEPS * 1e6 for w in t.wall] for name, t in timings.items()}
-    results = [
-        Result(
-            GROUP,
-            f"{name}_loop",
-            Stats.of(v).median,
-            "µs/step",
-            None,
-            Stats.of(v).describe(),
-            tuple(v),
-        )
-        for name, v in per.items()
-    ]
-    for name in names[1:]:
-        added = [a - b for a, b in zip(per[name], per["none"], strict=True)]
-        ratio = [a / b for a, b in zip(per[name], per["none"], strict=True)]
-        stats = Stats.of(added)
-        results.append(
-            Result(
-                GROUP,
-                f"{name}_cost",
-                stats.median,
-                "µs/step",
-                None,
-                f"{name} - none per activation; {stats.describe()}; "
-                f"ratio {Stats.of(ratio).median:.3f}x",
-                tuple(added),
-            )
-        )
-    return results
+    return per_step_costs(GROUP, contestants, "none", STEPS, reps)

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench._harness import Contestant, HarnessError, Result, Settings, Stats, interleave
+from bench._harness import HarnessError, Result, Settings
+from bench._loops import per_step_costs
 from codon_sdk import CodonWorkload, Redactor
 
 __all__ = ["run"]
@@ -79,34 +80,4 @@ def run(settings: Settings) -> list[Result]:
         counts.add(report.event_count)
     if len(counts) != 1:
         raise HarnessError(f"the redaction loops recorded different event counts: {counts}")
-    timings = interleave([Contestant(n, fn) for n, fn in contestants.items()], reps)
-    per = {name: [w / STEPS * 1e6 for w in t.wall] for name, t in timings.items()}
-    results = [
-        Result(
-            GROUP,
-            f"{name}_loop",
-            Stats.of(values).median,
-            "µs/step",
-            None,
-            Stats.of(values).describe(),
-            tuple(values),
-        )
-        for name, values in per.items()
-    ]
-    for name in ("default", "masking"):
-        added = [a - d for a, d in zip(per[name], per["disabled"], strict=True)]
-        ratio = [a / d for a, d in zip(per[name], per["disabled"], strict=True)]
-        stats = Stats.of(added)
-        results.append(
-            Result(
-                GROUP,
-                f"{name}_cost",
-                stats.median,
-                "µs/step",
-                None,
-                f"{name} - disabled per activation; {stats.describe()}; "
-                f"ratio {Stats.of(ratio).median:.3f}x",
-                tuple(added),
-            )
-        )
-    return results
+    return per_step_costs(GROUP, contestants, "disabled", STEPS, reps)

@@ -4,6 +4,7 @@ rate limits spread calls over time, a deployment budget holds across processes."
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 from tests.instrumentation._openai_support import (
     FRANCE,
+    async_client,
     instrumented,
     serving,
     sync_client,
@@ -41,6 +43,7 @@ from codon_sdk.governance import (
     governance_of,
 )
 from codon_sdk.ledger import BUDGET_EXCEEDED, POLICY_DECIDED
+from codon_sdk.stores import ReadBudget, open_store
 from codon_sdk.telemetry import TokenUsage, cost_of
 from codon_sdk.testing import capture_spans
 
@@ -399,3 +402,102 @@ def test_a_rate_limit_wait_shows_on_the_node_span() -> None:
     waits = [e for e in node.events if e.name == "codon.rate_limit.wait"]
     assert len(waits) == 1
     assert waits[0].attributes["codon.rate_limit.wait_s"] == 60.0
+
+
+def test_an_async_nodes_rate_limit_wait_leaves_the_event_loop_to_the_other_activations() -> None:
+    """An async LLM call waiting for room awaits: a sibling async activation runs meanwhile
+    (a blocking sleep would hold the whole event loop for the wait)."""
+    woke: list[float] = []
+    sent: list[float] = []
+
+    async def plan(_: Any, *, runtime: Any, context: Any) -> None:
+        runtime.emit("ask", 2)
+        runtime.emit("tick", None)
+
+    async def ask(n: int, *, runtime: Any, context: Any) -> int:
+        async with async_client(server) as client:  # closed on the run's own event loop
+            for _ in range(n):
+                await client.chat.completions.create(model="gpt-4o-mini", messages=FRANCE)
+                sent.append(time.monotonic())
+        return n
+
+    async def tick(_: Any, *, runtime: Any, context: Any) -> None:
+        await asyncio.sleep(0.1)  # wakes while ask waits about 1.5 s for its second call
+        woke.append(time.monotonic())
+
+    with serving() as server, instrumented():
+        wl = workload(("plan", plan), tracing=False)
+        wl.add_node(ask, "ask", "llm")
+        wl.add_node(tick, "tick", "clock")
+        wl.add_edge("plan", "ask")
+        wl.add_edge("plan", "tick")
+        wl.add_rate_limit(RateLimit(requests_per_minute=1, window=1.5, max_wait=30))
+        report = wl.execute(None, deployment_id="d", max_concurrency=2)
+        assert len(server.requests) == 2
+    assert report.status == "completed"
+    assert governance_of(report).waited_s > 1.0
+    assert woke[0] < sent[1] - 0.5  # the loop was free during the wait
+
+
+def test_an_effect_slot_reserved_with_defer_refuses_to_record_before_it_is_cleared() -> None:
+    """``defer=True`` moves the checks to ``await slot.cleared()``; recording without
+    clearing would skip the policies, so it is refused."""
+
+    async def node(_: Any, *, runtime: Any, context: Any) -> str:
+        slot = runtime.effect_slot("call", request={"q": 1}, defer=True)
+        with pytest.raises(WorkloadRuntimeError, match=r"await slot\.cleared\(\)"):
+            slot.record("early")
+        await slot.cleared()
+        slot.record("answer")
+        runtime.emit("denied", None)
+        return "done"
+
+    async def denied(_: Any, *, runtime: Any, context: Any) -> str:
+        slot = runtime.effect_slot("other", request={"q": 1}, defer=True)  # nothing checked yet
+        with pytest.raises(PolicyDeniedError, match="'other'"):
+            await slot.cleared()
+        return "refused"
+
+    wl = workload(("node", node), ("denied", denied), tracing=False)
+    wl.add_policy(ToolAllowlist(["call"]))
+    report = wl.execute(None, deployment_id="d")
+    assert report.status == "completed", report.error
+    assert report.node_results("denied") == ["refused"]
+
+
+def test_the_summary_names_what_governance_did() -> None:
+    """``summary()`` of a governed run that waited says how many waits and how long."""
+    clock = _VirtualClock()
+    with serving() as server, instrumented():
+        wl = workload(("ask", _asker(sync_client(server))), tracing=False)
+        wl.add_rate_limit(RateLimit(requests_per_minute=1, clock=clock, max_wait=600))
+        report = wl.execute(2, deployment_id="d")
+    assert "governance: 0 policy decision(s), 0 budget stop(s), 1 rate-limit wait(s) " in (
+        report.summary()
+    )
+    assert "totalling 60.000 s" in report.summary()
+    plain = workload(("ask", lambda n, *, runtime, context: n), tracing=False)
+    assert "governance:" not in plain.execute(1, deployment_id="d").summary()
+
+
+def test_a_paused_activation_is_charged_to_the_deployment_budget_once(tmp_path: Path) -> None:
+    """The activation that paused runs again on resume, but it is one activation: the
+    deployment's count does not grow with each resume."""
+
+    def ask(_: Any, *, runtime: Any, context: Any) -> str:
+        return str(runtime.interrupt("go on?"))
+
+    url = f"sqlite:///{tmp_path / 'l.db'}"
+    wl = workload(("ask", ask), tracing=False)
+    wl.add_budget(Budget(per="deployment", name="acts", activations=5))
+    paused = wl.execute(None, deployment_id="dep-once", store=url)
+    assert paused.status == "interrupted"
+    done = wl.resume(paused.run_id, store=url, input="yes")
+    assert done.status == "completed"
+    assert done.node_results("ask") == ["yes"]
+    store = open_store(url)
+    try:
+        totals = store.execute(ReadBudget(deployment_id="dep-once", budget="acts"))
+    finally:
+        store.close()
+    assert totals.of("activations") == 1

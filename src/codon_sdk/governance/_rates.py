@@ -173,22 +173,34 @@ class _Limiter:
             return 0.0
         return max(calls[0].when + limit.window - now, 1e-6)
 
+    def try_acquire(self, tokens: int, start: float) -> tuple[Slot | None, float]:
+        """A slot for a call of ``tokens`` if one fits now, else (None, seconds to wait).
+
+        ``start`` is when the call began waiting (on the limit's clock): a wait that would
+        run past ``max_wait`` from it raises ``RateLimitWaitError``. The one step both
+        drivers share: :meth:`acquire` sleeps between steps, an async caller awaits.
+        """
+        with self.lock:
+            now = self.limit.clock.monotonic()
+            wait = self._room(now, tokens)
+            if wait == 0.0:
+                slot = Slot(self, now, tokens)
+                self.calls.append(slot)
+                self.used += tokens
+                return slot, now - start
+        if now - start + wait > self.limit.max_wait:
+            raise wait_error(self.limit, tokens, now - start + wait)
+        return None, wait
+
     def acquire(self, tokens: int) -> tuple[Slot, float]:
         """A slot for a call of ``tokens``, waiting for room; (slot, seconds waited)."""
         clock = self.limit.clock
         start = clock.monotonic()
         while True:
-            with self.lock:
-                now = clock.monotonic()
-                wait = self._room(now, tokens)
-                if wait == 0.0:
-                    slot = Slot(self, now, tokens)
-                    self.calls.append(slot)
-                    self.used += tokens
-                    return slot, now - start
-            if now - start + wait > self.limit.max_wait:
-                raise wait_error(self.limit, tokens, now - start + wait)
-            clock.sleep(wait)
+            slot, waited = self.try_acquire(tokens, start)
+            if slot is not None:
+                return slot, waited
+            clock.sleep(waited)
 
 
 def wait_error(limit: RateLimit, tokens: int, would: float) -> RateLimitWaitError:

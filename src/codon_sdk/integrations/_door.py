@@ -40,9 +40,11 @@ class Integration:
         request: Any = _NO_REQUEST,
         request_at: str | None = None,
         llm: Mapping[str, Any] | None = None,
+        defer: bool = False,
     ) -> EffectSlot:
         """Reserve the running activation's next recorded effect, ``name`` (see
-        :meth:`NodeRuntime.effect_slot` for ``request``, ``request_at`` and ``llm``).
+        :meth:`NodeRuntime.effect_slot` for ``request``, ``request_at``, ``llm`` and
+        ``defer``: async code passes ``defer=True`` and awaits ``slot.cleared()``).
 
         Raises :class:`~codon_sdk.errors.IntegrationError` outside a running node: check
         :meth:`activation` first and make the call unrecorded there.
@@ -55,8 +57,10 @@ class Integration:
                 "Integration.activation() first and make the call unrecorded when it is None"
             )
         if request is _NO_REQUEST:
-            return runtime.effect_slot(name, request_at=request_at, llm=llm)
-        return runtime.effect_slot(name, request=request, request_at=request_at, llm=llm)
+            return runtime.effect_slot(name, request_at=request_at, llm=llm, defer=defer)
+        return runtime.effect_slot(
+            name, request=request, request_at=request_at, llm=llm, defer=defer
+        )
 
     def redact(self) -> Callable[[str], str] | None:
         """The redaction hook for data leaving the process now (span attributes, logs): the

@@ -111,6 +111,8 @@ async def acall(patch: Patch, resource: Any, args: tuple[Any, ...], kwargs: dict
     current = LLMCall(patch, resource, kwargs, raw=mode == "raw")
     if current.served:
         return current.serve()
+    if current.slot is not None:
+        await current.slot.cleared()
     with llm_call_scope(), current.genai.current():
         try:
             result = await patch.original(resource, *args, **kwargs)
@@ -246,6 +248,7 @@ class LLMCall:
                 request=self.request.params,
                 request_at=_REQUEST_AT,
                 llm={"provider": self.provider, "model": self.request.model},
+                defer=self.is_async,  # acall awaits the checks (a rate-limit wait)
             )
             if door.activation() is not None
             else None

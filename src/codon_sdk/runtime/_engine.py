@@ -180,6 +180,7 @@ class Run:
         self.joins = Joins.of(nodes)
         self.queue: TokenQueue = InMemoryTokenQueue()  # the seam: ``_queue.py``
         self.steps = 0
+        self.rerun: frozenset[str] = frozenset()  # activations started before a resume
         self.token_counter = 0
         self.durable = recorder.durable
         self.live_results: list[Any] = []

@@ -15,9 +15,10 @@ named in its reason (``_outcome.run_to_end``).
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Generator, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
@@ -27,6 +28,7 @@ from codon_sdk.errors import BudgetExceededError, PolicyDeniedError
 from codon_sdk.governance import (
     Activation,
     Budget,
+    Clock,
     Effect,
     Governance,
     LLMRequest,
@@ -52,6 +54,8 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["RunGovernor", "approved"]
 
 _WAIT_ATTR = "codon.rate_limit.wait_s"
+
+_Pause = tuple[float, Clock]  # a wait a driver makes: seconds, on whose clock
 
 
 def approved(answer: Any) -> bool:
@@ -99,7 +103,7 @@ class RunGovernor:
             if budget.activations is not None and run.steps > budget.activations:
                 self._stop(handle, budget, "activations", budget.activations, run.steps - 1, 1)
             self._check_time(handle, budget)
-        if handle._attempt == 0:
+        if handle._attempt == 0 and handle.token_id not in run.rerun:  # charged once
             for budget in self.deployment_budgets:
                 if budget.activations is not None:
                     self._charge(handle, budget, {"activations": 1})
@@ -118,7 +122,26 @@ class RunGovernor:
     def call(
         self, handle: NodeRuntime, name: str, request: Any, llm: Mapping[str, Any] | None
     ) -> None:
-        """Before an effect (``llm`` None) or an LLM call is made for real."""
+        """Before an effect (``llm`` None) or an LLM call is made for real: may raise, or
+        wait (blocking the thread) for room under a rate limit."""
+        for seconds, clock in self._call_flow(handle, name, request, llm):
+            clock.sleep(seconds)
+
+    async def acall(
+        self, handle: NodeRuntime, name: str, request: Any, llm: Mapping[str, Any] | None
+    ) -> None:
+        """:meth:`call` for async code: a rate-limit wait awaits, so the event loop (and the
+        run's other async activations) goes on meanwhile."""
+        for seconds, clock in self._call_flow(handle, name, request, llm):
+            if clock is time:
+                await asyncio.sleep(seconds)
+            else:  # a simulated clock: its sleep does not block
+                clock.sleep(seconds)
+
+    def _call_flow(
+        self, handle: NodeRuntime, name: str, request: Any, llm: Mapping[str, Any] | None
+    ) -> Iterator[_Pause]:
+        """The checks of :meth:`call`, written once: yields each wait for its driver."""
         policies = self.policies.of(handle.node)
         if llm is None:
             if policies:
@@ -165,10 +188,12 @@ class RunGovernor:
             spent_usd = self.usage.cost_usd or 0.0
             if budget.usd is not None and spent_usd + usd > budget.usd:
                 self._stop(handle, budget, "usd", budget.usd, spent_usd, usd)
-        waits = [
-            self._wait(handle, rl, tokens) for rl in self.rate_limits if rl.matches(provider, model)
-        ]
-        slots = [slot for slot in waits if slot is not None]
+        slots: list[Slot] = []
+        for limit in self.rate_limits:
+            if limit.matches(provider, model):
+                slot = yield from self._wait(handle, limit, tokens)
+                if slot is not None:
+                    slots.append(slot)
         for budget in self.deployment_budgets:
             amounts: dict[str, float] = {}
             if budget.llm_calls is not None:
@@ -324,13 +349,21 @@ class RunGovernor:
                 self._stop(handle, budget, measure, limit, totals.of(measure), amount)
         self._stop(handle, budget, next(iter(amounts)), 0, 0, 0)  # pragma: no cover - raced
 
-    def _wait(self, handle: NodeRuntime, limit: RateLimit, tokens: int) -> Slot | None:
+    def _wait(
+        self, handle: NodeRuntime, limit: RateLimit, tokens: int
+    ) -> Generator[_Pause, None, Slot | None]:
         slot: Slot | None = None
         store = self.store
         if store is not None and limit.system_clock and store.url.startswith("postgresql"):
-            waited = _wait_in_store(store, limit, tokens)  # shared by the store's processes
+            waited = yield from _wait_in_store(store, limit, tokens)  # shared across processes
         else:
-            slot, waited = limiter_for(limit).acquire(tokens)
+            limiter = limiter_for(limit)
+            start = limit.clock.monotonic()
+            while True:
+                slot, waited = limiter.try_acquire(tokens, start)
+                if slot is not None:
+                    break
+                yield waited, limit.clock
         if waited > 0:
             self._record(
                 handle,
@@ -345,7 +378,9 @@ class RunGovernor:
         return slot
 
 
-def _wait_in_store(store: LedgerStore, limit: RateLimit, tokens: int) -> float:
+def _wait_in_store(
+    store: LedgerStore, limit: RateLimit, tokens: int
+) -> Generator[_Pause, None, float]:
     """Wait for a place in the store's window of ``limit``; the seconds waited."""
     start = time.monotonic()
     while True:
@@ -364,7 +399,7 @@ def _wait_in_store(store: LedgerStore, limit: RateLimit, tokens: int) -> float:
             return waited
         if waited + wait_us / 1_000_000 > limit.max_wait:
             raise wait_error(limit, tokens, waited + wait_us / 1_000_000)
-        time.sleep(wait_us / 1_000_000)
+        yield wait_us / 1_000_000, time
 
 
 def _act(what: Mapping[str, Any]) -> str:

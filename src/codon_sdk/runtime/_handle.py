@@ -299,9 +299,11 @@ class NodeRuntime:
             request["args"] = list(args)
         if kwargs:
             request["kwargs"] = kwargs
-        slot = self.effect_slot(name, request=request)
         if is_async_callable(fn):
-            return self._aeffect(slot, fn, args, kwargs)
+            return self._aeffect(
+                self.effect_slot(name, request=request, defer=True), fn, args, kwargs
+            )
+        slot = self.effect_slot(name, request=request)
         if slot.recorded is not None:
             return slot.served()
         try:
@@ -321,6 +323,7 @@ class NodeRuntime:
     ) -> Any:
         if slot.recorded is not None:
             return slot.served()
+        await slot.cleared()
         try:
             value = await fn(*args, **kwargs)
         except Exception as exc:
@@ -336,6 +339,7 @@ class NodeRuntime:
         request: Any = _NO_REQUEST,
         request_at: str | None = None,
         llm: Mapping[str, Any] | None = None,
+        defer: bool = False,
     ) -> EffectSlot:
         """Reserve the next effect of this activation (for integrations that record later).
 
@@ -353,6 +357,11 @@ class NodeRuntime:
         caller records the same request itself (``"llm.request"``), so it is kept once.
         ``llm`` (``{"provider": ..., "model": ...}``) says the effect is an LLM call, for the
         workload's policies, budgets and rate limits (``codon_sdk.governance``).
+
+        Those checks run here, and a rate-limit wait blocks the thread. Async code passes
+        ``defer=True`` and awaits :meth:`EffectSlot.cleared` before making the call, so
+        the wait awaits instead of blocking the event loop; the slot refuses to record
+        until it is cleared.
         """
         self._check_open("record an effect")
         if not isinstance(name, str) or not name:
@@ -393,10 +402,24 @@ class NodeRuntime:
                 return slot
             slot.cache_key = cache_key
         if recorded is None:  # about to call out: a durable run must still hold its lease
-            if run.governor is not None:  # policies, budgets, rate limits: may raise or wait
-                run.governor.call(self, name, None if request is _NO_REQUEST else request, llm)
-            run.rec.confirm_lease()
+            asked_for = None if request is _NO_REQUEST else request
+            if defer:
+                slot.gate = (asked_for, llm)
+            else:
+                self._clear(name, asked_for, llm)
         return slot
+
+    def _clear(self, name: str, request: Any, llm: Mapping[str, Any] | None) -> None:
+        run = self._run
+        if run.governor is not None:  # policies, budgets, rate limits: may raise or wait
+            run.governor.call(self, name, request, llm)
+        run.rec.confirm_lease()
+
+    async def _aclear(self, name: str, request: Any, llm: Mapping[str, Any] | None) -> None:
+        run = self._run
+        if run.governor is not None:
+            await run.governor.acall(self, name, request, llm)
+        run.rec.confirm_lease()
 
     def _compare_request(
         self, name: str, key: tuple[str, int, int], recorded: RecordedEffect, asked: Request
@@ -436,7 +459,17 @@ class NodeRuntime:
 class EffectSlot:
     """One reserved effect of an activation (see :meth:`NodeRuntime.effect_slot`)."""
 
-    __slots__ = ("_asked", "_asked_at", "_done", "_handle", "cache_key", "key", "name", "recorded")
+    __slots__ = (
+        "_asked",
+        "_asked_at",
+        "_done",
+        "_handle",
+        "cache_key",
+        "gate",
+        "key",
+        "name",
+        "recorded",
+    )
 
     def __init__(
         self,
@@ -457,6 +490,18 @@ class EffectSlot:
         self._done = False
         #: the request cache's key when this effect missed it (its recording is indexed)
         self.cache_key: str | None = None
+        #: (request, llm) of the checks a deferred slot still owes (see ``cleared``)
+        self.gate: tuple[Any, Mapping[str, Any] | None] | None = None
+
+    async def cleared(self) -> None:
+        """Run the checks a ``defer=True`` slot deferred (policies, budgets, rate limits,
+        the lease), awaiting any rate-limit wait. Call it before making the call; it does
+        nothing for a slot that owes none."""
+        gate = self.gate
+        if gate is None:
+            return
+        self.gate = None
+        await self._handle._aclear(self.name, *gate)
 
     def key_metadata(self) -> dict[str, Any]:
         """Where this effect sits in its activation: the metadata every recording carries."""
@@ -507,6 +552,12 @@ class EffectSlot:
     def _write(self, prepared: Any, metadata: Mapping[str, Any] | None, error: Any) -> None:
         if self._done or self.recorded is not None:
             raise WorkloadRuntimeError(f"effect {self.name!r} ({self.key}) is already recorded")
+        if self.gate is not None:
+            raise WorkloadRuntimeError(
+                f"effect {self.name!r} ({self.key}) was reserved with defer=True and never "
+                "cleared: await slot.cleared() before making the call, so the workload's "
+                "policies, budgets and rate limits see it"
+            )
         self._done = True
         meta: dict[str, Any] = dict(metadata or {})
         meta.update(self.key_metadata())

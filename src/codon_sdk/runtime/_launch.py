@@ -533,6 +533,7 @@ def _adopt(run: Run, entries: list[bytes], rebuilt: RebuiltRun) -> None:
     run.queue.load(rebuilt.queue)  # the ledger is the queue's source of truth
     run.token_counter = rebuilt.token_counter
     run.steps = rebuilt.steps
+    run.rerun = rebuilt.rerun
     run.live_offset = rebuilt.completed
     run.effects = dict(rebuilt.effects)
     run.resume_inputs = dict(rebuilt.resume_inputs)

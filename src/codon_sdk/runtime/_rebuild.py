@@ -66,6 +66,8 @@ class RebuiltRun:
     state: dict[Any, Any] = field(default_factory=dict)
     token_counter: int = 0
     steps: int = 0
+    #: queued tokens whose activation had started before (it paused or was cut off)
+    rerun: frozenset[str] = frozenset()
     completed: int = 0
     effects: dict[tuple[str, int, int], RecordedEffect] = field(default_factory=dict)
     resume_inputs: dict[tuple[str, int], Any] = field(default_factory=dict)
@@ -253,7 +255,9 @@ def _fold(events: Iterable[LedgerEvent]) -> RebuiltRun:
     run.queue = [item for tid, item in real.items() if tid not in done]
     # an activation counts once: one that paused or was cut off runs again (its token is
     # back in the queue) and is counted then, so a resumed run's max_steps is not spent twice
-    run.steps = len(fold.dequeued.difference(item[0] for item in run.queue))
+    queued = {item[0] for item in run.queue}
+    run.steps = len(fold.dequeued.difference(queued))
+    run.rerun = frozenset(fold.dequeued.intersection(queued))
     return run
 
 

@@ -251,6 +251,7 @@ class RemoteRuntime(NodeRuntime):
         request: Any = _NONE,
         request_at: str | None = None,
         llm: Mapping[str, Any] | None = None,  # governed runs never run remotely (_dispatch)
+        defer: bool = False,  # nothing to defer: the driver checks nothing for a remote slot
     ) -> EffectSlot:
         self._check_open("record an effect")
         if not isinstance(name, str) or not name:

@@ -29,8 +29,12 @@ import orjson
 from codon_sdk._clock import from_us, to_us
 from codon_sdk._text import printable
 from codon_sdk.errors import LedgerError
+from codon_sdk.governance import governance_of
 from codon_sdk.identity import canonical_bytes, revive
 from codon_sdk.ledger import (
+    BUDGET_EXCEEDED,
+    POLICY_DECIDED,
+    RATE_LIMIT_WAITED,
     TERMINAL_STATUSES,
     ChainCheck,
     LedgerEvent,
@@ -53,6 +57,7 @@ _TAKES: Final = types_with(ReportRole.TAKE)
 _RESULTS: Final = types_with(ReportRole.RESULT)
 _USAGE: Final = types_with(ReportRole.USAGE)
 _WAITS: Final = types_with(ReportRole.WAIT)
+_GOVERNANCE_TYPES: Final = (POLICY_DECIDED, BUDGET_EXCEEDED, RATE_LIMIT_WAITED)
 _WAIT_NEEDLES: Final = tuple(b'"type":"%s"' % name.encode() for name in sorted(_WAITS))
 
 __all__ = ["AuditLedger", "ExecutionReport", "LedgerView", "usage_from"]
@@ -533,7 +538,18 @@ class ExecutionReport:
         lines.append(
             "  events by type: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items()))
         )
+        if any(counts.get(kind) for kind in _GOVERNANCE_TYPES):  # a governed run that acted
+            lines.append(self._governance_line())
         return "\n".join(lines)
+
+    def _governance_line(self) -> str:
+        done = governance_of(self)
+        parts = [
+            f"{len(done.decisions)} policy decision(s)",
+            f"{len(done.budget_stops)} budget stop(s)",
+            f"{len(done.waits)} rate-limit wait(s) totalling {done.waited_s:.3f} s",
+        ]
+        return "  governance: " + ", ".join(parts)
 
     def __repr__(self) -> str:
         return (

@@ -150,3 +150,25 @@ def test_fork_of_a_tampered_run_is_refused(sqlite_ledger: AuditLedger) -> None:
     with pytest.raises(CodonError, match="seq 3"):
         _fork(sqlite_ledger, 6)
     assert not sqlite_ledger.store.has_run("child")
+
+
+def test_a_forked_activations_reused_effects_keep_their_recorded_request_and_metadata(
+    parent: AuditLedger,
+) -> None:
+    """The effects a fork copies carry what the parent recorded with them (the request, and
+    any usage metadata), so a replay of the fork compares requests as for the parent."""
+    at = _seq_of(parent, PARENT, "effect_recorded", 2, name="fetch")
+    _fork(parent, at)
+    recorded = next(e for e in _events(parent, PARENT) if e["seq"] == at)
+    copied = [
+        e
+        for e in _events(parent, "child")
+        if e["type"] == "effect_recorded" and e["metadata"].get("forked")
+    ]
+    assert copied
+    fetch = next(e for e in copied if e["metadata"]["name"] == "fetch")
+    assert "request" in recorded["metadata"]
+    assert {k: v for k, v in fetch["metadata"].items() if k != "forked"} == recorded["metadata"]
+    assert fetch["payload"] == recorded["payload"]
+    outcome = build_v1().replay("child", store=parent.store)
+    assert outcome.identical, outcome.summary()

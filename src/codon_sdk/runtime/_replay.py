@@ -425,11 +425,14 @@ async def fork_run(
             rec.append(TOKEN_ENQUEUED, now_us(), origin, tid, run.prep(payload), meta, target)
             run.queue.put((tid, target, payload, origin, None, now_us()))
         for (tid, attempt, index), effect in rebuilt.effects.items():
-            if tid in queued:
-                meta = {"name": effect.name, "attempt": attempt, "index": index, "forked": True}
+            if tid in queued:  # what the parent recorded with it (request, usage), reused
+                copied: dict[str, Any] = {**effect.metadata, "name": effect.name}
+                copied.update(attempt=attempt, index=index, forked=True)
                 if effect.error is not None:
-                    meta["error"] = effect.error
-                rec.append(EFFECT_RECORDED, now_us(), None, tid, run.prep(effect.value), meta)
+                    copied["error"] = effect.error
+                if run.blobs is not None:
+                    copied = run.blobs(copied)
+                rec.append(EFFECT_RECORDED, now_us(), None, tid, run.prep(effect.value), copied)
                 run.effects[(tid, attempt, index)] = effect
         run.resume_inputs = {k: v for k, v in rebuilt.resume_inputs.items() if k[0] in queued}
         run.attempts = {k: v for k, v in rebuilt.attempts.items() if k in queued}

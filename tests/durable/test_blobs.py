@@ -325,3 +325,37 @@ def test_a_cache_hit_serves_the_blob_value_not_the_reference(sqlite_url: str) ->
     assert second.node_results("fetch") == [{"text": "c" * n}]
     assert second.node_results("size") == [n]
     assert verify_run(sqlite_url, second.run_id).ok
+
+
+def test_a_request_cache_hit_serves_the_blob_value_not_the_reference(sqlite_url: str) -> None:
+    """An effect answered from the request cache by a recording held as a blob gives the
+    node the value (the request, held as a blob too, still matches)."""
+    from codon_sdk import RequestCache
+
+    calls: list[int] = []
+    seen: list[Any] = []
+    wl = CodonWorkload(name="RequestCachedBig", version="1.0")
+
+    def fetch(n: int, *, pad: str) -> str:
+        calls.append(n)
+        return "r" * n
+
+    def ask(n: int, *, runtime: Any, context: Any) -> int:
+        text = runtime.effect("fetch", fetch, n, pad="p" * n)
+        seen.append(text)
+        return len(text)
+
+    wl.add_node(ask, "ask", "tool", request_cache=RequestCache())
+    wl.store_blobs_over(THRESHOLD)
+    n = THRESHOLD * 2
+    first = wl.execute(n, deployment_id="dev", store=sqlite_url)
+    second = wl.execute(n, deployment_id="dev", store=sqlite_url)
+    assert calls == [n]  # the second run's effect was served from the cache
+    assert seen == ["r" * n, "r" * n]
+    assert first.node_results("ask") == second.node_results("ask") == [n]
+    assert verify_run(sqlite_url, second.run_id).ok
+    for blob in _blob_files(sqlite_url):
+        blob.unlink()  # the cached answer's bytes are gone: a miss, asked afresh
+    third = wl.execute(n, deployment_id="dev", store=sqlite_url)
+    assert calls == [n, n]
+    assert third.node_results("ask") == [n]

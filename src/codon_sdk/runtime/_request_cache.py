@@ -30,13 +30,19 @@ from typing import TYPE_CHECKING, Any
 
 from codon_sdk._clock import now_us
 from codon_sdk._warn import warn_once
-from codon_sdk.errors import LedgerError, RunNotFoundError, WorkloadRegistrationError
+from codon_sdk.errors import (
+    BlobStoreError,
+    LedgerError,
+    RunNotFoundError,
+    WorkloadRegistrationError,
+)
 from codon_sdk.ledger import EFFECT_RECORDED, leaf_hash, parse_entry
+from codon_sdk.runtime._blobs import resolved
 from codon_sdk.runtime._cache import check_ttl, publish
 from codon_sdk.runtime._rebuild import RecordedEffect
 from codon_sdk.runtime._request import Request, compare_request
 from codon_sdk.runtime._unseal import has_markers
-from codon_sdk.stores import CacheEntry, LedgerStore
+from codon_sdk.stores import BlobStore, CacheEntry, LedgerStore, blob_store_for
 from codon_sdk.telemetry import record_request_cache
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -137,8 +143,15 @@ class RequestCaching:
             raw = self._read(run, entry)
             if leaf_hash(raw).hex() != entry.leaf:
                 return _miss(key, "the source event's hash is not the one indexed")
-            ev = parse_entry(raw)
-        except (LedgerError, LookupError, RunNotFoundError, TypeError, ValueError) as exc:
+            ev = resolved(parse_entry(raw), self._blobs(run))  # blobs: the values
+        except (
+            BlobStoreError,
+            LedgerError,
+            LookupError,
+            RunNotFoundError,
+            TypeError,
+            ValueError,
+        ) as exc:
             return _miss(key, f"the source cannot be read ({type(exc).__name__}: {exc})")
         md = ev.metadata
         if ev.type != EFFECT_RECORDED or md.get("name") != name or md.get("error") is not None:
@@ -159,6 +172,11 @@ class RequestCaching:
         meta["cached_from"] = source
         meta.pop("request_cache", None)
         return RecordedEffect(name=name, value=value, seq=ev.seq, metadata=meta)
+
+    def _blobs(self, run: Run) -> BlobStore | None:
+        if run.blobs is not None:
+            return run.blobs.blobs
+        return None if self.store is None else blob_store_for(self.store)
 
     def _read(self, run: Run, entry: CacheEntry) -> bytes:
         if entry.run_id == run.run_id:

@@ -33,7 +33,10 @@ from codon_sdk.runtime import (
     ActivationTicket,
     CodonWorkload,
     Executor,
+    ProcessSetup,
     RetryPolicy,
+    align_setups,
+    carried_setups,
 )
 
 __all__ = ["RayExecutor"]
@@ -271,7 +274,7 @@ class RayExecutor(Executor):
             if driver is None:
                 driver = _remote["driver"] = ray.remote(num_cpus=0, max_retries=0)(drive_submitted)
         try:
-            ref = driver.remote(workload, payload, rid, store, options)
+            ref = driver.remote(workload, payload, rid, store, options, carried_setups())
         except Exception as exc:
             raise ActivationTransferError(
                 f"run {rid} cannot be sent to the Ray cluster: the workload or its input does "
@@ -286,10 +289,17 @@ class RayExecutor(Executor):
 
 
 def drive_submitted(
-    workload: CodonWorkload, payload: Any, run_id: str, store: str, options: dict[str, Any]
+    workload: CodonWorkload,
+    payload: Any,
+    run_id: str,
+    store: str,
+    options: dict[str, Any],
+    setups: tuple[ProcessSetup, ...] = (),
 ) -> str:
-    """The body of a submitted run's Ray task: run it here, activations on the cluster."""
+    """The body of a submitted run's Ray task: run it here, activations on the cluster,
+    with the submitter's plug-ins (``instrument_openai()``) set up here and carried on."""
     try:
+        align_setups(setups)
         report = workload.execute(
             payload, run_id=run_id, store=store, executor=RayExecutor(), **options
         )

@@ -19,6 +19,9 @@ What other layers and integrations use besides:
   spans and logs), and the replay comparison (:func:`compare`, :func:`activations`,
   :func:`load_replayable`);
 - the trust verdict of a stored run (:func:`check_trust`, :class:`Trust`);
+- the plug-ins' process set-ups carried to remote workers (:class:`ProcessSetup`,
+  :func:`carry_setup`, :func:`drop_setup`, :func:`carried_setups`, :func:`align_setups`), through
+  ``Integration.carry``;
 - the token queue seam (:class:`TokenQueue`, the default :class:`InMemoryTokenQueue`,
   items :data:`QueuedToken`): ``execute(..., token_queue=...)`` or
   ``workload.token_queue``; rebuilt from the ledger on resume.
@@ -109,6 +112,13 @@ from codon_sdk.runtime._report import (
     ExecutionReport,
 )
 from codon_sdk.runtime._request_cache import RequestCache
+from codon_sdk.runtime._setup import (
+    ProcessSetup,
+    align_setups,
+    carried_setups,
+    carry_setup,
+    drop_setup,
+)
 from codon_sdk.runtime._state import (
     RunState,
 )
@@ -148,6 +158,7 @@ __all__ = [
     "Interrupt",
     "NodeExecutionRecord",
     "NodeRuntime",
+    "ProcessSetup",
     "QueuedToken",
     "RecordedEffect",
     "Recovered",
@@ -164,11 +175,15 @@ __all__ = [
     "Workload",
     "WorkloadMetadata",
     "activations",
+    "align_setups",
+    "carried_setups",
+    "carry_setup",
     "check_trust",
     "compare",
     "current_redact",
     "current_runtime",
     "display_status",
+    "drop_setup",
     "enable_current_runtime",
     "fork_run",
     "ledger_redact",

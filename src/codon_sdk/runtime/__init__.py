@@ -22,6 +22,8 @@ What other layers and integrations use besides:
 - the plug-ins' process set-ups carried to remote workers (:class:`ProcessSetup`,
   :func:`carry_setup`, :func:`drop_setup`, :func:`carried_setups`, :func:`align_setups`), through
   ``Integration.carry``;
+- submitted runs: :func:`start_submitted` records a run's start where it is submitted,
+  and a driver elsewhere takes it over (:class:`SubmittedRun`), or ``codon worker`` does;
 - the token queue seam (:class:`TokenQueue`, the default :class:`InMemoryTokenQueue`,
   items :data:`QueuedToken`): ``execute(..., token_queue=...)`` or
   ``workload.token_queue``; rebuilt from the ledger on resume.
@@ -45,7 +47,12 @@ from codon_sdk.runtime._compare import (
     outcome,
     request_divergences,
 )
-from codon_sdk.runtime._dispatch import ActivationCall, Executor, InProcessExecutor
+from codon_sdk.runtime._dispatch import (
+    ActivationCall,
+    Executor,
+    InProcessExecutor,
+    checked_resources,
+)
 from codon_sdk.runtime._drive import (
     run_coroutine,
 )
@@ -63,6 +70,7 @@ from codon_sdk.runtime._handle import (
     current_runtime,
     enable_current_runtime,
 )
+from codon_sdk.runtime._handover import SubmittedRun, start_submitted
 from codon_sdk.runtime._launch import (
     RunOptions,
     ledger_redact,
@@ -169,6 +177,7 @@ __all__ = [
     "RunOptions",
     "RunState",
     "StreamEvent",
+    "SubmittedRun",
     "Token",
     "TokenQueue",
     "Trust",
@@ -179,6 +188,7 @@ __all__ = [
     "carried_setups",
     "carry_setup",
     "check_trust",
+    "checked_resources",
     "compare",
     "current_redact",
     "current_runtime",
@@ -203,5 +213,6 @@ __all__ = [
     "resume_run",
     "run_coroutine",
     "span_mask",
+    "start_submitted",
     "untrusted_warning",
 ]

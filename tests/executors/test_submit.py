@@ -283,8 +283,8 @@ def test_a_driver_that_starts_after_a_worker_took_the_run_over_leaves_it_alone(
     ray_address: str, pg_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The driver task is held up (a carried set-up waits on a file) past the run's lease; a
-    worker runs the run meanwhile. When the driver gets going its take-over is refused, it
-    runs nothing, and ``result()`` follows the run to the report the worker left."""
+    worker runs the run meanwhile. When the driver gets going it finds the run ended and
+    runs nothing; ``result()`` is the report the worker left."""
     from codon_sdk.integrations import integration
 
     stamps, gate = tmp_path / "stamps", tmp_path / "gate"

@@ -127,7 +127,7 @@ def work(
     once: bool = False,
     report: Callable[[Recovered], None] | None = None,
 ) -> list[Recovered]:
-    """Resume, on the cluster, every run of ``workload`` whose driver died, every
+    """Resume, on the cluster, every run of ``workload`` whose driver never started or died, every
     ``interval`` seconds (once, with ``once``); several workers may run at once (each
     stale run is claimed by one of them)."""
     done: list[Recovered] = []

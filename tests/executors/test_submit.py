@@ -313,3 +313,60 @@ def test_a_driver_that_starts_after_a_worker_took_the_run_over_leaves_it_alone(
     assert len(stamps.read_text().split()) == 1  # run once, by the worker
     assert _events(pg_url, handle.run_id).count("run_resumed") == 1
     assert verify_run(pg_url, handle.run_id).ok
+
+
+def test_driver_resources_are_checked_like_node_resources() -> None:
+    with pytest.raises(ValueError, match="driver_resources: resource 'driver' must be a non-neg"):
+        RayExecutor(driver_resources={"driver": -1})
+    with pytest.raises(ValueError, match="driver_resources: resources must be a mapping"):
+        RayExecutor(driver_resources=["driver"])  # type: ignore[arg-type]
+    assert RayExecutor(driver_resources={"driver": 1}).driver_resources == {
+        "num_cpus": 0.0,
+        "driver": 1,
+    }
+
+
+def test_a_driver_that_turns_up_while_a_worker_runs_the_run_follows_it_to_its_end(
+    ray_address: str, pg_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The held-up driver's take-over is refused (the worker holds a live lease); it runs
+    nothing, and ``result()`` follows the run in the store to the worker's report."""
+    import threading
+
+    from codon_sdk.integrations import integration
+
+    marker, gate = tmp_path / "m", tmp_path / "gate"
+    door = integration("test-gate")
+    door.carry(w.wait_for_file, path=str(gate))
+    try:
+        handle = w.SUBMITTED.submit(
+            str(marker),
+            store=pg_url,
+            executor=RayExecutor(address=ray_address),
+            deployment_id="dev",
+            lease_ttl=1.0,
+        )
+    finally:
+        door.stop_carrying()
+    deadline = time.monotonic() + 30
+    while handle.status() != "stale":
+        assert time.monotonic() < deadline, "the run never went stale"
+        time.sleep(0.1)
+    argv = ["worker", "--workload", "executors._workloads:SUBMITTED", "--ledger", pg_url]
+    worker = threading.Thread(target=main, args=([*argv, "--ray", ray_address, "--once"],))
+    worker.start()
+    try:
+        while not marker.exists():  # the worker's activation naps for 20 s
+            assert time.monotonic() < deadline + 30, "the worker never ran the node"
+            time.sleep(0.1)
+        assert handle.status() == "running"
+        gate.write_text("go")  # the driver task now tries to take the run over: refused
+        report = handle.result(timeout=90)
+    finally:
+        worker.join(90)
+    assert report.status == handle.status() == "completed"
+    assert f"{handle.run_id:<34} completed" in capsys.readouterr().out
+    events = _events(pg_url, handle.run_id)
+    assert events.count("run_resumed") == 1  # the worker's; the driver appended nothing
+    assert events.count("node_completed") == 1
+    assert verify_run(pg_url, handle.run_id).ok

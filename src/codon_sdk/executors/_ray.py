@@ -334,7 +334,8 @@ def _driver_resources(given: Mapping[str, float] | None) -> dict[str, float] | N
     try:
         return checked_resources("(submitted runs' driver)", given)
     except WorkloadRegistrationError as exc:
-        raise ValueError(f"driver_resources: {exc}") from None
+        what = str(exc).split(": ", 1)[-1]  # without the node name checked_resources gives
+        raise ValueError(f"driver_resources: {what}") from None
 
 
 def _options(resources: dict[str, float]) -> dict[str, Any]:

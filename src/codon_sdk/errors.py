@@ -19,6 +19,7 @@ openai and friends are translated at the boundary with ``raise Ours(...) from ex
     │   ├── ExecutorUnavailableError          the executor (a Ray cluster) cannot be reached
     │   ├── ActivationTransferError           a value cannot cross to or from a remote worker
     │   ├── WorkerLostError                   the worker process running an activation died
+    │   ├── WorkerSetupError                  a plug-in's set-up failed in a remote worker
     │   └── GovernanceError                   a governance rule acted (``codon_sdk.governance``)
     │       ├── PolicyDeniedError             a policy denied an activation, effect or LLM call
     │       ├── BudgetExceededError           the next step would cross a budget: the run stops
@@ -95,6 +96,7 @@ __all__ = [
     "StorePluginError",
     "UntrustedRunError",
     "WorkerLostError",
+    "WorkerSetupError",
     "WorkloadRegistrationError",
     "WorkloadRuntimeError",
 ]
@@ -171,6 +173,12 @@ class WorkerLostError(WorkloadRuntimeError):
     """The worker process running an activation died before it answered. Nothing of that
     attempt was recorded; the node's retry policy (or the executor's default one for lost
     workers) runs it again."""
+
+
+class WorkerSetupError(WorkloadRuntimeError):
+    """A plug-in's process set-up (``instrument_openai()`` carried to a remote worker) failed
+    in the worker process: the message names the plug-in and the process. The activation
+    did not run; install the plug-in where the workers run."""
 
 
 class GovernanceError(WorkloadRuntimeError):

@@ -157,3 +157,39 @@ def submitted() -> CodonWorkload:
 
 
 SUBMITTED = submitted()
+
+
+def stamp(path: str, *, runtime: Any, context: Any) -> int:
+    """Appends its pid to the file ``path``: one line per time the node ran."""
+    with open(path, "a", encoding="utf-8") as out:
+        out.write(f"{os.getpid()}\n")
+    return os.getpid()
+
+
+def stamped() -> CodonWorkload:
+    wl = CodonWorkload(name="Stamped", version="1.0", org_namespace="codon-tests")
+    wl.add_node(stamp, "stamp", "worker")
+    return wl
+
+
+def stamp_twice(path: str, *, runtime: Any, context: Any) -> int:
+    """Another version of ``stamp`` (another logic id for the same workload name)."""
+    stamp(path, runtime=runtime, context=context)
+    return stamp(path, runtime=runtime, context=context)
+
+
+def stamped_changed() -> CodonWorkload:
+    wl = CodonWorkload(name="Stamped", version="1.0", org_namespace="codon-tests")
+    wl.add_node(stamp_twice, "stamp", "worker")
+    return wl
+
+
+STAMPED = stamped()
+STAMPED_CHANGED = stamped_changed()
+
+
+def wait_for_file(*, path: str) -> None:
+    """A carried set-up that holds a process until the file ``path`` exists (at most 60 s)."""
+    deadline = time.monotonic() + 60
+    while not Path(path).exists() and time.monotonic() < deadline:
+        time.sleep(0.05)

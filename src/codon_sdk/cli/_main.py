@@ -232,7 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
     worker = commands.add_parser(
         "worker",
         help="a long-lived process that resumes, on a Ray cluster, every run of a workload "
-        "whose driver died (submitted with workload.submit); several may run at once",
+        "submitted with workload.submit whose driver never started or died (once its lease "
+        "expires); several may run at once",
     )
     worker.add_argument("--workload", required=True, metavar="MODULE:WORKLOAD")
     worker.add_argument("--ray", required=True, metavar="ADDRESS", help="the Ray head, host:port")

@@ -8,7 +8,7 @@
 
 - ``workload.submit(input, store=URL, executor=RayExecutor(...))`` runs a whole run on
   the cluster and returns a :class:`Submission`; :func:`work` (``codon worker``)
-  resumes runs whose driver died.
+  resumes runs whose driver never started or died.
 
 Pass one to ``workload.execute(..., executor=...)`` or ``resume``, or set
 ``workload.executor`` once (docs: guides/ray.md).

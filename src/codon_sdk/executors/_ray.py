@@ -16,14 +16,17 @@ import itertools
 import pickle
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from codon_sdk._text import exception_text
 from codon_sdk.errors import (
     ActivationTransferError,
     ExecutorUnavailableError,
+    LeaseLostError,
+    RunConflictError,
     WorkerLostError,
+    WorkloadRegistrationError,
     WorkloadRuntimeError,
 )
 from codon_sdk.executors._submit import Submission
@@ -32,8 +35,16 @@ from codon_sdk.runtime import (
     ActivationOutcome,
     ActivationTicket,
     CodonWorkload,
+    ExecutionReport,
     Executor,
+    ProcessSetup,
     RetryPolicy,
+    SubmittedRun,
+    align_setups,
+    carried_setups,
+    checked_resources,
+    run_coroutine,
+    start_submitted,
 )
 
 __all__ = ["RayExecutor"]
@@ -146,6 +157,9 @@ class RayExecutor(Executor):
     ``max_concurrency`` fan-out of awaiting nodes needs no process per activation.
     ``retry_lost`` is the retry policy of nodes that have none, for lost workers
     (default: two more attempts, no delay); None leaves such nodes to fail.
+    ``driver_resources`` is what a submitted run's driver task asks of the cluster
+    (``{"driver": 1}`` to keep drivers on the nodes that offer a custom ``driver``
+    resource; default none: ``num_cpus=0``, so it never holds a CPU its activations need).
 
     The ``ray`` connection is per process and stays open across runs: call
     :meth:`shutdown` to disconnect.
@@ -157,10 +171,12 @@ class RayExecutor(Executor):
         *,
         async_hosts: int = 1,
         retry_lost: RetryPolicy | None = _DEFAULT,
+        driver_resources: Mapping[str, float] | None = None,
         **ray_init_kwargs: Any,
     ) -> None:
         if type(async_hosts) is not int or async_hosts < 1:
             raise ValueError(f"async_hosts must be a positive integer, got {async_hosts!r}")
+        self.driver_resources = {"num_cpus": 0.0, **(_driver_resources(driver_resources) or {})}
         self.address = address
         self.async_hosts = async_hosts
         self.ray_init_kwargs = ray_init_kwargs
@@ -255,9 +271,12 @@ class RayExecutor(Executor):
         run_id: str | None = None,
         **options: Any,
     ) -> Submission:
-        """Run the whole run on the cluster (see ``CodonWorkload.submit``)."""
-        import uuid
+        """Run the whole run on the cluster (see ``CodonWorkload.submit``).
 
+        The run's start is recorded in ``store`` here, before the driver task is sent: a
+        driver that never starts, or dies before it takes the run over, leaves a stale
+        run that ``codon worker`` resumes (``runtime/_handover.py``).
+        """
         if not isinstance(store, str):
             raise TypeError(
                 f"submit needs the store as a URL every Ray worker can open (a PostgreSQL "
@@ -265,19 +284,22 @@ class RayExecutor(Executor):
             )
         self.start()
         ray = self._ray
-        rid = run_id if run_id is not None else uuid.uuid4().hex
+        try:
+            _dumps(workload)  # refused before anything is recorded
+        except Exception as exc:
+            raise ActivationTransferError(
+                f"the workload {getattr(workload, 'name', workload)!r} cannot be sent to the "
+                f"Ray cluster: it does not pickle ({exception_text(exc)})"
+            ) from exc
+        submitted = start_submitted(workload, payload, store=store, run_id=run_id, **options)
         with _lock:
             driver = _remote.get("driver")
             if driver is None:
-                driver = _remote["driver"] = ray.remote(num_cpus=0, max_retries=0)(drive_submitted)
-        try:
-            ref = driver.remote(workload, payload, rid, store, options)
-        except Exception as exc:
-            raise ActivationTransferError(
-                f"run {rid} cannot be sent to the Ray cluster: the workload or its input does "
-                f"not pickle ({exception_text(exc)})"
-            ) from exc
-        return Submission(rid, store, ref, _lost_errors(ray))
+                driver = _remote["driver"] = ray.remote(max_retries=0)(drive_submitted)
+        ref = driver.options(**_options(self.driver_resources)).remote(
+            workload, submitted, carried_setups()
+        )
+        return Submission(submitted, ref, _lost_errors(ray))
 
     def _host(self, host_class: Any) -> Any:
         while len(self._hosts) < self.async_hosts:
@@ -286,16 +308,34 @@ class RayExecutor(Executor):
 
 
 def drive_submitted(
-    workload: CodonWorkload, payload: Any, run_id: str, store: str, options: dict[str, Any]
+    workload: CodonWorkload, submitted: SubmittedRun, setups: tuple[ProcessSetup, ...] = ()
 ) -> str:
-    """The body of a submitted run's Ray task: run it here, activations on the cluster."""
+    """The body of a submitted run's Ray task: take the run over from its submitter and
+    drive it here, activations on the cluster, with the submitter's plug-ins
+    (``instrument_openai()``) set up here and carried on. ``"taken"`` when a
+    ``codon worker`` took the run over first (the task started after the lease expired)."""
+    align_setups(setups)
     try:
-        report = workload.execute(
-            payload, run_id=run_id, store=store, executor=RayExecutor(), **options
-        )
+        run = submitted.take_over(workload, executor=RayExecutor())
+    except RunConflictError as exc:
+        if isinstance(exc, LeaseLostError):  # pragma: no cover - only raised while running
+            raise
+        return "taken"
+    if isinstance(run, ExecutionReport):
+        return run.status
+    try:
+        report = run_coroutine(run.execute)
     except WorkloadRuntimeError:
         return "failed"
     return report.status
+
+
+def _driver_resources(given: Mapping[str, float] | None) -> dict[str, float] | None:
+    try:
+        return checked_resources("(submitted runs' driver)", given)
+    except WorkloadRegistrationError as exc:
+        what = str(exc).split(": ", 1)[-1]  # without the node name checked_resources gives
+        raise ValueError(f"driver_resources: {what}") from None
 
 
 def _options(resources: dict[str, float]) -> dict[str, Any]:

@@ -1,11 +1,13 @@
 """Whole runs on a Ray cluster: ``workload.submit(...)`` and what ``codon worker`` does.
 
-A submitted run's driver (its scheduler and recorder) is itself a Ray task, with
-``num_cpus=0`` so it never holds a CPU its activations need; its ledger is in the store
-named by URL (PostgreSQL for a cluster: every worker must reach it). The run holds a
-lease in the store, renewed by its heartbeat; when the process driving it dies the
-lease goes stale, and ``codon worker`` (:func:`work`) resumes it from the ledger, on
-the cluster, within about one lease period.
+A submitted run's start is recorded in its store by the caller (``run_started`` and the
+seed tokens: ``runtime/_handover.py``); its driver (its scheduler and recorder) is then a
+Ray task, with ``num_cpus=0`` by default so it never holds a CPU its activations need,
+which takes the run over from the caller; its ledger is in the store named by URL
+(PostgreSQL for a cluster: every worker must reach it). The run holds a lease in the
+store, renewed by its driver's heartbeat; when the driver never starts, or the process
+driving it dies, the lease goes stale, and ``codon worker`` (:func:`work`) resumes it
+from the ledger, on the cluster, within about one lease period.
 """
 
 from __future__ import annotations
@@ -21,8 +23,14 @@ from codon_sdk.errors import (
     WorkerLostError,
     WorkloadRuntimeError,
 )
-from codon_sdk.runtime import ExecutionReport, Recovered, display_status, load_report
-from codon_sdk.stores import open_store
+from codon_sdk.runtime import (
+    ExecutionReport,
+    Recovered,
+    SubmittedRun,
+    display_status,
+    load_report,
+)
+from codon_sdk.stores import lease_seconds, open_store
 
 if TYPE_CHECKING:  # pragma: no cover
     from codon_sdk.executors._ray import RayExecutor
@@ -30,13 +38,18 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["Submission", "work"]
 
+_FOLLOW_S = 0.2  # how often result() looks at a run another worker took over
+
 
 class Submission:
     """A run submitted to the cluster: :attr:`run_id`, :meth:`status`, :meth:`result`."""
 
-    def __init__(self, run_id: str, store: str, ref: Any, lost: tuple[type[BaseException], ...]):
-        self.run_id = run_id
-        self.store = store
+    def __init__(
+        self, submitted: SubmittedRun, ref: Any, lost: tuple[type[BaseException], ...]
+    ) -> None:
+        self.run_id = submitted.run_id
+        self.store = submitted.store
+        self._submitted = submitted
         self._ref = ref
         self._lost = lost
 
@@ -44,29 +57,38 @@ class Submission:
         return f"Submission(run_id={self.run_id!r})"
 
     def status(self) -> str:
-        """The run's status as its store records it: ``submitted`` until it has started,
-        ``running``, ``stale`` (its driver died; a worker will resume it), ``completed``..."""
+        """The run's status as its store records it: ``submitted`` until its driver has
+        taken it over, ``running``, ``stale`` (nobody drives it: a worker will resume it),
+        ``completed``..."""
         ledger = open_store(self.store)
         try:
-            return display_status(ledger.get_run(self.run_id))
-        except RunNotFoundError:
+            info = ledger.get_run(self.run_id)
+        except RunNotFoundError:  # pragma: no cover - submit records the start first
             return "submitted"
         finally:
             ledger.close()
+        if info.status == "running" and info.owner == self._submitted.owner:
+            # still the submitter's: waiting for its driver, until the lease it left expires
+            age_us = time.time_ns() // 1000 - (info.heartbeat_us or info.started_us)
+            return "submitted" if age_us <= lease_seconds(info) * 1_000_000 else "stale"
+        return display_status(info)
 
     def result(self, timeout: float | None = None) -> ExecutionReport:
-        """Wait for the run's driver to end (at most ``timeout`` seconds); its report.
+        """Wait for the run to end (at most ``timeout`` seconds); its report.
 
         A run that failed has a report too (status ``failed``). If the process driving it
         died, :class:`~codon_sdk.errors.WorkerLostError` says so: ``codon worker`` resumes
         it, and :meth:`status` and ``load_report`` follow it from the store. If the driver
         was suspended past its lease and another worker took the run over, it is fenced:
-        :class:`~codon_sdk.errors.LeaseLostError`, and it appended nothing after that.
+        :class:`~codon_sdk.errors.LeaseLostError`, and it appended nothing after that. If
+        a worker took the run over before its driver started, this follows the run in the
+        store until it ends (or ``timeout`` passes: ``TimeoutError``).
         """
         import ray
 
+        started = time.monotonic()
         try:
-            ray.get(self._ref, timeout=timeout)
+            outcome = ray.get(self._ref, timeout=timeout)
         except self._lost as exc:
             raise WorkerLostError(
                 f"the process driving run {self.run_id} died ({type(exc).__name__}); its "
@@ -78,7 +100,22 @@ class Submission:
                 "stalled past it) and another worker took the run over; it appended nothing "
                 "more. load_report(store, run_id) shows the run as its new owner left it"
             ) from exc
+        if outcome == "taken":
+            left = None if timeout is None else max(timeout - (time.monotonic() - started), 0)
+            self._follow(left)
         return load_report(self.store, self.run_id)
+
+    def _follow(self, timeout: float | None) -> None:
+        """Wait until another process has driven the run to a resting status."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.status() in ("running", "stale", "submitted"):
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"run {self.run_id} was taken over by another worker and is still running "
+                    f"after {timeout:g}s; call result() again, or follow it with "
+                    "load_report(store, run_id)"
+                )
+            time.sleep(_FOLLOW_S)
 
 
 def work(
@@ -90,7 +127,7 @@ def work(
     once: bool = False,
     report: Callable[[Recovered], None] | None = None,
 ) -> list[Recovered]:
-    """Resume, on the cluster, every run of ``workload`` whose driver died, every
+    """Resume, on the cluster, every run of ``workload`` whose driver never started or died, every
     ``interval`` seconds (once, with ``once``); several workers may run at once (each
     stale run is claimed by one of them)."""
     done: list[Recovered] = []

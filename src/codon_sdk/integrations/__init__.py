@@ -28,6 +28,9 @@ nodes (an LLM client instrumentation, a tool framework) may use.
   :meth:`Integration.effect` reserves the activation's next recorded effect
   (:class:`EffectSlot`): serve ``slot.recorded`` when the ledger has it, else call and
   ``slot.record(...)`` / ``slot.record_error(...)``;
+- :meth:`Integration.carry` sends a process set-up (``instrument_openai()``) to the remote
+  workers of this process's activations (``RayExecutor``), so calls inside remote
+  activations are recorded as they are here; :meth:`Integration.stop_carrying` ends it;
 - :meth:`Integration.redact` is the redaction hook for what leaves the process (span
   attributes, logs): the running node's policy, else the default one;
 - GenAI call spans (:class:`GenAICall`, :func:`llm_call_scope`), usage

@@ -9,7 +9,14 @@ from typing import Any
 from codon_sdk._text import printable
 from codon_sdk.errors import IntegrationError
 from codon_sdk.redaction import current_redact
-from codon_sdk.runtime import EffectSlot, NodeRuntime, current_runtime, enable_current_runtime
+from codon_sdk.runtime import (
+    EffectSlot,
+    NodeRuntime,
+    carry_setup,
+    current_runtime,
+    drop_setup,
+    enable_current_runtime,
+)
 
 __all__ = ["Integration", "integration", "integrations"]
 
@@ -61,6 +68,30 @@ class Integration:
         return runtime.effect_slot(
             name, request=request, request_at=request_at, llm=llm, defer=defer
         )
+
+    def carry(
+        self,
+        setup: Callable[..., Any],
+        /,
+        *,
+        teardown: Callable[[], Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Run ``setup(**kwargs)`` in every remote worker process before it runs an activation
+        shipped from this process (``RayExecutor``), and ``teardown()`` there once this
+        process stops carrying it (:meth:`stop_carrying`). Call it where the plug-in changes
+        this process (``instrument_openai()`` patching the client classes), so calls made
+        inside remote activations are recorded as they are here.
+
+        ``setup`` and ``teardown`` must be top-level functions of an installed module (the
+        worker imports them by name), and ``kwargs`` must pickle. A later call replaces the
+        earlier one; each worker runs a set-up once per distinct ``kwargs``.
+        """
+        carry_setup(self.name, setup, teardown=teardown, kwargs=kwargs)
+
+    def stop_carrying(self) -> None:
+        """Stop carrying this plug-in's set-up (workers tear it down at their next activation)."""
+        drop_setup(self.name)
 
     def redact(self) -> Callable[[str], str] | None:
         """The redaction hook for data leaving the process now (span attributes, logs): the

@@ -72,7 +72,11 @@ class Patcher:
 
     ``entry`` names the public function for messages (``"instrument_openai"``);
     ``client_kind`` says whether an object is one of the provider's sync or async
-    clients (None: it is not a client of this provider).
+    clients (None: it is not a client of this provider). ``worker_setup`` and
+    ``worker_teardown`` are the provider's public ``instrument_...`` and
+    ``uninstrument_...`` functions: patching every client here carries
+    ``worker_setup(capture_content=...)`` to remote workers (``Integration.carry``), so
+    their calls are recorded too; unpatching every client stops it.
     """
 
     def __init__(
@@ -83,8 +87,12 @@ class Patcher:
         entry: str,
         client_kind: ClientKind,
         client_types: str,
+        worker_setup: Callable[..., Any] | None = None,
+        worker_teardown: Callable[[], Any] | None = None,
     ) -> None:
         self.adapter = adapter
+        self._worker_setup = worker_setup
+        self._worker_teardown = worker_teardown
         self.targets = tuple(targets)
         self._entry = entry
         self._client_kind = client_kind
@@ -129,7 +137,7 @@ class Patcher:
         capture_content: bool | None = None,
     ) -> None:
         """Patch every target (of every client, or of ``client``); again: new settings only."""
-        integration(self.adapter.name)  # the door: calls inside nodes need the node's handle
+        door = integration(self.adapter.name)  # calls inside nodes need the node's handle
         config = Config(
             tracer_provider=tracer_provider,
             meter_provider=meter_provider,
@@ -162,10 +170,19 @@ class Patcher:
                 else:
                     setattr(owner, target.method, types.MethodType(wrapper, owner))
                 patches[target.method] = patch
+        if client is None and self._worker_setup is not None:
+            # remote workers patch their classes too (their own global OpenTelemetry providers)
+            door.carry(
+                self._worker_setup,
+                teardown=self._worker_teardown,
+                capture_content=capture_content,
+            )
 
     def uninstrument(self, client: Any = None) -> None:
         """Undo :meth:`instrument`: everything, or what was patched on ``client``; the
         original methods are put back exactly (the same function objects)."""
+        if client is None:
+            integration(self.adapter.name).stop_carrying()
         with self._lock:
             if client is None:
                 chosen = [*self.class_patches.items(), *self.client_patches.items()]

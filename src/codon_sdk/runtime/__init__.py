@@ -19,6 +19,11 @@ What other layers and integrations use besides:
   spans and logs), and the replay comparison (:func:`compare`, :func:`activations`,
   :func:`load_replayable`);
 - the trust verdict of a stored run (:func:`check_trust`, :class:`Trust`);
+- the plug-ins' process set-ups carried to remote workers (:class:`ProcessSetup`,
+  :func:`carry_setup`, :func:`drop_setup`, :func:`carried_setups`, :func:`align_setups`), through
+  ``Integration.carry``;
+- submitted runs: :func:`start_submitted` records a run's start where it is submitted,
+  and a driver elsewhere takes it over (:class:`SubmittedRun`), or ``codon worker`` does;
 - the token queue seam (:class:`TokenQueue`, the default :class:`InMemoryTokenQueue`,
   items :data:`QueuedToken`): ``execute(..., token_queue=...)`` or
   ``workload.token_queue``; rebuilt from the ledger on resume.
@@ -42,7 +47,12 @@ from codon_sdk.runtime._compare import (
     outcome,
     request_divergences,
 )
-from codon_sdk.runtime._dispatch import ActivationCall, Executor, InProcessExecutor
+from codon_sdk.runtime._dispatch import (
+    ActivationCall,
+    Executor,
+    InProcessExecutor,
+    checked_resources,
+)
 from codon_sdk.runtime._drive import (
     run_coroutine,
 )
@@ -60,6 +70,7 @@ from codon_sdk.runtime._handle import (
     current_runtime,
     enable_current_runtime,
 )
+from codon_sdk.runtime._handover import SubmittedRun, start_submitted
 from codon_sdk.runtime._launch import (
     RunOptions,
     ledger_redact,
@@ -109,6 +120,13 @@ from codon_sdk.runtime._report import (
     ExecutionReport,
 )
 from codon_sdk.runtime._request_cache import RequestCache
+from codon_sdk.runtime._setup import (
+    ProcessSetup,
+    align_setups,
+    carried_setups,
+    carry_setup,
+    drop_setup,
+)
 from codon_sdk.runtime._state import (
     RunState,
 )
@@ -148,6 +166,7 @@ __all__ = [
     "Interrupt",
     "NodeExecutionRecord",
     "NodeRuntime",
+    "ProcessSetup",
     "QueuedToken",
     "RecordedEffect",
     "Recovered",
@@ -158,17 +177,23 @@ __all__ = [
     "RunOptions",
     "RunState",
     "StreamEvent",
+    "SubmittedRun",
     "Token",
     "TokenQueue",
     "Trust",
     "Workload",
     "WorkloadMetadata",
     "activations",
+    "align_setups",
+    "carried_setups",
+    "carry_setup",
     "check_trust",
+    "checked_resources",
     "compare",
     "current_redact",
     "current_runtime",
     "display_status",
+    "drop_setup",
     "enable_current_runtime",
     "fork_run",
     "ledger_redact",
@@ -188,5 +213,6 @@ __all__ = [
     "resume_run",
     "run_coroutine",
     "span_mask",
+    "start_submitted",
     "untrusted_warning",
 ]

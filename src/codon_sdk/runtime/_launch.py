@@ -40,6 +40,7 @@ from codon_sdk.runtime._unseal import open_rebuilt
 from codon_sdk.runtime._writer import RunWriter
 from codon_sdk.sinks import AuditFeed, AuditSink, run_sink
 from codon_sdk.stores import (
+    ClaimRun,
     LedgerStore,
     RunInfo,
     blob_store_for,
@@ -411,8 +412,13 @@ def resume_run(
     allow_logic_change: bool,
     options: RunOptions | None,
     approval: ApprovalLike | None = None,
+    take_over: str | None = None,
 ) -> Run | ExecutionReport:
-    """Rebuild a run from its store and return it ready to drive (or its report if it ended)."""
+    """Rebuild a run from its store and return it ready to drive (or its report if it ended).
+
+    ``take_over`` is the owner a submitted run was left held by (``runtime/_handover.py``):
+    the run is claimed from exactly that owner, at once, or refused (``RunConflictError``)
+    when anyone else took it over first."""
     ledger, opened = open_ledger(store)
     closers: list[Any] = [ledger.close] if opened else []
     try:
@@ -466,7 +472,18 @@ def resume_run(
         queue = open_token_queue(workload.token_queue, opts.token_queue, run_id, fresh=False)
         owner = new_owner()
         # as read, or refused; the holder is judged by the lease it declared
-        info = ledger.claim(run_id, owner, event_count=len(entries), lease_us=opts.lease_us)
+        if take_over is None:
+            info = ledger.claim(run_id, owner, event_count=len(entries), lease_us=opts.lease_us)
+        else:  # handed over by its submitter: no lease to wait for, only this exact holder
+            claim = ClaimRun(
+                run_id=run_id,
+                expected=take_over,
+                owner=owner,
+                now_us=now_us(),
+                event_count=len(entries),
+                lease_us=opts.lease_us,
+            )
+            info = ledger.execute(claim)
         writer = RunWriter(
             ledger,
             info,

@@ -14,6 +14,10 @@ state as of its start (its changes are applied when it completes, like an in-pro
 activation's), the effects recorded for its attempt (served on resume) and the inputs
 given on resume to its interrupts. ``emit`` returns the id the token gets when the
 activation completes first of the ones in flight (always, with one at a time).
+
+Before the node runs, the worker runs the plug-ins' process set-ups the ticket carries
+(``instrument_openai()``...: ``runtime/_setup.py``), so a call through an instrumented
+client inside the node is the same recorded effect it would be in the driver.
 """
 
 from __future__ import annotations
@@ -29,7 +33,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from codon_sdk._text import exception_text
-from codon_sdk.errors import ActivationTransferError, LedgerError, WorkloadRuntimeError
+from codon_sdk.errors import (
+    ActivationTransferError,
+    LedgerError,
+    WorkerSetupError,
+    WorkloadRuntimeError,
+)
 from codon_sdk.ledger import check_custom_type
 from codon_sdk.runtime._handle import (
     CURRENT_RUNTIME,
@@ -41,6 +50,7 @@ from codon_sdk.runtime._handle import (
     integrations_active,
 )
 from codon_sdk.runtime._records import Token
+from codon_sdk.runtime._setup import ProcessSetup, align_setups, carried_setups
 
 if TYPE_CHECKING:  # pragma: no cover
     from codon_sdk.runtime._engine import NodeDef, Run
@@ -87,9 +97,14 @@ class ActivationTicket:
     next_id: int
     integrations: bool
     mask: Callable[[str], str] | None
+    #: the plug-ins' process set-ups (``instrument_openai()``...) the worker must have run
+    setups: tuple[ProcessSetup, ...] = ()
 
     def run(self) -> ActivationOutcome:
         """Run the node here (a sync caller: an async node runs on a fresh event loop)."""
+        failed = self._set_up()
+        if failed is not None:
+            return failed
         handle, reset = self._begin()
         try:
             result = self.fn(self.payload, runtime=handle, context=self.context)
@@ -103,6 +118,9 @@ class ActivationTicket:
 
     async def arun(self) -> ActivationOutcome:
         """Run the node on the running event loop (an async host)."""
+        failed = self._set_up()
+        if failed is not None:
+            return failed
         handle, reset = self._begin()
         try:
             result = self.fn(self.payload, runtime=handle, context=self.context)
@@ -113,6 +131,14 @@ class ActivationTicket:
             return handle.finish(None, exc)
         finally:
             CURRENT_RUNTIME.reset(reset)
+
+    def _set_up(self) -> ActivationOutcome | None:
+        """Align this process with the driver's plug-ins; the failed outcome, if one failed."""
+        try:
+            align_setups(self.setups)
+        except WorkerSetupError as exc:
+            return ActivationOutcome(error=WorkerSetupError(str(exc)), pid=os.getpid())
+        return None
 
     def _begin(self) -> tuple[RemoteRuntime, Any]:
         if self.integrations and not integrations_active():
@@ -146,6 +172,7 @@ def ticket(run: Run, node: NodeDef, payload: Any, handle: NodeRuntime) -> Activa
         next_id=run.token_counter + 1,
         integrations=integrations_active(),
         mask=run.mask,
+        setups=carried_setups(),
     )
 
 

@@ -18,6 +18,7 @@ from codon_sdk.runtime._checks import (
 )
 from codon_sdk.runtime._dispatch import Executor
 from codon_sdk.runtime._drive import run_coroutine, stream_async, stream_sync
+from codon_sdk.runtime._engine import Run
 from codon_sdk.runtime._graph import GraphWorkload, Workload, WorkloadMetadata
 from codon_sdk.runtime._launch import RunOptions, new_run, resume_run
 from codon_sdk.runtime._options import check_extras, check_options
@@ -195,6 +196,47 @@ class CodonWorkload(Governed, GraphWorkload):
         workload's ``token_queue``, else ``InMemoryTokenQueue``) holds the run's pending
         tokens; on resume it is rebuilt from the ledger.
         """
+        run = self._begin(
+            payload,
+            deployment_id=deployment_id,
+            entry_nodes=entry_nodes,
+            max_steps=max_steps,
+            run_id=run_id,
+            max_concurrency=max_concurrency,
+            max_event_bytes=max_event_bytes,
+            store=store,
+            durability=durability,
+            timeout=timeout,
+            lease_ttl=lease_ttl,
+            audit_sink=audit_sink,
+            context=context,
+            executor=executor,
+            token_queue=token_queue,
+            **context_extras,
+        )
+        return await run.execute()
+
+    def _begin(
+        self,
+        payload: Any,
+        *,
+        deployment_id: str | Deployment,
+        entry_nodes: Iterable[str] | None = None,
+        max_steps: int = 1000,
+        run_id: str | None = None,
+        max_concurrency: int = 1,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+        store: str | LedgerStore | None = None,
+        durability: str = "batch",
+        timeout: float | None = None,
+        lease_ttl: float | None = None,
+        audit_sink: AuditSink | str | None = None,
+        context: Mapping[str, Any] | None = None,
+        executor: Executor | None = None,
+        token_queue: TokenQueueLike | None = None,
+        **context_extras: Any,
+    ) -> Run:
+        """The new run, its start recorded (``run_started``, seed tokens), ready to drive."""
         observer = context_extras.pop("_observer", None)
         check_extras(context_extras)
         if context is not None:
@@ -223,7 +265,7 @@ class CodonWorkload(Governed, GraphWorkload):
                 "an audit sink receives entries after they commit to the run's ledger store, "
                 "and catches up from it: pass store=... (a URL such as sqlite:///ledger.db)"
             )
-        run = new_run(
+        return new_run(
             self,
             payload,
             run_id=checked_run_id(run_id),
@@ -234,7 +276,6 @@ class CodonWorkload(Governed, GraphWorkload):
             store=store,
             fresh_id=run_id is None,
         )
-        return await run.execute()
 
     def resume(
         self,

@@ -94,15 +94,6 @@ _TARGETS = (
     Target(_MODULE, "AsyncMessages", ("messages",), "messages", True, "stream", _stream_helper),
 )
 
-_PATCHER = Patcher(
-    _Anthropic(),
-    _TARGETS,
-    entry="instrument_anthropic",
-    client_kind=_client_kind,
-    client_types="an anthropic.Anthropic or anthropic.AsyncAnthropic",
-)
-_client_patches = _PATCHER.client_patches
-
 
 def instrument_anthropic(
     client: anthropic.Anthropic | anthropic.AsyncAnthropic | None = None,
@@ -134,3 +125,15 @@ def uninstrument_anthropic(
     The original methods are put back exactly (the same function objects).
     """
     _PATCHER.uninstrument(client)
+
+
+_PATCHER = Patcher(
+    _Anthropic(),
+    _TARGETS,
+    entry="instrument_anthropic",
+    client_kind=_client_kind,
+    client_types="an anthropic.Anthropic or anthropic.AsyncAnthropic",
+    worker_setup=instrument_anthropic,
+    worker_teardown=uninstrument_anthropic,
+)
+_client_patches = _PATCHER.client_patches

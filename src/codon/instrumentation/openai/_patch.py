@@ -50,16 +50,6 @@ _TARGETS = (
     Target("openai.resources.embeddings", "AsyncEmbeddings", ("embeddings",), "embeddings", True),
 )
 
-_PATCHER = Patcher(
-    _OpenAI(),
-    _TARGETS,
-    entry="instrument_openai",
-    client_kind=_client_kind,
-    client_types="an openai.OpenAI or openai.AsyncOpenAI",
-)
-_class_patches = _PATCHER.class_patches
-_client_patches = _PATCHER.client_patches
-
 
 def instrument_openai(
     client: openai.OpenAI | openai.AsyncOpenAI | None = None,
@@ -91,3 +81,16 @@ def uninstrument_openai(client: openai.OpenAI | openai.AsyncOpenAI | None = None
     The original methods are put back exactly (the same function objects).
     """
     _PATCHER.uninstrument(client)
+
+
+_PATCHER = Patcher(
+    _OpenAI(),
+    _TARGETS,
+    entry="instrument_openai",
+    client_kind=_client_kind,
+    client_types="an openai.OpenAI or openai.AsyncOpenAI",
+    worker_setup=instrument_openai,
+    worker_teardown=uninstrument_openai,
+)
+_class_patches = _PATCHER.class_patches
+_client_patches = _PATCHER.client_patches

@@ -51,6 +51,7 @@ class PgProxy:
         self.lost_acks = 0  # connections cut after the server got a request (lose_next_reply)
         self.refused = 0  # connections refused while down
         self.restarts = 0
+        self.requests = 0  # chunks the clients sent (one per round trip, for small requests)
 
     # ------------------------------------------------------------------ faults
 
@@ -154,6 +155,8 @@ class PgProxy:
         try:
             while data := src.recv(_CHUNK):
                 armed = self._armed
+                if up:
+                    self.requests += 1
                 if up and armed is not None and armed[2] in data:
                     if not self._set_off(pair):
                         break  # restarted: the COMMIT never reaches the server

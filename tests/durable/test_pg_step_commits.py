@@ -123,3 +123,29 @@ def test_a_sync_step_costs_one_round_trip(postgres_url: str) -> None:
             assert len(groups) == steps + 2  # a commit per step, the start, the end
     per_step = (sent[SHORT + STEPS] - sent[SHORT]) / STEPS
     assert per_step <= 1.25, sent  # about 1.1: now and then a request goes in two chunks
+
+
+def test_an_exit_run_is_one_transaction_with_its_row_and_both_log_lines(
+    postgres_url: str,
+) -> None:
+    """``exit`` durability writes a run once: its row, events, start and finish lines and its
+    end (status, no owner) go in one commit (``BeginRun.then``), not a begin and an append."""
+    with open_store(postgres_url) as store:
+        report = _chain().execute(1, deployment_id="d", store=store, durability="exit")
+    assert report.status == "completed"
+    xids = {xid for _, xid in _transactions(postgres_url, report.run_id)}
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT xmin::text, status, owner FROM codon_runs WHERE run_id = %s",
+            (report.run_id,),
+        ).fetchone()
+        lines = conn.execute(
+            "SELECT xmin::text, size FROM codon_runs_log WHERE run_id = %s ORDER BY idx",
+            (report.run_id,),
+        ).fetchall()
+    assert row is not None
+    assert row[1:] == ("completed", None)
+    assert len(lines) == 2
+    assert lines[0][1] == 1  # the start line, then the finish line
+    assert {row[0], *(xid for xid, _ in lines)} == xids
+    assert len(xids) == 1

@@ -134,16 +134,18 @@ class PostgresStore(SQLStore):
     A retried write first checks whether it committed after all (its acknowledgement may
     be what was lost), so nothing is written twice (``stores/_pg_retry.py``).
 
-    An append is one transaction sent as one pipeline (one round trip): a fenced
-    ``UPDATE`` of the run's row that matches only when the writer holds the run and
-    its first seq is the next one (concurrent writers to one run are serialised by
-    the row lock; the loser gets ``RunConflictError`` or ``LeaseLostError``), then
-    the events, checkpoints and log-of-runs line, then the commit. Commits follow the
-    server's ``synchronous_commit`` setting (on by default: a committed append
-    survives a server crash).
+    An append is one statement (one round trip, one implicit transaction): a fenced
+    ``UPDATE`` of the run's row that matches only when the writer holds the run and its
+    first seq is the next one (concurrent writers to one run are serialised by the row
+    lock; the loser gets ``RunConflictError`` or ``LeaseLostError``), and the events,
+    inserted from two arrays only when it matched. With checkpoints or a log-of-runs line
+    it is one transaction sent as one pipeline. Commits follow the server's
+    ``synchronous_commit`` setting (on by default: a committed append survives a server
+    crash). See "What a run costs the server" in ``docs/guides/postgresql.md``.
     """
 
     _sql = _SQL
+    begins_then = True
 
     def __init__(
         self,
@@ -393,17 +395,28 @@ class PostgresStore(SQLStore):
 
     def _begin(self, conn: _Conn, op: BeginRun) -> None:
         """The run row and its first events: one statement; with its start line (the lock
-        on the log of runs, then the line), one transaction sent as one pipeline."""
-        run_id, entries = op.info.run_id, op.entries
+        on the log of runs, then the line) and any ``then`` (its fenced update, checkpoints
+        and finish line), one transaction sent as one pipeline."""
+        run_id, entries, then = op.info.run_id, op.entries, op.then
         check_seqs(run_id, 0, entries)
         row = schema.run_row(op.info, entries)
+        if then is not None and then.log_root is not None:
+            check_finish_size(run_id, len(entries))
         try:
-            if not entries:  # no events, so no start line yet (the first append writes it)
-                conn.execute(_SQL.insert_run, row)
-            else:  # entries begin at seq 0: with the start line
-                with conn.pipeline(), conn.transaction(), conn.cursor() as cur:
-                    cur.execute(_BEGIN, (*row, run_id, 0, *_arrays(run_id, entries)))
-                    self._log_start(cur, run_id, entries)
+            if not entries and then is None:  # no events, no start line yet (the first
+                conn.execute(_SQL.insert_run, row)  # append writes it)
+                return
+            with conn.pipeline(), conn.transaction(), conn.cursor() as cur:
+                cur.execute(_BEGIN, (*row, run_id, 0, *_arrays(run_id, entries)))
+                self._log_start(cur, run_id, entries)
+                if then is not None:
+                    cur.execute(_FENCED_APPEND, (*_fence(then), run_id, 0, [], []))
+                    if then.checkpoints or then.log_root is not None:
+                        self._audit_rows(cur, then, len(entries))
+        except pg_errors.DivisionByZero as exc:  # pragma: no cover - a new run is this owner's
+            raise RunConflictError(
+                f"run {run_id!r} changed while beginning it in {self.url}; retry"
+            ) from exc
         except pg_errors.UniqueViolation as exc:
             if conn.execute(_SQL.select_run, (run_id,)).fetchone() is not None:
                 raise RunConflictError(f"run {run_id!r} already exists in {self.url}") from exc
@@ -431,17 +444,7 @@ class PostgresStore(SQLStore):
         first = entries[0][0] if entries else None
         if entries:
             check_seqs(run_id, entries[0][0], entries)
-        fence = (
-            len(entries),
-            entries[-1][2].hex() if entries else None,
-            op.status or None,
-            op.finished_us,
-            op.release,
-            time.time_ns() // 1000,
-            run_id,
-            op.owner,
-            first,
-        )
+        fence = _fence(op)
         events = (run_id, first or 0, *_arrays(run_id, entries))
         audit = bool(op.checkpoints) or op.log_root is not None or first == 0
         if not audit:
@@ -550,6 +553,22 @@ def _check_connection(conn: _Conn) -> None:
         readable = [True]
     if readable:
         ConnectionPool.check_connection(conn)
+
+
+def _fence(op: AppendEntries) -> tuple[Any, ...]:
+    """The parameters of the fenced update of ``op`` (``Statements.append_update``)."""
+    entries = op.entries
+    return (
+        len(entries),
+        entries[-1][2].hex() if entries else None,
+        op.status or None,
+        op.finished_us,
+        op.release,
+        time.time_ns() // 1000,
+        op.run_id,
+        op.owner,
+        entries[0][0] if entries else None,
+    )
 
 
 def _arrays(run_id: str, entries: Sequence[Entry]) -> tuple[list[bytes], list[bytes]]:

@@ -47,10 +47,11 @@ class PgProxy:
         self._up.set()
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._armed: tuple[str, float] | None = None  # what the next COMMIT sets off
+        self._armed: tuple[str, float, bytes] | None = None  # what the next match sets off
         self.lost_acks = 0  # connections cut after the server got a request (lose_next_reply)
         self.refused = 0  # connections refused while down
         self.restarts = 0
+        self.requests = 0  # chunks the clients sent (one per round trip, for small requests)
 
     # ------------------------------------------------------------------ faults
 
@@ -79,18 +80,19 @@ class PgProxy:
     def up(self) -> None:
         self._up.set()
 
-    def lose_next_reply(self, *, settle: float = 0.3) -> None:
-        """The next ``COMMIT`` (of any write transaction) reaches the server, but its
-        connection hears nothing more and is cut ``settle`` seconds later (the server has
-        committed by then)."""
+    def lose_next_reply(self, *, settle: float = 0.3, at: bytes = b"COMMIT") -> None:
+        """The next request holding ``at`` (by default a ``COMMIT``, of any write
+        transaction; a run id: the next write of that run, also one that is a statement of
+        its own) reaches the server, but its connection hears nothing more and is cut
+        ``settle`` seconds later (the server has committed by then)."""
         with self._lock:
-            self._armed = ("lose", settle)
+            self._armed = ("lose", settle, at)
 
-    def restart_at_next_commit(self, down_for: float) -> None:
-        """:meth:`restart` when the next ``COMMIT`` comes (it never reaches the server): a
-        restart in the middle of a write transaction."""
+    def restart_at_next_commit(self, down_for: float, *, at: bytes = b"COMMIT") -> None:
+        """:meth:`restart` when the next request holding ``at`` comes (it never reaches the
+        server): a restart in the middle of a write."""
         with self._lock:
-            self._armed = ("restart", down_for)
+            self._armed = ("restart", down_for, at)
 
     def _cut_all(self) -> None:
         with self._lock:
@@ -152,7 +154,10 @@ class PgProxy:
     def _pump(self, pair: _Pair, src: socket.socket, dst: socket.socket, up: bool) -> None:
         try:
             while data := src.recv(_CHUNK):
-                if up and self._armed is not None and b"COMMIT" in data:
+                armed = self._armed
+                if up:
+                    self.requests += 1
+                if up and armed is not None and armed[2] in data:
                     if not self._set_off(pair):
                         break  # restarted: the COMMIT never reaches the server
                 elif not up and pair.mute:
@@ -170,7 +175,7 @@ class PgProxy:
             armed, self._armed = self._armed, None
         if armed is None:
             return True
-        kind, seconds = armed
+        kind, seconds, _ = armed
         if kind == "restart":
             self.restart(seconds)
             return False

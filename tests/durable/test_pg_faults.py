@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import threading
 import time
 import uuid
@@ -271,7 +272,9 @@ def test_a_commit_whose_acknowledgement_was_lost_is_not_written_again(
 
     def fault(i: int) -> None:
         if i == at:
-            proxy.lose_next_reply()
+            # sync/batch: the run's next write, whatever its form (a step's append is one
+            # statement, with no COMMIT of its own); exit: the transaction that begins the run
+            proxy.lose_next_reply(at=b"COMMIT" if durability == "exit" else run_id.encode())
 
     run = _run(_chain(fault), proxy.url_for(postgres_url), durability, run_id)
     _check_results(run)
@@ -280,6 +283,8 @@ def test_a_commit_whose_acknowledgement_was_lost_is_not_written_again(
     lost, back = _retries(lost_log)
     assert lost >= 1
     assert any("had committed before the connection was lost" in line for line in back), back
+    if durability == "sync":  # a step's own append: one statement, no COMMIT of its own
+        assert any(re.search(r"append [1-9]\d* event", line) for line in back), back
 
 
 @pytest.mark.parametrize("durability", ["sync", "batch"])
@@ -297,7 +302,7 @@ def test_a_server_restart_during_a_run_is_ridden_out(
 
     def fault(i: int) -> None:
         if i == at and when == "mid-write":
-            proxy.restart_at_next_commit(down_for)
+            proxy.restart_at_next_commit(down_for, at=run_id.encode())
         elif i == at:
             proxy.restart(down_for)
 

@@ -19,7 +19,8 @@ durability     what a crash (SIGKILL, power loss aside) can lose
                barriers: they wait until everything before them is committed. At
                most ``max_pending`` events (default 4096) are ever uncommitted; a
                crash loses those, and ``resume`` runs their activations again.
-``"exit"``     the whole run: it is written once, when it ends, fails or pauses
+``"exit"``     the whole run: it is written once, when it ends, fails or pauses, in
+               one transaction with its end where the store can (``begins_then``)
                (cheapest; for short runs that are simply re-run after a crash).
 =============  ===================================================================
 
@@ -53,6 +54,8 @@ from codon_sdk.ledger import TERMINAL_STATUSES, MerkleAccumulator
 from codon_sdk.runtime._lease import HEARTBEAT
 from codon_sdk.sinks import AuditFeed
 from codon_sdk.stores import (
+    AppendEntries,
+    BeginRun,
     Entry,
     EntryBatch,
     LedgerStore,
@@ -306,23 +309,28 @@ class RunWriter:
         checkpoints: list[tuple[int, bytes]],
         log_root: bytes | None,
     ) -> None:
+        rest = bool(index or checkpoints or log_root is not None)
+        append = AppendEntries(
+            run_id=self.run_id,
+            owner=self.owner,
+            entries=[] if started else entries,
+            status=status,
+            finished_us=index.get("finished_us"),
+            release=bool(index.get("release")),
+            checkpoints=checkpoints,
+            log_root=log_root,
+        )
         if started:
-            # the run's first write (an "exit" run's only one): create it, still held
-            self.store.begin_run(self._info, entries)
+            # the run's first write (an "exit" run's only one): create it, still held; with
+            # its end in the same transaction when the store can (one commit for the run)
+            then = append if rest and entries and self.store.begins_then else None
+            self.store.execute(BeginRun(info=self._info, entries=entries, then=then))
             self._begun = True
             self._keep_lease()
-            entries = []
-        if entries or index or checkpoints or log_root is not None:
-            self.store.append(
-                self.run_id,
-                self.owner,
-                entries,
-                status=status,
-                finished_us=index.get("finished_us"),
-                release=bool(index.get("release")),
-                checkpoints=checkpoints,
-                log_root=log_root,
-            )
+            if then is not None:
+                return
+        if append.entries or rest:
+            self.store.execute(append)
 
     def _audit(
         self, leaves: list[bytes], status: str | None

@@ -147,10 +147,26 @@ class BeginRun:
     When ``entries`` starts at seq 0 the run's start line goes into the log of
     runs in the same transaction (see :func:`start_leaf`). Raises
     ``RunConflictError`` if the run id exists. Returns None.
+
+    ``then`` (only for a store whose ``begins_then`` is true): an append without
+    entries by ``info.owner`` (the end of a run written whole: status, release,
+    checkpoints, finish line) carried out in the same transaction, so that an
+    ``exit``-durability run costs one commit; if it is refused nothing is written.
     """
 
     info: RunInfo
     entries: Sequence[Entry]
+    then: AppendEntries | None = None
+
+    def __post_init__(self) -> None:
+        then = self.then
+        if then is not None and (
+            then.entries or then.run_id != self.info.run_id or then.owner != self.info.owner
+        ):
+            raise ValueError(
+                f"BeginRun of {self.info.run_id!r}: `then` must be an append without entries "
+                "to the same run by the same owner"
+            )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -466,6 +482,9 @@ class LedgerStore(abc.ABC):
     url: str = ""
     #: Who signs this ledger's checkpoints, how often, where they go (None: no checkpoints).
     notary: Any = None
+    #: Whether :class:`BeginRun` ``then`` is carried out (in the begin's transaction); a store
+    #: that leaves it false gets the begin and the append as two operations.
+    begins_then: bool = False
 
     @abc.abstractmethod
     def execute(self, op: Op) -> Any:

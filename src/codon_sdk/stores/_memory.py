@@ -60,6 +60,8 @@ __all__ = ["MemoryStore"]
 class MemoryStore(LedgerStore):
     """A ledger store in a dict; thread-safe. ``open_store("memory://")`` makes one."""
 
+    begins_then = True
+
     def __init__(self) -> None:
         self.url = "memory://"
         self._lock = threading.Lock()
@@ -143,7 +145,15 @@ class MemoryStore(LedgerStore):
             event_count=len(op.entries),
             head=op.entries[-1][2].hex() if op.entries else None,
         )
+        log, checkpoints = len(self._log), dict(self._checkpoints.get(run_id, {}))
         self._log_start(run_id, op.entries)
+        if op.then is not None:
+            try:
+                self._append(op.then)
+            except BaseException:  # refused: nothing of the begin either
+                del self._runs[run_id], self._events[run_id], self._log[log:]
+                self._checkpoints[run_id] = checkpoints
+                raise
 
     def _log_start(self, run_id: str, entries: Sequence[Entry]) -> None:
         leaf = start_leaf(entries)

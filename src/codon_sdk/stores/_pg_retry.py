@@ -152,12 +152,16 @@ def committed(conn: psycopg.Connection[Any], op: Op, select_run: str) -> tuple[b
         return _append_committed(conn, op, select_run)
     if isinstance(op, BeginRun):
         info = _run(conn, op.info.run_id, select_run)
-        entries = op.entries
+        entries, then = op.entries, op.then
         head = entries[-1][2].hex() if entries else op.info.head
-        mine = (op.info.owner, op.info.started_us, len(entries), head)
-        return (
-            info is not None and (info.owner, info.started_us, info.event_count, info.head) == mine
-        ), None
+        owner = None if then is not None and then.release else op.info.owner
+        mine = (owner, op.info.started_us, len(entries), head)
+        if info is None or (info.owner, info.started_us, info.event_count, info.head) != mine:
+            return _NOT_IN
+        if then is not None and then.log_root is not None:  # and its finish line is in
+            row = conn.execute(_FINISH_ROOT, (op.info.run_id,)).fetchone()
+            return (row is not None and bytes(row[0]) == bytes(then.log_root)), None
+        return True, None
     if isinstance(op, ClaimRun):
         info = _run(conn, op.run_id, select_run)
         if info is not None and op.owner and info.owner == op.owner:

@@ -116,6 +116,7 @@ class SQLiteStore(SQLStore):
     """
 
     _sql = _SQL
+    begins_then = True
 
     def __init__(
         self,
@@ -319,6 +320,8 @@ class SQLiteStore(SQLStore):
             if op.entries:
                 self._insert(conn, run_id, op.entries)
                 self._log_start(conn, run_id, op.entries)
+            if op.then is not None:  # refused: the whole transaction rolls back
+                self._append_in(conn, op.then)
 
     @staticmethod
     def _log_start(conn: sqlite3.Connection, run_id: str, entries: Sequence[Entry]) -> None:
@@ -334,37 +337,41 @@ class SQLiteStore(SQLStore):
         The UPDATE only matches when ``op.owner`` holds the run and the first seq
         is the next one; when it matches nothing, the row says why.
         """
-        run_id, entries = op.run_id, op.entries
-        last = entries[-1] if entries else None
         conn.execute("BEGIN IMMEDIATE")
         try:
-            updated = conn.execute(
-                _SQL.append_update,
-                (
-                    len(entries),
-                    None if last is None else last[2].hex(),
-                    op.status or None,
-                    op.finished_us,
-                    op.release,
-                    time.time_ns() // 1000,
-                    run_id,
-                    op.owner,
-                    entries[0][0] if entries else None,
-                ),
-            ).rowcount
-            if updated != 1:
-                self._refuse_append(conn, op)
-            if entries:
-                check_seqs(run_id, entries[0][0], entries)
-                self._insert(conn, run_id, entries)
-                if entries[0][0] == 0:  # a run begun without events gets its start line now
-                    self._log_start(conn, run_id, entries)
-            if op.checkpoints or op.log_root is not None:
-                self._audit_rows(conn, op)
+            self._append_in(conn, op)
             conn.execute("COMMIT")
         except BaseException:
             _rollback(conn)
             raise
+
+    def _append_in(self, conn: sqlite3.Connection, op: AppendEntries) -> None:
+        """The append's statements, inside a write transaction the caller holds."""
+        run_id, entries = op.run_id, op.entries
+        last = entries[-1] if entries else None
+        updated = conn.execute(
+            _SQL.append_update,
+            (
+                len(entries),
+                None if last is None else last[2].hex(),
+                op.status or None,
+                op.finished_us,
+                op.release,
+                time.time_ns() // 1000,
+                run_id,
+                op.owner,
+                entries[0][0] if entries else None,
+            ),
+        ).rowcount
+        if updated != 1:
+            self._refuse_append(conn, op)
+        if entries:
+            check_seqs(run_id, entries[0][0], entries)
+            self._insert(conn, run_id, entries)
+            if entries[0][0] == 0:  # a run begun without events gets its start line now
+                self._log_start(conn, run_id, entries)
+        if op.checkpoints or op.log_root is not None:
+            self._audit_rows(conn, op)
 
     def _insert(self, conn: sqlite3.Connection, run_id: str, entries: Sequence[Entry]) -> None:
         """Insert checked entries: bulk statements (see ``_INSERT_EVENTS_BULK``) of at most

@@ -23,6 +23,7 @@ import pytest
 from codon_sdk.errors import StorePluginError
 from codon_sdk.stores import LedgerStore
 from codon_sdk.testing._conformance_approvers import ApproverConformance
+from codon_sdk.testing._conformance_begin_then import BeginThenConformance
 from codon_sdk.testing._conformance_cache import CacheConformance
 from codon_sdk.testing._conformance_entries import EntryConformance
 from codon_sdk.testing._conformance_leases import LeaseConformance
@@ -34,6 +35,7 @@ __all__ = ["StoreConformance"]
 
 class StoreConformance(
     EntryConformance,
+    BeginThenConformance,
     ListingConformance,
     LeaseConformance,
     ConcurrencyConformance,

@@ -16,6 +16,8 @@ A run's ledger is a hash-chained list of JSON entries. What other layers use:
   :func:`generate_key`) and checked with a :class:`Verifier`;
 - inclusion proofs (:func:`build_inclusion_proof`, :func:`verify_proof_file`) and the
   signed runs log (:func:`verify_runs_log`);
+- erasure (:func:`stand_in`, :func:`check_erasure_log`): stand-ins that keep an erased
+  event's place and leaf, and the hash-chained log that names them;
 - signed approvals (:class:`ApprovalStatement`, :class:`Approval`, :func:`input_digest`):
   what an approver signs to resume a paused run, checked by :func:`verify_entries`.
 
@@ -31,6 +33,15 @@ from codon_sdk.ledger._approval import (
 from codon_sdk.ledger._chain import (
     ChainCheck,
     check_chain,
+)
+from codon_sdk.ledger._erasure import (
+    ErasureLine,
+    ErasureLog,
+    Permit,
+    check_erasure_log,
+    make_line,
+    stand_in,
+    subject_reason,
 )
 from codon_sdk.ledger._checkpoint import (
     Checkpoint,
@@ -127,6 +138,13 @@ __all__ = [
     "ChainCheck",
     "Checkpoint",
     "EFFECT_RECORDED",
+    "ErasureLine",
+    "ErasureLog",
+    "Permit",
+    "check_erasure_log",
+    "make_line",
+    "stand_in",
+    "subject_reason",
     "Ed25519Signer",
     "FORMAT_VERSION",
     "Finding",

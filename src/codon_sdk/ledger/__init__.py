@@ -34,21 +34,22 @@ from codon_sdk.ledger._chain import (
     ChainCheck,
     check_chain,
 )
-from codon_sdk.ledger._erasure import (
-    ErasureLine,
-    ErasureLog,
-    Permit,
-    check_erasure_log,
-    make_line,
-    stand_in,
-    subject_reason,
-)
 from codon_sdk.ledger._checkpoint import (
     Checkpoint,
     run_leaf,
     run_origin,
     runs_origin,
     sign_checkpoint,
+)
+from codon_sdk.ledger._erasure import (
+    ErasureLine,
+    ErasureLog,
+    Permit,
+    check_erasure_log,
+    is_stand_in,
+    make_line,
+    stand_in,
+    subject_reason,
 )
 from codon_sdk.ledger._event_types import (
     BUDGET_EXCEEDED,
@@ -142,6 +143,7 @@ __all__ = [
     "ErasureLog",
     "Permit",
     "check_erasure_log",
+    "is_stand_in",
     "make_line",
     "stand_in",
     "subject_reason",

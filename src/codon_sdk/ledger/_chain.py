@@ -396,15 +396,20 @@ def _blame(
 
 
 def check_chain(
-    entries: Iterable[bytes], *, run_id: str | None = None, require_end: bool = False
+    entries: Iterable[bytes],
+    *,
+    run_id: str | None = None,
+    require_end: bool = False,
+    permits: Mapping[int, Permit] | None = None,
 ) -> ChainCheck:
     """Check a run's entries, in order, and name the first broken one.
 
     With ``require_end`` (the run is known to have finished) a missing
-    ``run_finished`` is reported at the position where it should be.
+    ``run_finished`` is reported at the position where it should be. ``permits``: the
+    erasure log's word on the run's erased seqs (see :func:`walk_chain`).
     """
     items = entries if isinstance(entries, Sequence) else list(entries)
-    walk = walk_chain(items, run_id=run_id)
+    walk = walk_chain(items, run_id=run_id, permits=permits)
     head = walk.head.hex() if walk.head is not None and walk.problem is None else None
     if walk.problem is not None:
         prior = walk.prior.hex() if walk.prior is not None else None
@@ -457,9 +462,13 @@ def _erased(
     leaf, kind = claim
     permit = permits.get(seq)
     if permit is None or permit.leaf != leaf:
-        return leaf, kind, (
-            "an erased stand-in that the erasure log does not name (a forged erasure, or "
-            "the log was edited): the event's content was removed outside `codon erase`"
+        return (
+            leaf,
+            kind,
+            (
+                "an erased stand-in that the erasure log does not name (a forged erasure, or "
+                "the log was edited): the event's content was removed outside `codon erase`"
+            ),
         )
     return leaf, kind, _check_fields(obj, seq, run_id, prev_hex, finished, kind)
 

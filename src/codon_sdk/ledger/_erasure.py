@@ -43,6 +43,7 @@ __all__ = [
     "Permit",
     "check_erasure_log",
     "erased_claim",
+    "is_stand_in",
     "make_line",
     "stand_in",
     "subject_reason",
@@ -70,6 +71,11 @@ def stand_in(entry: bytes) -> bytes:
     if "prev" in obj:
         out["prev"] = obj["prev"]
     return orjson.dumps(out, option=orjson.OPT_SORT_KEYS)
+
+
+def is_stand_in(event_type: object) -> bool:
+    """Whether an event of ``event_type`` is an erased event's stand-in."""
+    return event_type == ERASED_TYPE
 
 
 def erased_claim(obj: Mapping[str, Any]) -> tuple[bytes, str] | None:
@@ -190,7 +196,8 @@ def check_erasure_log(lines: Iterable[ErasureLine]) -> ErasureLog:
 
 
 def _line_problem(line: ErasureLine, expected: int, previous: str) -> str | None:
-    if not isinstance(line.body, bytes) or not isinstance(line.hash, str):
+    body: Any = line.body  # read back from a store: hostile, whatever the annotation says
+    if not isinstance(body, bytes) or not isinstance(line.hash, str):
         return "holds data no codon store writes (tampered)"
     if line.idx != expected:
         return f"carries index {line.idx!r}, expected {expected}: a line was removed or inserted"

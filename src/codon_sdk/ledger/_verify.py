@@ -233,12 +233,12 @@ def _verify(
     )
     if walk.problem is not None:
         state.tamper(walk.bad_seq, "chain", walk.problem)
-    _erased(run_id, walk, permits, erasures, state)
     if not entries:
         state.tamper(0, "empty", "the run has no events")
     state.checked.append(
         f"{len(entries)} entries: canonical bytes, run id, seq, prev chain, start and end events"
     )
+    _erased(run_id, walk, permits, erasures, state)
     ended = walk.ended
     announced = walk.started.get("checkpoints") if walk.problem is None else None
     if not isinstance(announced, dict):

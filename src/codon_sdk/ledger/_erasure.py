@@ -41,6 +41,7 @@ __all__ = [
     "ErasureLine",
     "ErasureLog",
     "Permit",
+    "chain_leaf",
     "check_erasure_log",
     "erased_claim",
     "is_stand_in",
@@ -76,6 +77,23 @@ def stand_in(entry: bytes) -> bytes:
 def is_stand_in(event_type: object) -> bool:
     """Whether an event of ``event_type`` is an erased event's stand-in."""
     return event_type == ERASED_TYPE
+
+
+def chain_leaf(entry: bytes) -> tuple[bytes, bool]:
+    """``(leaf, erased)``: the leaf an entry holds in the chain and the Merkle tree (a
+    stand-in's: the original's, as it claims; only a proof against a signed root, or the
+    chain walk with the erasure log, vouches for the claim)."""
+    if b'"type":"codon.erased"' in entry:
+        try:
+            obj = orjson.loads(entry)
+        except orjson.JSONDecodeError:
+            obj = None
+        claim = (
+            erased_claim(obj) if isinstance(obj, dict) and is_stand_in(obj.get("type")) else None
+        )
+        if claim is not None:
+            return claim[0], True
+    return hashlib.sha256(b"\x00" + entry).digest(), False
 
 
 def erased_claim(obj: Mapping[str, Any]) -> tuple[bytes, str] | None:

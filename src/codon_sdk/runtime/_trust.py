@@ -28,6 +28,7 @@ from codon_sdk.ledger import (
     TERMINAL_STATUSES,
     Checkpoint,
     VerificationReport,
+    chain_leaf,
     check_note,
     leaf_hash,
     merkle_root,
@@ -160,7 +161,7 @@ def _vouched(ledger: LedgerStore, run_id: str, notes: Sequence[bytes]) -> bool:
     )
     if where is None:
         return False
-    first = leaf_hash(ledger.read(run_id, 0, 1)[0]) if lines else b""
+    first = chain_leaf(ledger.read(run_id, 0, 1)[0])[0] if lines else b""
     if lines[where][3] != first:
         return False
     leaves = [leaf_hash(run_leaf(rid, size, root)) for _, rid, size, root in lines[: where + 1]]

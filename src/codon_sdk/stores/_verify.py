@@ -33,6 +33,7 @@ from codon_sdk.ledger import (
     LogVerification,
     VerificationReport,
     Verifier,
+    chain_leaf,
     leaf_hash,
     verify_entries,
     verify_runs_log,
@@ -218,7 +219,9 @@ def _first_leaf(entries: list[bytes]) -> bytes | None:
         return None
     first = entries[0]
     # an entry that is not bytes was written by something else: it matches no logged leaf
-    return leaf_hash(first) if type(first) is bytes else leaf_hash(b"\x00" + repr(first).encode())
+    if type(first) is not bytes:
+        return leaf_hash(b"\x00" + repr(first).encode())
+    return chain_leaf(first)[0]  # an erased run_started: its original leaf, as logged
 
 
 def _unreadable(run_id: str, exc: BaseException) -> VerificationReport:

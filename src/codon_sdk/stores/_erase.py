@@ -271,15 +271,17 @@ def apply_retention(
     actor: str,
     dry_run: bool = False,
     progress: Progress | None = None,
+    now: int | None = None,
 ) -> list[Erasure]:
-    """Erase every event of each expired run (:func:`expired_runs`); runs already erased
-    whole are skipped."""
+    """Erase every event of each expired run (:func:`expired_runs`, as of ``now``, in
+    microseconds since the epoch: default the present); runs already erased whole are
+    skipped."""
     if older_than_s is not None and (older_than_s != older_than_s or older_than_s < 0):
         raise ConfigurationError(f"older_than must be a positive duration, got {older_than_s!r}")
     log = erasure_log(store)
     plan: list[tuple[str, list[int] | None]] = [
         (info.run_id, None)
-        for info in expired_runs(store, older_than_s=older_than_s)
+        for info in expired_runs(store, older_than_s=older_than_s, now=now)
         if len(log.of(info.run_id)) < info.event_count
     ]
     reason = (

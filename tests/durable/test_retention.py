@@ -62,7 +62,9 @@ def test_apply_older_than_erases_only_expired_ended_unheld_runs(ledger_url: str)
     young = wl.execute("young", deployment_id="d", store=ledger_url).run_id
     dry = _codon("retention", "apply", "--older-than", "2s", "--ledger", ledger_url, "--dry-run")
     assert dry.returncode == 0, dry.stderr
-    assert old in dry.stdout and young not in dry.stdout and old_held not in dry.stdout
+    assert old in dry.stdout
+    assert young not in dry.stdout
+    assert old_held not in dry.stdout
     assert old_paused not in dry.stdout  # paused: not ended
     assert _erased(ledger_url, old) == 0
     with open_store(ledger_url) as store:
@@ -89,7 +91,8 @@ def test_workload_policies_decide_when_no_age_is_given(ledger_url: str) -> None:
         later = expired_runs(store, older_than_s=None, now=now + 31 * 86_400 * 10**6)
         assert [info.run_id for info in later] == [a]  # the workload without a policy stays
         assert apply_retention(store, actor="ops") == []  # nothing expired yet
-    assert _erased(ledger_url, a) == 0 and _erased(ledger_url, b) == 0
+    assert _erased(ledger_url, a) == 0
+    assert _erased(ledger_url, b) == 0
     cli = _codon(
         "retention", "set", "--workload", "short-lived", "--days", "0", "--ledger", ledger_url
     )
@@ -106,13 +109,16 @@ def test_holds_are_listed_and_released(ledger_url: str) -> None:
         (hold,) = legal_holds(store)
         assert (hold.run_id, hold.reason) == (run_id, "case 17")
     listed = _codon("retention", "list", "--ledger", ledger_url)
-    assert run_id in listed.stdout and "case 17" in listed.stdout
+    assert run_id in listed.stdout
+    assert "case 17" in listed.stdout
     erase = _codon("retention", "apply", "--older-than", "0s", "--ledger", ledger_url)
-    assert erase.returncode == 0 and _erased(ledger_url, run_id) == 0
+    assert erase.returncode == 0
+    assert _erased(ledger_url, run_id) == 0
     released = _codon("retention", "release", run_id, "--ledger", ledger_url)
     assert released.returncode == 0, released.stderr
     twice = _codon("retention", "release", run_id, "--ledger", ledger_url)
-    assert twice.returncode == 2 and "no legal hold" in twice.stderr
+    assert twice.returncode == 2
+    assert "no legal hold" in twice.stderr
 
 
 def test_bad_retention_settings_are_refused(sqlite_url: str) -> None:
@@ -124,4 +130,5 @@ def test_bad_retention_settings_are_refused(sqlite_url: str) -> None:
         with pytest.raises(ConfigurationError, match="positive duration"):
             apply_retention(store, older_than_s=-5, actor="ops")
     bad = _codon("retention", "apply", "--older-than", "six months", "--ledger", sqlite_url)
-    assert bad.returncode == 2 and "--older-than must be an age" in bad.stderr
+    assert bad.returncode == 2
+    assert "--older-than must be an age" in bad.stderr

@@ -274,9 +274,10 @@ def _changed(run_id: str) -> RunConflictError:
 # --------------------------------------------------------------------------- SQL
 
 
-def sql_erase(conn: Any, p: str, op: EraseOp, atomic: Any, dialect: str) -> Any:
+def sql_erase(conn: Any, p: str, op: EraseOp, atomic: Any, dialect: str, pack: Any) -> Any:
     """Carry out ``op`` on a SQL connection (paramstyle ``p``; ``atomic(conn)`` opens one
-    write transaction; ``dialect``: ``sqlite`` or ``postgres``)."""
+    write transaction; ``dialect``: ``sqlite`` or ``postgres``; ``pack``: the stored form
+    of entries, ``_codec.pack``)."""
     if isinstance(op, TagSubject):
         conn.execute(
             f"INSERT INTO {SUBJECTS_TABLE} (subject, run_id, seq) VALUES ({p}, {p}, {p}) "
@@ -295,7 +296,7 @@ def sql_erase(conn: Any, p: str, op: EraseOp, atomic: Any, dialect: str) -> Any:
         return [_line(row) for row in rows]
     if isinstance(op, EraseEvents):
         with atomic(conn):
-            return _sql_erase(conn, p, op, dialect)
+            return _sql_erase(conn, p, op, dialect, pack)
     if isinstance(op, Compact):
         if dialect == "postgres":
             tables = (EVENTS, BLOBS, CACHE, SUBJECTS_TABLE)
@@ -347,7 +348,9 @@ def _line(row: Sequence[Any]) -> ErasureLine:
     return ErasureLine(idx=idx, run_id=run_id, body=bytes(body), hash=digest)
 
 
-def _sql_erase(conn: Any, p: str, op: EraseEvents, dialect: str) -> tuple[ErasureLine, list[str]]:
+def _sql_erase(
+    conn: Any, p: str, op: EraseEvents, dialect: str, pack: Any
+) -> tuple[ErasureLine, list[str]]:
     if dialect == "postgres":
         conn.execute(f"LOCK TABLE {ERASURES_TABLE} IN EXCLUSIVE MODE")
     row = conn.execute(
@@ -362,10 +365,8 @@ def _sql_erase(conn: Any, p: str, op: EraseEvents, dialect: str) -> tuple[Erasur
     ).fetchone()
     if held is not None:
         raise _held(op.run_id, Hold(run_id=held[0], reason=held[1], actor=held[2], held_us=held[3]))
-    from codon_sdk.stores import _codec as codec
-
     update = f"UPDATE {EVENTS} SET entry = {p} WHERE run_id = {p} AND seq = {p}"
-    params = [(codec.pack(op.run_id, seq, [entry])[0], op.run_id, seq) for seq, entry in op.rows]
+    params = [(pack(op.run_id, seq, [entry])[0], op.run_id, seq) for seq, entry in op.rows]
     if dialect == "postgres":
         conn.execute(f"ALTER TABLE {EVENTS} DISABLE TRIGGER codon_events_no_update_delete")
         conn.cursor().executemany(update, params)

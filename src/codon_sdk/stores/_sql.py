@@ -16,6 +16,7 @@ from typing import Any
 from typing_extensions import assert_never
 
 from codon_sdk.errors import RunConflictError, RunNotFoundError
+from codon_sdk.stores import _codec as codec
 from codon_sdk.stores import _schema as schema
 from codon_sdk.stores._approvers import AddApprover, ListApprovers, RemoveApprover, sql_approvers
 from codon_sdk.stores._base import (
@@ -237,7 +238,9 @@ class SQLStore(LedgerStore):
         if isinstance(op, (PutBlob, GetBlob)):
             return sql_blobs(conn, self._sql.placeholder, op)
         if isinstance(op, ERASE_OPS):
-            return sql_erase(conn, self._sql.placeholder, op, self._atomic, self._dialect)
+            return sql_erase(
+                conn, self._sql.placeholder, op, self._atomic, self._dialect, codec.pack
+            )
         assert_never(op)
 
     def _put_cache(self, conn: Any, op: PutCache) -> bool:

@@ -42,6 +42,8 @@ openai and friends are translated at the boundary with ``raise Ours(...) from ex
     ├── CheckpointError(ValueError)           a signed checkpoint or key cannot be parsed
     ├── ProofError(ValueError)                an inclusion or consistency proof is malformed
     ├── ApprovalError(ValueError)             resume refused: its signed approval is missing or bad
+    ├── RunHeldError(PermissionError)         erasure refused: the run is under a legal hold
+    ├── RunErasedError(PermissionError)       resume, replay or fork refused: the run was erased
     ├── SealingKeyError(RuntimeError)         a sealing key is missing, wrong or its provider failed
     ├── RecordedError(Exception)              a recorded effect's error, raised again on resume
     ├── ReplayError(RuntimeError)             a run cannot be replayed or forked
@@ -85,6 +87,8 @@ __all__ = [
     "RecordedError",
     "ReplayError",
     "RunConflictError",
+    "RunErasedError",
+    "RunHeldError",
     "RunNotFoundError",
     "RunTimeoutError",
     "SchemaVersionError",
@@ -263,6 +267,15 @@ class RunNotFoundError(StoreError, LookupError):
 
 class RunConflictError(StoreError):
     """The run already exists, has finished, or is being executed by another process."""
+
+
+class RunHeldError(CodonError, PermissionError):
+    """An erasure was refused: the run is under a legal hold (``codon retention hold``)."""
+
+
+class RunErasedError(CodonError, PermissionError):
+    """Resume, replay or fork was refused: events of the run were erased (``codon erase``,
+    ``codon retention apply``), so its history can no longer be built on."""
 
 
 class BlobStoreError(StoreError):

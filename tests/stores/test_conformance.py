@@ -20,7 +20,7 @@ import pytest
 
 from codon_sdk.stores._base import EntryBatch, LedgerStore
 from codon_sdk.stores._memory import MemoryStore
-from codon_sdk.testing import StoreConformance
+from codon_sdk.testing import ErasureConformance, StoreConformance
 from codon_sdk.testing._store_kit import batch_of, blobs, info, ledger
 
 # --------------------------------------------------------------------------- backends
@@ -60,12 +60,12 @@ def open_backend(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> I
 SQL_BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
-class TestMemoryStore(StoreConformance):
+class TestMemoryStore(StoreConformance, ErasureConformance):
     def make_store(self, tmp_path: Path) -> LedgerStore:
         return MemoryStore()
 
 
-class TestSQLiteStore(StoreConformance):
+class TestSQLiteStore(StoreConformance, ErasureConformance):
     def make_store(self, tmp_path: Path) -> LedgerStore:
         from codon_sdk.stores._sqlite import SQLiteStore
 
@@ -73,7 +73,7 @@ class TestSQLiteStore(StoreConformance):
 
 
 @pytest.mark.postgres
-class TestPostgresStore(StoreConformance):
+class TestPostgresStore(StoreConformance, ErasureConformance):
     @pytest.fixture
     def store(self, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LedgerStore]:
         with open_backend("postgres", request, tmp_path) as store:

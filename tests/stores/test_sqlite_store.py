@@ -299,12 +299,12 @@ def test_every_schema_version_exists_for_both_dialects() -> None:
 
 
 def test_a_full_disk_raises_store_error_and_keeps_earlier_commits(tmp_path: Path) -> None:
-    """``max_page_count`` caps the file the way a full disk would."""
+    """``max_page_count`` caps the file the way a full disk would (the schema takes 35 pages)."""
     path = tmp_path / "ledger.db"
     run = info()
     entries = ledger(run.run_id, 40)
     huge = ledger(run.run_id, 41, payload={"blob": os.urandom(300_000).hex()})[40]
-    with SQLiteStore(path, pragmas={"max_page_count": 30}) as store:  # 480 KiB
+    with SQLiteStore(path, pragmas={"max_page_count": 37}) as store:  # 592 KiB
         store.begin_run(run, entries[:1])
         for k in range(1, 40, 3):
             store.append(run.run_id, "owner-a", entries[k : k + 3])

@@ -14,6 +14,7 @@ from codon_sdk.errors import CheckpointError, ProofError
 from codon_sdk.ledger import (
     VerificationReport,
     build_inclusion_proof,
+    chain_leaf,
     generate_key,
     verify_proof_file,
 )
@@ -188,8 +189,20 @@ def prove(args: argparse.Namespace) -> int:
             "notary (CODON_SIGNING_KEY) for checkpoints"
         )
     size, note = covering[-1]
+    leaves = [chain_leaf(entry) for entry in entries[:size]]
+    if leaves[args.seq][1]:
+        raise CliError(
+            f"event {args.seq} of run {args.run_id} was erased: its bytes are gone, so only "
+            "someone who kept them can prove it; the other events still prove",
+            EXIT_FAILED,
+        )
     try:
-        proof = build_inclusion_proof(checkpoint=note, index=args.seq, entries=entries[:size])
+        proof = build_inclusion_proof(
+            checkpoint=note,
+            index=args.seq,
+            leaf_hashes=[leaf for leaf, _ in leaves],
+            entry=entries[args.seq],
+        )
     except ProofError as exc:
         raise CliError(f"cannot build the proof: {exc}", EXIT_FAILED) from exc
     if args.out:

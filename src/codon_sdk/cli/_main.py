@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
         _identity,
         _operate,
         _replay,
+        _retention,
         _runs,
         _sinks,
         _ui,
@@ -252,6 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     versions.set_defaults(func=_identity.versions_command)
 
     _approvals.add_commands(commands)
+    _retention.add_commands(commands)
     _db.add_db(commands)
     _ui.add_commands(commands)
     _sinks.add_commands(commands)

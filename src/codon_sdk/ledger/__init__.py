@@ -16,6 +16,8 @@ A run's ledger is a hash-chained list of JSON entries. What other layers use:
   :func:`generate_key`) and checked with a :class:`Verifier`;
 - inclusion proofs (:func:`build_inclusion_proof`, :func:`verify_proof_file`) and the
   signed runs log (:func:`verify_runs_log`);
+- erasure (:func:`stand_in`, :func:`check_erasure_log`): stand-ins that keep an erased
+  event's place and leaf, and the hash-chained log that names them;
 - signed approvals (:class:`ApprovalStatement`, :class:`Approval`, :func:`input_digest`):
   what an approver signs to resume a paused run, checked by :func:`verify_entries`.
 
@@ -38,6 +40,17 @@ from codon_sdk.ledger._checkpoint import (
     run_origin,
     runs_origin,
     sign_checkpoint,
+)
+from codon_sdk.ledger._erasure import (
+    ErasureLine,
+    ErasureLog,
+    Permit,
+    chain_leaf,
+    check_erasure_log,
+    is_stand_in,
+    make_line,
+    stand_in,
+    subject_reason,
 )
 from codon_sdk.ledger._event_types import (
     BUDGET_EXCEEDED,
@@ -127,6 +140,15 @@ __all__ = [
     "ChainCheck",
     "Checkpoint",
     "EFFECT_RECORDED",
+    "ErasureLine",
+    "ErasureLog",
+    "Permit",
+    "chain_leaf",
+    "check_erasure_log",
+    "is_stand_in",
+    "make_line",
+    "stand_in",
+    "subject_reason",
     "Ed25519Signer",
     "FORMAT_VERSION",
     "Finding",

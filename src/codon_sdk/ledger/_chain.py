@@ -20,7 +20,7 @@ import functools
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
 from operator import itemgetter
@@ -30,6 +30,7 @@ import orjson
 
 from codon_sdk.errors import CanonicalEncodingError, LedgerError
 from codon_sdk.identity import LITERAL_DEPTH, MAX_DEPTH, json_canonical
+from codon_sdk.ledger._erasure import ERASED_TYPE, Permit, erased_claim
 from codon_sdk.ledger._event_types import ChainRole, event_type, types_with
 from codon_sdk.ledger._events import ENTRY_FIELDS, FORMAT_VERSION, validate_parsed
 from codon_sdk.ledger._merkle import MerkleAccumulator, leaf_hash
@@ -95,6 +96,8 @@ class ChainWalk:
     problem: str | None = None
     started: dict[str, Any] = field(default_factory=dict)
     pauses: list[int] = field(default_factory=list)
+    #: The seqs of erased events (stand-ins the erasure log names), in order.
+    erased: list[int] = field(default_factory=list)
     #: Past a fault: whether some later entry still parses as ``run_finished`` (the end is
     #: there, the chain leading to it is broken), so nobody claims the tail was cut off.
     end_after_fault: bool = False
@@ -135,6 +138,7 @@ def walk_chain(
     run_id: str | None = None,
     spans: bool = True,
     sizes: Iterable[int] = (),
+    permits: Mapping[int, Permit] | None = None,
 ) -> ChainWalk:
     """Check every entry in order; stop at the first fault (see the module docstring).
 
@@ -151,8 +155,13 @@ def walk_chain(
     ``walk.roots`` holds them, for those the run reaches, and the root of the whole run.
     The walk reads ``entries`` in order and keeps none of them (nor their leaves): a
     paged sequence stays paged.
+
+    ``permits``: what the erasure log says of this run's erased seqs. A stand-in (type
+    ``codon.erased``, see ``_erasure``) is accepted where a permit names its seq and
+    leaf: its original leaf goes into the chain and the tree. Anywhere else it is a fault.
     """
     walk = ChainWalk()
+    permits = permits or {}
     walk._due = sorted({s for s in sizes if type(s) is int and s >= 0}, reverse=True)
     walk._add([])
     prev_hex: str | None = None
@@ -174,14 +183,20 @@ def walk_chain(
         walk.alone += 1
         entry = _as_bytes(entries[seq])
         leaf = sha256(b"\x00" + entry).digest()
-        obj, problem = check_entry(entry, seq, expected_run, prev_hex, walk.ended)
+        obj, problem = _parsed(entry)
+        kind = None if obj is None or problem is not None else obj["type"]
+        if kind == ERASED_TYPE and obj is not None:
+            leaf, kind, problem = _erased(obj, seq, expected_run, prev_hex, walk.ended, permits)
+        elif obj is not None and problem is None:
+            problem = _check_fields(obj, seq, expected_run, prev_hex, walk.ended)
         if problem is not None or obj is None:
             _after_fault(entries, seq, leaf, obj, problem, walk)
             return walk
         walk._add([leaf])
-        kind = obj["type"]
+        if obj["type"] == ERASED_TYPE:
+            walk.erased.append(seq)
         if seq == 0:
-            walk.started = obj.get("metadata", {})
+            walk.started = obj.get("metadata", {}) if kind == obj["type"] else {}
             expected_run = obj["run_id"]
         elif kind in _PAUSES:
             walk.pauses.append(seq)
@@ -219,7 +234,7 @@ def _after_fault(
 #: Entries :func:`_sound_span` checks together: enough to spread its fixed cost thin, few
 #: enough that a span's parsed entries die young (the garbage collector stays cheap).
 _SPAN: Final = 256
-_SPECIAL: Final = _OPENS | _CLOSES
+_SPECIAL: Final = _OPENS | _CLOSES | {ERASED_TYPE}
 _loads: Final = orjson.loads
 _dumps_strict: Final = functools.partial(
     orjson.dumps, option=orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER
@@ -381,15 +396,20 @@ def _blame(
 
 
 def check_chain(
-    entries: Iterable[bytes], *, run_id: str | None = None, require_end: bool = False
+    entries: Iterable[bytes],
+    *,
+    run_id: str | None = None,
+    require_end: bool = False,
+    permits: Mapping[int, Permit] | None = None,
 ) -> ChainCheck:
     """Check a run's entries, in order, and name the first broken one.
 
     With ``require_end`` (the run is known to have finished) a missing
-    ``run_finished`` is reported at the position where it should be.
+    ``run_finished`` is reported at the position where it should be. ``permits``: the
+    erasure log's word on the run's erased seqs (see :func:`walk_chain`).
     """
     items = entries if isinstance(entries, Sequence) else list(entries)
-    walk = walk_chain(items, run_id=run_id)
+    walk = walk_chain(items, run_id=run_id, permits=permits)
     head = walk.head.hex() if walk.head is not None and walk.problem is None else None
     if walk.problem is not None:
         prior = walk.prior.hex() if walk.prior is not None else None
@@ -419,6 +439,42 @@ def check_entry(
     Total over any bytes: every way an entry can be wrong is a specific problem, never an
     exception (size, encoding, nesting, number range, duplicate keys, field types...).
     """
+    obj, problem = _parsed(entry)
+    if obj is None or problem is not None:
+        return obj, problem
+    return obj, _check_fields(obj, seq, run_id, prev_hex, finished)
+
+
+def _erased(
+    obj: dict[str, Any],
+    seq: int,
+    run_id: str | None,
+    prev_hex: str | None,
+    finished: bool,
+    permits: Mapping[int, Permit],
+) -> tuple[bytes, str, str | None]:
+    """A stand-in at ``seq``: ``(original leaf, original type, problem or None)``. It holds
+    its place by the chain rules of the type it stands for, and only where the erasure log
+    names its seq and leaf."""
+    claim = erased_claim(obj)
+    if claim is None:
+        return b"", ERASED_TYPE, "an erased stand-in whose fields are malformed (tampered)"
+    leaf, kind = claim
+    permit = permits.get(seq)
+    if permit is None or permit.leaf != leaf:
+        return (
+            leaf,
+            kind,
+            (
+                "an erased stand-in that the erasure log does not name (a forged erasure, or "
+                "the log was edited): the event's content was removed outside `codon erase`"
+            ),
+        )
+    return leaf, kind, _check_fields(obj, seq, run_id, prev_hex, finished, kind)
+
+
+def _parsed(entry: bytes) -> tuple[dict[str, Any] | None, str | None]:
+    """One entry parsed and checked on its own (size, JSON, shape, canonical form)."""
     if len(entry) > MAX_ENTRY_BYTES:
         return None, (
             f"entry is {len(entry)} bytes, over the {MAX_ENTRY_BYTES} bytes a ledger entry may "
@@ -438,7 +494,7 @@ def check_entry(
         return obj, _encoding_problem(obj, exc)
     if not canonical:
         return obj, _canonical_problem(entry)
-    return obj, _check_fields(obj, seq, run_id, prev_hex, finished)
+    return obj, None
 
 
 def _parse_problem(exc: orjson.JSONDecodeError) -> str:
@@ -552,9 +608,16 @@ def _plain_numbers(value: Any) -> bool:
 
 
 def _check_fields(
-    obj: dict[str, Any], seq: int, run_id: str | None, prev_hex: str | None, finished: bool
+    obj: dict[str, Any],
+    seq: int,
+    run_id: str | None,
+    prev_hex: str | None,
+    finished: bool,
+    erased: str | None = None,
 ) -> str | None:
-    kind = obj["type"]
+    """The fields of a parsed entry at ``seq``; ``erased``: the type a stand-in stands for
+    (its place is checked by that type's rules, its content is gone)."""
+    kind = erased or obj["type"]
     if finished:
         return f"event {kind!r} follows {_CLOSER}; nothing may be appended after the end"
     if run_id is not None and obj["run_id"] != run_id:
@@ -573,10 +636,10 @@ def _check_fields(
     match role:
         case ChainRole.OPEN if seq != 0:
             return f"{kind} may only be the first event"
-        case ChainRole.CLOSE:
+        case ChainRole.CLOSE if erased is None:
             counted = obj.get("metadata", {}).get("events")
             if counted != seq:
                 return f"{kind} counts {counted!r} earlier events, but {seq} precede it"
-        case ChainRole.OPEN | ChainRole.PAUSE | ChainRole.LINK:
+        case ChainRole.OPEN | ChainRole.PAUSE | ChainRole.LINK | ChainRole.CLOSE:
             pass
     return None

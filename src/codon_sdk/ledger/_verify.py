@@ -12,6 +12,9 @@ then every announced checkpoint must exist.
 
 Verdicts:
 
+An erased event (``_erasure``) is an ``erased`` finding that is no tamper: its place,
+order and leaf hash hold, so every root and checkpoint still matches.
+
 * ``tampered``: something above failed;
 * ``incomplete``: nothing failed, but the run has not ended (it is running, crashed
   or paused), or its index says it ended and the ledger lacks the end;
@@ -23,8 +26,9 @@ Verdicts:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from itertools import filterfalse
 from typing import Any, Final
 
@@ -33,6 +37,7 @@ from codon_sdk.errors import CheckpointError
 from codon_sdk.ledger._approval import check_approvals
 from codon_sdk.ledger._chain import ChainWalk, walk_chain
 from codon_sdk.ledger._checkpoint import Checkpoint
+from codon_sdk.ledger._erasure import ErasureLog, Permit
 from codon_sdk.ledger._merkle import MerkleAccumulator
 from codon_sdk.ledger._note import Verifier, check_note
 
@@ -152,11 +157,16 @@ def verify_entries(
     index_event_count: int | None = None,
     index_head: str | None = None,
     approvers: Sequence[str | Verifier] | None = None,
+    erasures: ErasureLog | None = None,
 ) -> VerificationReport:
     """Verify one run's entries (in seq order) and checkpoints; see the module docstring.
 
     ``approvers`` is the keyring of approver keys of the run's workload: every signed
     approval the ledger records must verify against it (None: approvals are not checked).
+
+    ``erasures`` is the store's erasure log, checked (``_erasure``): a stand-in it names is
+    an ``erased`` finding (not a tamper: the event's place and hash still hold), one it does
+    not name is tampered, and so is a broken line of the log about this run.
 
     ``index_*`` are what the store's runs index says about the run; a ledger
     shorter than the index, or with another head, was cut. A malformed verifier
@@ -174,6 +184,7 @@ def verify_entries(
             index_event_count,
             index_head,
             approvers,
+            erasures,
         )
     except Exception as exc:  # hostile data no check foresaw: still a verdict, never a crash
         return VerificationReport(
@@ -206,8 +217,10 @@ def _verify(
     index_event_count: int | None,
     index_head: str | None,
     approvers: Sequence[str | Verifier] | None = None,
+    erasures: ErasureLog | None = None,
 ) -> VerificationReport:
     state = _State()
+    permits = erasures.of(run_id) if erasures is not None else {}
     # The checkpoints are opened first, so the walk knows the sizes whose roots to keep;
     # what opening them finds is reported where it always was, after the index.
     opening = _State()
@@ -215,7 +228,9 @@ def _verify(
         *_open_all(stored_checkpoints, "stored", verifiers, opening),
         *_open_all(external_checkpoints, "external", verifiers, opening),
     ]
-    walk = walk_chain(entries, run_id=run_id, sizes=[c.checkpoint.size for c in checkpoints])
+    walk = walk_chain(
+        entries, run_id=run_id, sizes=[c.checkpoint.size for c in checkpoints], permits=permits
+    )
     if walk.problem is not None:
         state.tamper(walk.bad_seq, "chain", walk.problem)
     if not entries:
@@ -223,6 +238,7 @@ def _verify(
     state.checked.append(
         f"{len(entries)} entries: canonical bytes, run id, seq, prev chain, start and end events"
     )
+    _erased(run_id, walk, permits, erasures, state)
     ended = walk.ended
     announced = walk.started.get("checkpoints") if walk.problem is None else None
     if not isinstance(announced, dict):
@@ -263,6 +279,35 @@ def _verify(
         anchors=tuple(state.anchors),
         checked=tuple(state.checked),
     )
+
+
+def _erased(
+    run_id: str,
+    walk: ChainWalk,
+    permits: Mapping[int, Permit],
+    erasures: ErasureLog | None,
+    state: _State,
+) -> None:
+    """An ``erased`` finding per erased event, and the erasure log's problems with this run."""
+    for problem in erasures.problems_of(run_id) if erasures is not None else ():
+        state.tamper(None, "erasure_log", problem)
+    for seq in walk.erased:
+        permit = permits[seq]
+        when = datetime.fromtimestamp(permit.erased_us / 1e6, tz=timezone.utc)
+        state.findings.append(
+            Finding(
+                seq,
+                "erased",
+                f"event {seq} was erased at {when:%Y-%m-%d %H:%M:%S} UTC by "
+                f"{printable(permit.actor)} ({printable(permit.reason)}; erasure log line "
+                f"{permit.line}): its place and hash in the chain hold, its content is gone",
+                False,
+            )
+        )
+    if walk.erased:
+        state.checked.append(
+            f"{len(walk.erased)} erased event(s): each named, with its leaf, by the erasure log"
+        )
 
 
 def _not_ended(walk: ChainWalk, index_says_ended: bool | None, count: int, state: _State) -> None:

@@ -206,6 +206,7 @@ class Run:
         self.requests: RequestCaching | None = None  # the request cache (``_request_cache.py``)
         self.governor: RunGovernor | None = None  # policies, budgets, rate limits (``_govern.py``)
         self.blobs: Offload | None = None  # large values to blobs (``_blobs.py``)
+        self.subjects: Any = None  # the LedgerStore subject tags go to (``record_event``)
         self._pool: ThreadPoolExecutor | None = None
         self.executor: Executor | None = None  # where activations run (``_dispatch.py``)
         self._lineage: dict[str, tuple[str, str | None]] = {}
@@ -277,12 +278,13 @@ class Run:
             },
         )
 
-    def record_custom(self, node: str, token_id: str, event_type: str, metadata: Any) -> None:
-        self.rec.append(event_type, now_us(), node, token_id, metadata=metadata)
+    def record_custom(self, node: str, token_id: str, event_type: str, metadata: Any) -> int:
+        seq = self.rec.append(event_type, now_us(), node, token_id, metadata=metadata)
         self.observe(
             "runtime_event",
             {"event_type": event_type, "node": node, "token_id": token_id, "metadata": metadata},
         )
+        return seq
 
     def record_effect(
         self, node: str, token_id: str, meta: dict[str, Any], value: Any, *, durable: bool = True

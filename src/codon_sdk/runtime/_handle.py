@@ -14,12 +14,19 @@ from typing import TYPE_CHECKING, Any
 
 from codon_sdk._text import exception_message, valid_unicode
 from codon_sdk._warn import warn_once
-from codon_sdk.errors import CanonicalEncodingError, LedgerError, ReplayError, WorkloadRuntimeError
+from codon_sdk.errors import (
+    CanonicalEncodingError,
+    ConfigurationError,
+    LedgerError,
+    ReplayError,
+    WorkloadRuntimeError,
+)
 from codon_sdk.identity import recorded_error, remember_type, type_path
 from codon_sdk.ledger import check_custom_type
 from codon_sdk.redaction import NOT_IN_A_RUN, current_redact, set_run_redaction_source
 from codon_sdk.runtime._records import Token
 from codon_sdk.runtime._request import Request, RequestChange, ask, compare_request
+from codon_sdk.stores import check_subject, tag_subject
 
 if TYPE_CHECKING:  # pragma: no cover
     from codon_sdk.runtime._engine import NodeDef, QueueItem, Run
@@ -222,9 +229,20 @@ class NodeRuntime:
         self._emitted.append((token_id, target, payload, prepared, meta))
         return token_id
 
-    def record_event(self, event_type: str, *, metadata: Mapping[str, Any] | None = None) -> None:
-        """Append a custom audit event (its name may not be a built-in event type)."""
+    def record_event(
+        self,
+        event_type: str,
+        *,
+        metadata: Mapping[str, Any] | None = None,
+        subject: str | None = None,
+    ) -> None:
+        """Append a custom audit event (its name may not be a built-in event type).
+
+        ``subject`` (a subject id, such as a user id) records the event against that subject
+        in the store, so ``codon erase --subject`` erases it (docs: guides/retention.md)."""
         self._check_open("record an event")
+        if subject is not None:
+            self._check_subject(event_type, subject)
         try:
             check_custom_type(event_type)
         except LedgerError as exc:
@@ -236,7 +254,20 @@ class NodeRuntime:
                 f"metadata of event {event_type!r} recorded by node {self._node.name!r} cannot be "
                 f"recorded ({exc.type_name} at {exc.path}): {exc}"
             ) from exc
-        self._run.record_custom(self._node.name, self._item[0], event_type, meta)
+        seq = self._run.record_custom(self._node.name, self._item[0], event_type, meta)
+        if subject is not None and self._run.subjects is not None:
+            tag_subject(self._run.subjects, subject, self._run.run_id, seq)
+
+    def _check_subject(self, event_type: str, subject: str) -> None:
+        try:
+            check_subject(subject)
+        except ConfigurationError as exc:
+            raise WorkloadRuntimeError(str(exc)) from exc
+        if self._run.subjects is None:
+            raise WorkloadRuntimeError(
+                f"record_event({event_type!r}, subject=...) needs a durable store (execute with "
+                "store=...): the subject is indexed there so `codon erase` can find the event"
+            )
 
     def stop(self, reason: str | None = None) -> None:
         """End the run once this activation completes; tokens still queued are not processed."""

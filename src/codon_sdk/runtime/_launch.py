@@ -44,10 +44,12 @@ from codon_sdk.stores import (
     LedgerStore,
     RunInfo,
     blob_store_for,
+    check_subject,
     is_shared,
     new_owner,
     open_store,
     shared_store,
+    tag_subject,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -174,6 +176,7 @@ def new_run(
     store: str | LedgerStore | None,
     fork: dict[str, Any] | None = None,
     fresh_id: bool = False,
+    subject: str | None = None,
 ) -> Run:
     """Record ``run_started`` and the seed tokens of a new run, ready to drive.
 
@@ -183,6 +186,13 @@ def new_run(
     ``fresh_id`` (a random 128-bit one the SDK made) skips that round trip, and the
     store's own start of the run still refuses an id that exists.
     """
+    if subject is not None and store is None:
+        raise ValueError(
+            "subject= records the run against a subject in its store, for erasure: pass "
+            "store=... (a URL such as sqlite:///ledger.db)"
+        )
+    if subject is not None:
+        check_subject(subject)
     executor = start_executor(workload.executor, options.executor)  # before anything is written
     queue = open_token_queue(workload.token_queue, options.token_queue, run_id, fresh=True)
     redact = ledger_redact(workload)
@@ -274,6 +284,10 @@ def new_run(
             for close in run.on_close:
                 close()
             raise
+    if writer is not None:
+        run.subjects = writer.store
+        if subject is not None:  # after the start barrier: a taken run id is never tagged
+            tag_subject(writer.store, subject, run_id)
     return run
 
 
@@ -330,7 +344,10 @@ def report_from_trust(trust: Trust, ledger: LedgerStore | None = None) -> Execut
     broken one), with ``report.verification`` set; payloads stored as blobs are read from
     ``ledger``'s blob store."""
     entries = readable_entries(trust)
-    report = _report_from(entries, rebuild(resolved_events(entries, ledger)))
+    rebuilt = rebuild(resolved_events(entries, ledger))
+    if ledger is not None and any(f.code == "erased" for f in trust.report.findings):
+        rebuilt.status = ledger.get_run(rebuilt.run_id).status  # its run_finished may be erased
+    report = _report_from(entries, rebuilt)
     report.verification = trust.report
     report.blobs = None if ledger is None else blob_store_for(ledger)
     return report
@@ -514,6 +531,7 @@ def resume_run(
         run.queue = queue  # loaded from the ledger by _adopt
         adopt_executor(run, executor)
         run.blobs = offload_for(workload.blob_threshold, ledger)
+        run.subjects = ledger
         run.cache = RunCache.of(run.nodes.values(), ledger)
         run.requests = RequestCaching.of(run.nodes.values(), ledger)
         run.continues = _last_span(entries)

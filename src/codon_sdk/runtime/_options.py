@@ -31,6 +31,7 @@ EXECUTE_OPTIONS = frozenset(
         "context",
         "executor",
         "token_queue",
+        "subject",
     }
 )
 

@@ -34,6 +34,7 @@ from codon_sdk.ledger import (
     LedgerEvent,
     ResumeRole,
     event_type,
+    is_stand_in,
     types_with,
 )
 from codon_sdk.runtime._records import ENTRY_ORIGIN, JOIN_ORIGIN
@@ -244,7 +245,7 @@ def _fold(events: Iterable[LedgerEvent]) -> RebuiltRun:
     if first is None:
         raise LedgerError("the run has no events")
     run = RebuiltRun(run_id=first.run_id, started=dict(first.metadata), started_us=first.ts)
-    if event_type(first.type).resume is not ResumeRole.START:
+    if event_type(first.type).resume is not ResumeRole.START and not is_stand_in(first.type):
         raise LedgerError(f"run {first.run_id} does not start with {_OPENER}")
     fold = _Fold(run)
     handler, other = _BY_TYPE.get, _OTHER

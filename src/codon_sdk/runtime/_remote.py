@@ -253,8 +253,19 @@ class RemoteRuntime(NodeRuntime):
         self._ops.append(("emit", target, payload, dict(audit_metadata or {}) or None))
         return f"t{self._ticket.next_id + emitted}"
 
-    def record_event(self, event_type: str, *, metadata: Mapping[str, Any] | None = None) -> None:
+    def record_event(
+        self,
+        event_type: str,
+        *,
+        metadata: Mapping[str, Any] | None = None,
+        subject: str | None = None,
+    ) -> None:
         self._check_open("record an event")
+        if subject is not None:
+            raise WorkloadRuntimeError(
+                f"record_event({event_type!r}, subject=...) is not available in a remote "
+                "activation: tag the whole run instead (execute(..., subject=...))"
+            )
         try:
             check_custom_type(event_type)
         except LedgerError as exc:

@@ -23,18 +23,19 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from codon_sdk.errors import CheckpointError, UntrustedRunError
+from codon_sdk.errors import CheckpointError, RunErasedError, UntrustedRunError
 from codon_sdk.ledger import (
     TERMINAL_STATUSES,
     Checkpoint,
     VerificationReport,
+    chain_leaf,
     check_note,
     leaf_hash,
     merkle_root,
     run_leaf,
     verify_entries,
 )
-from codon_sdk.stores import LedgerStore, PagedEntries
+from codon_sdk.stores import LedgerStore, PagedEntries, erasure_log
 
 __all__ = [
     "Trust",
@@ -82,6 +83,7 @@ def check_trust(
     vkey = getattr(notary, "vkey", None) if notary is not None else None
     stored = [note for _, note in ledger.checkpoints(run_id)]
     exported = _exported(notary, run_id) if vkey is not None else []
+    erasures = erasure_log(ledger)
     report = verify_entries(
         run_id,
         entries,
@@ -91,6 +93,7 @@ def check_trust(
         index_says_ended=info.status in TERMINAL_STATUSES,
         index_event_count=info.event_count,
         index_head=info.head,
+        erasures=erasures,
     )
     problems = [str(f) for f in report.findings if f.tamper]
     if vkey is not None and not problems and not _vouched(ledger, run_id, [*stored, *exported]):
@@ -114,6 +117,13 @@ def trusted_entries(ledger: LedgerStore, run_id: str, *, action: str) -> list[by
             + "; ".join(trust.problems)
             + " (run `codon verify` for details)",
             findings=trust.problems,
+        )
+    erased = [f for f in trust.report.findings if f.code == "erased"]
+    if erased:
+        raise RunErasedError(
+            f"run {run_id} in {ledger.url} is not {action}: {len(erased)} of its events were "
+            f"erased ({erased[0].message}), so its history can no longer be rebuilt. Its "
+            "report and verification still read; start a new run instead"
         )
     return list(trust.entries)
 
@@ -151,7 +161,7 @@ def _vouched(ledger: LedgerStore, run_id: str, notes: Sequence[bytes]) -> bool:
     )
     if where is None:
         return False
-    first = leaf_hash(ledger.read(run_id, 0, 1)[0]) if lines else b""
+    first = chain_leaf(ledger.read(run_id, 0, 1)[0])[0] if lines else b""
     if lines[where][3] != first:
         return False
     leaves = [leaf_hash(run_leaf(rid, size, root)) for _, rid, size, root in lines[: where + 1]]

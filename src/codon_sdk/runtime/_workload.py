@@ -171,6 +171,7 @@ class CodonWorkload(Governed, GraphWorkload):
         context: Mapping[str, Any] | None = None,
         executor: Executor | None = None,
         token_queue: TokenQueueLike | None = None,
+        subject: str | None = None,
         **context_extras: Any,
     ) -> ExecutionReport:
         """Run the graph on ``payload``; see :meth:`execute`.
@@ -195,6 +196,8 @@ class CodonWorkload(Governed, GraphWorkload):
         guides/ray.md). ``token_queue`` (a ``TokenQueue``, or a factory of one; default the
         workload's ``token_queue``, else ``InMemoryTokenQueue``) holds the run's pending
         tokens; on resume it is rebuilt from the ledger.
+        ``subject`` (a subject id, such as a user id; needs ``store``) records the whole run
+        against that subject, so ``codon erase --subject`` erases it (guides/retention.md).
         """
         run = self._begin(
             payload,
@@ -275,6 +278,7 @@ class CodonWorkload(Governed, GraphWorkload):
             options=options,
             store=store,
             fresh_id=run_id is None,
+            subject=subject,
         )
 
     def resume(

@@ -15,7 +15,9 @@ the run-lease helpers (:func:`new_owner`, :func:`hold`, :func:`release`,
 (:func:`grant_sql`) and the keyring of approvers who may sign approvals per workload
 (:func:`add_approver`, :func:`remove_approver`, :func:`approvers`, :class:`ApproverKey`)
 and the content-addressed blob stores that hold payloads too large for the chain
-(:func:`blob_store_for`, :class:`DirectoryBlobStore`, docs: guides/blobs.md).
+(:func:`blob_store_for`, :class:`DirectoryBlobStore`, docs: guides/blobs.md), and
+erasure and retention (:func:`erase_subject`, :func:`erase_run`, :func:`apply_retention`,
+legal holds, :func:`erasure_log`; docs: guides/retention.md).
 
 ``PostgresStore`` and the PostgreSQL administration helpers need the ``postgres`` extra
 and are imported on first use. The modules behind this face are private.
@@ -79,6 +81,33 @@ from codon_sdk.stores._blobs import (
     is_blob_ref,
 )
 from codon_sdk.stores._budgets import BudgetTotals, ChargeBudget, ReadBudget, TakeRateSlot
+from codon_sdk.stores._erase import (
+    Erasure,
+    apply_retention,
+    check_subject,
+    erase_run,
+    erase_subject,
+    erasure_log,
+    expired_runs,
+    hold_run,
+    legal_holds,
+    release_run,
+    retention_policies,
+    set_retention,
+    tag_subject,
+)
+from codon_sdk.stores._erase_ops import (
+    Compact,
+    EraseEvents,
+    FindSubject,
+    Hold,
+    ListHolds,
+    ListRetention,
+    ReadErasures,
+    SetHold,
+    SetRetention,
+    TagSubject,
+)
 from codon_sdk.stores._keyring import add_approver, approver_keys, approvers, remove_approver
 from codon_sdk.stores._memory import MemoryStore
 from codon_sdk.stores._notary import FileCheckpointSink, Notary, sign_runs_log
@@ -106,6 +135,29 @@ if TYPE_CHECKING:  # pragma: no cover
     from codon_sdk.stores._postgres import PostgresStore, connect_admin, migrate_as_admin
 
 __all__ = [
+    "Compact",
+    "EraseEvents",
+    "Erasure",
+    "FindSubject",
+    "Hold",
+    "ListHolds",
+    "ListRetention",
+    "ReadErasures",
+    "SetHold",
+    "SetRetention",
+    "TagSubject",
+    "apply_retention",
+    "check_subject",
+    "erase_run",
+    "erase_subject",
+    "erasure_log",
+    "expired_runs",
+    "hold_run",
+    "legal_holds",
+    "release_run",
+    "retention_policies",
+    "set_retention",
+    "tag_subject",
     "AddApprover",
     "ApproverKey",
     "ListApprovers",

@@ -47,6 +47,7 @@ from codon_sdk.stores._approvers import ApproverOp
 from codon_sdk.stores._blob_ops import BlobOp
 from codon_sdk.stores._budgets import ChargeBudget, ReadBudget, TakeRateSlot
 from codon_sdk.stores._cache_ops import CacheEntry, LookupCache, PutCache
+from codon_sdk.stores._erase_ops import EraseOp
 
 __all__ = [
     "DEFAULT_LEASE_TTL_S",
@@ -369,6 +370,7 @@ Op: TypeAlias = (
     | ReadBudget
     | TakeRateSlot
     | BlobOp
+    | EraseOp
 )
 
 

@@ -53,6 +53,7 @@ from codon_sdk.stores._budgets import (
     charge_memory,
     take_rate_memory,
 )
+from codon_sdk.stores._erase_ops import ERASE_OPS, MemoryErasure, memory_erase
 
 __all__ = ["MemoryStore"]
 
@@ -74,6 +75,7 @@ class MemoryStore(LedgerStore):
         self._budgets: dict[tuple[str, str], BudgetTotals] = {}
         self._blobs: dict[str, bytes] = {}
         self._rates: dict[str, list[tuple[int, int]]] = {}
+        self._erasure = MemoryErasure(set(), [], {}, {})
 
     def execute(self, op: Op) -> Any:
         with self._lock:
@@ -114,6 +116,8 @@ class MemoryStore(LedgerStore):
                 return take_rate_memory(self._rates, op)
             if isinstance(op, (PutBlob, GetBlob)):
                 return memory_blobs(self._blobs, op)
+            if isinstance(op, ERASE_OPS):
+                return memory_erase(self, self._erasure, op)
             assert_never(op)
 
     def _put_checkpoint(self, run_id: str, size: int, note: bytes) -> None:

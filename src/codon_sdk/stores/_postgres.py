@@ -498,6 +498,7 @@ class PostgresStore(SQLStore):
             cur.execute(_NO_FINISH_LINE, (op.run_id,))
             cur.execute(_SQL.log_run, (op.run_id, count, op.log_root, now))
 
+    _dialect = "postgres"
     _lock_key = "SELECT pg_advisory_xact_lock(hashtext(%s))"
 
     def _atomic(self, conn: _Conn) -> Any:

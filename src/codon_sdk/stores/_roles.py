@@ -22,6 +22,7 @@ from codon_sdk.errors import InvalidStoreURLError
 from codon_sdk.stores import _schema as schema
 from codon_sdk.stores._approvers import APPROVERS_TABLE
 from codon_sdk.stores._blob_ops import BLOBS_TABLE
+from codon_sdk.stores._erase_ops import ERASURES_TABLE, HOLDS_TABLE, RETENTION_TABLE, SUBJECTS_TABLE
 from codon_sdk.stores._schema_budgets import BUDGETS_TABLE, RATE_TABLE
 
 __all__ = ["APP_PRIVILEGES", "apply_statements", "grant_sql", "owns_ledger_sql", "validate_role"]
@@ -47,6 +48,12 @@ APP_PRIVILEGES: Final[tuple[tuple[str, str], ...]] = (
     (RATE_TABLE, "SELECT, INSERT, DELETE"),
     # payload blobs: written once, read; never changed or deleted by the application
     (BLOBS_TABLE, "SELECT, INSERT"),
+    # subjects are tagged as runs start; the erasure log, holds and retention policies
+    # are the owner's (erasure lifts the events' trigger, which only the owner may do)
+    (SUBJECTS_TABLE, "SELECT, INSERT"),
+    (ERASURES_TABLE, "SELECT"),
+    (HOLDS_TABLE, "SELECT"),
+    (RETENTION_TABLE, "SELECT"),
 )
 _TABLES: Final = tuple(table for table, _ in APP_PRIVILEGES)
 

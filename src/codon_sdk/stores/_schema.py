@@ -64,6 +64,7 @@ from codon_sdk.stores._base import (
 )
 from codon_sdk.stores._blob_ops import GetBlob, PutBlob, blobs_migration
 from codon_sdk.stores._budgets import ChargeBudget, ReadBudget, TakeRateSlot
+from codon_sdk.stores._erase_ops import ERASE_OPS, describe_erase, erase_migration
 from codon_sdk.stores._schema_budgets import MIGRATION as BUDGETS_MIGRATION
 from codon_sdk.stores._schema_budgets import RATE_INDEX, RATE_MIGRATION
 
@@ -271,6 +272,8 @@ SQLITE_MIGRATIONS: Final[tuple[Migration, ...]] = (
     ),
     # 8: payload blobs kept in the database (see stores/_blob_ops.py).
     blobs_migration("BLOB", "INTEGER"),
+    # 9: subjects, the erasure log, legal holds, retention (see stores/_erase_ops.py).
+    erase_migration("sqlite"),
 )
 
 # --------------------------------------------------------------------------- PostgreSQL
@@ -375,6 +378,8 @@ POSTGRES_MIGRATIONS: Final[tuple[Migration, ...]] = (
     ),
     # 8: payload blobs kept in the database (see stores/_blob_ops.py).
     blobs_migration("BYTEA", "BIGINT"),
+    # 9: subjects, the erasure log, legal holds, retention (see stores/_erase_ops.py).
+    erase_migration("postgres"),
 )
 
 SCHEMA_VERSION: Final = len(SQLITE_MIGRATIONS) - 1
@@ -513,6 +518,8 @@ def describe(op: Op) -> str:
         return f"store blob {op.sha256[:16]} ({len(op.data)} bytes)"
     if isinstance(op, GetBlob):
         return f"read blob {op.sha256[:16]}"
+    if isinstance(op, ERASE_OPS):
+        return describe_erase(op)
     assert_never(op)
 
 

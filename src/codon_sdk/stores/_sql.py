@@ -16,6 +16,7 @@ from typing import Any
 from typing_extensions import assert_never
 
 from codon_sdk.errors import RunConflictError, RunNotFoundError
+from codon_sdk.stores import _codec as codec
 from codon_sdk.stores import _schema as schema
 from codon_sdk.stores._approvers import AddApprover, ListApprovers, RemoveApprover, sql_approvers
 from codon_sdk.stores._base import (
@@ -46,6 +47,7 @@ from codon_sdk.stores._budgets import (
     read_sql,
     take_rate_sql,
 )
+from codon_sdk.stores._erase_ops import ERASE_OPS, sql_erase
 
 __all__ = ["SQLStore", "Statements", "statements"]
 
@@ -235,6 +237,10 @@ class SQLStore(LedgerStore):
             )
         if isinstance(op, (PutBlob, GetBlob)):
             return sql_blobs(conn, self._sql.placeholder, op)
+        if isinstance(op, ERASE_OPS):
+            return sql_erase(
+                conn, self._sql.placeholder, op, self._atomic, self._dialect, codec.pack
+            )
         assert_never(op)
 
     def _put_cache(self, conn: Any, op: PutCache) -> bool:
@@ -269,6 +275,9 @@ class SQLStore(LedgerStore):
 
     def _not_found(self, run_id: str) -> RunNotFoundError:
         return RunNotFoundError(f"no run {run_id!r} in {self.url}")
+
+    #: ``sqlite`` or ``postgres``: what erasure does differently (``_erase_ops``).
+    _dialect: str = "sqlite"
 
     #: The statement that serialises the takers of one rate window key, if the backend's
     #: transaction does not already (SQLite's ``BEGIN IMMEDIATE`` does).

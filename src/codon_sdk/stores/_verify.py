@@ -27,17 +27,20 @@ from typing import overload
 from codon_sdk.errors import RunNotFoundError, StoreConnectionError
 from codon_sdk.ledger import (
     TERMINAL_STATUSES,
+    ErasureLog,
     Finding,
     LoggedRun,
     LogVerification,
     VerificationReport,
     Verifier,
+    chain_leaf,
     leaf_hash,
     verify_entries,
     verify_runs_log,
 )
 from codon_sdk.stores._base import LedgerStore, RunInfo, lease_is_stale, lease_seconds
 from codon_sdk.stores._blobs import BLOB_NEEDLE, blob_findings, blob_store_for
+from codon_sdk.stores._erase import erasure_log
 from codon_sdk.stores._keyring import approver_keys
 from codon_sdk.stores._notary import FileCheckpointSink
 from codon_sdk.stores._open import open_store
@@ -96,7 +99,7 @@ def verify_run(
     ledger = open_store(store)
     try:
         external = [*_notes(checkpoints), *_exported(checkpoint_dir, run_id)]
-        return _verify_one(ledger, run_id, keys, external).report
+        return _verify_one(ledger, run_id, keys, external, _erasures(ledger)).report
     finally:
         if ledger is not store:
             ledger.close()
@@ -112,12 +115,28 @@ class _Read:
     signed: bool = False
 
 
+def _erasures(ledger: LedgerStore) -> ErasureLog | Exception:
+    """The store's erasure log, checked; what reading it raised, as a verdict for later."""
+    try:
+        return erasure_log(ledger)
+    except StoreConnectionError:
+        raise
+    except Exception as exc:  # hostile rows: each run's verdict says so
+        return exc
+
+
 def _verify_one(
-    ledger: LedgerStore, run_id: str, keys: list[Verifier] | None, external: list[bytes]
+    ledger: LedgerStore,
+    run_id: str,
+    keys: list[Verifier] | None,
+    external: list[bytes],
+    erasures: ErasureLog | Exception,
 ) -> _Read:
     """One run's report (notes held outside are read before its entries, so a run going on
     meanwhile is never "shorter" than an exported checkpoint)."""
     try:
+        if isinstance(erasures, Exception):
+            raise erasures
         info = ledger.get_run(run_id)
         entries = ledger.read(run_id)
         stored = [note for _, note in ledger.checkpoints(run_id)]
@@ -132,6 +151,7 @@ def _verify_one(
             index_event_count=info.event_count,
             index_head=info.head,
             approvers=_Keyring(ledger, info.workload_name),
+            erasures=erasures,
         )
         report = _with_blobs(report, entries, ledger)
         now = LoggedRun(
@@ -174,7 +194,11 @@ class _Keyring(Sequence[Verifier]):
 
 
 def _verify_listed(
-    ledger: LedgerStore, run_id: str, keys: list[Verifier] | None, directory: Directory | None
+    ledger: LedgerStore,
+    run_id: str,
+    keys: list[Verifier] | None,
+    directory: Directory | None,
+    erasures: ErasureLog | Exception,
 ) -> _Read:
     """A run as ``verify_all`` lists it: even its id is read back from the store, so a hostile
     one (not a string, not a file name) is that run's verdict too."""
@@ -185,7 +209,7 @@ def _verify_listed(
     except Exception as exc:
         return _Read(_unreadable(run_id, exc), LoggedRun(event_count=0, root=b"", readable=False))
     try:
-        return _verify_one(ledger, run_id, keys, external)
+        return _verify_one(ledger, run_id, keys, external, erasures)
     except RunNotFoundError as exc:  # listed, then gone, or an id no lookup finds
         return _Read(_unreadable(run_id, exc), LoggedRun(event_count=0, root=b"", readable=False))
 
@@ -195,7 +219,9 @@ def _first_leaf(entries: list[bytes]) -> bytes | None:
         return None
     first = entries[0]
     # an entry that is not bytes was written by something else: it matches no logged leaf
-    return leaf_hash(first) if type(first) is bytes else leaf_hash(b"\x00" + repr(first).encode())
+    if type(first) is not bytes:
+        return leaf_hash(b"\x00" + repr(first).encode())
+    return chain_leaf(first)[0]  # an erased run_started: its original leaf, as logged
 
 
 def _unreadable(run_id: str, exc: BaseException) -> VerificationReport:
@@ -303,8 +329,9 @@ def verify_all(
         reports: list[VerificationReport] = []
         now: dict[str, LoggedRun] = {}
         signed = False
+        erasures = _erasures(ledger)
         for n, info in enumerate(infos, 1):
-            read = _verify_listed(ledger, info.run_id, keys, checkpoint_dir)
+            read = _verify_listed(ledger, info.run_id, keys, checkpoint_dir, erasures)
             reports.append(read.report)
             now[info.run_id] = read.now
             signed = signed or read.signed

@@ -45,6 +45,7 @@ from codon_sdk.testing._recordings import (
 )
 
 if TYPE_CHECKING:
+    from codon_sdk.testing._conformance_erasure import ErasureConformance
     from codon_sdk.testing._executor_conformance import ExecutorConformance
     from codon_sdk.testing._otlp import OTLPExport, OTLPReceiver
     from codon_sdk.testing._otlp_records import (
@@ -62,6 +63,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AnthropicProtocolServer",
     "AuditSinkConformance",
+    "ErasureConformance",
     "ExecutorConformance",
     "OTLPDataPoint",
     "OTLPExport",
@@ -91,6 +93,7 @@ __all__ = [
 
 _LAZY = {
     "AuditSinkConformance": "_sink_conformance",
+    "ErasureConformance": "_conformance_erasure",
     "OTLPDataPoint": "_otlp_records",
     "OTLPExport": "_otlp",
     "OTLPMetric": "_otlp_records",

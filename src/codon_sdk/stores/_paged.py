@@ -8,6 +8,13 @@ counts the rows each page of seqs holds, so it is exactly the list ``store.read(
 returns, gaps in the seqs of a damaged ledger included: position ``i`` is the ``i``-th row in
 seq order, whatever seq that row claims. Entries the run gains after the scan are not part of
 it (a snapshot, as a list read at that moment would be).
+
+:meth:`PagedEntries.expecting` skips that counting pass where the caller knows how many
+entries an intact run holds (its runs index says so) and reads each page only when it is
+reached: the sequence then *assumes* every page of seqs is full, notes each page that is
+not (``diverged``), and :meth:`PagedEntries.confirm` says whether the assumption held (every
+page read and full, no row past the last). Verification reads a run once this way and
+falls back to :meth:`PagedEntries.scan` when it did not hold (a damaged or growing run).
 """
 
 from __future__ import annotations
@@ -55,6 +62,13 @@ class PagedEntries(Sequence[bytes]):
         self._held: tuple[int, list[bytes]] = (-1, [])  # (page index, its rows)
         self.on_page = on_page
         self._spare: LedgerStore | None = None  # ``store`` reopened, if it was closed
+        #: :meth:`expecting`: the pages are assumed full; ``_seen`` holds those read and found
+        #: so, ``diverged`` says one was not (the assumption failed: :meth:`confirm` is False)
+        self._expected = False
+        self._seen: set[int] = set()
+        self.diverged = False
+        #: called with ``(position of the first, rows)`` of every page read from the store
+        self.on_rows: Callable[[int, list[bytes]], None] | None = None
 
     @classmethod
     def scan(
@@ -97,6 +111,47 @@ class PagedEntries(Sequence[bytes]):
             paged._held = (0, first)
         return paged
 
+    @classmethod
+    def expecting(
+        cls,
+        store: LedgerStore,
+        run_id: str,
+        count: int,
+        *,
+        page_size: int | None = None,
+        on_page: Callable[[int, int], None] | None = None,
+    ) -> PagedEntries:
+        """Run ``run_id`` as ``count`` entries in full pages of seqs, nothing read yet (see
+        the module): reading a page that holds another number of rows than assumed raises
+        ``StoreError`` and sets ``diverged``; :meth:`confirm` checks the rest."""
+        if page_size is None:
+            page_size = DEFAULT_PAGE_SIZE
+        if page_size < 1:
+            raise ValueError(f"page_size must be a positive number of entries, got {page_size}")
+        count = max(0, count)
+        pages = [(seq, seq, min(page_size, count - seq)) for seq in range(0, count, page_size)]
+        paged = cls(store, run_id, pages, [], page_size=page_size, on_page=on_page)
+        paged._expected = True
+        return paged
+
+    def confirm(self) -> bool:
+        """Whether an :meth:`expecting` sequence is the run as ``store.read`` returns it: every
+        page read (those not yet read are read now) held the rows assumed, and no row lies
+        past the last page (True for a :meth:`scan`, which counted them)."""
+        if not self._expected:
+            return True
+        try:
+            for k in range(len(self._pages)):
+                if k not in self._seen:
+                    self._read(k)
+            end = len(self._pages) * self.page_size
+            if self._live().read(self.run_id, end, end + self.page_size):
+                return False
+            # a damaged ledger may hold rows past a gap wider than a page: one read, as scan
+            return not self.diverged and not self._live().read(self.run_id, end + self.page_size)
+        except StoreError:
+            return False
+
     # ------------------------------------------------------------------ the sequence
 
     def __len__(self) -> int:
@@ -109,7 +164,17 @@ class PagedEntries(Sequence[bytes]):
     def __getitem__(self, index: int | slice) -> bytes | list[bytes]:
         if isinstance(index, slice):
             start, stop, step = index.indices(self._limit)
-            return [self._at(i) for i in range(start, stop, step)]
+            if step != 1:
+                return [self._at(i) for i in range(start, stop, step)]
+            out: list[bytes] = []
+            while start < stop:  # a page at a time (a span of the chain walk: one slice)
+                offset, rows = self._page_of(start)
+                chunk = rows[start - offset : stop - offset]
+                if not chunk:  # pragma: no cover - _read ensures a page holds its rows
+                    raise IndexError(start)
+                out += chunk
+                start += len(chunk)
+            return out
         if index < 0:
             index += self._limit
         if not 0 <= index < self._limit:
@@ -142,6 +207,7 @@ class PagedEntries(Sequence[bytes]):
             on_page=self.on_page,
         )
         view._held = self._held
+        view._expected = self._expected
         return view
 
     def __repr__(self) -> str:
@@ -166,15 +232,27 @@ class PagedEntries(Sequence[bytes]):
             self._held = (k, rows)
         return self._starts[k], rows
 
-    def _read(self, k: int) -> list[bytes]:
-        seq, _, count = self._pages[k]
+    def _live(self) -> LedgerStore:
         store = self.store
         if store.closed:  # the caller's store, closed before the report was read: reopen it
             if self._spare is None:
                 self._spare = reopen(store, why=f"run {self.run_id!r} was still being read")
                 weakref.finalize(self, self._spare.close)
             store = self._spare
+        return store
+
+    def _read(self, k: int) -> list[bytes]:
+        seq, _, count = self._pages[k]
+        store = self._live()
         rows = store.read(self.run_id, seq, seq + self.page_size)
+        if self._expected and len(rows) != count:
+            self.diverged = True
+            raise StoreError(
+                f"run {self.run_id!r} in {store.url} holds {len(rows)} rows at seqs {seq} to "
+                f"{seq + self.page_size - 1}, not the {count} its runs index implies; read it "
+                "with PagedEntries.scan"
+            )
+        self._seen.add(k)
         if len(rows) < count:  # the ledger is append-only: fewer rows than counted is damage
             raise StoreError(
                 f"run {self.run_id!r} in {store.url} lost entries while it was being read "
@@ -183,4 +261,7 @@ class PagedEntries(Sequence[bytes]):
             )
         if self.on_page is not None:
             self.on_page(self._starts[k] + count, count)
-        return rows[:count]
+        rows = rows[:count] if len(rows) > count else rows
+        if self.on_rows is not None:
+            self.on_rows(self._starts[k], rows)
+        return rows

@@ -22,9 +22,9 @@ import pathlib
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import overload
+from typing import Final, overload
 
-from codon_sdk.errors import RunNotFoundError, StoreConnectionError
+from codon_sdk.errors import RunNotFoundError, StoreConnectionError, StoreError
 from codon_sdk.ledger import (
     TERMINAL_STATUSES,
     ErasureLog,
@@ -44,6 +44,7 @@ from codon_sdk.stores._erase import erasure_log
 from codon_sdk.stores._keyring import approver_keys
 from codon_sdk.stores._notary import FileCheckpointSink
 from codon_sdk.stores._open import open_store
+from codon_sdk.stores._paged import PagedEntries
 
 __all__ = ["StoreVerification", "verify_all", "verify_run"]
 
@@ -138,8 +139,44 @@ def _verify_one(
         if isinstance(erasures, Exception):
             raise erasures
         info = ledger.get_run(run_id)
-        entries = ledger.read(run_id)
         stored = [note for _, note in ledger.checkpoints(run_id)]
+        count = info.event_count
+        if type(count) is int and count >= 0:  # read once, in pages, trusting no count
+            read = _verify_read(ledger, run_id, info, keys, external, stored, count)
+            if read is not None:
+                return read
+        return _verify_read(ledger, run_id, info, keys, external, stored, None) or _Read(
+            _unreadable(run_id, StoreError("the run could not be read")), _UNREAD
+        )
+    except (RunNotFoundError, StoreConnectionError):
+        raise
+    except Exception as exc:  # hostile data: a verdict, not a traceback
+        return _Read(_unreadable(run_id, exc), _UNREAD)
+
+
+_UNREAD: Final = LoggedRun(event_count=0, root=b"", readable=False)
+
+
+def _verify_read(
+    ledger: LedgerStore,
+    run_id: str,
+    info: RunInfo,
+    keys: list[Verifier] | None,
+    external: list[bytes],
+    stored: list[bytes],
+    count: int | None,
+) -> _Read | None:
+    """The run's report from its entries read a page at a time: with ``count``, pages of
+    seqs assumed full (one pass), None when the run turned out otherwise (damaged, or it
+    grew: the caller reads it again counting); without, counted first (``scan``)."""
+    if count is None:
+        entries = PagedEntries.scan(ledger, run_id)
+    else:
+        entries = PagedEntries.expecting(ledger, run_id, count)
+    needles: list[int] = []  # where the pages whose entries may refer to blobs begin
+    entries.on_rows = lambda at, rows: _note_needle(needles, at, rows)
+    try:
+        first = _first_leaf(entries)  # page 0 first: the walk then starts on the page held
         ended = info.status in _ENDED
         report = verify_entries(
             run_id,
@@ -153,18 +190,29 @@ def _verify_one(
             approvers=_Keyring(ledger, info.workload_name),
             erasures=erasures,
         )
-        report = _with_blobs(report, entries, ledger)
-        now = LoggedRun(
-            event_count=report.event_count,
-            root=bytes.fromhex(report.root),
-            first_leaf=_first_leaf(entries),
-            ended=ended,
-        )
-        return _Read(_with_reason(report, info), now, bool(stored))
-    except (RunNotFoundError, StoreConnectionError):
+        if not entries.confirm():
+            return None
+        if count is None:  # the scan's first page was read before ``on_rows`` was set
+            needles = [at for at, rows in entries.pages() if BLOB_NEEDLE in b"".join(rows)]
+        report = _with_blobs(report, entries, needles, ledger)
+    except StoreError:
+        if entries.diverged:  # a page held other rows than assumed: read the run counting
+            return None
         raise
-    except Exception as exc:  # hostile data: a verdict, not a traceback
-        return _Read(_unreadable(run_id, exc), LoggedRun(event_count=0, root=b"", readable=False))
+    finally:
+        entries.on_rows = None
+    now = LoggedRun(
+        event_count=report.event_count,
+        root=bytes.fromhex(report.root),
+        first_leaf=first,
+        ended=ended,
+    )
+    return _Read(_with_reason(report, info), now, bool(stored))
+
+
+def _note_needle(needles: list[int], at: int, rows: list[bytes]) -> None:
+    if at not in needles and BLOB_NEEDLE in b"".join(rows):
+        needles.append(at)
 
 
 class _Keyring(Sequence[Verifier]):
@@ -211,10 +259,10 @@ def _verify_listed(
     try:
         return _verify_one(ledger, run_id, keys, external, erasures)
     except RunNotFoundError as exc:  # listed, then gone, or an id no lookup finds
-        return _Read(_unreadable(run_id, exc), LoggedRun(event_count=0, root=b"", readable=False))
+        return _Read(_unreadable(run_id, exc), _UNREAD)
 
 
-def _first_leaf(entries: list[bytes]) -> bytes | None:
+def _first_leaf(entries: Sequence[bytes]) -> bytes | None:
     if not entries:
         return None
     first = entries[0]
@@ -243,12 +291,20 @@ def _unreadable(run_id: str, exc: BaseException) -> VerificationReport:
 
 
 def _with_blobs(
-    report: VerificationReport, entries: Sequence[bytes], ledger: LedgerStore
+    report: VerificationReport, entries: PagedEntries, needles: list[int], ledger: LedgerStore
 ) -> VerificationReport:
-    """``report`` with a tamper finding for each missing or altered blob (``_blobs.py``)."""
-    if not any(BLOB_NEEDLE in e for e in entries):
+    """``report`` with a tamper finding for each missing or altered blob (``_blobs.py``) the
+    entries of the pages that begin at ``needles`` refer to (the others refer to none)."""
+    if not needles:
         return report
-    found = blob_findings(entries, blob_store_for(ledger))
+    blobs = blob_store_for(ledger)
+    found: list[Finding] = []
+    for at in sorted(needles):
+        _, rows = entries._page_of(at)
+        found += [
+            replace(f, seq=None if f.seq is None else f.seq + at)
+            for f in blob_findings(list(rows), blobs)
+        ]
     checked = (*report.checked, "blobs the entries refer to: present, size and SHA-256")
     if not found:
         return replace(report, checked=checked)

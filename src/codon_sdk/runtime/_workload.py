@@ -215,6 +215,7 @@ class CodonWorkload(Governed, GraphWorkload):
             context=context,
             executor=executor,
             token_queue=token_queue,
+            subject=subject,
             **context_extras,
         )
         return await run.execute()
@@ -237,6 +238,7 @@ class CodonWorkload(Governed, GraphWorkload):
         context: Mapping[str, Any] | None = None,
         executor: Executor | None = None,
         token_queue: TokenQueueLike | None = None,
+        subject: str | None = None,
         **context_extras: Any,
     ) -> Run:
         """The new run, its start recorded (``run_started``, seed tokens), ready to drive."""

@@ -142,10 +142,10 @@ def _verify_one(
         stored = [note for _, note in ledger.checkpoints(run_id)]
         count = info.event_count
         if type(count) is int and count >= 0:  # read once, in pages, trusting no count
-            read = _verify_read(ledger, run_id, info, keys, external, stored, count)
+            read = _verify_read(ledger, run_id, info, keys, external, stored, erasures, count)
             if read is not None:
                 return read
-        return _verify_read(ledger, run_id, info, keys, external, stored, None) or _Read(
+        return _verify_read(ledger, run_id, info, keys, external, stored, erasures, None) or _Read(
             _unreadable(run_id, StoreError("the run could not be read")), _UNREAD
         )
     except (RunNotFoundError, StoreConnectionError):
@@ -164,6 +164,7 @@ def _verify_read(
     keys: list[Verifier] | None,
     external: list[bytes],
     stored: list[bytes],
+    erasures: ErasureLog,
     count: int | None,
 ) -> _Read | None:
     """The run's report from its entries read a page at a time: with ``count``, pages of

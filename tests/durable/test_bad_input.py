@@ -43,7 +43,7 @@ BIG = 400_000  # characters in the last step's result: more than the capped file
 LIMIT = 2 * BIG  # max_event_bytes that lets such a result be recorded
 CAP = {
     "max_page_count": 35
-}  # SQLite pages of 16 KiB: the "disk" holds 560 KiB (schema 9: 35 pages)
+}  # what schema 9 takes: the small steps fit in its pages' free space (8 KiB pages), BIG not
 
 CHAIN = """
 from codon_sdk import CodonWorkload

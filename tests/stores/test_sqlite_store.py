@@ -81,10 +81,10 @@ def test_the_file_is_in_wal_journal_mode(tmp_path: Path) -> None:
         assert pragma(path, "journal_mode") == "wal"
 
 
-def test_a_new_file_gets_16k_pages_and_an_existing_file_keeps_its_own(tmp_path: Path) -> None:
+def test_a_new_file_gets_8k_pages_and_an_existing_file_keeps_its_own(tmp_path: Path) -> None:
     new, old = tmp_path / "new.db", tmp_path / "old.db"
     filled(new)
-    assert pragma(new, "page_size") == PAGE_SIZE == 16384
+    assert pragma(new, "page_size") == PAGE_SIZE == 8192
     with sqlite3.connect(old) as conn:  # a file made elsewhere, with SQLite's default pages
         conn.execute("PRAGMA page_size = 4096")
         conn.execute("CREATE TABLE unrelated (x)")
@@ -304,7 +304,8 @@ def test_a_full_disk_raises_store_error_and_keeps_earlier_commits(tmp_path: Path
     run = info()
     entries = ledger(run.run_id, 40)
     huge = ledger(run.run_id, 41, payload={"blob": os.urandom(300_000).hex()})[40]
-    with SQLiteStore(path, pragmas={"max_page_count": 37}) as store:  # 592 KiB
+    room = 35 + 32 * 1024 // PAGE_SIZE  # the schema and 32 KiB
+    with SQLiteStore(path, pragmas={"max_page_count": room}) as store:
         store.begin_run(run, entries[:1])
         for k in range(1, 40, 3):
             store.append(run.run_id, "owner-a", entries[k : k + 3])
